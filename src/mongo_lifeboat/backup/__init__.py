@@ -1,0 +1,1 @@
+"""Consistent logical base backups."""

@@ -1,0 +1,216 @@
+"""Take a consistent base backup (DESIGN §3): member, bracket, parallel export, manifest last."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from .. import __version__
+from ..ejson import dumps as ejson_dumps
+from ..ejson import to_ejson
+from ..errors import UnsupportedSource
+from ..mongo import members
+from ..mongo.catalog import SourceCollection, list_source_collections
+from ..mongo.client import connect
+from ..repo import layout
+from ..repo.manifest import CollectionEntry, FileEntry, Manifest, OplogBracket
+from ..repo.objects import ObjectWriter, put_object
+from ..repo.repository import Repository
+from ..timestamps import iso, to_str
+from . import bracket
+from .export import DEFAULT_CHUNK_BYTES, export_collection
+
+
+@dataclass(frozen=True)
+class BackupEvent:
+    """Progress events; the CLI renders them, ``--json`` callers may ignore them."""
+
+    kind: str  # started | progress | collection_done | exporting_done | committed
+    ns: str = ""
+    documents: int = 0
+    raw_bytes: int = 0
+    total_documents: int = 0
+    detail: str = ""
+
+
+EventSink = Callable[[BackupEvent], None]
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    source_uri: str
+    member: str = "auto"
+    jobs: int = 4
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    timeout_ms: int = 10_000
+
+
+def _deployment_name(client: MongoClient[Any]) -> str:
+    hello = client.admin.command("hello")
+    name = hello.get("setName")
+    if not name:
+        raise UnsupportedSource(
+            "the source is not a replica set: it has no oplog, so no consistent backup is possible",
+            "run mongod as a replica set (a single-node set is fine: --replSet rs0 + rs.initiate())",
+        )
+    return str(name)
+
+
+def _server_facts(client: MongoClient[Any]) -> tuple[str, str | None]:
+    version = str(client.admin.command("buildInfo").get("version", "unknown"))
+    try:
+        fcv = client.admin.command({"getParameter": 1, "featureCompatibilityVersion": 1})
+        return version, str(fcv["featureCompatibilityVersion"]["version"])
+    except PyMongoError:
+        return version, None
+
+
+def _meta_document(c: SourceCollection) -> dict[str, Any]:
+    return {
+        "collectionName": c.name,
+        "type": c.type,
+        "options": c.options,
+        "indexes": c.indexes,
+        "uuid": c.uuid,
+    }
+
+
+def run_backup(repo: Repository, opts: BackupOptions, on_event: EventSink | None = None) -> Manifest:
+    emit = on_event or (lambda e: None)
+    started_wall = datetime.now(UTC)
+    t0 = time.monotonic()
+    cluster = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
+    try:
+        deployment = _deployment_name(cluster)
+        chosen = members.choose(members.discover(cluster), opts.member)
+    finally:
+        cluster.close()
+    client = members.member_client(opts.source_uri, chosen.host, serverSelectionTimeoutMS=opts.timeout_ms)
+    try:
+        return _backup_from_member(repo, client, deployment, chosen.host, opts, emit, started_wall, t0)
+    finally:
+        client.close()
+
+
+def _backup_from_member(
+    repo: Repository,
+    client: MongoClient[Any],
+    deployment: str,
+    member_host: str,
+    opts: BackupOptions,
+    emit: EventSink,
+    started_wall: datetime,
+    t0: float,
+) -> Manifest:
+    bracket.check_has_oplog(client)
+    server_version, fcv = _server_facts(client)
+    backup_id = layout.new_backup_id(started_wall)
+    while repo.backup_exists(deployment, backup_id):  # two backups in one second
+        time.sleep(1.0)
+        started_wall = datetime.now(UTC)
+        backup_id = layout.new_backup_id(started_wall)
+    storage = repo.storage
+
+    anchor = bracket.choose_anchor(client)
+    sources = list_source_collections(client)
+    total_docs = sum(c.estimated_count for c in sources)
+    emit(BackupEvent("started", total_documents=total_docs, detail=backup_id))
+
+    # The capture writes to a provisional key; the real name needs end_ts.
+    capture_writer = ObjectWriter(
+        storage, layout.bracket_key(deployment, backup_id, anchor.start_ts, anchor.start_ts)
+    )
+    capture = bracket.OplogCapture(client, anchor, capture_writer)
+    capture.start()
+    try:
+        entries = _export_all(client, storage, deployment, backup_id, sources, opts, emit)
+        end_ts = bracket.newest_ts(client)
+        capture.finish(end_ts)
+        capture.join_checked()
+    except BaseException:
+        capture.abort()
+        capture.join()
+        capture_writer.abandon()
+        raise
+    end_ts = max(end_ts, anchor.start_ts)
+    capture_writer.key = layout.bracket_key(deployment, backup_id, anchor.start_ts, end_ts)
+    oplog_file = capture_writer.commit()
+    emit(BackupEvent("exporting_done", detail=f"{capture.entries} oplog entries"))
+
+    finished = datetime.now(UTC)
+    manifest = Manifest(
+        tool_version=__version__,
+        backup_id=backup_id,
+        deployment=deployment,
+        member=member_host,
+        server_version=server_version,
+        fcv=fcv,
+        started_at=iso(started_wall),
+        finished_at=iso(finished),
+        duration_s=round(time.monotonic() - t0, 3),
+        start_ts=to_str(anchor.start_ts),
+        end_ts=to_str(end_ts),
+        collections=entries,
+        oplog=OplogBracket(
+            start_ts=to_str(anchor.start_ts), end_ts=to_str(end_ts), entries=capture.entries, file=oplog_file
+        ),
+    )
+    repo.write_manifest(manifest)  # the commit point: only now is the backup complete
+    emit(BackupEvent("committed", detail=backup_id))
+    return manifest
+
+
+def _export_all(
+    client: MongoClient[Any],
+    storage: Any,
+    deployment: str,
+    backup_id: str,
+    sources: list[SourceCollection],
+    opts: BackupOptions,
+    emit: EventSink,
+) -> list[CollectionEntry]:
+    def progress(ns: str, docs: int, raw: int) -> None:
+        emit(BackupEvent("progress", ns=ns, documents=docs, raw_bytes=raw))
+
+    def one(c: SourceCollection) -> CollectionEntry:
+        files: list[FileEntry] = []
+        if c.type != "view" and c.type != "timeseries":
+            files = export_collection(
+                client, storage, deployment, backup_id, c, chunk_bytes=opts.chunk_bytes, on_progress=progress
+            )
+        meta = put_object(
+            storage,
+            layout.meta_key(deployment, backup_id, c.db, c.name),
+            json.dumps(json.loads(ejson_dumps(_meta_document(c))), indent=1).encode(),
+        )
+        entry = CollectionEntry(
+            db=c.db,
+            name=c.name,
+            type=c.type,  # type: ignore[arg-type]
+            uuid=c.uuid,
+            options=to_ejson(c.options),
+            indexes=[to_ejson(ix) for ix in c.indexes],
+            documents=sum(f.documents for f in files),
+            raw_bytes=sum(f.raw_bytes for f in files),
+            files=files,
+            meta=meta,
+        )
+        emit(BackupEvent("collection_done", ns=c.ns, documents=entry.documents, raw_bytes=entry.raw_bytes))
+        return entry
+
+    # Largest first, so one big collection does not start last and run alone.
+    ordered = sorted(sources, key=lambda c: -c.estimated_count)
+    with ThreadPoolExecutor(max_workers=max(1, opts.jobs), thread_name_prefix="lifeboat-export") as pool:
+        results = list(pool.map(one, ordered))
+    return sorted(results, key=lambda e: (e.db, e.name))
+
+
+__all__ = ["BackupEvent", "BackupOptions", "run_backup"]

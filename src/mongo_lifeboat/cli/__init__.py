@@ -1,0 +1,1 @@
+"""The ``lifeboat`` command: one module per command group; thin (parse -> service -> render)."""

@@ -1,0 +1,216 @@
+"""init, backup, list, info."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..backup.service import BackupEvent, BackupOptions, run_backup
+from ..config import repo_url, source_uri
+from ..errors import UsageError
+from ..output import DocumentProgress
+from ..repo.manifest import Manifest
+from ..repo.repository import Repository
+from ..timestamps import parse_position, wall_of
+from .context import AppContext, app, human_bytes, json_option
+
+
+@click.command()
+@click.option("--repo", "repo", metavar="URL", help="Repository URL (file:///path). Env: LIFEBOAT_REPO.")
+@json_option
+@app
+def init(ctx: AppContext, repo: str | None) -> None:
+    """Create a repository."""
+    url = repo_url(repo, ctx.plan)
+    if not url:
+        raise UsageError("no repository given", "pass --repo file:///path or set LIFEBOAT_REPO")
+    r = Repository.init(url)
+    ctx.output.result(
+        {"repository": r.url, "repo_id": r.info["repo_id"], "format": r.info["format"]},
+        lambda: ctx.output.say(f"created repository {r.url} (id {r.info['repo_id']})"),
+    )
+
+
+def _ts_fields(text: str) -> dict[str, str]:
+    return {"ts": text, "wall": wall_of(parse_position(text))}
+
+
+def manifest_summary(m: Manifest) -> dict[str, Any]:
+    return {
+        "backup_id": m.backup_id,
+        "status": "complete",
+        "deployment": m.deployment,
+        "member": m.member,
+        "server_version": m.server_version,
+        "fcv": m.fcv,
+        "started_at": m.started_at,
+        "finished_at": m.finished_at,
+        "duration_s": m.duration_s,
+        "start_ts": m.start_ts,
+        "end_ts": m.end_ts,
+        "consistent_at": _ts_fields(m.end_ts),
+        "documents": m.documents,
+        "bytes": sum(c.raw_bytes for c in m.collections),
+        "stored_bytes": m.stored_bytes,
+        "oplog_entries": m.oplog.entries,
+        "tool_version": m.tool_version,
+    }
+
+
+def _collections(m: Manifest) -> list[dict[str, Any]]:
+    return [
+        {
+            "ns": c.ns,
+            "type": c.type,
+            "documents": c.documents,
+            "bytes": c.raw_bytes,
+            "files": len(c.files),
+            "indexes": len(c.indexes),
+        }
+        for c in m.collections
+    ]
+
+
+@click.command()
+@click.option("--source", metavar="URI", help="MongoDB URI of the replica set. Env: LIFEBOAT_SOURCE_URI.")
+@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Collections exported in parallel (default 4).",
+)
+@click.option(
+    "--member",
+    default=None,
+    metavar="auto|primary|secondary|HOST:PORT",
+    help="Member to read from (default auto: hidden > healthy secondary > primary).",
+)
+@click.option(
+    "--chunk-mb",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="Uncompressed MiB per data file (default 64).",
+)
+@json_option
+@app
+def backup(
+    ctx: AppContext,
+    source: str | None,
+    repo: str | None,
+    jobs: int | None,
+    member: str | None,
+    chunk_mb: int | None,
+) -> None:
+    """Take a consistent base backup (oplog captured around the dump)."""
+    plan = ctx.plan
+    repository = Repository.open(repo_url(repo, plan))
+    opts = BackupOptions(
+        source_uri=source_uri(source, plan) or "",
+        member=member or plan.source.member,
+        jobs=jobs or plan.backup.jobs,
+        chunk_bytes=(chunk_mb or plan.backup.chunk_mb) << 20,
+        timeout_ms=int(plan.source.timeout_s * 1000),
+    )
+    if not opts.source_uri:
+        raise UsageError("no source URI given", "pass --source URI or set LIFEBOAT_SOURCE_URI")
+    out = ctx.output
+    bar: DocumentProgress | None = None
+
+    def on_event(e: BackupEvent) -> None:
+        nonlocal bar
+        if e.kind == "started":
+            out.note(f"backup {e.detail}: exporting ~{e.total_documents} documents")
+            bar = DocumentProgress(out, "exporting", e.total_documents)
+        elif e.kind == "progress" and bar:
+            bar.advance(e.documents, e.raw_bytes)
+        elif e.kind == "exporting_done" and bar:
+            bar.close()
+
+    try:
+        m = run_backup(repository, opts, on_event)
+    finally:
+        if bar:
+            bar.close()
+    data = {**manifest_summary(m), "collections": _collections(m)}
+    out.result(
+        data,
+        lambda: out.say(
+            f"backup {m.backup_id} complete: {m.documents} documents in {len(m.collections)} namespaces, "
+            f"{human_bytes(data['bytes'])} ({human_bytes(m.stored_bytes)} stored) in {m.duration_s:.1f}s; "
+            f"consistent at {m.end_ts} ({wall_of(m.end)}), from {m.member}"
+        ),
+    )
+
+
+@click.command(name="list")
+@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@json_option
+@app
+def list_backups(ctx: AppContext, repo: str | None) -> None:
+    """List backups, complete and incomplete."""
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    rows: list[dict[str, Any]] = []
+    for b in repository.list_backups():
+        if b.manifest is not None:
+            rows.append(manifest_summary(b.manifest))
+        else:
+            rows.append({"backup_id": b.backup_id, "status": "incomplete", "deployment": b.deployment_key})
+
+    def render() -> None:
+        from rich.table import Table
+
+        if not rows:
+            ctx.output.say(f"no backups in {repository.url}")
+            return
+        t = Table("backup", "status", "deployment", "consistent at", "documents", "stored", "took", "member")
+        for r in rows:
+            if r["status"] == "complete":
+                t.add_row(
+                    r["backup_id"],
+                    "complete",
+                    r["deployment"],
+                    f"{r['end_ts']} ({r['consistent_at']['wall']})",
+                    str(r["documents"]),
+                    human_bytes(r["stored_bytes"]),
+                    f"{r['duration_s']:.1f}s",
+                    r["member"],
+                )
+            else:
+                t.add_row(r["backup_id"], "[red]incomplete[/red]", r["deployment"], "-", "-", "-", "-", "-")
+        ctx.output.out.print(t)
+
+    ctx.output.result({"repository": repository.url, "backups": rows}, render)
+
+
+@click.command()
+@click.argument("backup_id")
+@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@json_option
+@app
+def info(ctx: AppContext, backup_id: str, repo: str | None) -> None:
+    """Details of one backup (or 'latest')."""
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    m = repository.resolve(backup_id)
+    data = {**manifest_summary(m), "collections": _collections(m)}
+
+    def render() -> None:
+        say = ctx.output.say
+        say(f"backup {m.backup_id} of {m.deployment}: complete")
+        say(
+            f"  consistent at  {m.end_ts} ({wall_of(m.end)}); oplog bracket {m.start_ts} .. {m.end_ts} ({m.oplog.entries} entries)"
+        )
+        say(f"  taken          {m.started_at} .. {m.finished_at} ({m.duration_s:.1f}s) from {m.member}")
+        say(f"  server         MongoDB {m.server_version} (FCV {m.fcv or '?'})")
+        say(
+            f"  size           {m.documents} documents, {human_bytes(data['bytes'])}, {human_bytes(m.stored_bytes)} stored"
+        )
+        for c in data["collections"]:
+            say(f"  {c['ns']:<50} {c['type']:<10} {c['documents']:>10} docs {c['indexes']:>3} indexes")
+
+    ctx.output.result(data, render)
+
+
+COMMANDS = [init, backup, list_backups, info]

@@ -1,0 +1,49 @@
+"""What every command gets: output settings and the plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from ..config import Plan
+from ..output import Output
+
+
+@dataclass
+class AppContext:
+    output: Output
+    plan: Plan
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document on stdout.")(
+        f
+    )
+
+
+def app(f: F) -> F:
+    """Pass the AppContext (with --json applied) as the first argument."""
+
+    @wraps(f)
+    @click.pass_obj
+    def wrapper(obj: AppContext, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.pop("as_json", False):
+            obj.output.json_mode = True
+        return f(obj, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"

@@ -1,0 +1,41 @@
+"""demo."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ..demo.scenario import run_demo
+from ..errors import NotEqual
+from .context import AppContext, app, json_option
+
+
+@click.command()
+@click.option("--docs", type=click.IntRange(10, 1_000_000), default=2000, help="Documents per collection.")
+@click.option(
+    "--keep",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Keep the demo repository in this directory.",
+)
+@json_option
+@app
+def demo(ctx: AppContext, docs: int, keep: Path | None) -> None:
+    """Back up a scratch server under writes, restore it, and prove the result."""
+    out = ctx.output
+    say = out.note if out.json_mode else out.say
+    result = run_demo(say, docs, keep)
+    out.result(
+        asdict(result),
+        lambda: out.say(
+            f"done: {'restore proven equal' if result.equal else 'RESTORE DIFFERS'}; timings "
+            + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings_s.items())
+        ),
+    )
+    if not result.equal:
+        raise NotEqual("the restored data differs from the oracle", "rerun with -v and report it")
+
+
+COMMANDS = [demo]

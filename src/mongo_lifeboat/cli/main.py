@@ -1,0 +1,97 @@
+"""Entry point: global options, command registration, and the one place errors are printed."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import click
+from pymongo.errors import ConnectionFailure, PyMongoError
+
+from .. import __version__
+from ..config import load_plan
+from ..errors import LifeboatError, SourceUnreachable
+from ..output import Output
+from ..secrets import redact
+from . import backup_cmds, demo_cmd, restore_cmd, verify_cmds
+from .context import AppContext
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+_state = {"verbose": False}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Plan file (TOML). Default: ./lifeboat.toml if present.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="More detail; tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and results.")
+@click.version_option(__version__, prog_name="lifeboat")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool) -> None:
+    """Lifeboat: MongoDB backups you have proven you can restore."""
+    _state["verbose"] = verbose
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not verbose:
+        logging.getLogger("pymongo").setLevel(logging.WARNING)
+    ctx.obj = AppContext(Output(quiet=quiet, verbose=verbose), load_plan(config_path))
+
+
+for command in (*backup_cmds.COMMANDS, *restore_cmd.COMMANDS, *verify_cmds.COMMANDS, *demo_cmd.COMMANDS):
+    cli.add_command(command)
+
+
+def _fail(message: str, hint: str, code: int) -> None:
+    click.echo(f"error: {redact(message)}", err=True)
+    if hint:
+        click.echo(f"hint: {redact(hint)}", err=True)
+    sys.exit(code)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="lifeboat", standalone_mode=False)
+    except LifeboatError as e:
+        if _state["verbose"]:
+            traceback.print_exc()
+        _fail(e.message, e.hint, e.exit_code)
+    except click.exceptions.Abort:
+        _fail("interrupted", "", EXIT_INTERRUPTED)
+    except click.ClickException as e:
+        ctx = getattr(e, "ctx", None)
+        where = (
+            f"lifeboat {ctx.command_path.partition(' ')[2]} --help".replace("  ", " ")
+            if ctx
+            else "lifeboat --help"
+        )
+        _fail(e.format_message(), f"see: {where}", e.exit_code or 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", "", EXIT_INTERRUPTED)
+    except ConnectionFailure as e:
+        err = SourceUnreachable(f"lost the connection to MongoDB: {e}")
+        _fail(err.message, err.hint, err.exit_code)
+    except PyMongoError as e:
+        if _state["verbose"]:
+            traceback.print_exc()
+        _fail(f"MongoDB error: {e}", "rerun with -v for details", 1)
+    except Exception as e:
+        if _state["verbose"]:
+            traceback.print_exc()
+        _fail(
+            f"internal error: {type(e).__name__}: {e}",
+            "rerun with -v for the traceback, and please report it",
+            EXIT_INTERNAL,
+        )
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""restore."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+
+import click
+
+from ..config import repo_url
+from ..mongo.client import connect, describe
+from ..output import DocumentProgress
+from ..repo.repository import Repository
+from ..restore.nsmap import NamespaceMap
+from ..restore.plan import plan_restore
+from ..restore.service import RestoreEvent, RestoreOptions, run_restore
+from ..timestamps import parse_position, wall_of
+from .context import AppContext, app, human_bytes, json_option
+
+
+@click.command()
+@click.argument("backup_id", default="latest")
+@click.option("--target", metavar="URI", help="MongoDB URI to restore into. Env: LIFEBOAT_TARGET_URI.")
+@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Parallel loaders (default 4).")
+@click.option(
+    "--ns-include", multiple=True, metavar="PATTERN", help="Only these namespaces (wildcard *; repeatable)."
+)
+@click.option("--ns-exclude", multiple=True, metavar="PATTERN", help="Not these namespaces (repeatable).")
+@click.option(
+    "--ns-from", multiple=True, metavar="PATTERN", help="Rename from (pairs with --ns-to, in order)."
+)
+@click.option("--ns-to", multiple=True, metavar="PATTERN", help="Rename to.")
+@click.option("--drop", is_flag=True, help="Drop the restored namespaces on the target first (only those).")
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--verify-first", is_flag=True, help="Check every object before writing anything.")
+@click.option("--with-users", is_flag=True, help="Also restore users and roles.")
+@json_option
+@app
+def restore(
+    ctx: AppContext,
+    backup_id: str,
+    target: str | None,
+    repo: str | None,
+    jobs: int | None,
+    ns_include: tuple[str, ...],
+    ns_exclude: tuple[str, ...],
+    ns_from: tuple[str, ...],
+    ns_to: tuple[str, ...],
+    drop: bool,
+    dry_run: bool,
+    verify_first: bool,
+    with_users: bool,
+) -> None:
+    """Restore BACKUP_ID (default: latest) into --target, consistent at its end_ts."""
+    out = ctx.output
+    nsmap = NamespaceMap.build(ns_include, ns_exclude, ns_from, ns_to)
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    manifest = repository.resolve(backup_id)
+    plan = plan_restore(manifest, nsmap, with_users)
+    if dry_run:
+        data = {"dry_run": True, **plan.describe()}
+
+        def render() -> None:
+            out.say(
+                f"would restore backup {manifest.backup_id} to {manifest.end_ts} ({wall_of(manifest.end)}):"
+            )
+            for c in data["collections"]:
+                arrow = f" -> {c['target']}" if c["target"] != c["source"] else ""
+                out.say(f"  {c['source']}{arrow}: {c['documents']} documents, {human_bytes(c['bytes'])}")
+            for v in data["views"]:
+                out.say(f"  view {v['source']} -> {v['target']}")
+            out.say(
+                f"  then replay {data['oplog_entries']} oplog entries and build indexes; "
+                f"{human_bytes(data['stored_bytes'])} to read"
+            )
+
+        out.result(data, render)
+        return
+    target_uri = target or os.environ.get("LIFEBOAT_TARGET_URI")
+    client = connect(target_uri, role="target")
+    bar: DocumentProgress | None = None
+
+    def on_event(e: RestoreEvent) -> None:
+        nonlocal bar
+        if e.kind == "phase":
+            if bar:
+                bar.close()
+                bar = None
+            out.note(f"restore: {e.phase}")
+        elif e.kind == "progress":
+            if bar is None:
+                bar = DocumentProgress(out, "loading", plan.documents)
+            bar.advance(e.documents, e.raw_bytes)
+
+    try:
+        report = run_restore(
+            repository,
+            plan,
+            client,
+            RestoreOptions(jobs=jobs or ctx.plan.restore.jobs, drop=drop, verify_first=verify_first),
+            on_event,
+        )
+    finally:
+        if bar:
+            bar.close()
+        client.close()
+    for w in report.warnings:
+        out.warn(w)
+    data = {
+        "target": describe(target_uri or ""),
+        **asdict(report),
+        "restored_to_wall": wall_of(parse_position(report.restored_to)),
+    }
+    total = sum(report.phases.values())
+    out.result(
+        data,
+        lambda: out.say(
+            f"restored backup {report.backup_id} into {data['target']}: {report.documents} documents in "
+            f"{report.collections} collections, {report.views} views, {report.indexes} indexes, "
+            f"{report.oplog_entries} oplog entries replayed; consistent at {report.restored_to} "
+            f"({data['restored_to_wall']}) in {total:.1f}s"
+        ),
+    )
+
+
+COMMANDS = [restore]

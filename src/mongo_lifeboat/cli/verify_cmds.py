@@ -1,0 +1,126 @@
+"""verify, compare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..config import repo_url
+from ..errors import NotEqual, UsageError, VerificationFailed
+from ..mongo.client import connect, describe
+from ..repo.manifest import FileEntry
+from ..repo.repository import Repository
+from ..restore.nsmap import NamespaceMap
+from ..verify.compare import compare as compare_summaries
+from ..verify.compare import summarize
+from ..verify.integrity import verify_backup
+from .context import AppContext, app, human_bytes, json_option
+
+
+@click.command()
+@click.argument("backup_id", required=False)
+@click.option("--all", "all_backups", is_flag=True, help="Verify every backup.")
+@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=4, help="Objects checked in parallel.")
+@json_option
+@app
+def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str | None, jobs: int) -> None:
+    """Re-read every object of a backup (default: latest): size, sha256, BSON."""
+    if backup_id and all_backups:
+        raise UsageError("give a backup id or --all, not both")
+    out = ctx.output
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    listings = repository.list_backups()
+    if all_backups:
+        manifests = [b.manifest for b in listings if b.manifest is not None]
+        incomplete = [b.backup_id for b in listings if b.manifest is None]
+    else:
+        manifests = [repository.resolve(backup_id or "latest")]
+        incomplete = []
+
+    def on_object(entry: FileEntry, problem: str | None) -> None:
+        if problem:
+            out.note(f"[red]BAD[/red] {entry.key}: {problem}")
+
+    reports = [verify_backup(repository.storage, m, jobs, on_object) for m in manifests]
+    bad = [r for r in reports if not r.ok]
+    data: dict[str, Any] = {
+        "ok": not bad,
+        "backups": [
+            {
+                "backup_id": r.backup_id,
+                "ok": r.ok,
+                "objects": r.objects,
+                "bytes": r.bytes,
+                "documents": r.documents,
+                "problems": r.problems,
+            }
+            for r in reports
+        ],
+        "incomplete": incomplete,
+    }
+
+    def render() -> None:
+        for r in reports:
+            state = "ok" if r.ok else f"[red]{len(r.problems)} bad object(s)[/red]"
+            out.say(
+                f"{r.backup_id}: {state} ({r.objects} objects, {human_bytes(r.bytes)}, {r.documents} documents)"
+            )
+            for p in r.problems:
+                out.say(f"  {p['object']}: {p['problem']}")
+        for b in incomplete:
+            out.say(f"{b}: incomplete (never finished; not restorable)")
+
+    out.result(data, render)
+    if bad:
+        raise VerificationFailed(
+            f"{sum(len(r.problems) for r in bad)} bad object(s) in {len(bad)} backup(s)",
+            "restore from another backup or repository; take a new backup",
+        )
+
+
+@click.command()
+@click.argument("uri_a")
+@click.argument("uri_b")
+@click.option(
+    "--ns", "ns_patterns", multiple=True, metavar="PATTERN", help="Only these namespaces (wildcard *)."
+)
+@json_option
+@app
+def compare(ctx: AppContext, uri_a: str, uri_b: str, ns_patterns: tuple[str, ...]) -> None:
+    """Compare two deployments: counts, content hashes, indexes, options, views."""
+    out = ctx.output
+    nsmap = NamespaceMap.build(include=ns_patterns) if ns_patterns else None
+    a, b = connect(uri_a, role="A"), connect(uri_b, role="B")
+    try:
+        sa, sb = summarize(a, nsmap), summarize(b, nsmap)
+    finally:
+        a.close()
+        b.close()
+    diffs = compare_summaries(sa, sb)
+    data = {
+        "equal": not diffs,
+        "a": describe(uri_a),
+        "b": describe(uri_b),
+        "namespaces": len(set(sa) | set(sb)),
+        "differences": diffs,
+        "collections": {
+            ns: {"count": s.count, "hash": s.content_hash, "type": s.type} for ns, s in sa.items()
+        },
+    }
+
+    def render() -> None:
+        if not diffs:
+            out.say(
+                f"equal: {data['namespaces']} namespaces match (counts, content hashes, indexes, options)"
+            )
+        for d in diffs:
+            out.say(f"  {d}")
+
+    out.result(data, render)
+    if diffs:
+        raise NotEqual(f"{len(diffs)} difference(s) between {data['a']} and {data['b']}", "")
+
+
+COMMANDS = [verify, compare]

@@ -1,0 +1,1 @@
+"""The demo scenario and the deterministic workload it (and the tests) use."""

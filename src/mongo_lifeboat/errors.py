@@ -1,0 +1,107 @@
+"""Every failure Lifeboat reports, one class each, with a stable exit code.
+
+The CLI prints ``error: <message>`` and ``hint: <hint>`` on stderr and exits with
+the class's code. Codes are part of the public interface (documented in the
+README): never renumber them.
+"""
+
+from __future__ import annotations
+
+from .secrets import redact
+
+
+class LifeboatError(Exception):
+    """Base class. ``message`` and ``hint`` are redacted before they are stored."""
+
+    exit_code = 1
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = redact(message)
+        self.hint = redact(hint if hint is not None else self.default_hint)
+        super().__init__(self.message)
+
+
+class UsageError(LifeboatError):
+    """Bad command-line input: a malformed value or a missing companion option."""
+
+    exit_code = 2
+
+
+class ConfigError(LifeboatError):
+    """The plan file is missing, unreadable or invalid (the key path is named)."""
+
+    exit_code = 3
+    default_hint = "check the plan file against the example in the README"
+
+
+class SourceUnreachable(LifeboatError):
+    """A MongoDB server could not be reached or refused our credentials."""
+
+    exit_code = 4
+    default_hint = "check host, port, credentials and TLS options in the URI"
+
+
+class RepositoryError(LifeboatError):
+    """The repository is missing, unreadable, or not a Lifeboat repository."""
+
+    exit_code = 5
+    default_hint = "create one with: lifeboat init --repo URL"
+
+
+class BackupNotFound(LifeboatError):
+    """The named backup does not exist (or is incomplete) in the repository."""
+
+    exit_code = 6
+    default_hint = "list the complete backups with: lifeboat list"
+
+
+class IntegrityError(LifeboatError):
+    """An object in the repository is corrupted, truncated or missing."""
+
+    exit_code = 7
+    default_hint = "run `lifeboat verify --all`; restore from another backup or repository"
+
+
+class OplogOverflow(LifeboatError):
+    """The oplog rolled over while the backup needed it."""
+
+    exit_code = 8
+
+
+class TargetNotEmpty(LifeboatError):
+    """The restore target already holds data in the namespaces being restored."""
+
+    exit_code = 9
+    default_hint = "pass --drop to replace those namespaces, or restore elsewhere"
+
+
+class RestoreFailed(LifeboatError):
+    """The target rejected a write or command during restore."""
+
+    exit_code = 10
+
+
+class VerificationFailed(LifeboatError):
+    """`verify` found bad objects (each is named in the output)."""
+
+    exit_code = 11
+
+
+class NotEqual(LifeboatError):
+    """`compare` found differences (each is listed in the output)."""
+
+    exit_code = 12
+
+
+class UnsupportedSource(LifeboatError):
+    """The source cannot be backed up consistently (no oplog: not a replica set)."""
+
+    exit_code = 13
+
+
+class EmbeddedServerError(LifeboatError):
+    """A scratch server could not be started."""
+
+    exit_code = 14
+    default_hint = "install the embedded extra: pip install 'mongo-lifeboat[embedded]'"

@@ -1,0 +1,90 @@
+"""What a backup contains: the namespaces mongodump would dump, with their metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import uuid
+
+from bson import Binary
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
+
+# Databases that are the server's own; admin is handled by name below.
+SKIP_DATABASES = {"local", "config"}
+AUTH_COLLECTIONS = ("system.users", "system.roles")
+
+
+@dataclass
+class SourceCollection:
+    db: str
+    name: str
+    type: str  # collection | view | timeseries
+    options: dict[str, Any]
+    indexes: list[dict[str, Any]] = field(default_factory=list)
+    uuid: str | None = None
+    estimated_count: int = 0
+
+    @property
+    def ns(self) -> str:
+        return f"{self.db}.{self.name}"
+
+    @property
+    def has_data(self) -> bool:
+        return self.type != "view" and self.type != "timeseries"
+
+
+def _uuid_hex(info: dict[str, Any]) -> str | None:
+    u = info.get("uuid")
+    if isinstance(u, Binary):
+        return bytes(u).hex()
+    return u.hex if isinstance(u, uuid.UUID) else None
+
+
+def _keep(db: str, name: str, ctype: str) -> bool:
+    if name.startswith("system."):
+        # Data of a time-series collection lives in its buckets collection.
+        return name.startswith("system.buckets.") or name == "system.js"
+    return True
+
+
+def list_source_collections(client: MongoClient[Any]) -> list[SourceCollection]:
+    out: list[SourceCollection] = []
+    for db in sorted(client.list_database_names()):
+        if db in SKIP_DATABASES:
+            continue
+        database = client[db]
+        for info in database.list_collections():
+            name, ctype = info["name"], info.get("type", "collection")
+            if db == "admin" and ctype == "collection" and not name.startswith("system.buckets."):
+                continue  # admin holds server state; users and roles are added below
+            if not _keep(db, name, ctype):
+                continue
+            coll = SourceCollection(
+                db=db,
+                name=name,
+                type=ctype,
+                options=dict(info.get("options", {})),
+                uuid=_uuid_hex(info.get("info", {})),
+            )
+            if ctype != "view":
+                coll.indexes = [dict(ix) for ix in database[name].list_indexes()]
+                if ctype == "collection":
+                    coll.estimated_count = database[name].estimated_document_count()
+            out.append(coll)
+    out.extend(_auth_collections(client))
+    return out
+
+
+def _auth_collections(client: MongoClient[Any]) -> list[SourceCollection]:
+    """admin.system.users / system.roles, when the server lets us read them."""
+    found = []
+    for name in AUTH_COLLECTIONS:
+        try:
+            n = client.admin[name].count_documents({})
+        except OperationFailure:
+            continue  # no privilege to read them: the backup simply has no users/roles
+        if n:
+            found.append(SourceCollection("admin", name, "collection", {}, [], None, n))
+    return found

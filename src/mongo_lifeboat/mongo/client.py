@@ -1,0 +1,69 @@
+"""MongoClient factory: one place for timeouts, redaction and clear connection errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.errors import ConfigurationError, InvalidURI, OperationFailure, PyMongoError
+from pymongo.uri_parser import parse_uri
+
+from ..errors import SourceUnreachable, UsageError
+from .codec import CODEC
+
+DEFAULT_TIMEOUT_MS = 10_000
+
+
+def describe(uri: str) -> str:
+    """The hosts of ``uri``, never its credentials: for messages."""
+    try:
+        nodes = parse_uri(uri, validate=False)["nodelist"]
+        return ",".join(f"{h}:{p}" for h, p in nodes) or "?"
+    except Exception:
+        return "<unparseable URI>"
+
+
+def connect(
+    uri: str | None,
+    *,
+    role: str = "source",
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    **kwargs: Any,
+) -> MongoClient[dict[str, Any]]:
+    """Connect and ping, so an unreachable server fails here with one clear line."""
+    if not uri:
+        env = "LIFEBOAT_SOURCE_URI" if role == "source" else "LIFEBOAT_TARGET_URI"
+        raise UsageError(f"no {role} URI given", f"pass --{role} URI or set {env}")
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise UsageError(f"not a MongoDB URI: {uri}", "URIs start with mongodb:// or mongodb+srv://")
+    opts: dict[str, Any] = {
+        "serverSelectionTimeoutMS": timeout_ms,
+        "connectTimeoutMS": min(timeout_ms, 10_000),
+        "appname": "lifeboat",
+    }
+    opts.update(kwargs)
+    try:
+        client: MongoClient[dict[str, Any]] = MongoClient(uri, document_class=dict, **opts)
+    except (InvalidURI, ConfigurationError, ValueError, TypeError) as e:
+        raise UsageError(f"invalid {role} URI {describe(uri)}: {e}", "check the URI syntax") from e
+    try:
+        client.admin.command("ping")
+    except OperationFailure as e:
+        client.close()
+        if e.code in (18, 13):
+            raise SourceUnreachable(
+                f"{role} {describe(uri)} refused the credentials ({e.code}: authentication failed)",
+                "check the user, password and authSource",
+            ) from e
+        raise SourceUnreachable(f"{role} {describe(uri)} rejected ping: {e}") from e
+    except PyMongoError as e:
+        client.close()
+        raise SourceUnreachable(
+            f"cannot reach the {role} at {describe(uri)} within {timeout_ms / 1000:g}s",
+            "is the server running and reachable from here? check host, port and TLS options",
+        ) from e
+    return client
+
+
+def database(client: MongoClient[Any], name: str) -> Any:
+    return client.get_database(name, codec_options=CODEC)

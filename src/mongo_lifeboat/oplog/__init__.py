@@ -1,0 +1,1 @@
+"""Oplog: applying entries to a target (and, later, archiving them)."""

@@ -1,0 +1,107 @@
+"""Rendering: human output on stderr/stdout via rich, or exactly one JSON document on stdout.
+
+With ``--json`` nothing but that one document is written to stdout; progress and
+warnings go to stderr (and are silent with ``-q``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from .secrets import redact
+
+
+@dataclass
+class Output:
+    json_mode: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+
+    @property
+    def interactive(self) -> bool:
+        return not self.quiet and self.err.is_terminal
+
+    def result(self, data: dict[str, Any] | list[Any], render: Callable[[], None]) -> None:
+        """Emit the command's result: the JSON document, or the human rendering."""
+        if self.json_mode:
+            sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
+            sys.stdout.flush()
+        else:
+            render()
+
+    def say(self, text: str) -> None:
+        """A line of human output (suppressed by --json and -q)."""
+        if not self.json_mode and not self.quiet:
+            self.out.print(redact(text), highlight=False)
+
+    def note(self, text: str) -> None:
+        """A status line on stderr (suppressed by -q)."""
+        if not self.quiet:
+            self.err.print(redact(text), highlight=False)
+
+    def warn(self, text: str) -> None:
+        self.err.print(f"[yellow]warning:[/yellow] {redact(text)}", highlight=False)
+
+
+class DocumentProgress:
+    """A documents/bytes/rate/ETA bar on a terminal; periodic lines otherwise (or nothing)."""
+
+    def __init__(self, output: Output, label: str, total_documents: int) -> None:
+        self.output = output
+        self.enabled = not output.quiet
+        self.documents = 0
+        self.bytes = 0
+        self._last_line = time.monotonic()
+        self._bar: Progress | None = None
+        if self.enabled and output.interactive:
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("docs"),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=output.err,
+                transient=True,
+            )
+            self._task = self._bar.add_task(label, total=max(total_documents, 1))
+            self._bar.start()
+        self.label = label
+        self.total = total_documents
+
+    def advance(self, documents: int, raw_bytes: int) -> None:
+        self.documents += documents
+        self.bytes += raw_bytes
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.documents)
+        elif self.enabled and time.monotonic() - self._last_line > 10:
+            self._last_line = time.monotonic()
+            self.output.note(
+                f"{self.label}: {self.documents}/{self.total} documents, {self.bytes / 2**20:.1f} MiB"
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

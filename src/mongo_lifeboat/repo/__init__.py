@@ -1,0 +1,1 @@
+"""The repository: where backups and oplog segments live."""

@@ -1,0 +1,28 @@
+"""Repository URL -> storage backend. Callers never construct a backend directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from ..errors import UsageError
+from .filesystem import FileStorage
+from .storage import Storage
+
+
+def open_storage(url: str) -> Storage:
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise UsageError(f"file URLs must be local: {url}", "write it as file:///absolute/path")
+        path = Path(unquote(parsed.path))
+        if not path.is_absolute():
+            raise UsageError(f"file URLs need an absolute path: {url}", "write it as file:///absolute/path")
+        return FileStorage(path)
+    if parsed.scheme == "" and url:
+        # A bare path is accepted for convenience and made absolute.
+        return FileStorage(Path(url).expanduser().resolve())
+    raise UsageError(
+        f"unsupported repository URL scheme {parsed.scheme!r}: {url}",
+        "use file:///path (S3 support is planned behind the same storage interface)",
+    )

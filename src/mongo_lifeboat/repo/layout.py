@@ -1,0 +1,88 @@
+"""Object names. The ONLY module that formats or parses repository keys.
+
+Names are derived from namespace names with every character that is unsafe in a
+path escaped (``%XX``), so ``/``, ``\\``, NUL, non-printables and a leading ``.``
+can never produce a traversal or hidden file. Over-long names are cut and made
+unique with a hash (the manifest, not the key, holds the real name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+
+from bson import Timestamp
+
+from ..timestamps import from_hex16, to_hex16
+
+REPO_MARKER = "lifeboat.json"
+MANIFEST = "manifest.json"
+_MAX_NAME_BYTES = 180  # leaves room for ".<n>.bson.zst" and temp-file prefixes under 255
+_BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z$")
+
+
+def escape_name(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        code = ord(ch)
+        unsafe = ch in "%/\\" or code < 0x20 or code == 0x7F or (i == 0 and ch == ".")
+        out.append("".join(f"%{b:02X}" for b in ch.encode()) if unsafe else ch)
+    escaped = "".join(out) or "%00"
+    raw = escaped.encode()
+    if len(raw) > _MAX_NAME_BYTES:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:16]
+        cut = raw[: _MAX_NAME_BYTES - 20].decode("utf-8", errors="ignore")
+        escaped = f"{cut.rstrip('%0123456789ABCDEF') or cut}%24{digest}"
+    return escaped
+
+
+def new_backup_id(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def is_backup_id(text: str) -> bool:
+    return bool(_BACKUP_ID.match(text))
+
+
+def deployment_prefix(deployment: str) -> str:
+    return escape_name(deployment) + "/"
+
+
+def backup_prefix(deployment: str, backup_id: str) -> str:
+    if not is_backup_id(backup_id):
+        raise ValueError(f"not a backup id: {backup_id!r}")
+    return f"{deployment_prefix(deployment)}backups/{backup_id}/"
+
+
+def manifest_key(deployment: str, backup_id: str) -> str:
+    return backup_prefix(deployment, backup_id) + MANIFEST
+
+
+def data_key(deployment: str, backup_id: str, db: str, coll: str, chunk: int) -> str:
+    return (
+        f"{backup_prefix(deployment, backup_id)}data/{escape_name(db)}/{escape_name(coll)}.{chunk}.bson.zst"
+    )
+
+
+def meta_key(deployment: str, backup_id: str, db: str, coll: str) -> str:
+    return f"{backup_prefix(deployment, backup_id)}meta/{escape_name(db)}/{escape_name(coll)}.json"
+
+
+def bracket_key(deployment: str, backup_id: str, start: Timestamp, end: Timestamp) -> str:
+    return f"{backup_prefix(deployment, backup_id)}oplog/{to_hex16(start)}-{to_hex16(end)}.bson.zst"
+
+
+def parse_backup_key(key: str) -> tuple[str, str, str] | None:
+    """``<dep>/backups/<id>/<rest>`` -> (escaped deployment, backup id, rest), else None."""
+    parts = key.split("/", 3)
+    if len(parts) == 4 and parts[1] == "backups" and is_backup_id(parts[2]):
+        return parts[0], parts[2], parts[3]
+    return None
+
+
+def parse_span(name: str) -> tuple[Timestamp, Timestamp]:
+    """``<start>-<end>.bson.zst`` -> (start, end)."""
+    stem = name.rsplit("/", 1)[-1].split(".", 1)[0]
+    start, _, end = stem.partition("-")
+    return from_hex16(start), from_hex16(end)

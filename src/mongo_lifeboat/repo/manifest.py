@@ -1,0 +1,95 @@
+"""The backup manifest: written last, it is the commit point of a backup.
+
+Options, index specs and other BSON values are stored as canonical Extended JSON
+so types (dates, regexes, Int64, decimals) survive exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from bson import Timestamp
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..timestamps import parse_position
+
+FORMAT_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileEntry(_Model):
+    key: str
+    size: int  # stored bytes (compressed)
+    sha256: str
+    documents: int = 0
+    raw_bytes: int = 0  # uncompressed BSON bytes
+
+
+class CollectionEntry(_Model):
+    db: str
+    name: str
+    type: Literal["collection", "view", "timeseries"] = "collection"
+    uuid: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)  # canonical Extended JSON
+    indexes: list[dict[str, Any]] = Field(default_factory=list)  # canonical Extended JSON
+    documents: int = 0
+    raw_bytes: int = 0
+    files: list[FileEntry] = Field(default_factory=list)
+    meta: FileEntry | None = None
+
+    @property
+    def ns(self) -> str:
+        return f"{self.db}.{self.name}"
+
+
+class OplogBracket(_Model):
+    """Oplog entries with ``start_ts < ts <= end_ts``, captured around the export."""
+
+    start_ts: str
+    end_ts: str
+    entries: int
+    file: FileEntry
+
+
+class Manifest(_Model):
+    format: int = FORMAT_VERSION
+    tool_version: str
+    backup_id: str
+    deployment: str
+    member: str
+    server_version: str
+    fcv: str | None = None
+    started_at: str
+    finished_at: str
+    duration_s: float
+    start_ts: str
+    end_ts: str
+    collections: list[CollectionEntry]
+    oplog: OplogBracket
+
+    @property
+    def end(self) -> Timestamp:
+        return parse_position(self.end_ts)
+
+    @property
+    def start(self) -> Timestamp:
+        return parse_position(self.start_ts)
+
+    def all_files(self) -> list[FileEntry]:
+        files = [self.oplog.file]
+        for c in self.collections:
+            files.extend(c.files)
+            if c.meta is not None:
+                files.append(c.meta)
+        return files
+
+    @property
+    def stored_bytes(self) -> int:
+        return sum(f.size for f in self.all_files())
+
+    @property
+    def documents(self) -> int:
+        return sum(c.documents for c in self.collections)

@@ -1,0 +1,145 @@
+"""A Lifeboat repository: the marker, backups and their manifests."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from ..errors import BackupNotFound, IntegrityError, RepositoryError, UsageError
+from . import layout
+from .backends import open_storage
+from .manifest import FORMAT_VERSION, Manifest
+from .storage import ObjectMissing, Storage
+
+
+@dataclass(frozen=True)
+class BackupListing:
+    deployment_key: str  # escaped deployment name, as in object keys
+    backup_id: str
+    manifest: Manifest | None  # None: incomplete (no manifest: never used)
+
+    @property
+    def complete(self) -> bool:
+        return self.manifest is not None
+
+
+class Repository:
+    def __init__(self, storage: Storage, info: dict[str, object]) -> None:
+        self.storage = storage
+        self.info = info
+
+    @property
+    def url(self) -> str:
+        return self.storage.url
+
+    @classmethod
+    def init(cls, url: str) -> Repository:
+        storage = open_storage(url)
+        try:
+            storage.stat(layout.REPO_MARKER)
+        except ObjectMissing:
+            pass
+        else:
+            raise RepositoryError(
+                f"a repository already exists at {storage.url}", "use it as it is; nothing was changed"
+            )
+        info: dict[str, object] = {
+            "format": FORMAT_VERSION,
+            "repo_id": str(uuid.uuid4()),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "tool": "lifeboat",
+        }
+        storage.put(layout.REPO_MARKER, io.BytesIO(json.dumps(info, indent=2).encode()))
+        return cls(storage, info)
+
+    @classmethod
+    def open(cls, url: str | None) -> Repository:
+        if not url:
+            raise UsageError(
+                "no repository given", "pass --repo URL, set LIFEBOAT_REPO, or name one in the plan file"
+            )
+        storage = open_storage(url)
+        try:
+            with storage.get(layout.REPO_MARKER) as f:
+                info = json.loads(f.read())
+        except ObjectMissing as e:
+            raise RepositoryError(f"no Lifeboat repository at {storage.url}") from e
+        except (OSError, ValueError) as e:
+            raise RepositoryError(f"cannot read the repository marker at {storage.url}: {e}") from e
+        if info.get("format") != FORMAT_VERSION:
+            raise RepositoryError(
+                f"repository format {info.get('format')} at {storage.url} is not supported",
+                f"this lifeboat reads format {FORMAT_VERSION}",
+            )
+        return cls(storage, info)
+
+    # -- backups -------------------------------------------------------------
+
+    def _read_manifest(self, key: str) -> Manifest:
+        try:
+            with self.storage.get(key) as f:
+                return Manifest.model_validate_json(f.read())
+        except ValidationError as e:
+            raise IntegrityError(f"manifest is corrupt: {key} ({e.error_count()} problems)") from e
+
+    def list_backups(self) -> list[BackupListing]:
+        seen: dict[tuple[str, str], str | None] = {}
+        for obj in self.storage.list():
+            parsed = layout.parse_backup_key(obj.key)
+            if parsed is None:
+                continue
+            dep, bid, rest = parsed
+            if rest == layout.MANIFEST:
+                seen[(dep, bid)] = obj.key
+            else:
+                seen.setdefault((dep, bid), None)
+        out = []
+        for (dep, bid), mkey in sorted(seen.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            out.append(BackupListing(dep, bid, self._read_manifest(mkey) if mkey else None))
+        return out
+
+    def resolve(self, backup_id: str, deployment: str | None = None) -> Manifest:
+        """A complete backup by id, or ``latest``; BackupNotFound otherwise."""
+        complete = [b for b in self.list_backups() if b.manifest is not None]
+        if deployment:
+            complete = [b for b in complete if b.manifest and b.manifest.deployment == deployment]
+        if backup_id == "latest":
+            if not complete:
+                raise BackupNotFound(f"no complete backup in {self.url}", "take one with: lifeboat backup")
+            deployments = {b.deployment_key for b in complete}
+            if len(deployments) > 1:
+                raise UsageError(
+                    "the repository holds several deployments; 'latest' is ambiguous",
+                    "name the backup id (see: lifeboat list)",
+                )
+            manifest = complete[-1].manifest
+            assert manifest is not None
+            return manifest
+        if not layout.is_backup_id(backup_id):
+            raise UsageError(
+                f"not a backup id: {backup_id!r}", "backup ids look like 20261124T021300Z, or use 'latest'"
+            )
+        matches = [b for b in complete if b.backup_id == backup_id]
+        if not matches:
+            incomplete = any(b.backup_id == backup_id for b in self.list_backups())
+            detail = " (it is incomplete: it never finished)" if incomplete else ""
+            raise BackupNotFound(f"backup {backup_id} not found in {self.url}{detail}")
+        if len(matches) > 1:
+            raise UsageError(f"backup id {backup_id} exists for several deployments")
+        manifest = matches[0].manifest
+        assert manifest is not None
+        return manifest
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        key = layout.manifest_key(manifest.deployment, manifest.backup_id)
+        body = manifest.model_dump_json(indent=2).encode()
+        self.storage.put(key, io.BytesIO(body))
+
+    def backup_exists(self, deployment: str, backup_id: str) -> bool:
+        prefix = layout.backup_prefix(deployment, backup_id)
+        return next(iter(self.storage.list(prefix)), None) is not None

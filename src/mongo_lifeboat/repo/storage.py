@@ -1,0 +1,47 @@
+"""The narrow storage interface every backend implements.
+
+Callers above this module never see paths, buckets or SDKs: only keys (``/``-separated,
+relative, produced by :mod:`repo.layout`) and byte streams. Every backend must pass
+``tests/unit/test_storage_contract.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class ObjectMissing(KeyError):
+    """The key does not exist in the store."""
+
+
+class Storage(Protocol):
+    """All operations are safe to retry; ``put`` is atomic (readers see all or nothing)."""
+
+    url: str
+
+    def put(self, key: str, stream: BinaryIO, meta: dict[str, str] | None = None) -> ObjectInfo: ...
+
+    def get(self, key: str, offset: int = 0, length: int | None = None) -> BinaryIO:
+        """A readable stream of the object (or part of it). Raises ObjectMissing."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order."""
+        ...
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete keys; missing keys are not an error."""
+        ...
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Raises ObjectMissing."""
+        ...

@@ -1,0 +1,1 @@
+"""Restore: planning, data load, replay, indexes."""

@@ -1,0 +1,206 @@
+"""Restore a base backup: plan, check the target, load, replay the bracket, indexes, views, users."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
+
+from ..ejson import from_ejson
+from ..errors import IntegrityError, RestoreFailed, TargetNotEmpty
+from ..mongo.codec import CODEC
+from ..oplog.applier import Applier
+from ..oplog.entries import units
+from ..repo.objects import iter_bson, open_verified
+from ..repo.repository import Repository
+from ..verify.integrity import verify_objects
+from . import auth
+from .indexes import IndexCatalog
+from .load import load_all
+from .plan import CollectionTask, RestorePlan
+
+_NAMESPACE_EXISTS = 48
+
+
+@dataclass(frozen=True)
+class RestoreEvent:
+    kind: str  # phase | progress | done
+    phase: str = ""
+    ns: str = ""
+    documents: int = 0
+    raw_bytes: int = 0
+    total_documents: int = 0
+
+
+@dataclass
+class RestoreReport:
+    backup_id: str
+    restored_to: str
+    collections: int = 0
+    views: int = 0
+    documents: int = 0
+    oplog_entries: int = 0
+    indexes: int = 0
+    users_and_roles: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    jobs: int = 4
+    drop: bool = False
+    verify_first: bool = False
+
+
+class _Phases:
+    def __init__(self, report: RestoreReport, emit: Callable[[RestoreEvent], None]) -> None:
+        self.report, self.emit = report, emit
+        self._name, self._t = "", 0.0
+
+    def start(self, name: str) -> None:
+        self.stop()
+        self._name, self._t = name, time.monotonic()
+        self.emit(RestoreEvent("phase", phase=name))
+
+    def stop(self) -> None:
+        if self._name:
+            self.report.phases[self._name] = round(time.monotonic() - self._t, 3)
+            self._name = ""
+
+
+def _split(ns: str) -> tuple[str, str]:
+    db, coll = ns.split(".", 1)
+    return db, coll
+
+
+def check_target(target: MongoClient[Any], plan: RestorePlan, drop: bool) -> None:
+    """Refuse (before any write) when restored namespaces already hold data, unless --drop."""
+    busy = []
+    for task in [*plan.collections, *plan.views]:
+        if task.is_buckets:
+            continue
+        db, coll = _split(task.target_ns)
+        info = list(target[db].list_collections(filter={"name": coll}))
+        if not info:
+            continue
+        if info[0].get("type") == "view" or target[db][coll].find_one({}, {"_id": 1}) is not None:
+            busy.append(task.target_ns)
+    if busy and not drop:
+        shown = ", ".join(busy[:5]) + (f" and {len(busy) - 5} more" if len(busy) > 5 else "")
+        raise TargetNotEmpty(f"the target already holds data in {len(busy)} namespace(s): {shown}")
+    if drop:
+        for task in [*plan.collections, *plan.views]:
+            if not task.is_buckets:
+                db, coll = _split(task.target_ns)
+                target[db].drop_collection(coll)
+
+
+def _create_collections(target: MongoClient[Any], tasks: list[CollectionTask]) -> None:
+    # Time-series collections create their buckets collections themselves.
+    for task in sorted(tasks, key=lambda t: t.is_buckets):
+        if task.is_buckets:
+            continue
+        db, coll = _split(task.target_ns)
+        options = from_ejson(task.entry.options)
+        try:
+            target[db].command({"create": coll, **options})
+        except OperationFailure as e:
+            if e.code != _NAMESPACE_EXISTS:
+                raise RestoreFailed(f"creating {task.target_ns} failed: {e}") from e
+
+
+def _create_views(target: MongoClient[Any], plan: RestorePlan) -> None:
+    for task in plan.views:
+        db, coll = _split(task.target_ns)
+        options = from_ejson(task.entry.options)
+        viewed = plan.nsmap.target(f"{task.entry.db}.{options.get('viewOn', '')}")
+        if viewed is not None:
+            options["viewOn"] = _split(viewed)[1]
+        try:
+            target[db].command({"create": coll, **options})
+        except OperationFailure as e:
+            if e.code != _NAMESPACE_EXISTS:
+                raise RestoreFailed(f"creating view {task.target_ns} failed: {e}") from e
+
+
+def _replay_bracket(repo: Repository, applier: Applier, plan: RestorePlan) -> int:
+    bracket = plan.manifest.oplog
+    entries = 0
+
+    def decoded() -> Any:
+        nonlocal entries
+        with open_verified(repo.storage, bracket.file) as stream:
+            for batch in iter_bson(stream, bracket.file.key):
+                for raw in batch:
+                    entries += 1
+                    yield bson.decode(raw, codec_options=CODEC)
+
+    applier.apply(units(decoded()))
+    if entries != bracket.entries:
+        raise IntegrityError(
+            f"{bracket.file.key} holds {entries} entries; the manifest says {bracket.entries}"
+        )
+    return entries
+
+
+def run_restore(
+    repo: Repository,
+    plan: RestorePlan,
+    target: MongoClient[Any],
+    opts: RestoreOptions,
+    on_event: Callable[[RestoreEvent], None] | None = None,
+) -> RestoreReport:
+    emit = on_event or (lambda e: None)
+    report = RestoreReport(plan.manifest.backup_id, plan.manifest.end_ts)
+    phases = _Phases(report, emit)
+
+    if opts.verify_first:
+        phases.start("verify")
+        result = verify_objects(repo.storage, plan.manifest.backup_id, plan.objects(), opts.jobs)
+        if not result.ok:
+            first = result.problems[0]
+            raise IntegrityError(
+                f"{len(result.problems)} bad object(s), nothing was written; first: {first['problem']}"
+            )
+
+    phases.start("prepare")
+    check_target(target, plan, opts.drop)
+    _create_collections(target, plan.collections)
+
+    phases.start("load")
+    emit(RestoreEvent("progress", phase="load", total_documents=plan.documents))
+
+    def progress(ns: str, docs: int, raw: int) -> None:
+        emit(RestoreEvent("progress", phase="load", ns=ns, documents=docs, raw_bytes=raw))
+
+    report.documents = load_all(target, repo.storage, plan.files, opts.jobs, progress)
+    report.collections = len(plan.collections)
+
+    phases.start("views")
+    _create_views(target, plan)
+    report.views = len(plan.views)
+
+    phases.start("replay")
+    catalog = IndexCatalog()
+    for task in plan.collections:
+        catalog.add_collection(task.source_ns, [from_ejson(ix) for ix in task.entry.indexes])
+    known = {t.source_ns for t in [*plan.collections, *plan.views]}
+    applier = Applier(target, plan.nsmap, catalog, known)
+    report.oplog_entries = _replay_bracket(repo, applier, plan)
+    report.warnings.extend(applier.stats.warnings)
+
+    phases.start("indexes")
+    report.indexes = catalog.build(target, plan.nsmap.target)
+
+    if plan.auth:
+        phases.start("users")
+        report.users_and_roles = auth.restore_auth(target, repo.storage, plan.auth)
+    phases.stop()
+    emit(RestoreEvent("done"))
+    return report

@@ -1,0 +1,1 @@
+"""Integrity checks of backups, and comparison of live deployments."""
