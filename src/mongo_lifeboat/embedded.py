@@ -96,7 +96,11 @@ class ScratchServer:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            if self._own_dir:
+                # Its data is about to be deleted: no need for a graceful (2 s) shutdown.
+                self.proc.kill()
+            else:
+                self.proc.terminate()
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:

@@ -54,13 +54,22 @@ def skip_namespace(ns: str) -> bool:
     if db == "local" or db.startswith("__mdb_internal"):
         return True
     if db == "config":
-        return coll not in _CONFIG_KEEP and coll != "$cmd"
+        return coll not in _CONFIG_KEEP
     # users/roles/profile/... are not replayed as plain writes
-    return (
-        coll.startswith("system.")
-        and coll not in ("system.views", "system.js")
-        and not coll.startswith("system.buckets.")
+    return coll.startswith("system.") and coll not in ("system.views", "system.js") and not coll.startswith(
+        "system.buckets."
     )
+
+
+def command_namespace(entry: dict[str, Any]) -> str:
+    """The namespace a command entry acts on (``db.coll``), or ``db.$cmd`` for database-wide ones."""
+    o = entry.get("o") or {}
+    name = next(iter(o), "")
+    db = entry.get("ns", "").partition(".")[0]
+    arg = o.get(name)
+    if name == "renameCollection" and isinstance(arg, str):
+        return arg
+    return f"{db}.{arg}" if isinstance(arg, str) else f"{db}.$cmd"
 
 
 def _to_op(entry: dict[str, Any]) -> Op:
@@ -79,12 +88,14 @@ def _flatten(entry: dict[str, Any]) -> Iterator[Op]:
         return
     if op not in (*_CRUD, "c"):
         return
-    if skip_namespace(entry.get("ns", "")):
-        return
     if op == "c":
         name = next(iter(o), "")
         if name in _SKIP_COMMANDS or name in ("commitTransaction", "abortTransaction"):
             return
+        if skip_namespace(command_namespace(entry)):
+            return
+    elif skip_namespace(entry.get("ns", "")):
+        return
     yield _to_op(entry)
 
 

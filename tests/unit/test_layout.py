@@ -1,0 +1,51 @@
+"""Object names: safe, unique, and time-ordered."""
+
+from __future__ import annotations
+
+from bson import Timestamp
+
+from mongo_lifeboat.repo import layout
+from mongo_lifeboat.timestamps import from_hex16, to_hex16
+
+
+def test_hex16_sorts_like_time() -> None:
+    stamps = [Timestamp(5, 10), Timestamp(5, 9), Timestamp(4, 2**32 - 1), Timestamp(2**31, 0)]
+    assert sorted(stamps) == sorted(stamps, key=to_hex16)
+    assert all(from_hex16(to_hex16(t)) == t for t in stamps)
+
+
+def test_escaping_blocks_traversal_and_hidden_names() -> None:
+    for evil in ["..", "../../etc", "a/b", "a\\b", ".hidden", "nul\x00byte", "tab\tname", "100%"]:
+        name = layout.escape_name(evil)
+        assert "/" not in name and "\\" not in name and "\x00" not in name
+        assert not name.startswith(".")
+        assert name not in ("", ".", "..")
+
+
+def test_escaping_is_injective_for_tricky_pairs() -> None:
+    pairs = [("a/b", "a%2Fb"), ("x%", "x%25"), (".a", "%2Ea")]
+    for a, b in pairs:
+        assert layout.escape_name(a) != layout.escape_name(b)
+
+
+def test_unicode_and_spaces_stay_readable() -> None:
+    assert layout.escape_name("Événements clients") == "Événements clients"
+
+
+def test_long_names_are_bounded_and_distinct() -> None:
+    a, b = "x" * 300 + "a", "x" * 300 + "b"
+    ea, eb = layout.escape_name(a), layout.escape_name(b)
+    assert ea != eb
+    assert len(ea.encode()) <= 200 and len(eb.encode()) <= 200
+
+
+def test_backup_keys_parse_back() -> None:
+    key = layout.data_key("rs0", "20261124T021300Z", "db", "c/oll", 3)
+    assert key == "rs0/backups/20261124T021300Z/data/db/c%2Foll.3.bson.zst"
+    assert layout.parse_backup_key(key) == ("rs0", "20261124T021300Z", "data/db/c%2Foll.3.bson.zst")
+    assert layout.parse_backup_key("rs0/oplog/x") is None
+
+
+def test_bracket_key_span_parses() -> None:
+    key = layout.bracket_key("rs0", "20261124T021300Z", Timestamp(10, 1), Timestamp(12, 7))
+    assert layout.parse_span(key) == (Timestamp(10, 1), Timestamp(12, 7))

@@ -1,0 +1,105 @@
+"""The storage contract every backend must pass (DESIGN §2). Add new backends to BACKENDS."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mongo_lifeboat.repo.filesystem import FileStorage
+from mongo_lifeboat.repo.storage import ObjectMissing, Storage
+
+BACKENDS: dict[str, Callable[[Path], Storage]] = {"file": lambda p: FileStorage(p / "store")}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    return BACKENDS[request.param](tmp_path)
+
+
+def test_put_get_roundtrip_with_meta(store: Storage) -> None:
+    info = store.put("a/b/c.bin", io.BytesIO(b"hello world"), {"sha256": "x", "entries": "3"})
+    assert info.size == 11
+    with store.get("a/b/c.bin") as f:
+        assert f.read() == b"hello world"
+    assert store.stat("a/b/c.bin").meta == {"sha256": "x", "entries": "3"}
+
+
+def test_ranged_get(store: Storage) -> None:
+    store.put("k", io.BytesIO(b"0123456789"))
+    with store.get("k", offset=3, length=4) as f:
+        assert f.read() == b"3456"
+    with store.get("k", offset=8) as f:
+        assert f.read() == b"89"
+
+
+def test_overwrite_replaces_whole_object(store: Storage) -> None:
+    store.put("k", io.BytesIO(b"long original content"))
+    store.put("k", io.BytesIO(b"short"))
+    with store.get("k") as f:
+        assert f.read() == b"short"
+    assert store.stat("k").size == 5
+
+
+def test_missing_objects(store: Storage) -> None:
+    with pytest.raises(ObjectMissing):
+        store.get("nope")
+    with pytest.raises(ObjectMissing):
+        store.stat("nope")
+    store.delete(["nope"])  # not an error
+
+
+def test_list_is_sorted_and_prefixed(store: Storage) -> None:
+    for key in ["b/2", "a/1", "b/1", "c"]:
+        store.put(key, io.BytesIO(key.encode()))
+    assert [o.key for o in store.list()] == ["a/1", "b/1", "b/2", "c"]
+    assert [o.key for o in store.list("b/")] == ["b/1", "b/2"]
+    assert all(o.size == len(o.key) for o in store.list())
+
+
+def test_delete(store: Storage) -> None:
+    store.put("x/1", io.BytesIO(b"1"), {"m": "1"})
+    store.put("x/2", io.BytesIO(b"2"))
+    store.delete(["x/1"])
+    assert [o.key for o in store.list("x/")] == ["x/2"]
+
+
+def test_unsafe_keys_are_refused(store: Storage) -> None:
+    for key in ["../escape", "/abs", "a//b", "a/./b", ""]:
+        with pytest.raises(ValueError):
+            store.put(key, io.BytesIO(b"x"))
+
+
+class _Exploding(io.RawIOBase):
+    """A stream that fails half-way, like a process dying mid-upload."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        if self.sent:
+            raise OSError("connection lost")
+        self.sent = True
+        b[:4] = b"part"
+        return 4
+
+
+def test_failed_put_leaves_nothing_visible(store: Storage) -> None:
+    with pytest.raises(OSError):
+        store.put("k", io.BufferedReader(_Exploding()))
+    with pytest.raises(ObjectMissing):
+        store.stat("k")
+    assert list(store.list()) == []
+
+
+def test_failed_overwrite_keeps_the_old_object(store: Storage) -> None:
+    store.put("k", io.BytesIO(b"committed"))
+    with pytest.raises(OSError):
+        store.put("k", io.BufferedReader(_Exploding()))
+    with store.get("k") as f:
+        assert f.read() == b"committed"
