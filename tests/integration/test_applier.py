@@ -31,7 +31,9 @@ TXN_CASES = [
 ]
 
 
-def _apply(client: Any, entries: list[dict[str, Any]], nsmap: NamespaceMap | None = None) -> tuple[Applier, IndexCatalog]:
+def _apply(
+    client: Any, entries: list[dict[str, Any]], nsmap: NamespaceMap | None = None
+) -> tuple[Applier, IndexCatalog]:
     catalog = IndexCatalog()
     applier = Applier(client, nsmap or NamespaceMap.build(), catalog)
     applier.apply(units(entries))
@@ -74,7 +76,9 @@ def test_create_and_commit_index_builds(servers: ServerPool, fixtures_dir: Path)
 def test_aborted_index_build_builds_nothing(servers: ServerPool, fixtures_dir: Path) -> None:
     client = servers.new().client()
     client.test.create_collection("skip_index_entries")
-    applier, catalog = _apply(client, _bson_entries(fixtures_dir / "mongorestore/testdata/oplog_ignore_index/oplog.bson"))
+    applier, catalog = _apply(
+        client, _bson_entries(fixtures_dir / "mongorestore/testdata/oplog_ignore_index/oplog.bson")
+    )
     assert [ix["name"] for ix in client.test.skip_index_entries.list_indexes()] == ["_id_"]
     assert catalog.specs("test.skip_index_entries") == []
 
@@ -110,7 +114,9 @@ def test_skip_lists(servers: ServerPool, fixtures_dir: Path) -> None:
 def test_vectored_inserts_and_validation_bypass(servers: ServerPool, fixtures_dir: Path) -> None:
     client = servers.new().client()
     base = fixtures_dir / "mongorestore/testdata/oplogs/bson"
-    vectored = _bson_entries(base / "vectored_insert.bson") + _bson_entries(base / "linked_vectored_inserts.bson")
+    vectored = _bson_entries(base / "vectored_insert.bson") + _bson_entries(
+        base / "linked_vectored_inserts.bson"
+    )
     _apply(client, vectored)
     expected = [inner["o"] for e in vectored for inner in e["o"]["applyOps"] if inner["op"] == "i"]
     assert len(expected) > 4
@@ -127,8 +133,18 @@ def test_drop_rename_and_drop_database_follow_the_catalog(servers: ServerPool) -
     entries = [
         {"ts": ts(1, 1), "op": "c", "ns": "a.$cmd", "o": {"create": "x"}},
         {"ts": ts(1, 2), "op": "i", "ns": "a.x", "o": {"_id": 1, "v": 1}},
-        {"ts": ts(1, 3), "op": "c", "ns": "a.$cmd", "o": {"createIndexes": "x", "v": 2, "key": {"v": 1}, "name": "v_1"}},
-        {"ts": ts(1, 4), "op": "c", "ns": "admin.$cmd", "o": {"renameCollection": "a.x", "to": "a.y", "dropTarget": False}},
+        {
+            "ts": ts(1, 3),
+            "op": "c",
+            "ns": "a.$cmd",
+            "o": {"createIndexes": "x", "v": 2, "key": {"v": 1}, "name": "v_1"},
+        },
+        {
+            "ts": ts(1, 4),
+            "op": "c",
+            "ns": "admin.$cmd",
+            "o": {"renameCollection": "a.x", "to": "a.y", "dropTarget": False},
+        },
         {"ts": ts(1, 5), "op": "u", "ns": "a.y", "o": {"$v": 2, "diff": {"u": {"v": 2}}}, "o2": {"_id": 1}},
         {"ts": ts(1, 6), "op": "c", "ns": "b.$cmd", "o": {"create": "z"}},
         {"ts": ts(1, 7), "op": "i", "ns": "b.z", "o": {"_id": 1}},
@@ -147,7 +163,12 @@ def test_renames_map_data_indexes_and_views(servers: ServerPool) -> None:
     entries = [
         {"ts": ts(1, 1), "op": "c", "ns": "a.$cmd", "o": {"create": "x"}},
         {"ts": ts(1, 2), "op": "i", "ns": "a.x", "o": {"_id": 1, "v": 1}},
-        {"ts": ts(1, 3), "op": "c", "ns": "a.$cmd", "o": {"createIndexes": "x", "indexes": [{"v": 2, "key": {"v": 1}, "name": "v_1"}]}},
+        {
+            "ts": ts(1, 3),
+            "op": "c",
+            "ns": "a.$cmd",
+            "o": {"createIndexes": "x", "indexes": [{"v": 2, "key": {"v": 1}, "name": "v_1"}]},
+        },
         {"ts": ts(1, 4), "op": "c", "ns": "a.$cmd", "o": {"create": "vx", "viewOn": "x", "pipeline": []}},
         {"ts": ts(1, 5), "op": "i", "ns": "a.other", "o": {"_id": 1}},
     ]
@@ -165,11 +186,23 @@ def test_replay_is_idempotent(servers: ServerPool) -> None:
     ts = bson.Timestamp
     entries = [
         {"ts": ts(1, 1), "op": "i", "ns": "a.x", "o": {"_id": 1, "v": [1, 2, 3], "d": {"k": 1}}},
-        {"ts": ts(1, 2), "op": "u", "ns": "a.x", "o": {"$v": 2, "diff": {"sv": {"a": True, "u3": 4}, "sd": {"i": {"j": 2}}}}, "o2": {"_id": 1}},
+        {
+            "ts": ts(1, 2),
+            "op": "u",
+            "ns": "a.x",
+            "o": {"$v": 2, "diff": {"sv": {"a": True, "u3": 4}, "sd": {"i": {"j": 2}}}},
+            "o2": {"_id": 1},
+        },
         {"ts": ts(1, 3), "op": "i", "ns": "a.x", "o": {"_id": 2}},
         {"ts": ts(1, 4), "op": "d", "ns": "a.x", "o": {"_id": 2}},
         {"ts": ts(1, 5), "op": "d", "ns": "a.x", "o": {"_id": 99}},
-        {"ts": ts(1, 6), "op": "u", "ns": "a.x", "o": {"$v": 2, "diff": {"u": {"gone": 1}}}, "o2": {"_id": 98}},
+        {
+            "ts": ts(1, 6),
+            "op": "u",
+            "ns": "a.x",
+            "o": {"$v": 2, "diff": {"u": {"gone": 1}}},
+            "o2": {"_id": 98},
+        },
     ]
     _apply(client, entries)
     first = list(client.a.x.find())

@@ -24,9 +24,13 @@ class Result:
         return [line for line in self.stderr.splitlines() if line.startswith(("error:", "hint:"))]
 
 
-def lifeboat(*args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: str | None = None) -> Result:
+def lifeboat(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: str | None = None
+) -> Result:
     # The developer's own LIFEBOAT_* settings must not leak into a test.
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LIFEBOAT_") or k.startswith("LIFEBOAT_TEST_")}
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("LIFEBOAT_") or k.startswith("LIFEBOAT_TEST_")
+    }
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "mongo_lifeboat.cli.main", *args],

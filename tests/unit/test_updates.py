@@ -94,10 +94,17 @@ class TestChangeStreamDiff:
             "removedFields": ["x"],
             "truncatedArrays": [{"field": "arr", "newSize": 3}],
         }
-        assert apply_changestream_diff(doc, diff) == {"_id": 1, "sub": {"a": 1, "c": 3}, "arr": [1, 9, 3], "new": {"k": 1}}
+        assert apply_changestream_diff(doc, diff) == {
+            "_id": 1,
+            "sub": {"a": 1, "c": 3},
+            "arr": [1, 9, 3],
+            "new": {"k": 1},
+        }
 
     def test_numeric_path_on_a_document_names_a_field(self) -> None:
-        assert apply_changestream_diff({"m": {"0": "a"}}, {"updatedFields": {"m.0": "b"}}) == {"m": {"0": "b"}}
+        assert apply_changestream_diff({"m": {"0": "a"}}, {"updatedFields": {"m.0": "b"}}) == {
+            "m": {"0": "b"}
+        }
 
     def test_set_past_array_end_pads_with_null(self) -> None:
         assert apply_changestream_diff({"a": [1]}, {"updatedFields": {"a.3": 4}}) == {"a": [1, None, None, 4]}
@@ -109,7 +116,9 @@ class TestChangeStreamDiff:
 
 class TestModifiers:
     def test_set_and_unset_with_paths(self) -> None:
-        out = apply_modifiers({"a": {"b": 1}, "c": 2, "arr": [1, 2]}, {"$set": {"a.d": 5, "arr.0": 7}, "$unset": {"c": ""}})
+        out = apply_modifiers(
+            {"a": {"b": 1}, "c": 2, "arr": [1, 2]}, {"$set": {"a.d": 5, "arr.0": 7}, "$unset": {"c": ""}}
+        )
         assert out == {"a": {"b": 1, "d": 5}, "arr": [7, 2]}
 
     def test_set_creates_intermediate_documents(self) -> None:

@@ -174,18 +174,27 @@ class OplogCapture(threading.Thread):
             self._overflow()
 
     def _overflow(self) -> None:
-        raise overflow_error(self.client, self.anchor.start_ts)
+        raise overflow_error(self.client, self.anchor.start_ts, self.position, self.entries)
 
 
-def overflow_error(client: MongoClient[Any], start_ts: Timestamp) -> OplogOverflow:
-    """An OplogOverflow that says how large the oplog must be."""
+def overflow_error(
+    client: MongoClient[Any], start_ts: Timestamp, position: Timestamp | None = None, captured: int = 0
+) -> OplogOverflow:
+    """An OplogOverflow that says how large the oplog must be (a lower bound, from what is known)."""
+    position = position or start_ts
     oldest, newest = oldest_ts(client), newest_ts(client)
     entries = client.local["oplog.rs"].estimated_document_count()
     window_s = max(newest.time - oldest.time, 0)
     needed_s = max(newest.time - start_ts.time, 0)
-    # Entries needed ≈ entries in the needed span at the oplog's current density.
-    span_now = max(newest.time - oldest.time, 1)
-    needed_entries = max(entries + 1, math.ceil(entries * max(needed_s, 1) / span_now))
+    # Known for certain: what we captured, what is still there, and the entries lost
+    # between our position and the oldest survivor that increments within a second reveal.
+    if oldest.time == position.time:
+        lost = max(oldest.inc - position.inc - 1, 0)
+    else:
+        lost = max(oldest.inc - 1, 0) + max(oldest.time - position.time - 1, 0) * max(
+            entries // max(window_s, 1), 1
+        )
+    needed_entries = max(captured + lost + entries, entries + 1)
     factor = max(2, math.ceil(needed_entries / max(entries, 1)))
     size_hint = ""
     try:
@@ -197,9 +206,8 @@ def overflow_error(client: MongoClient[Any], start_ts: Timestamp) -> OplogOverfl
     return OplogOverflow(
         f"oplog overflow: the oplog rolled over during the backup; it needed every entry after "
         f"{to_str(start_ts)} ({wall_of(start_ts)}) but the oldest left is {to_str(oldest)} "
-        f"({wall_of(oldest)}). The oplog holds {entries} entries over {window_s}s; the backup "
-        f"needed about {needed_entries} entries over {needed_s}s: make the oplog at least "
-        f"{factor}x larger{size_hint}",
+        f"({wall_of(oldest)}). The oplog holds {entries} entries over {window_s}s; the backup needed at "
+        f"least {needed_entries} entries over {needed_s}s: make the oplog at least {factor}x larger{size_hint}",
         "grow the oplog (replSetResizeOplog), back up from a member with a larger oplog, "
         "or back up at a quieter time",
     )

@@ -17,6 +17,7 @@ from .. import __version__
 from ..ejson import dumps as ejson_dumps
 from ..ejson import to_ejson
 from ..errors import UnsupportedSource
+from ..faults import crash_point
 from ..mongo import members
 from ..mongo.catalog import SourceCollection, list_source_collections
 from ..mongo.client import connect
@@ -163,6 +164,7 @@ def _backup_from_member(
             start_ts=to_str(anchor.start_ts), end_ts=to_str(end_ts), entries=capture.entries, file=oplog_file
         ),
     )
+    crash_point("before-manifest")
     repo.write_manifest(manifest)  # the commit point: only now is the backup complete
     emit(BackupEvent("committed", detail=backup_id))
     return manifest

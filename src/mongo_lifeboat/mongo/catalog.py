@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
-
-import uuid
 
 from bson import Binary
 from pymongo import MongoClient

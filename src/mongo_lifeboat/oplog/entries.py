@@ -56,8 +56,10 @@ def skip_namespace(ns: str) -> bool:
     if db == "config":
         return coll not in _CONFIG_KEEP
     # users/roles/profile/... are not replayed as plain writes
-    return coll.startswith("system.") and coll not in ("system.views", "system.js") and not coll.startswith(
-        "system.buckets."
+    return (
+        coll.startswith("system.")
+        and coll not in ("system.views", "system.js")
+        and not coll.startswith("system.buckets.")
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ..faults import crash_point
 from .storage import ObjectInfo, ObjectMissing
 
 _META_SUFFIX = ".meta.json"
@@ -42,6 +43,7 @@ class FileStorage:
                 out.flush()
                 os.fsync(out.fileno())
                 size = out.tell()
+            crash_point("object-written")
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from typing import IO, BinaryIO
 import zstandard
 
 from ..errors import IntegrityError
+from ..faults import crash_point
 from .manifest import FileEntry
 from .storage import ObjectMissing, Storage
 
@@ -73,6 +74,7 @@ class ObjectWriter:
             self.storage.put(self.key, self._spool, meta)  # type: ignore[arg-type]
         finally:
             self._spool.close()
+        crash_point("object-committed")
         return FileEntry(
             key=self.key,
             size=self._sink.size,
