@@ -76,7 +76,7 @@ def test_create_and_commit_index_builds(servers: ServerPool, fixtures_dir: Path)
 def test_aborted_index_build_builds_nothing(servers: ServerPool, fixtures_dir: Path) -> None:
     client = servers.new().client()
     client.test.create_collection("skip_index_entries")
-    applier, catalog = _apply(
+    _applier, catalog = _apply(
         client, _bson_entries(fixtures_dir / "mongorestore/testdata/oplog_ignore_index/oplog.bson")
     )
     assert [ix["name"] for ix in client.test.skip_index_entries.list_indexes()] == ["_id_"]

@@ -98,7 +98,7 @@ def test_non_empty_target_is_refused_and_drop_replaces_only_restored_namespaces(
     target.shop.orders.insert_one({"_id": "stale"})
     target.keep.me.insert_one({"_id": 1})
     plan = plan_restore(manifest, NamespaceMap.build())
-    with pytest.raises(TargetNotEmpty, match="shop.orders"):
+    with pytest.raises(TargetNotEmpty, match=r"shop\.orders"):
         run_restore(repo, plan, target, RestoreOptions())
     assert target.shop.orders.count_documents({}) == 1  # nothing was written
     run_restore(repo, plan, target, RestoreOptions(drop=True))

@@ -37,7 +37,7 @@ def test_flipped_byte_is_detected(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match="checksum mismatch: d/x.bson.zst"):
+    with pytest.raises(IntegrityError, match=r"checksum mismatch: d/x\.bson\.zst"):
         read_verified(store, entry)
 
 
@@ -56,7 +56,7 @@ def test_truncation_and_absence_are_detected(tmp_path: Path) -> None:
 def test_malformed_bson_stream_is_named(tmp_path: Path) -> None:
     import io
 
-    with pytest.raises(IntegrityError, match="k.bson"):
+    with pytest.raises(IntegrityError, match=r"k\.bson"):
         list(iter_bson(io.BytesIO(bson.encode({"a": 1})[:-2]), "k.bson"))
     with pytest.raises(IntegrityError, match="length"):
         list(iter_bson(io.BytesIO(b"\x01\x00\x00\x00\x00"), "k.bson"))
