@@ -2,29 +2,28 @@
 
 ``start_ts`` is chosen before the export, the oplog is captured from there while the
 export runs, and ``end_ts`` is the newest entry once the export is done. The capture
-proves it saw every entry: after each batch it checks that the oldest entry still in
-the oplog is no newer than the position the batch started from (capped-collection
-trimming removes oldest first, so nothing after that position can have been lost).
+proves it missed nothing (see :class:`OplogCapture`) or fails with OplogOverflow.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bson import Timestamp
-from pymongo import ASCENDING, DESCENDING, MongoClient
-from pymongo.errors import PyMongoError
+from pymongo import ASCENDING, DESCENDING, CursorType, MongoClient
+from pymongo.errors import OperationFailure, PyMongoError
 
 from ..errors import OplogOverflow, UnsupportedSource
 from ..mongo.codec import RAW_CODEC
 from ..repo.objects import ObjectWriter
 from ..timestamps import just_before, to_str, wall_of
 
-_BATCH = 5000
+_CAPPED_POSITION_LOST = 136
 
 
 def oplog(client: MongoClient[Any]) -> Any:
@@ -55,32 +54,54 @@ def check_has_oplog(client: MongoClient[Any]) -> None:
 
 @dataclass(frozen=True)
 class Anchor:
-    """Where capture begins: ``start_ts`` (exclusive) and an entry that must still exist."""
+    """Where capture begins: entries with ``ts > start_ts`` are replayed over the export."""
 
     start_ts: Timestamp
-    must_exist: Timestamp
+
+
+def _majority_point(client: MongoClient[Any]) -> Timestamp | None:
+    try:
+        optimes = client.admin.command("replSetGetStatus").get("optimes", {})
+        ts = (optimes.get("readConcernMajorityOpTime") or optimes.get("lastCommittedOpTime") or {}).get("ts")
+        return ts if isinstance(ts, Timestamp) else None
+    except PyMongoError:
+        return None
 
 
 def choose_anchor(client: MongoClient[Any]) -> Anchor:
-    """Oldest open transaction's first entry, else the newest oplog entry."""
-    newest = newest_ts(client)
-    open_txn: Timestamp | None = None
+    """Oldest open transaction's first entry, else the newest oplog entry.
+
+    An anchor that is too old only replays more (replay is idempotent); one that is
+    too new loses writes. So the newest entry is capped by the majority commit point,
+    which has no oplog holes (writes with an earlier ts still in flight).
+    """
+    start = newest_ts(client)
+    majority = _majority_point(client)
+    if majority is not None and majority < start:
+        start = majority
     try:
         for t in client.config.transactions.find(
             {"state": {"$in": ["prepared", "inProgress"]}}, {"startOpTime": 1}
         ):
             ts = (t.get("startOpTime") or {}).get("ts")
-            if isinstance(ts, Timestamp) and (open_txn is None or ts < open_txn):
-                open_txn = ts
+            if isinstance(ts, Timestamp) and ts <= start:
+                start = just_before(ts)
     except PyMongoError:
         pass  # servers without config.transactions have no long-running transactions to bracket
-    if open_txn is not None and open_txn <= newest:
-        return Anchor(just_before(open_txn), open_txn)
-    return Anchor(newest, newest)
+    return Anchor(start)
 
 
 class OplogCapture(threading.Thread):
-    """Tail the oplog from an anchor into an ObjectWriter until ``finish(end_ts)``."""
+    """Tail the oplog after an anchor into an ObjectWriter until ``finish(end_ts)``.
+
+    One tailable cursor does the reading (each getMore is cheap, on every server).
+    Proof that nothing was missed: capped-collection trimming removes the oldest
+    entries first, so if the oldest entry left is at or before the position we had
+    reached at the previous check, every entry after that position was still there
+    when we read it. That check runs every CHECK_INTERVAL_S and once at the end.
+    """
+
+    CHECK_INTERVAL_S = 5.0
 
     def __init__(
         self,
@@ -98,16 +119,13 @@ class OplogCapture(threading.Thread):
         self.entries = 0
         self.error: BaseException | None = None
         self._end: Timestamp | None = None
-        self._end_set = threading.Event()
         self._aborted = threading.Event()
 
     def finish(self, end_ts: Timestamp) -> None:
         self._end = end_ts
-        self._end_set.set()
 
     def abort(self) -> None:
         self._aborted.set()
-        self._end_set.set()
 
     def run(self) -> None:
         try:
@@ -123,58 +141,64 @@ class OplogCapture(threading.Thread):
     def _done(self) -> bool:
         return self._aborted.is_set() or (self._end is not None and self.position >= self._end)
 
+    def _open_cursor(self, written_at_position: int) -> Any:
+        # Entries can share a ts (a transaction): reopening re-reads ``>= position`` and
+        # skips the ones already written.
+        op = "$gte" if written_at_position else "$gt"
+        return (
+            oplog(self.client)
+            .find({"ts": {op: self.position}}, cursor_type=CursorType.TAILABLE_AWAIT)
+            .max_await_time_ms(200)
+        )
+
     def _tail(self) -> None:
-        # Bounded queries rather than one tailable cursor: each batch is then a clean
-        # unit for the trimming check, on servers that trim without killing cursors too.
-        # Entries can share a ts (a transaction), so we re-read from ``>= position`` and
-        # skip the ones at ``position`` already written.
-        guard = self.anchor.must_exist
+        guard = self.anchor.start_ts
+        last_check = time.monotonic()
         written_at_position = 0
-        while not self._done():
-            op = "$gte" if written_at_position else "$gt"
-            batch = list(
-                oplog(self.client)
-                .find({"ts": {op: self.position}})
-                .sort("$natural", ASCENDING)
-                .limit(_BATCH + written_at_position)
-            )
-            if batch or self._end is not None:
-                self._check_not_trimmed(guard)
-            n = 0
-            skip = written_at_position
-            past_end = False
-            for entry in batch:
-                ts = entry["ts"]
-                if ts == self.position and skip:
-                    skip -= 1
-                    continue
-                if self._end is not None and ts > self._end:
-                    past_end = True
-                    break
-                if ts == self.position:
-                    written_at_position += 1
-                else:
-                    written_at_position = 1
-                self.writer.write(entry.raw, 1)
-                self.position = ts
-                n += 1
-            if n:
-                guard = self.position
-                self.entries += n
-                if self.on_entries:
-                    self.on_entries(n)
-            if self._end is not None and (past_end or n == 0):
-                # Everything up to end_ts (an existing entry) has been read.
-                self.position = max(self.position, self._end)
-            elif n == 0:
-                self._end_set.wait(0.05)  # idle source: poll again soon, or at once on finish()
+        cursor = self._open_cursor(0)
+        try:
+            while not self._done():
+                if not cursor.alive:
+                    cursor.close()
+                    cursor = self._open_cursor(written_at_position)
+                skip = written_at_position if cursor.retrieved == 0 else 0
+                n = 0
+                try:
+                    for entry in cursor:
+                        ts = entry["ts"]
+                        if ts == self.position and skip:
+                            skip -= 1
+                            continue
+                        if self._end is not None and ts > self._end:
+                            self.position = self._end  # everything up to end_ts has been read
+                            break
+                        written_at_position = written_at_position + 1 if ts == self.position else 1
+                        self.writer.write(entry.raw, 1)
+                        self.position = ts
+                        n += 1
+                        if self._aborted.is_set():
+                            return
+                except OperationFailure as e:
+                    if e.code == _CAPPED_POSITION_LOST:
+                        raise overflow_error(
+                            self.client, self.anchor.start_ts, self.position, self.entries
+                        ) from e
+                    raise
+                if not n and not cursor.alive:
+                    self._aborted.wait(0.1)  # a dead cursor with nothing new: reopen shortly
+                if n:
+                    self.entries += n
+                    if self.on_entries:
+                        self.on_entries(n)
+                if self._done() or time.monotonic() - last_check > self.CHECK_INTERVAL_S:
+                    self._check_not_trimmed(guard)
+                    guard, last_check = self.position, time.monotonic()
+        finally:
+            cursor.close()
 
     def _check_not_trimmed(self, position: Timestamp) -> None:
         if oldest_ts(self.client) > position:
-            self._overflow()
-
-    def _overflow(self) -> None:
-        raise overflow_error(self.client, self.anchor.start_ts, self.position, self.entries)
+            raise overflow_error(self.client, self.anchor.start_ts, self.position, self.entries)
 
 
 def overflow_error(

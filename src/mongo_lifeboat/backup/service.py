@@ -141,7 +141,7 @@ def _backup_from_member(
         capture.join()
         capture_writer.abandon()
         raise
-    end_ts = max(end_ts, anchor.start_ts)
+    end_ts = max(end_ts, capture.position)
     capture_writer.key = layout.bracket_key(deployment, backup_id, anchor.start_ts, end_ts)
     oplog_file = capture_writer.commit()
     emit(BackupEvent("exporting_done", detail=f"{capture.entries} oplog entries"))

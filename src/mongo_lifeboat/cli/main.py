@@ -49,8 +49,14 @@ for command in (*backup_cmds.COMMANDS, *restore_cmd.COMMANDS, *verify_cmds.COMMA
     cli.add_command(command)
 
 
+_MAX_MESSAGE = 600  # driver errors can embed whole documents: never dump them on a terminal
+
+
 def _fail(message: str, hint: str, code: int) -> None:
-    click.echo(f"error: {redact(message)}", err=True)
+    message = redact(message)
+    if len(message) > _MAX_MESSAGE:
+        message = message[:_MAX_MESSAGE] + " … (truncated; -v shows more)"
+    click.echo(f"error: {message}", err=True)
     if hint:
         click.echo(f"hint: {redact(hint)}", err=True)
     sys.exit(code)

@@ -1,0 +1,166 @@
+"""Backup and restore throughput against the server's raw ceilings, and peak RSS vs data size.
+
+- backup docs/s  vs  raw ``find_raw_batches`` scan of the same collections (read and discarded),
+  with the same parallelism;
+- restore load docs/s  vs  raw unordered ``insert_many`` of the same raw documents, in parallel;
+- peak RSS of the ``lifeboat backup`` and ``lifeboat restore`` processes at two data sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from bson.raw_bson import RawBSONDocument
+from pymongo import MongoClient
+
+from mongo_lifeboat.embedded import ScratchServer
+
+COLLECTIONS = 4
+OPLOG_ENTRIES = 10_000
+
+
+def seed(client: MongoClient[Any], docs: int) -> None:
+    per = docs // COLLECTIONS
+    for c in range(COLLECTIONS):
+        coll = client.bench[f"c{c}"]
+        for start in range(0, per, 10_000):
+            coll.insert_many(
+                [
+                    {
+                        "_id": i,
+                        "n": i,
+                        "s": f"payload-{i:09d}" * 4,
+                        "tags": ["a", "b", "c"],
+                        "sub": {"x": i, "y": [i, i]},
+                    }
+                    for i in range(start, min(start + 10_000, per))
+                ],
+                ordered=False,
+            )
+
+
+def raw_scan(client: MongoClient[Any], jobs: int) -> tuple[int, float]:
+    def scan(name: str) -> int:
+        n = 0
+        for batch in client.bench[name].find_raw_batches({}, batch_size=1000):
+            n += len(batch)
+        return n
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        total = sum(pool.map(scan, [f"c{c}" for c in range(COLLECTIONS)]))
+    return total, time.perf_counter() - t
+
+
+def raw_insert(source: MongoClient[Any], target: MongoClient[Any], jobs: int) -> float:
+    batches = []
+    for c in range(COLLECTIONS):
+        for raw in source.bench[f"c{c}"].find_raw_batches({}, batch_size=5000):
+            batches.append((f"c{c}", raw))
+
+    def split(raw: bytes) -> list[RawBSONDocument]:
+        out, pos = [], 0
+        while pos < len(raw):
+            n = int.from_bytes(raw[pos : pos + 4], "little")
+            out.append(RawBSONDocument(raw[pos : pos + n]))
+            pos += n
+        return out
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(lambda b: target.rawbench[b[0]].insert_many(split(b[1]), ordered=False), batches))
+    return time.perf_counter() - t
+
+
+def run_cli(*args: str) -> tuple[dict[str, Any], int]:
+    """Run lifeboat; return its JSON and its peak RSS in KiB (from wait4: this child only)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mongo_lifeboat", *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out = proc.stdout.read() if proc.stdout else b""
+    err = proc.stderr.read() if proc.stderr else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"lifeboat {args[0]} failed: {err.decode()}")
+    return json.loads(out), int(usage.ru_maxrss)
+
+
+def measure(docs: int, jobs: int) -> dict[str, float]:
+    # As in production, the oplog holds far less than the data. (SecantusDB scans its
+    # oplog linearly, so an oplog as large as the data set would dominate the bracket.)
+    with (
+        ScratchServer(["--oplog-max-entries", str(OPLOG_ENTRIES)]) as src,
+        ScratchServer() as dst,
+        ScratchServer() as raw_dst,
+    ):
+        source: MongoClient[Any] = MongoClient(src.uri)
+        seed(source, docs)
+        repo = "file://" + tempfile.mkdtemp(prefix="lifeboat-bench-")
+        run_cli("init", "--repo", repo)
+        scanned, scan_s = raw_scan(source, jobs)
+        backup, backup_rss = run_cli(
+            "backup", "--source", src.uri, "--repo", repo, "-j", str(jobs), "--chunk-mb", "16"
+        )
+        raw_insert_s = raw_insert(source, MongoClient(raw_dst.uri), jobs)
+        restore, restore_rss = run_cli(
+            "restore", "latest", "--target", dst.uri, "--repo", repo, "-j", str(jobs)
+        )
+    n = backup["documents"]
+    return {
+        "docs": n,
+        "raw_scan_docs_s": n / scan_s,
+        "backup_docs_s": n / backup["duration_s"],
+        "raw_insert_docs_s": n / raw_insert_s,
+        "restore_load_docs_s": n / restore["phases"]["load"],
+        "restore_total_docs_s": n / sum(restore["phases"].values()),
+        "backup_rss_mib": backup_rss / 1024,
+        "restore_rss_mib": restore_rss / 1024,
+        "scanned_mib": scanned / 2**20,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument(
+        "--docs", type=int, default=50_000, help="documents at the smaller size (the larger is 2x)"
+    )
+    ap.add_argument("--jobs", type=int, default=4)
+    args = ap.parse_args()
+    small = measure(args.docs, args.jobs)
+    large = measure(args.docs * 2, args.jobs)
+    for label, m in (("small", small), ("large", large)):
+        print(
+            f"{label}: {m['docs']} docs ({m['scanned_mib']:.0f} MiB) | raw scan {m['raw_scan_docs_s']:.0f}/s, "
+            f"backup {m['backup_docs_s']:.0f}/s | raw insert {m['raw_insert_docs_s']:.0f}/s, restore load "
+            f"{m['restore_load_docs_s']:.0f}/s (whole restore {m['restore_total_docs_s']:.0f}/s) | peak RSS backup "
+            f"{m['backup_rss_mib']:.0f} MiB, restore {m['restore_rss_mib']:.0f} MiB"
+        )
+    print(f"(source oplog capped at {OPLOG_ENTRIES} entries; {args.jobs} jobs)")
+    print("ratios (same server, same data, same run):")
+    for label, m in (("small", small), ("large", large)):
+        print(f"  {label}: backup/raw-scan = {m['backup_docs_s'] / m['raw_scan_docs_s']:.2f} (target >= 0.9)")
+        print(
+            f"  {label}: restore-load/raw-insert = {m['restore_load_docs_s'] / m['raw_insert_docs_s']:.2f} (target >= 0.85)"
+        )
+        print(
+            f"  {label}: whole-restore/raw-insert = {m['restore_total_docs_s'] / m['raw_insert_docs_s']:.2f}"
+        )
+    print(
+        f"  peak RSS large/small: backup {large['backup_rss_mib'] / small['backup_rss_mib']:.2f}, "
+        f"restore {large['restore_rss_mib'] / small['restore_rss_mib']:.2f} (flat = 1.0)"
+    )
+
+
+if __name__ == "__main__":
+    main()
