@@ -121,6 +121,7 @@ def measure(docs: int, jobs: int) -> dict[str, float]:
         "docs": n,
         "raw_scan_docs_s": n / scan_s,
         "backup_docs_s": n / backup["duration_s"],
+        "export_docs_s": n / backup["phases"]["export"],
         "raw_insert_docs_s": n / raw_insert_s,
         "restore_load_docs_s": n / restore["phases"]["load"],
         "restore_total_docs_s": n / sum(restore["phases"].values()),
@@ -150,6 +151,7 @@ def main() -> None:
     print("ratios (same server, same data, same run):")
     for label, m in (("small", small), ("large", large)):
         print(f"  {label}: backup/raw-scan = {m['backup_docs_s'] / m['raw_scan_docs_s']:.2f} (target >= 0.9)")
+        print(f"  {label}: export-phase/raw-scan = {m['export_docs_s'] / m['raw_scan_docs_s']:.2f}")
         print(
             f"  {label}: restore-load/raw-insert = {m['restore_load_docs_s'] / m['raw_insert_docs_s']:.2f} (target >= 0.85)"
         )

@@ -85,7 +85,8 @@ class DocumentProgress:
                 console=output.err,
                 transient=True,
             )
-            self._task = self._bar.add_task(label, total=max(total_documents, 1))
+            # Unknown total (a first backup): rate and counts, no ETA.
+            self._task = self._bar.add_task(label, total=total_documents or None)
             self._bar.start()
         self.label = label
         self.total = total_documents

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import bson
 import pytest
 from pymongo import MongoClient
 
@@ -11,6 +12,7 @@ from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import TargetNotEmpty
 from mongo_lifeboat.repo.manifest import Manifest
+from mongo_lifeboat.repo.objects import read_verified
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.restore.nsmap import NamespaceMap
 from mongo_lifeboat.restore.plan import plan_restore
@@ -55,6 +57,14 @@ def test_backup_under_writes_restores_exactly_to_end_ts(servers: ServerPool, rep
     assert {"insert_one", "update_one", "replace_one", "delete_one", "update_many", "create_index"} <= kinds
     assert any(op.ts_after > end for op in log), "the writer must also write after end_ts"
     assert any(len(c.files) > 1 for c in manifest.collections), "chunking must split a collection"
+    # The bracket holds exactly the source's oplog entries in (start_ts, end_ts], in order.
+    captured = bson.decode_all(read_verified(repo.storage, manifest.oplog.file))
+    expected = list(
+        src.local["oplog.rs"].find({"ts": {"$gt": manifest.start, "$lte": end}}).sort("$natural", 1)
+    )
+    assert [(e["ts"], e["op"], e.get("ns")) for e in captured] == [
+        (e["ts"], e["op"], e.get("ns")) for e in expected
+    ]
 
     target = servers.new().client()
     report = run_restore(repo, plan_restore(manifest, NamespaceMap.build()), target, RestoreOptions(jobs=3))

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import Timestamp
-from pymongo import ASCENDING, DESCENDING, CursorType, MongoClient
+from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from ..errors import OplogOverflow, UnsupportedSource
 from ..mongo.codec import RAW_CODEC
 from ..repo.objects import ObjectWriter
 from ..timestamps import just_before, to_str, wall_of
-
-_CAPPED_POSITION_LOST = 136
 
 
 def oplog(client: MongoClient[Any]) -> Any:
@@ -38,18 +36,6 @@ def newest_ts(client: MongoClient[Any]) -> Timestamp:
 def oldest_ts(client: MongoClient[Any]) -> Timestamp:
     doc = oplog(client).find({}, {"ts": 1}).sort("$natural", ASCENDING).limit(1).next()
     return doc["ts"]
-
-
-def check_has_oplog(client: MongoClient[Any]) -> None:
-    try:
-        next(oplog(client).find({}, {"ts": 1}).limit(1))
-    except StopIteration as e:
-        raise UnsupportedSource("the source oplog is empty") from e
-    except PyMongoError as e:
-        raise UnsupportedSource(
-            f"cannot read the source oplog (local.oplog.rs): {e}",
-            "Lifeboat needs a replica set (a single-node one is fine) and a user with the backup role",
-        ) from e
 
 
 @dataclass(frozen=True)
@@ -75,7 +61,15 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
     too new loses writes. So the newest entry is capped by the majority commit point,
     which has no oplog holes (writes with an earlier ts still in flight).
     """
-    start = newest_ts(client)
+    try:
+        start = newest_ts(client)
+    except StopIteration as e:
+        raise UnsupportedSource("the source oplog is empty") from e
+    except OperationFailure as e:
+        raise UnsupportedSource(
+            f"cannot read the source oplog (local.oplog.rs): {e}",
+            "Lifeboat needs a replica set (a single-node one is fine) and a user with the backup role",
+        ) from e
     majority = _majority_point(client)
     if majority is not None and majority < start:
         start = majority
@@ -92,16 +86,21 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
 
 
 class OplogCapture(threading.Thread):
-    """Tail the oplog after an anchor into an ObjectWriter until ``finish(end_ts)``.
+    """Read the oplog after an anchor into an ObjectWriter until ``finish(end_ts)``.
 
-    One tailable cursor does the reading (each getMore is cheap, on every server).
+    Reads are bounded plain queries (``ts > position``), never one long tailable cursor:
+    a cursor's continuity is the server's promise, and a test server was seen to skip
+    entries under load. A query states exactly what it returns.
+
     Proof that nothing was missed: capped-collection trimming removes the oldest
-    entries first, so if the oldest entry left is at or before the position we had
-    reached at the previous check, every entry after that position was still there
-    when we read it. That check runs every CHECK_INTERVAL_S and once at the end.
+    entries first, so if the oldest entry left is at or before the position reached at
+    the previous check, every entry after that position was still there when read.
+    The check runs every CHECK_INTERVAL_S and once at the end.
     """
 
     CHECK_INTERVAL_S = 5.0
+    POLL_S = 0.5
+    BATCH = 5000
 
     def __init__(
         self,
@@ -119,17 +118,22 @@ class OplogCapture(threading.Thread):
         self.entries = 0
         self.error: BaseException | None = None
         self._end: Timestamp | None = None
+        self._wake = threading.Event()
         self._aborted = threading.Event()
 
     def finish(self, end_ts: Timestamp) -> None:
+        """Capture through ``end_ts`` and stop. Entries already read past it stay (the
+        caller takes ``max(end_ts, position)`` as the consistent point)."""
         self._end = end_ts
+        self._wake.set()
 
     def abort(self) -> None:
         self._aborted.set()
+        self._wake.set()
 
     def run(self) -> None:
         try:
-            self._tail()
+            self._capture()
         except BaseException as e:  # handed to the main thread by join_checked
             self.error = e
 
@@ -138,63 +142,47 @@ class OplogCapture(threading.Thread):
         if self.error is not None:
             raise self.error
 
-    def _done(self) -> bool:
-        return self._aborted.is_set() or (self._end is not None and self.position >= self._end)
-
-    def _open_cursor(self, written_at_position: int) -> Any:
-        # Entries can share a ts (a transaction): reopening re-reads ``>= position`` and
-        # skips the ones already written.
+    def _read_batch(self, written_at_position: int) -> tuple[list[Any], bool]:
+        """(entries, caught_up): caught_up when the batch holds all there was to read."""
+        # Entries can share a ts (a transaction): re-read ``>= position`` and skip the
+        # ones already written, so a batch boundary never splits them.
         op = "$gte" if written_at_position else "$gt"
-        return (
-            oplog(self.client)
-            .find({"ts": {op: self.position}}, cursor_type=CursorType.TAILABLE_AWAIT)
-            .max_await_time_ms(200)
-        )
+        limit = self.BATCH + written_at_position
+        cursor = oplog(self.client).find({"ts": {op: self.position}}).sort("$natural", ASCENDING)
+        batch = list(cursor.limit(limit))
+        return batch, len(batch) < limit
 
-    def _tail(self) -> None:
+    def _capture(self) -> None:
         guard = self.anchor.start_ts
         last_check = time.monotonic()
         written_at_position = 0
-        cursor = self._open_cursor(0)
-        try:
-            while not self._done():
-                if not cursor.alive:
-                    cursor.close()
-                    cursor = self._open_cursor(written_at_position)
-                skip = written_at_position if cursor.retrieved == 0 else 0
-                n = 0
-                try:
-                    for entry in cursor:
-                        ts = entry["ts"]
-                        if ts == self.position and skip:
-                            skip -= 1
-                            continue
-                        if self._end is not None and ts > self._end:
-                            self.position = self._end  # everything up to end_ts has been read
-                            break
-                        written_at_position = written_at_position + 1 if ts == self.position else 1
-                        self.writer.write(entry.raw, 1)
-                        self.position = ts
-                        n += 1
-                        if self._aborted.is_set():
-                            return
-                except OperationFailure as e:
-                    if e.code == _CAPPED_POSITION_LOST:
-                        raise overflow_error(
-                            self.client, self.anchor.start_ts, self.position, self.entries
-                        ) from e
-                    raise
-                if not n and not cursor.alive:
-                    self._aborted.wait(0.1)  # a dead cursor with nothing new: reopen shortly
-                if n:
-                    self.entries += n
-                    if self.on_entries:
-                        self.on_entries(n)
-                if self._done() or time.monotonic() - last_check > self.CHECK_INTERVAL_S:
-                    self._check_not_trimmed(guard)
-                    guard, last_check = self.position, time.monotonic()
-        finally:
-            cursor.close()
+        while not self._aborted.is_set():
+            end = self._end  # read before the query: every entry <= end exists by then
+            batch, caught_up = self._read_batch(written_at_position)
+            skip = written_at_position
+            n = 0
+            for entry in batch:
+                ts = entry["ts"]
+                if ts == self.position and skip:
+                    skip -= 1
+                    continue
+                written_at_position = written_at_position + 1 if ts == self.position else 1
+                self.writer.write(entry.raw, 1)
+                self.position = ts
+                n += 1
+            if n:
+                self.entries += n
+                if self.on_entries:
+                    self.on_entries(n)
+            done = end is not None and caught_up
+            if done or time.monotonic() - last_check > self.CHECK_INTERVAL_S:
+                self._check_not_trimmed(guard)
+                guard, last_check = self.position, time.monotonic()
+            if done:
+                return
+            if caught_up:
+                self._wake.wait(self.POLL_S)  # nothing new: poll again soon, at once on finish()
+                self._wake.clear()
 
     def _check_not_trimmed(self, position: Timestamp) -> None:
         if oldest_ts(self.client) > position:

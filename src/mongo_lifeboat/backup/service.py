@@ -74,6 +74,18 @@ def _server_facts(client: MongoClient[Any]) -> tuple[str, str | None]:
         return version, None
 
 
+def _expect_from_previous(repo: Repository, deployment: str, sources: list[SourceCollection]) -> None:
+    """Sizes from the previous complete backup: progress totals and ETA without counting
+    (a count is a full scan on some servers)."""
+    previous = [b.manifest for b in repo.list_backups() if b.manifest and b.manifest.deployment == deployment]
+    if not previous:
+        return
+    by_ns = {c.ns: c for c in previous[-1].collections}
+    for c in sources:
+        if c.ns in by_ns:
+            c.expected_documents, c.expected_bytes = by_ns[c.ns].documents, by_ns[c.ns].raw_bytes
+
+
 def _meta_document(c: SourceCollection) -> dict[str, Any]:
     return {
         "collectionName": c.name,
@@ -111,7 +123,6 @@ def _backup_from_member(
     started_wall: datetime,
     t0: float,
 ) -> Manifest:
-    bracket.check_has_oplog(client)
     server_version, fcv = _server_facts(client)
     backup_id = layout.new_backup_id(started_wall)
     while repo.backup_exists(deployment, backup_id):  # two backups in one second
@@ -122,7 +133,8 @@ def _backup_from_member(
 
     anchor = bracket.choose_anchor(client)
     sources = list_source_collections(client)
-    total_docs = sum(c.estimated_count for c in sources)
+    _expect_from_previous(repo, deployment, sources)
+    total_docs = sum(c.expected_documents for c in sources)
     emit(BackupEvent("started", total_documents=total_docs, detail=backup_id))
 
     # The capture writes to a provisional key; the real name needs end_ts.
@@ -131,8 +143,10 @@ def _backup_from_member(
     )
     capture = bracket.OplogCapture(client, anchor, capture_writer)
     capture.start()
+    t_export = time.monotonic()
     try:
         entries = _export_all(client, storage, deployment, backup_id, sources, opts, emit)
+        t_bracket = time.monotonic()
         end_ts = bracket.newest_ts(client)
         capture.finish(end_ts)
         capture.join_checked()
@@ -147,6 +161,11 @@ def _backup_from_member(
     emit(BackupEvent("exporting_done", detail=f"{capture.entries} oplog entries"))
 
     finished = datetime.now(UTC)
+    phases = {
+        "prepare": round(t_export - t0, 3),
+        "export": round(t_bracket - t_export, 3),
+        "bracket": round(time.monotonic() - t_bracket, 3),
+    }
     manifest = Manifest(
         tool_version=__version__,
         backup_id=backup_id,
@@ -160,6 +179,7 @@ def _backup_from_member(
         start_ts=to_str(anchor.start_ts),
         end_ts=to_str(end_ts),
         collections=entries,
+        phases=phases,
         oplog=OplogBracket(
             start_ts=to_str(anchor.start_ts), end_ts=to_str(end_ts), entries=capture.entries, file=oplog_file
         ),
@@ -208,8 +228,8 @@ def _export_all(
         emit(BackupEvent("collection_done", ns=c.ns, documents=entry.documents, raw_bytes=entry.raw_bytes))
         return entry
 
-    # Largest first, so one big collection does not start last and run alone.
-    ordered = sorted(sources, key=lambda c: -c.estimated_count)
+    # Largest first (as last time), so one big collection does not start last and run alone.
+    ordered = sorted(sources, key=lambda c: -c.expected_bytes)
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs), thread_name_prefix="lifeboat-export") as pool:
         results = list(pool.map(one, ordered))
     return sorted(results, key=lambda e: (e.db, e.name))

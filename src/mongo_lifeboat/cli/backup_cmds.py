@@ -54,6 +54,7 @@ def manifest_summary(m: Manifest) -> dict[str, Any]:
         "bytes": sum(c.raw_bytes for c in m.collections),
         "stored_bytes": m.stored_bytes,
         "oplog_entries": m.oplog.entries,
+        "phases": m.phases,
         "tool_version": m.tool_version,
     }
 
@@ -122,7 +123,12 @@ def backup(
     def on_event(e: BackupEvent) -> None:
         nonlocal bar
         if e.kind == "started":
-            out.note(f"backup {e.detail}: exporting ~{e.total_documents} documents")
+            expected = (
+                f"~{e.total_documents} documents (as last time)"
+                if e.total_documents
+                else "(first backup: no ETA)"
+            )
+            out.note(f"backup {e.detail}: exporting {expected}")
             bar = DocumentProgress(out, "exporting", e.total_documents)
         elif e.kind == "progress" and bar:
             bar.advance(e.documents, e.raw_bytes)

@@ -23,7 +23,8 @@ class SourceCollection:
     options: dict[str, Any]
     indexes: list[dict[str, Any]] = field(default_factory=list)
     uuid: str | None = None
-    estimated_count: int = 0
+    expected_documents: int = 0  # from the previous backup, for progress only (0: unknown)
+    expected_bytes: int = 0
 
     @property
     def ns(self) -> str:
@@ -69,8 +70,6 @@ def list_source_collections(client: MongoClient[Any]) -> list[SourceCollection]:
             )
             if ctype != "view":
                 coll.indexes = [dict(ix) for ix in database[name].list_indexes()]
-                if ctype == "collection":
-                    coll.estimated_count = database[name].estimated_document_count()
             out.append(coll)
     out.extend(_auth_collections(client))
     return out
@@ -81,9 +80,9 @@ def _auth_collections(client: MongoClient[Any]) -> list[SourceCollection]:
     found = []
     for name in AUTH_COLLECTIONS:
         try:
-            n = client.admin[name].count_documents({})
+            present = client.admin[name].find_one({}, {"_id": 1}) is not None
         except OperationFailure:
             continue  # no privilege to read them: the backup simply has no users/roles
-        if n:
-            found.append(SourceCollection("admin", name, "collection", {}, [], None, n))
+        if present:
+            found.append(SourceCollection("admin", name, "collection", {}, []))
     return found

@@ -69,6 +69,7 @@ class Manifest(_Model):
     end_ts: str
     collections: list[CollectionEntry]
     oplog: OplogBracket
+    phases: dict[str, float] = Field(default_factory=dict)  # seconds: prepare, export, bracket
 
     @property
     def end(self) -> Timestamp:
