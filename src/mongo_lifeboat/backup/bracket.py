@@ -99,7 +99,7 @@ class OplogCapture(threading.Thread):
     """
 
     CHECK_INTERVAL_S = 5.0
-    POLL_S = 0.5
+    POLL_S = (0.5, 5.0)  # back off while the source is idle; a busy source is read at once
     BATCH = 5000
 
     def __init__(
@@ -156,6 +156,7 @@ class OplogCapture(threading.Thread):
         guard = self.anchor.start_ts
         last_check = time.monotonic()
         written_at_position = 0
+        poll = self.POLL_S[0]
         while not self._aborted.is_set():
             end = self._end  # read before the query: every entry <= end exists by then
             batch, caught_up = self._read_batch(written_at_position)
@@ -172,8 +173,11 @@ class OplogCapture(threading.Thread):
                 n += 1
             if n:
                 self.entries += n
+                poll = self.POLL_S[0]
                 if self.on_entries:
                     self.on_entries(n)
+            else:
+                poll = min(poll * 2, self.POLL_S[1])
             done = end is not None and caught_up
             if done or time.monotonic() - last_check > self.CHECK_INTERVAL_S:
                 self._check_not_trimmed(guard)
@@ -181,7 +185,7 @@ class OplogCapture(threading.Thread):
             if done:
                 return
             if caught_up:
-                self._wake.wait(self.POLL_S)  # nothing new: poll again soon, at once on finish()
+                self._wake.wait(poll)  # nothing new: poll again soon, at once on finish()
                 self._wake.clear()
 
     def _check_not_trimmed(self, position: Timestamp) -> None:
