@@ -150,42 +150,23 @@ class Writer:
             live.append(doc["_id"])
             return "insert_one", db, coll, {"doc": doc}
         target = rng.choice(live)
+
+        def update(spec: dict[str, Any] | list[dict[str, Any]]) -> tuple[str, str, str, dict[str, Any]]:
+            return "update_one", db, coll, {"filter": {"_id": target}, "update": spec}
+
         if roll < 0.34:
-            return (
-                "update_one",
-                db,
-                coll,
+            return update(
                 {
-                    "filter": {"_id": target},
-                    "update": {
-                        "$set": {"addr.geo.lat": rng.random(), "addr.zip": str(rng.randint(1000, 9999))},
-                        "$inc": {"qty": 1},
-                    },
-                },
+                    "$set": {"addr.geo.lat": rng.random(), "addr.zip": str(rng.randint(1000, 9999))},
+                    "$inc": {"qty": 1},
+                }
             )
         if roll < 0.44:
-            return (
-                "update_one",
-                db,
-                coll,
-                {
-                    "filter": {"_id": target},
-                    "update": {
-                        "$push": {"tags": {"$each": [rng.choice("xyz")], "$slice": -5}},
-                        "$pop": {"nums": 1},
-                    },
-                },
+            return update(
+                {"$push": {"tags": {"$each": [rng.choice("xyz")], "$slice": -5}}, "$pop": {"nums": 1}}
             )
         if roll < 0.50:
-            return (
-                "update_one",
-                db,
-                coll,
-                {
-                    "filter": {"_id": target},
-                    "update": {"$unset": {"addr.geo": ""}, "$set": {"tags.0": "first"}},
-                },
-            )
+            return update({"$unset": {"addr.geo": ""}, "$set": {"tags.0": "first"}})
         if roll < 0.58:
             doc = _doc(rng, target)
             doc["replaced"] = True
@@ -194,43 +175,23 @@ class Writer:
             live.remove(target)
             return "delete_one", db, coll, {"filter": {"_id": target}}
         if roll < 0.72:
+            bulk = {"$inc": {"qty": 2}, "$set": {"bulk": True}}
             return (
                 "update_many",
                 db,
                 coll,
-                {
-                    "filter": {"grp": rng.randint(0, 6), "qty": {"$lt": 30}},
-                    "update": {"$inc": {"qty": 2}, "$set": {"bulk": True}},
-                },
+                {"filter": {"grp": rng.randint(0, 6), "qty": {"$lt": 30}}, "update": bulk},
             )
-        if roll < 0.80:
-            return (
-                "update_one",
-                db,
-                coll,
-                {
-                    "filter": {"_id": target},
-                    "update": [
-                        {"$set": {"total": {"$multiply": ["$qty", 3]}, "name": {"$concat": ["$name", "!"]}}}
-                    ],
-                },
+        if roll < 0.80:  # a pipeline update
+            return update(
+                [{"$set": {"total": {"$multiply": ["$qty", 3]}, "name": {"$concat": ["$name", "!"]}}}]
             )
         if roll < 0.86:
             docs = [_doc(rng, self.next_id + k) for k in range(3)]
             self.next_id += 3
             live.extend(d["_id"] for d in docs)
             return "insert_many", db, coll, {"docs": docs}
-        return (
-            "update_one",
-            db,
-            coll,
-            {
-                "filter": {"_id": target},
-                "update": {
-                    "$set": {"nested.deep.er": {"v": rng.randint(0, 9), "arr": [1, {"k": rng.random()}]}}
-                },
-            },
-        )
+        return update({"$set": {"nested.deep.er": {"v": rng.randint(0, 9), "arr": [1, {"k": rng.random()}]}}})
 
     def run(self) -> None:
         try:

@@ -210,9 +210,7 @@ class Applier:
         if "viewPipeline" in opts:  # some servers log a view's pipeline under this name
             opts["pipeline"] = opts.pop("viewPipeline")
         if "viewOn" in opts:
-            viewed = self._map(f"{src.split('.', 1)[0]}.{opts['viewOn']}")
-            if viewed is not None:
-                opts["viewOn"] = viewed.split(".", 1)[1]
+            opts["viewOn"] = self.nsmap.view_on(src.split(".", 1)[0], opts["viewOn"])
         self._run(db, {"create": coll, **opts}, ok_codes=(_NAMESPACE_EXISTS,))
 
     def _drop(self, src: str) -> None:
@@ -285,9 +283,7 @@ class Applier:
         if rest and tns is not None:
             db, coll = tns.split(".", 1)
             if "viewOn" in rest:
-                viewed = self._map(f"{src.split('.', 1)[0]}.{rest['viewOn']}")
-                if viewed is not None:
-                    rest["viewOn"] = viewed.split(".", 1)[1]
+                rest["viewOn"] = self.nsmap.view_on(src.split(".", 1)[0], rest["viewOn"])
             self._run(db, {"collMod": coll, **rest}, ok_codes=(_NAMESPACE_NOT_FOUND,))
 
     def _view_write(self, op: Op) -> None:

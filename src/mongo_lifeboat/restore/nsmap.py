@@ -139,6 +139,11 @@ class NamespaceMap:
                 return renamed
         return ns
 
+    def view_on(self, db: str, view_on: str) -> str:
+        """A view's ``viewOn`` (a collection in its own database) after renames."""
+        target = self.target(f"{db}.{view_on}")
+        return target.split(".", 1)[1] if target is not None else view_on
+
     @property
     def is_identity(self) -> bool:
         return not (self.include or self.exclude or self.renames)

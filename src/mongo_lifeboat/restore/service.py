@@ -119,9 +119,7 @@ def _create_views(target: MongoClient[Any], plan: RestorePlan) -> None:
     for task in plan.views:
         db, coll = _split(task.target_ns)
         options = from_ejson(task.entry.options)
-        viewed = plan.nsmap.target(f"{task.entry.db}.{options.get('viewOn', '')}")
-        if viewed is not None:
-            options["viewOn"] = _split(viewed)[1]
+        options["viewOn"] = plan.nsmap.view_on(task.entry.db, options.get("viewOn", ""))
         try:
             target[db].command({"create": coll, **options})
         except OperationFailure as e:
