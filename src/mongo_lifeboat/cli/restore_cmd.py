@@ -8,10 +8,13 @@ from dataclasses import asdict
 import click
 
 from ..config import repo_url
+from ..errors import UsageError
 from ..mongo.client import connect, describe
+from ..oplog.history import load_history
 from ..output import DocumentProgress
 from ..repo.repository import Repository
 from ..restore.nsmap import NamespaceMap
+from ..restore.pitr import PitrPlan, plan_pitr, resolve_to
 from ..restore.plan import plan_restore
 from ..restore.service import RestoreEvent, RestoreOptions, run_restore
 from ..timestamps import parse_position, wall_of
@@ -35,6 +38,14 @@ from .context import AppContext, app, human_bytes, json_option
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--verify-first", is_flag=True, help="Check every object before writing anything.")
 @click.option("--with-users", is_flag=True, help="Also restore users and roles.")
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    metavar="T",
+    help="Point in time (exclusive): ISO-8601 UTC, seconds:increment, an incident id, or latest.",
+)
+@click.option("--deployment", default=None, help="Replica set name (when the repository holds several).")
 @json_option
 @app
 def restore(
@@ -51,28 +62,46 @@ def restore(
     dry_run: bool,
     verify_first: bool,
     with_users: bool,
+    to: str | None,
+    deployment: str | None,
 ) -> None:
     """Restore BACKUP_ID (default: latest) into --target, consistent at its end_ts."""
     out = ctx.output
     nsmap = NamespaceMap.build(ns_include, ns_exclude, ns_from, ns_to)
     repository = Repository.open(repo_url(repo, ctx.plan))
-    manifest = repository.resolve(backup_id)
-    plan = plan_restore(manifest, nsmap, with_users)
+    pitr: PitrPlan | None = None
+    if to is not None:
+        if backup_id != "latest":
+            raise UsageError("give a backup id or --to, not both", "--to picks the base backup itself")
+        history = load_history(repository, deployment)
+        stop_before = resolve_to(to, history.timeline, repository.storage, history.segments)
+        pitr = plan_pitr(
+            history.manifests, history.timeline, history.segments, stop_before, nsmap, with_users
+        )
+        plan = pitr.base
+    else:
+        plan = plan_restore(repository.resolve(backup_id), nsmap, with_users)
+    manifest = plan.manifest
     if dry_run:
-        data = {"dry_run": True, **plan.describe()}
+        data = {"dry_run": True, **(pitr.describe() if pitr else plan.describe())}
 
         def render() -> None:
-            out.say(
-                f"would restore backup {manifest.backup_id} to {manifest.end_ts} ({wall_of(manifest.end)}):"
-            )
+            to_text = f"{data['restore_to']} ({wall_of(parse_position(data['restore_to']))})"
+            base = f" from base backup {manifest.backup_id}" if pitr else f": backup {manifest.backup_id}"
+            out.say(f"would restore to {to_text}{base}:")
             for c in data["collections"]:
                 arrow = f" -> {c['target']}" if c["target"] != c["source"] else ""
                 out.say(f"  {c['source']}{arrow}: {c['documents']} documents, {human_bytes(c['bytes'])}")
             for v in data["views"]:
                 out.say(f"  view {v['source']} -> {v['target']}")
+            more = (
+                f" and up to {data['segment_entries_at_most']} archived ({data['segments']} segments)"
+                if pitr
+                else ""
+            )
             out.say(
-                f"  then replay {data['oplog_entries']} oplog entries and build indexes; "
-                f"{human_bytes(data['stored_bytes'])} to read"
+                f"  then replay {data['oplog_entries']} bracket entries{more}, and build indexes; "
+                f"{human_bytes(data['stored_bytes'] + data.get('segment_bytes', 0))} to read"
             )
 
         out.result(data, render)
@@ -100,6 +129,7 @@ def restore(
             client,
             RestoreOptions(jobs=jobs or ctx.plan.restore.jobs, drop=drop, verify_first=verify_first),
             on_event,
+            pitr,
         )
     finally:
         if bar:

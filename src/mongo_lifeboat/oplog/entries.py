@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import bson
@@ -47,6 +48,7 @@ class Unit:
     ts: Timestamp
     ops: list[Op] = field(default_factory=list)
     transaction: bool = False
+    wall: datetime | None = None  # of the entry at which the unit takes effect
 
 
 def skip_namespace(ns: str) -> bool:
@@ -128,14 +130,14 @@ def units(entries: Iterable[dict[str, Any]]) -> Iterator[Unit]:
                     ops.extend(_flatten(inner))
                 if o.get("partialTxn") or o.get("prepare"):
                     continue  # takes effect at a later entry
-                yield Unit(ts, pending.pop(key), transaction=True)
+                yield Unit(ts, pending.pop(key), transaction=True, wall=entry.get("wall"))
                 continue
             if "commitTransaction" in o:
-                yield Unit(ts, pending.pop(key, []), transaction=True)
+                yield Unit(ts, pending.pop(key, []), transaction=True, wall=entry.get("wall"))
                 continue
             if "abortTransaction" in o:
                 pending.pop(key, None)
                 continue
         ops = list(_flatten(entry))
         if ops:
-            yield Unit(ts, ops)
+            yield Unit(ts, ops, wall=entry.get("wall"))

@@ -67,6 +67,22 @@ class FileStorage:
         size = self._atomic_write(path, stream)
         return ObjectInfo(key, size, dict(meta or {}))
 
+    def create(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX + path.name + "-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(tmp, path)  # fails if the name exists: atomic create-if-absent
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
     def get(self, key: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         path = self._path(key)
         try:

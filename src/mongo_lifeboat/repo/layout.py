@@ -86,3 +86,32 @@ def parse_span(name: str) -> tuple[Timestamp, Timestamp]:
     stem = name.rsplit("/", 1)[-1].split(".", 1)[0]
     start, _, end = stem.partition("-")
     return from_hex16(start), from_hex16(end)
+
+
+# -- continuous oplog --------------------------------------------------------------
+
+
+def oplog_prefix(deployment: str) -> str:
+    return f"{deployment_prefix(deployment)}oplog/"
+
+
+def segment_key(deployment: str, start: Timestamp, end: Timestamp) -> str:
+    day = datetime.fromtimestamp(end.time, UTC).strftime("%Y%m%d")
+    return f"{oplog_prefix(deployment)}{day}/{to_hex16(start)}-{to_hex16(end)}.bson.zst"
+
+
+def is_segment_key(key: str) -> bool:
+    parts = key.split("/")
+    return len(parts) == 4 and parts[1] == "oplog" and len(parts[2]) == 8 and parts[3].endswith(".bson.zst")
+
+
+def gap_key(deployment: str, start: Timestamp, end: Timestamp) -> str:
+    return f"{oplog_prefix(deployment)}gaps/{to_hex16(start)}-{to_hex16(end)}.json"
+
+
+def archiver_state_key(deployment: str) -> str:
+    return f"{oplog_prefix(deployment)}state.json"
+
+
+def lock_key(deployment: str, name: str) -> str:
+    return f"{deployment_prefix(deployment)}locks/{escape_name(name)}.json"

@@ -67,9 +67,13 @@ class ObjectWriter:
         self.documents += documents
 
     def commit(self, meta: dict[str, str] | None = None) -> FileEntry:
+        """Put the object. With ``meta``, its sha256 and size are added to the metadata
+        (objects that have no manifest, like oplog segments, carry their own checksum)."""
         self._zstd.flush(zstandard.FLUSH_FRAME)
         self._zstd.close()
         self._spool.seek(0)
+        if meta is not None:
+            meta = {**meta, "sha256": self._sink.sha.hexdigest(), "size": str(self._sink.size)}
         try:
             self.storage.put(self.key, self._spool, meta)  # type: ignore[arg-type]
         finally:

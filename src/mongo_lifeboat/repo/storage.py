@@ -45,3 +45,7 @@ class Storage(Protocol):
     def stat(self, key: str) -> ObjectInfo:
         """Raises ObjectMissing."""
         ...
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Atomically create ``key`` only if it does not exist; False if it did (for leases)."""
+        ...

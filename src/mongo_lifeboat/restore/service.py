@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import bson
+from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
@@ -16,12 +18,15 @@ from ..errors import IntegrityError, RestoreFailed, TargetNotEmpty
 from ..mongo.codec import CODEC
 from ..oplog.applier import Applier
 from ..oplog.entries import units
+from ..oplog.segments import iter_entries
 from ..repo.objects import iter_bson, open_verified
 from ..repo.repository import Repository
+from ..timestamps import to_str
 from ..verify.integrity import verify_objects
 from . import auth
 from .indexes import IndexCatalog
 from .load import load_all
+from .pitr import PitrPlan
 from .plan import CollectionTask, RestorePlan
 
 _NAMESPACE_EXISTS = 48
@@ -127,24 +132,38 @@ def _create_views(target: MongoClient[Any], plan: RestorePlan) -> None:
                 raise RestoreFailed(f"creating view {task.target_ns} failed: {e}") from e
 
 
-def _replay_bracket(repo: Repository, applier: Applier, plan: RestorePlan) -> int:
+def _replay(
+    repo: Repository,
+    applier: Applier,
+    plan: RestorePlan,
+    more: Iterable[dict[str, Any]] = (),
+    stop_before: Timestamp | None = None,
+) -> int:
+    """Replay the backup's bracket, then ``more`` (archived entries after end_ts), as one
+    stream, so a transaction that spans the two is applied whole. Returns entries read."""
     bracket = plan.manifest.oplog
-    entries = 0
+    end = plan.manifest.end
+    counts = {"bracket": 0, "more": 0}
 
-    def decoded() -> Any:
-        nonlocal entries
+    def bracket_entries() -> Iterator[dict[str, Any]]:
         with open_verified(repo.storage, bracket.file) as stream:
             for batch in iter_bson(stream, bracket.file.key):
                 for raw in batch:
-                    entries += 1
+                    counts["bracket"] += 1
                     yield bson.decode(raw, codec_options=CODEC)
+        if counts["bracket"] != bracket.entries:
+            raise IntegrityError(
+                f"{bracket.file.key} holds {counts['bracket']} entries; the manifest says {bracket.entries}"
+            )
 
-    applier.apply(units(decoded()))
-    if entries != bracket.entries:
-        raise IntegrityError(
-            f"{bracket.file.key} holds {entries} entries; the manifest says {bracket.entries}"
-        )
-    return entries
+    def later() -> Iterator[dict[str, Any]]:
+        for entry in more:
+            if entry["ts"] > end:
+                counts["more"] += 1
+                yield entry
+
+    applier.apply(units(itertools.chain(bracket_entries(), later())), stop_before)
+    return counts["bracket"] + counts["more"]
 
 
 def run_restore(
@@ -153,14 +172,18 @@ def run_restore(
     target: MongoClient[Any],
     opts: RestoreOptions,
     on_event: Callable[[RestoreEvent], None] | None = None,
+    pitr: PitrPlan | None = None,
 ) -> RestoreReport:
+    """Restore ``plan`` (to its end_ts), or with ``pitr`` on to ``pitr.stop_before``."""
     emit = on_event or (lambda e: None)
-    report = RestoreReport(plan.manifest.backup_id, plan.manifest.end_ts)
+    restored_to = to_str(pitr.stop_before) if pitr else plan.manifest.end_ts
+    report = RestoreReport(plan.manifest.backup_id, restored_to)
     phases = _Phases(report, emit)
 
     if opts.verify_first:
         phases.start("verify")
-        result = verify_objects(repo.storage, plan.manifest.backup_id, plan.objects(), opts.jobs)
+        objects = plan.objects() + ([s.file for s in pitr.segments] if pitr else [])
+        result = verify_objects(repo.storage, plan.manifest.backup_id, objects, opts.jobs)
         if not result.ok:
             first = result.problems[0]
             raise IntegrityError(
@@ -190,7 +213,11 @@ def run_restore(
         catalog.add_collection(task.source_ns, [from_ejson(ix) for ix in task.entry.indexes])
     known = {t.source_ns for t in [*plan.collections, *plan.views]}
     applier = Applier(target, plan.nsmap, catalog, known)
-    report.oplog_entries = _replay_bracket(repo, applier, plan)
+    if pitr is None:
+        report.oplog_entries = _replay(repo, applier, plan)
+    else:
+        more = iter_entries(repo.storage, pitr.segments)
+        report.oplog_entries = _replay(repo, applier, plan, more, pitr.stop_before)
     report.warnings.extend(applier.stats.warnings)
 
     phases.start("indexes")

@@ -1,0 +1,181 @@
+"""stream, timeline, incidents."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from ..config import repo_url, source_uri
+from ..errors import UsageError
+from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
+from ..oplog.history import load_history, scan_incidents
+from ..repo.repository import Repository
+from ..restore.nsmap import NamespaceMap
+from ..timestamps import parse_position
+from .context import AppContext, app, json_option
+
+
+@click.command()
+@click.option("--source", metavar="URI", help="MongoDB URI of the replica set. Env: LIFEBOAT_SOURCE_URI.")
+@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@click.option(
+    "--member",
+    default=None,
+    metavar="auto|primary|secondary|HOST:PORT",
+    help="Member to tail (default auto).",
+)
+@click.option(
+    "--segment-seconds",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    help="Cut a segment this often.",
+)
+@click.option(
+    "--segment-bytes",
+    type=click.IntRange(1024, 1 << 30),
+    default=16 << 20,
+    show_default=True,
+    help="...or at this size.",
+)
+@json_option
+@app
+def stream(
+    ctx: AppContext,
+    source: str | None,
+    repo: str | None,
+    member: str | None,
+    segment_seconds: float,
+    segment_bytes: int,
+) -> None:
+    """Archive the oplog continuously until SIGTERM/SIGINT (then flush and exit 0)."""
+    out = ctx.output
+    uri = source_uri(source, ctx.plan)
+    if not uri:
+        raise UsageError("no source URI given", "pass --source URI or set LIFEBOAT_SOURCE_URI")
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def on_event(e: ArchiverEvent) -> None:
+        if e.kind == "segment":
+            out.note(f"segment {e.start} .. {e.end}: {e.entries} entries, lag {e.lag_s:.1f}s")
+        elif e.kind == "gap":
+            out.err.print(f"[bold red]{e.detail}[/bold red]", highlight=False)
+        elif e.kind in ("started", "stopped", "reconnecting"):
+            out.note(f"stream: {e.detail}")
+
+    opts = ArchiverOptions(
+        uri,
+        member or ctx.plan.source.member,
+        segment_seconds,
+        segment_bytes,
+        timeout_ms=int(ctx.plan.source.timeout_s * 1000),
+    )
+    stats = Archiver(repository, opts, on_event).run(stop)
+    out.result(
+        asdict(stats),
+        lambda: out.say(
+            f"archived {stats.entries} entries in {stats.segments} segments, through {stats.position}"
+            + (f"; {len(stats.gaps)} GAP(S)" if stats.gaps else "")
+        ),
+    )
+
+
+@click.command()
+@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@click.option("--deployment", default=None, help="Replica set name (when the repository holds several).")
+@json_option
+@app
+def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
+    """The restorable windows, the gaps between them, and the archiver's position and lag."""
+    out = ctx.output
+    history = load_history(Repository.open(repo_url(repo, ctx.plan)), deployment)
+    t = history.timeline
+    data: dict[str, Any] = {"deployment": history.deployment, "verdict": t.verdict(), **t.describe()}
+
+    def render() -> None:
+        from rich.table import Table
+
+        table = Table("", "from", "to", "base backups")
+        items = [
+            (
+                "window",
+                w["start_wall"] + f" ({w['start']})",
+                w["end_wall"] + f" ({w['end']})",
+                ", ".join(w["backups"]),
+            )
+            for w in data["windows"]
+        ]
+        items += [
+            ("[red]gap[/red]", g["start_wall"] + f" ({g['start']})", g["end_wall"] + f" ({g['end']})", "")
+            for g in data["gaps"]
+        ]
+        for row in sorted(items, key=lambda r: r[1]):
+            table.add_row(*row)
+        out.out.print(table)
+        if t.state:
+            out.say(
+                f"archiver: through {t.state.get('position')}, lag {t.state.get('lag_s', 0)}s (updated {t.state.get('updated_at')})"
+            )
+        out.say(data["verdict"])
+
+    out.result(data, render)
+
+
+@click.command()
+@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@click.option("--deployment", default=None, help="Replica set name (when the repository holds several).")
+@click.option("--since", default=None, metavar="SECONDS:INC", help="Only events at or after this position.")
+@click.option(
+    "--ns", "ns_patterns", multiple=True, metavar="PATTERN", help="Only these namespaces (wildcard *)."
+)
+@click.option(
+    "--min-docs", type=click.IntRange(1), default=100, show_default=True, help="Bulk threshold (documents)."
+)
+@click.option(
+    "--window-seconds", type=click.FloatRange(0.1), default=10.0, show_default=True, help="Bulk window."
+)
+@json_option
+@app
+def incidents(
+    ctx: AppContext,
+    repo: str | None,
+    deployment: str | None,
+    since: str | None,
+    ns_patterns: tuple[str, ...],
+    min_docs: int,
+    window_seconds: float,
+) -> None:
+    """Find drops, dropped databases, renames over collections, bulk deletes and updates."""
+    out = ctx.output
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    history = load_history(repository, deployment)
+    nsmap = NamespaceMap.build(include=ns_patterns) if ns_patterns else None
+    found = scan_incidents(
+        repository,
+        history,
+        parse_position(since) if since else None,
+        nsmap.selected if nsmap else None,
+        min_docs,
+        window_seconds,
+    )
+    data = [i.describe() for i in found]
+
+    def render() -> None:
+        if not found:
+            out.say("no destructive events found in the archived oplog")
+        for i in data:
+            out.say(
+                f"{i['id']}  {i['wall']}  {i['kind']:<12} {i['ns']:<40} {i['count']:>8} docs   -> {i['restore_with']}"
+            )
+
+    out.result(data, render)
+
+
+COMMANDS = [stream, timeline, incidents]

@@ -1,0 +1,286 @@
+"""`lifeboat stream`: continuous oplog archiving into immutable, chained segments.
+
+Resume is from the end of the last committed segment (or, the first time, the latest
+base backup's end_ts), so a crash anywhere loses nothing committed and repeats nothing:
+a segment is one atomic object covering ``start < ts <= end``. Before a segment is
+committed, the oldest entry still in the oplog must be at or before the segment's
+start (trimming removes oldest first): that proves every entry in it was read. When
+the resume point has left the oplog, a gap is recorded and archiving goes on from the
+oldest entry available.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import Timestamp
+from pymongo import MongoClient
+from pymongo.errors import ConnectionFailure, OperationFailure
+
+from ..errors import SourceUnreachable, UnsupportedSource
+from ..faults import crash_point
+from ..mongo import members
+from ..mongo.client import connect
+from ..repo import layout
+from ..repo.objects import ObjectWriter
+from ..repo.repository import Repository
+from ..timestamps import iso, just_before, to_str
+from .lease import Lease
+from .reader import OplogReader, newest_ts, oldest_ts
+from .segments import GapRecord, list_segments, record_gap
+
+
+@dataclass(frozen=True)
+class ArchiverOptions:
+    source_uri: str
+    member: str = "auto"
+    segment_seconds: float = 10.0
+    segment_bytes: int = 16 << 20
+    timeout_ms: int = 10_000
+    poll_s: float = 0.25
+    lease_ttl_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class ArchiverEvent:
+    kind: str  # started | segment | idle | gap | reconnecting | stopped
+    detail: str = ""
+    start: str = ""
+    end: str = ""
+    entries: int = 0
+    lag_s: float = 0.0
+
+
+@dataclass
+class ArchiverStats:
+    segments: int = 0
+    entries: int = 0
+    gaps: list[dict[str, str]] = field(default_factory=list)
+    position: str = ""
+
+
+class _OpenSegment:
+    def __init__(self, repo: Repository, deployment: str, start: Timestamp) -> None:
+        self.start = start
+        self.end = start
+        self.writer = ObjectWriter(repo.storage, "")
+        self.entries = 0
+        self.first_wall: datetime | None = None
+        self.last_wall: datetime | None = None
+        self.opened = time.monotonic()
+        self.deployment = deployment
+
+    def add(self, entry: Any) -> None:
+        self.writer.write(entry.raw, 1)
+        self.entries += 1
+        self.end = entry["ts"]
+        wall = entry.get("wall")
+        if isinstance(wall, datetime):
+            self.first_wall = self.first_wall or wall
+            self.last_wall = wall
+
+    def commit(self) -> None:
+        self.writer.key = layout.segment_key(self.deployment, self.start, self.end)
+        self.writer.commit(
+            {
+                "prev_end": to_str(self.start),
+                "entries": str(self.entries),
+                "first_wall": iso(self.first_wall) if self.first_wall else "",
+                "last_wall": iso(self.last_wall) if self.last_wall else "",
+            }
+        )
+
+
+class Archiver:
+    def __init__(
+        self, repo: Repository, opts: ArchiverOptions, on_event: Callable[[ArchiverEvent], None] | None = None
+    ) -> None:
+        self.repo = repo
+        self.opts = opts
+        self.emit = on_event or (lambda e: None)
+        self.stats = ArchiverStats()
+        self.deployment = ""
+
+    # -- setup ----------------------------------------------------------------------
+
+    def _connect(self) -> MongoClient[Any]:
+        cluster = connect(self.opts.source_uri, role="source", timeout_ms=self.opts.timeout_ms)
+        try:
+            hello = cluster.admin.command("hello")
+            if not hello.get("setName"):
+                raise UnsupportedSource("the source is not a replica set: it has no oplog to archive")
+            self.deployment = str(hello["setName"])
+            chosen = members.choose(members.discover(cluster), self.opts.member)
+        finally:
+            cluster.close()
+        return members.member_client(
+            self.opts.source_uri, chosen.host, serverSelectionTimeoutMS=self.opts.timeout_ms
+        )
+
+    def _resume_point(self, client: MongoClient[Any]) -> Timestamp:
+        segments = list_segments(self.repo.storage, self.deployment)
+        if segments:
+            return max(s.end for s in segments)
+        backups = [
+            b.manifest
+            for b in self.repo.list_backups()
+            if b.manifest and b.manifest.deployment == self.deployment
+        ]
+        if backups:
+            return backups[-1].end  # chain the first segment to the latest base backup
+        return newest_ts(client)
+
+    def _check_gap(self, client: MongoClient[Any], position: Timestamp) -> Timestamp:
+        """If ``position`` has left the oplog, record the gap and return where to go on from."""
+        oldest = oldest_ts(client)
+        if oldest <= position:
+            return position
+        resume = just_before(oldest)
+        gap = GapRecord(position, resume, iso(datetime.now(UTC)))
+        record_gap(self.repo.storage, self.deployment, gap)
+        self.stats.gaps.append({"start": to_str(position), "end": to_str(resume)})
+        self.emit(
+            ArchiverEvent(
+                "gap",
+                f"GAP: the oplog rolled over past the archived position {to_str(position)}; "
+                f"entries up to {to_str(resume)} are lost. Archiving resumes from {to_str(oldest)}; "
+                "take a new base backup to restore protection",
+                to_str(position),
+                to_str(resume),
+            )
+        )
+        return resume
+
+    def _write_state(self, position: Timestamp, lag_s: float, confirmed: bool) -> None:
+        now = iso(datetime.now(UTC))
+        state = {"position": to_str(position), "updated_at": now, "lag_s": round(lag_s, 3)}
+        if confirmed:
+            state["confirmed_at"] = now  # no entry after position existed at this time
+        self.repo.storage.put(
+            layout.archiver_state_key(self.deployment), io.BytesIO(json.dumps(state).encode())
+        )
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> ArchiverStats:
+        client = self._connect()
+        lease = Lease(self.repo.storage, self.deployment, "archiver", self.opts.lease_ttl_s)
+        lease.acquire()
+        try:
+            position = self._check_gap(client, self._resume_point(client))
+            self.emit(
+                ArchiverEvent(
+                    "started", f"archiving {self.deployment} from {to_str(position)}", end=to_str(position)
+                )
+            )
+            backoff = 0.5
+            while not stop.is_set():
+                try:
+                    position = self._archive(client, position, stop, lease)
+                    backoff = 0.5
+                except _Restart as restart:
+                    position = restart.position
+                except (ConnectionFailure, SourceUnreachable) as e:
+                    self.emit(
+                        ArchiverEvent(
+                            "reconnecting", f"lost the source ({type(e).__name__}); retrying in {backoff:g}s"
+                        )
+                    )
+                    if stop.wait(backoff):
+                        break
+                    backoff = min(backoff * 2, 30.0)
+                    client.close()
+                    try:
+                        client = self._connect()
+                    except SourceUnreachable:
+                        continue
+            self.stats.position = to_str(position)
+            self.emit(ArchiverEvent("stopped", f"archived through {to_str(position)}", end=to_str(position)))
+            return self.stats
+        finally:
+            lease.release()
+            client.close()
+
+    def _lag(self, client: MongoClient[Any], last_wall: datetime | None, caught_up: bool) -> float:
+        if caught_up:
+            return 0.0
+        try:
+            newest = client.admin.command("hello")["lastWrite"]["lastWriteDate"]
+        except (KeyError, OperationFailure):
+            return 0.0
+        return max(0.0, (newest - last_wall).total_seconds()) if last_wall else 0.0
+
+    def _archive(
+        self, client: MongoClient[Any], position: Timestamp, stop: threading.Event, lease: Lease
+    ) -> Timestamp:
+        """Archive until stopped; returns the last committed position. Raises on connection loss."""
+        reader = OplogReader(client, position)
+        seg = _OpenSegment(self.repo, self.deployment, position)
+        last_state = time.monotonic()
+        try:
+            while not stop.is_set():
+                entries, caught_up = reader.read()
+                for entry in entries:
+                    if self._due(seg) and entry["ts"] != seg.end:  # never split a same-ts group
+                        position = self._commit(client, seg, caught_up=False)
+                        seg = _OpenSegment(self.repo, self.deployment, position)
+                    seg.add(entry)
+                if self._due(seg) and seg.entries and caught_up:
+                    position = self._commit(client, seg, caught_up=True)
+                    seg = _OpenSegment(self.repo, self.deployment, position)
+                if time.monotonic() - last_state > self.opts.segment_seconds:
+                    # Idle or not, the archived position advances visibly each period.
+                    lease.renew()
+                    idle = caught_up and not seg.entries
+                    self._write_state(position, self._lag(client, seg.last_wall, caught_up), confirmed=idle)
+                    if idle:
+                        self.emit(
+                            ArchiverEvent(
+                                "idle",
+                                f"no new entries; archived through {to_str(position)}",
+                                end=to_str(position),
+                            )
+                        )
+                    last_state = time.monotonic()
+                if caught_up:
+                    stop.wait(self.opts.poll_s)
+            if seg.entries:  # SIGTERM/SIGINT: flush the open segment
+                position = self._commit(client, seg, caught_up=True)
+            self._write_state(position, 0.0, confirmed=False)
+            return position
+        finally:
+            if seg.entries:
+                seg.writer.abandon()
+
+    def _due(self, seg: _OpenSegment) -> bool:
+        return seg.entries > 0 and (
+            time.monotonic() - seg.opened >= self.opts.segment_seconds
+            or seg.writer.raw_bytes >= self.opts.segment_bytes
+        )
+
+    def _commit(self, client: MongoClient[Any], seg: _OpenSegment, caught_up: bool) -> Timestamp:
+        if oldest_ts(client) > seg.start:
+            # Entries after the segment's start may have been trimmed before we read them.
+            seg.writer.abandon()
+            seg.entries = 0
+            resume = self._check_gap(client, seg.start)
+            raise _Restart(resume)
+        seg.commit()
+        crash_point("segment-committed")
+        self.stats.segments += 1
+        self.stats.entries += seg.entries
+        lag = self._lag(client, seg.last_wall, caught_up)
+        self.emit(ArchiverEvent("segment", "", to_str(seg.start), to_str(seg.end), seg.entries, lag))
+        return seg.end
+
+
+class _Restart(Exception):
+    def __init__(self, position: Timestamp) -> None:
+        self.position = position

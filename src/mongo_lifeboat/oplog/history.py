@@ -1,0 +1,66 @@
+"""What the repository knows about a deployment's past: backups, segments, timeline, incidents."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bson import Timestamp
+
+from ..errors import BackupNotFound, UsageError
+from ..repo import layout
+from ..repo.manifest import Manifest
+from ..repo.repository import Repository
+from .entries import units
+from .incidents import Incident, find_incidents
+from .segments import Segment, iter_entries, list_segments, read_state
+from .timeline import Timeline, build_timeline
+
+
+@dataclass
+class History:
+    deployment: str
+    manifests: list[Manifest]
+    segments: list[Segment]
+    timeline: Timeline
+
+
+def deployments(repo: Repository) -> list[str]:
+    names = {b.manifest.deployment for b in repo.list_backups() if b.manifest}
+    for obj in repo.storage.list():
+        if layout.is_segment_key(obj.key):
+            names.add(obj.key.split("/", 1)[0])
+    return sorted(names)
+
+
+def load_history(repo: Repository, deployment: str | None = None) -> History:
+    known = deployments(repo)
+    if deployment is None:
+        if not known:
+            raise BackupNotFound(
+                f"no backups or archived oplog in {repo.url}", "take one with: lifeboat backup"
+            )
+        if len(known) > 1:
+            raise UsageError(
+                f"the repository holds several deployments: {', '.join(known)}", "pass --deployment NAME"
+            )
+        deployment = known[0]
+    manifests = [
+        b.manifest for b in repo.list_backups() if b.manifest and b.manifest.deployment == deployment
+    ]
+    segments = list_segments(repo.storage, deployment)
+    state = read_state(repo.storage, deployment)
+    return History(deployment, manifests, segments, build_timeline(manifests, segments, state))
+
+
+def scan_incidents(
+    repo: Repository,
+    history: History,
+    since: Timestamp | None = None,
+    ns_filter: Callable[[str], bool] | None = None,
+    min_docs: int = 100,
+    window_s: float = 10.0,
+) -> list[Incident]:
+    segments = [s for s in history.segments if since is None or s.end > since]
+    stream = (u for u in units(iter_entries(repo.storage, segments)) if since is None or u.ts >= since)
+    return find_incidents(stream, min_docs=min_docs, window_s=window_s, ns_filter=ns_filter)

@@ -1,0 +1,75 @@
+"""A lease object in the repository: one holder at a time, expiring if the holder dies."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from ..errors import LeaseHeld
+from ..repo import layout
+from ..repo.storage import ObjectMissing, Storage
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Lease:
+    def __init__(self, storage: Storage, deployment: str, name: str, ttl_s: float = 60.0) -> None:
+        self.storage = storage
+        self.key = layout.lock_key(deployment, name)
+        self.name = name
+        self.ttl = timedelta(seconds=ttl_s)
+        self.holder = str(uuid.uuid4())
+        self.since = _now()
+
+    def _body(self) -> bytes:
+        return json.dumps(
+            {
+                "holder": self.holder,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "since": self.since.isoformat(timespec="seconds"),
+                "expires": (_now() + self.ttl).isoformat(timespec="seconds"),
+            }
+        ).encode()
+
+    def _current(self) -> dict[str, str] | None:
+        try:
+            with self.storage.get(self.key) as f:
+                return dict(json.loads(f.read()))
+        except (ObjectMissing, ValueError):
+            return None
+
+    def acquire(self) -> None:
+        for _ in range(2):
+            if self.storage.create(self.key, self._body()):
+                return
+            held = self._current()
+            if held is None:
+                continue  # released between our two calls
+            if datetime.fromisoformat(held["expires"]) < _now():
+                self.storage.delete([self.key])  # the holder died: its lease expired
+                continue
+            raise LeaseHeld(
+                f"another {self.name} holds the lease: host {held.get('host')}, pid {held.get('pid')}, "
+                f"since {held.get('since')} (expires {held.get('expires')})"
+            )
+        raise LeaseHeld(f"could not take the {self.name} lease (contended)")
+
+    def renew(self) -> None:
+        held = self._current()
+        if held is None or held.get("holder") != self.holder:
+            raise LeaseHeld(
+                f"the {self.name} lease was lost (taken over after expiry?)", "restart this process"
+            )
+        self.storage.put(self.key, io.BytesIO(self._body()))
+
+    def release(self) -> None:
+        held = self._current()
+        if held is not None and held.get("holder") == self.holder:
+            self.storage.delete([self.key])

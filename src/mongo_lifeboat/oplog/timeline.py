@@ -1,0 +1,111 @@
+"""The restorable timeline: windows of recovery from base backups through chained
+segments, and the gaps between them. Pure functions (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import Timestamp
+
+from ..repo.manifest import Manifest
+from ..timestamps import parse_position, to_str, wall_of
+from .segments import Segment
+
+
+@dataclass
+class Window:
+    """Restorable to any position P with ``start < P <= end`` (P exclusive: entries < P applied).
+
+    ``end`` is one increment past the last archived entry (everything archived applied), or
+    further when the archiver confirmed that nothing was written after it until then.
+    """
+
+    start: Timestamp
+    end: Timestamp
+    backups: list[str] = field(default_factory=list)
+
+    def covers(self, p: Timestamp) -> bool:
+        return self.start < p <= self.end
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "start": to_str(self.start),
+            "start_wall": wall_of(self.start),
+            "end": to_str(self.end),
+            "end_wall": wall_of(self.end),
+            "backups": self.backups,
+        }
+
+
+@dataclass
+class Timeline:
+    windows: list[Window]
+    gaps: list[tuple[Timestamp, Timestamp]]
+    archived_to: Timestamp | None
+    state: dict[str, Any] | None
+
+    def window_for(self, p: Timestamp) -> Window | None:
+        return next((w for w in reversed(self.windows) if w.covers(p)), None)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "windows": [w.describe() for w in self.windows],
+            "gaps": [
+                {"start": to_str(a), "end": to_str(b), "start_wall": wall_of(a), "end_wall": wall_of(b)}
+                for a, b in self.gaps
+            ],
+            "archived_to": to_str(self.archived_to) if self.archived_to else None,
+            "archiver": self.state,
+        }
+
+    def verdict(self) -> str:
+        if not self.windows:
+            return "nothing restorable yet: take a base backup"
+        first, last = self.windows[0], self.windows[-1]
+        gaps = f", {len(self.gaps)} gap{'s' if len(self.gaps) != 1 else ''}" if self.gaps else ""
+        return f"restorable from {wall_of(first.start)} to {wall_of(last.end)}{gaps}"
+
+
+def _after(ts: Timestamp) -> Timestamp:
+    return Timestamp(ts.time, ts.inc + 1) if ts.inc < 0xFFFFFFFF else Timestamp(ts.time + 1, 0)
+
+
+def _chains(segments: list[Segment]) -> list[tuple[Timestamp, Timestamp]]:
+    chains: list[list[Timestamp]] = []
+    for seg in segments:
+        if chains and seg.start <= chains[-1][1]:
+            chains[-1][1] = max(chains[-1][1], seg.end)
+        else:
+            chains.append([seg.start, seg.end])
+    return [(a, b) for a, b in chains]
+
+
+def build_timeline(
+    manifests: list[Manifest], segments: list[Segment], state: dict[str, Any] | None = None
+) -> Timeline:
+    chains = _chains(segments)
+    gaps = [(chains[i][1], chains[i + 1][0]) for i in range(len(chains) - 1)]
+    confirmed: Timestamp | None = None
+    if state and state.get("position") and state.get("confirmed_at"):
+        # The archiver saw no entry after ``position`` as of ``confirmed_at``.
+        checked = datetime.fromisoformat(state["confirmed_at"].replace("Z", "+00:00")).astimezone(UTC)
+        confirmed = Timestamp(int(checked.timestamp()), 0)
+        position = parse_position(state["position"])
+    windows: dict[int, Window] = {}
+    loose: list[Window] = []
+    for m in sorted(manifests, key=lambda m: m.end):
+        idx = next((i for i, (a, b) in enumerate(chains) if a <= m.end <= b), None)
+        if idx is None:
+            loose.append(Window(m.end, _after(m.end), [m.backup_id]))
+            continue
+        if idx not in windows:
+            end = _after(chains[idx][1])
+            if confirmed is not None and position == chains[idx][1] and confirmed > end:
+                end = confirmed
+            windows[idx] = Window(m.end, end)
+        windows[idx].backups.append(m.backup_id)
+    all_windows = sorted([*windows.values(), *loose], key=lambda w: w.start)
+    archived_to = chains[-1][1] if chains else None
+    return Timeline(all_windows, gaps, archived_to, state)

@@ -1,0 +1,103 @@
+"""Point-in-time restore planning: which base backup, which segments, where to stop."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import Timestamp
+
+from ..errors import NotRestorable, UsageError
+from ..oplog.incidents import INCIDENT_PREFIX
+from ..oplog.segments import Segment, iter_entries
+from ..oplog.timeline import Timeline
+from ..repo.manifest import Manifest
+from ..repo.storage import Storage
+from ..timestamps import from_hex16, parse_position, to_str, wall_of
+from .nsmap import NamespaceMap
+from .plan import RestorePlan, plan_restore
+
+
+@dataclass(frozen=True)
+class PitrPlan:
+    base: RestorePlan
+    stop_before: Timestamp  # exclusive: entries with ts >= stop_before are not applied
+    segments: list[Segment]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **self.base.describe(),
+            "restore_to": to_str(self.stop_before),
+            "restore_to_wall": wall_of(self.stop_before),
+            "base_backup": self.base.manifest.backup_id,
+            "segments": len(self.segments),
+            "segment_bytes": sum(s.size for s in self.segments),
+            "segment_entries_at_most": sum(s.entries for s in self.segments),
+        }
+
+
+def _parse_iso(text: str) -> datetime | None:
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def resolve_to(spec: str, timeline: Timeline, storage: Storage, segments: list[Segment]) -> Timestamp:
+    """``--to``: ``latest``, an incident id, ``seconds:increment``, or an ISO-8601 UTC time."""
+    spec = spec.strip()
+    if spec == "latest":
+        if not timeline.windows:
+            raise NotRestorable("nothing is restorable yet", "take a base backup: lifeboat backup")
+        return timeline.windows[-1].end
+    if spec.startswith(INCIDENT_PREFIX):
+        try:
+            return from_hex16(spec[len(INCIDENT_PREFIX) :])
+        except ValueError as e:
+            raise UsageError(
+                f"not an incident id: {spec!r}", "incident ids look like inc-6b0538bf00000005"
+            ) from e
+    if re.fullmatch(r"\d+:\d+", spec):
+        return parse_position(spec)
+    when = _parse_iso(spec)
+    if when is None:
+        raise UsageError(
+            f"cannot read --to {spec!r}",
+            "use an ISO-8601 UTC time (2026-11-24T02:13:00Z), seconds:increment, an incident id, or latest",
+        )
+    # Through ``wall``: the first archived entry at or after that time is where replay stops.
+    for seg in segments:
+        if seg.last_wall and _parse_iso(seg.last_wall) and _parse_iso(seg.last_wall) < when:  # type: ignore[operator]
+            continue
+        for entry in iter_entries(storage, [seg]):
+            wall = entry.get("wall")
+            if isinstance(wall, datetime) and wall.replace(tzinfo=UTC) >= when:
+                return entry["ts"]
+    return Timestamp(math.ceil(when.timestamp()), 0)
+
+
+def plan_pitr(
+    manifests: list[Manifest],
+    timeline: Timeline,
+    segments: list[Segment],
+    stop_before: Timestamp,
+    nsmap: NamespaceMap,
+    with_users: bool = False,
+) -> PitrPlan:
+    window = timeline.window_for(stop_before)
+    if window is None:
+        shown = "; ".join(
+            f"{w['start_wall']} ({w['start']}) .. {w['end_wall']} ({w['end']})"
+            for w in timeline.describe()["windows"]
+        )
+        raise NotRestorable(
+            f"{to_str(stop_before)} ({wall_of(stop_before)}) is not restorable; restorable windows: {shown or 'none'}"
+        )
+    candidates = [m for m in manifests if m.backup_id in window.backups and m.end < stop_before]
+    base = max(candidates, key=lambda m: m.end)
+    needed = [s for s in segments if s.end > base.end and s.start < stop_before]
+    return PitrPlan(plan_restore(base, nsmap, with_users), stop_before, needed)
