@@ -9,12 +9,13 @@ import click
 from ..config import repo_url
 from ..errors import NotEqual, UsageError, VerificationFailed
 from ..mongo.client import connect, describe
+from ..oplog.history import deployments
 from ..repo.manifest import FileEntry
 from ..repo.repository import Repository
 from ..restore.nsmap import NamespaceMap
 from ..verify.compare import compare as compare_summaries
 from ..verify.compare import summarize
-from ..verify.integrity import verify_backup
+from ..verify.integrity import verify_backup, verify_segments
 from .context import AppContext, app, human_bytes, json_option
 
 
@@ -26,7 +27,9 @@ from .context import AppContext, app, human_bytes, json_option
 @json_option
 @app
 def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str | None, jobs: int) -> None:
-    """Re-read every object of a backup (default: latest): size, sha256, BSON."""
+    """Re-read every object of a backup (default: latest): size, sha256, BSON.
+
+    With --all: every backup, and every archived oplog segment with the chain between them."""
     if backup_id and all_backups:
         raise UsageError("give a backup id or --all, not both")
     out = ctx.output
@@ -44,6 +47,9 @@ def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str 
             out.note(f"[red]BAD[/red] {entry.key}: {problem}")
 
     reports = [verify_backup(repository.storage, m, jobs, on_object) for m in manifests]
+    if all_backups:
+        for deployment in deployments(repository):
+            reports.append(verify_segments(repository.storage, deployment, jobs))
     bad = [r for r in reports if not r.ok]
     data: dict[str, Any] = {
         "ok": not bad,

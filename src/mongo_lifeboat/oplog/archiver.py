@@ -181,10 +181,10 @@ class Archiver:
                 )
             )
             backoff = 0.5
-            while not stop.is_set():
+            while True:  # _archive returns only once stopped, after draining what is there
                 try:
                     position = self._archive(client, position, stop, lease)
-                    backoff = 0.5
+                    break
                 except _Restart as restart:
                     position = restart.position
                 except (ConnectionFailure, SourceUnreachable) as e:
@@ -199,6 +199,7 @@ class Archiver:
                     client.close()
                     try:
                         client = self._connect()
+                        backoff = 0.5
                     except SourceUnreachable:
                         continue
             self.stats.position = to_str(position)
@@ -251,7 +252,14 @@ class Archiver:
                     last_state = time.monotonic()
                 if caught_up:
                     stop.wait(self.opts.poll_s)
-            if seg.entries:  # SIGTERM/SIGINT: flush the open segment
+            # SIGTERM/SIGINT: archive what is already in the oplog, then flush.
+            while True:
+                entries, caught_up = reader.read()
+                for entry in entries:
+                    seg.add(entry)
+                if caught_up:
+                    break
+            if seg.entries:
                 position = self._commit(client, seg, caught_up=True)
             self._write_state(position, 0.0, confirmed=False)
             return position

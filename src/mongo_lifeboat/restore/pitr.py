@@ -69,15 +69,18 @@ def resolve_to(spec: str, timeline: Timeline, storage: Storage, segments: list[S
             f"cannot read --to {spec!r}",
             "use an ISO-8601 UTC time (2026-11-24T02:13:00Z), seconds:increment, an incident id, or latest",
         )
-    # Through ``wall``: the first archived entry at or after that time is where replay stops.
+    # Through ``wall``: replay stops at the first archived entry at or after that time, and
+    # never later than the time itself (so a time before every window stays before it).
+    at_time = Timestamp(math.ceil(when.timestamp()), 0)
     for seg in segments:
-        if seg.last_wall and _parse_iso(seg.last_wall) and _parse_iso(seg.last_wall) < when:  # type: ignore[operator]
+        last = _parse_iso(seg.last_wall) if seg.last_wall else None
+        if last is not None and last < when:
             continue
         for entry in iter_entries(storage, [seg]):
             wall = entry.get("wall")
             if isinstance(wall, datetime) and wall.replace(tzinfo=UTC) >= when:
-                return entry["ts"]
-    return Timestamp(math.ceil(when.timestamp()), 0)
+                return min(entry["ts"], at_time)
+    return at_time
 
 
 def plan_pitr(

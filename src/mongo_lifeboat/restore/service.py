@@ -180,9 +180,12 @@ def run_restore(
     report = RestoreReport(plan.manifest.backup_id, restored_to)
     phases = _Phases(report, emit)
 
-    if opts.verify_first:
+    if opts.verify_first or pitr:
+        # Archived segments are always checked first: they are read last, after the data.
         phases.start("verify")
-        objects = plan.objects() + ([s.file for s in pitr.segments] if pitr else [])
+        objects = (plan.objects() if opts.verify_first else []) + (
+            [s.file for s in pitr.segments] if pitr else []
+        )
         result = verify_objects(repo.storage, plan.manifest.backup_id, objects, opts.jobs)
         if not result.ok:
             first = result.problems[0]

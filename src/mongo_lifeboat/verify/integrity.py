@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,9 +12,11 @@ import bson
 from bson.errors import BSONError
 
 from ..errors import IntegrityError
+from ..oplog.segments import list_gaps, list_segments
 from ..repo.manifest import FileEntry, Manifest
 from ..repo.objects import iter_bson, open_verified, read_verified
 from ..repo.storage import Storage
+from ..timestamps import to_str
 
 
 @dataclass
@@ -85,3 +88,22 @@ def verify_backup(
     on_object: Callable[[FileEntry, str | None], None] | None = None,
 ) -> VerifyReport:
     return verify_objects(storage, manifest.backup_id, manifest.all_files(), jobs, on_object)
+
+
+def verify_segments(storage: Storage, deployment: str, jobs: int = 4) -> VerifyReport:
+    """Every archived segment (checksum, BSON) and the chain: a break that no recorded gap
+    explains means a segment is missing."""
+    segments = list_segments(storage, deployment)
+    report = verify_objects(storage, f"oplog:{deployment}", [s.file for s in segments], jobs)
+    recorded = {(g.start, g.end) for g in list_gaps(storage, deployment)}
+    for prev, nxt in itertools.pairwise(segments):
+        if nxt.start > prev.end and not any(a == prev.end for a, _ in recorded):
+            report.problems.append(
+                {
+                    "object": f"segments after {prev.key}",
+                    "problem": f"missing segment(s): nothing covers {to_str(prev.end)} .. {to_str(nxt.start)}",
+                }
+            )
+        elif nxt.start < prev.end:
+            report.problems.append({"object": nxt.key, "problem": f"overlaps {prev.key}"})
+    return report
