@@ -43,10 +43,15 @@ def lifeboat(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def popen(*args: str) -> subprocess.Popen[str]:
+def popen(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("LIFEBOAT_") or k.startswith("LIFEBOAT_TEST_")
+    }
+    full_env.update(env or {})
     return subprocess.Popen(
         [sys.executable, "-m", "mongo_lifeboat.cli.main", *args],
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        env=full_env,
     )

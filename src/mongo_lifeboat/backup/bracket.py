@@ -26,9 +26,13 @@ from ..timestamps import just_before, to_str, wall_of
 
 @dataclass(frozen=True)
 class Anchor:
-    """Where capture begins: entries with ``ts > start_ts`` are replayed over the export."""
+    """Where capture begins: entries with ``ts > start_ts`` are replayed over the export.
+
+    ``guard``: an existing entry at or before which nothing may be trimmed (the start
+    itself, or the first entry of the open transaction the start was moved back for)."""
 
     start_ts: Timestamp
+    guard: Timestamp
 
 
 def _majority_point(client: MongoClient[Any]) -> Timestamp | None:
@@ -59,16 +63,17 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
     majority = _majority_point(client)
     if majority is not None and majority < start:
         start = majority
+    guard = start
     try:
         for t in client.config.transactions.find(
             {"state": {"$in": ["prepared", "inProgress"]}}, {"startOpTime": 1}
         ):
             ts = (t.get("startOpTime") or {}).get("ts")
-            if isinstance(ts, Timestamp) and ts <= start:
-                start = just_before(ts)
+            if isinstance(ts, Timestamp) and ts <= guard:
+                start, guard = just_before(ts), ts
     except PyMongoError:
         pass  # servers without config.transactions have no long-running transactions to bracket
-    return Anchor(start)
+    return Anchor(start, guard)
 
 
 class OplogCapture(threading.Thread):
@@ -127,7 +132,7 @@ class OplogCapture(threading.Thread):
 
     def _capture(self) -> None:
         reader = OplogReader(self.client, self.anchor.start_ts)
-        guard = self.anchor.start_ts
+        guard = self.anchor.guard
         last_check = time.monotonic()
         poll = self.POLL_S[0]
         while not self._aborted.is_set():

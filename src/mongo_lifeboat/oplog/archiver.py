@@ -67,8 +67,14 @@ class ArchiverStats:
 
 
 class _OpenSegment:
-    def __init__(self, repo: Repository, deployment: str, start: Timestamp) -> None:
+    def __init__(
+        self, repo: Repository, deployment: str, start: Timestamp, guard: Timestamp | None = None
+    ) -> None:
         self.start = start
+        # An existing entry at or before which nothing may have been trimmed for this segment
+        # to be complete: the start itself (the last archived entry), or, right after a gap,
+        # the oldest entry the archiver resumed from.
+        self.guard = guard or start
         self.end = start
         self.writer = ObjectWriter(repo.storage, "")
         self.entries = 0
@@ -137,11 +143,12 @@ class Archiver:
             return backups[-1].end  # chain the first segment to the latest base backup
         return newest_ts(client)
 
-    def _check_gap(self, client: MongoClient[Any], position: Timestamp) -> Timestamp:
-        """If ``position`` has left the oplog, record the gap and return where to go on from."""
+    def _check_gap(self, client: MongoClient[Any], position: Timestamp) -> tuple[Timestamp, Timestamp]:
+        """(where to go on from, the guard entry). If ``position`` has left the oplog, the gap
+        is recorded and archiving goes on from the oldest entry."""
         oldest = oldest_ts(client)
         if oldest <= position:
-            return position
+            return position, position
         resume = just_before(oldest)
         gap = GapRecord(position, resume, iso(datetime.now(UTC)))
         record_gap(self.repo.storage, self.deployment, gap)
@@ -156,7 +163,7 @@ class Archiver:
                 to_str(resume),
             )
         )
-        return resume
+        return resume, oldest
 
     def _write_state(self, position: Timestamp, lag_s: float, confirmed: bool) -> None:
         now = iso(datetime.now(UTC))
@@ -174,7 +181,7 @@ class Archiver:
         lease = Lease(self.repo.storage, self.deployment, "archiver", self.opts.lease_ttl_s)
         lease.acquire()
         try:
-            position = self._check_gap(client, self._resume_point(client))
+            position, guard = self._check_gap(client, self._resume_point(client))
             self.emit(
                 ArchiverEvent(
                     "started", f"archiving {self.deployment} from {to_str(position)}", end=to_str(position)
@@ -183,10 +190,10 @@ class Archiver:
             backoff = 0.5
             while True:  # _archive returns only once stopped, after draining what is there
                 try:
-                    position = self._archive(client, position, stop, lease)
+                    position = self._archive(client, position, stop, lease, guard)
                     break
                 except _Restart as restart:
-                    position = restart.position
+                    position, guard = restart.position, restart.guard
                 except (ConnectionFailure, SourceUnreachable) as e:
                     self.emit(
                         ArchiverEvent(
@@ -199,6 +206,7 @@ class Archiver:
                     client.close()
                     try:
                         client = self._connect()
+                        guard = position
                         backoff = 0.5
                     except SourceUnreachable:
                         continue
@@ -219,11 +227,16 @@ class Archiver:
         return max(0.0, (newest - last_wall).total_seconds()) if last_wall else 0.0
 
     def _archive(
-        self, client: MongoClient[Any], position: Timestamp, stop: threading.Event, lease: Lease
+        self,
+        client: MongoClient[Any],
+        position: Timestamp,
+        stop: threading.Event,
+        lease: Lease,
+        guard: Timestamp,
     ) -> Timestamp:
         """Archive until stopped; returns the last committed position. Raises on connection loss."""
         reader = OplogReader(client, position)
-        seg = _OpenSegment(self.repo, self.deployment, position)
+        seg = _OpenSegment(self.repo, self.deployment, position, guard)
         last_state = time.monotonic()
         try:
             while not stop.is_set():
@@ -274,12 +287,11 @@ class Archiver:
         )
 
     def _commit(self, client: MongoClient[Any], seg: _OpenSegment, caught_up: bool) -> Timestamp:
-        if oldest_ts(client) > seg.start:
+        if oldest_ts(client) > seg.guard:
             # Entries after the segment's start may have been trimmed before we read them.
             seg.writer.abandon()
             seg.entries = 0
-            resume = self._check_gap(client, seg.start)
-            raise _Restart(resume)
+            raise _Restart(*self._check_gap(client, seg.start))
         seg.commit()
         crash_point("segment-committed")
         self.stats.segments += 1
@@ -290,5 +302,6 @@ class Archiver:
 
 
 class _Restart(Exception):
-    def __init__(self, position: Timestamp) -> None:
+    def __init__(self, position: Timestamp, guard: Timestamp) -> None:
         self.position = position
+        self.guard = guard

@@ -18,6 +18,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _dead_here(held: dict[str, str]) -> bool:
+    """The holder ran on this host and its process is gone (e.g. SIGKILL)."""
+    if held.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(held.get("pid", "0")), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError):
+        return False
+    return False
+
+
 class Lease:
     def __init__(self, storage: Storage, deployment: str, name: str, ttl_s: float = 60.0) -> None:
         self.storage = storage
@@ -52,8 +65,8 @@ class Lease:
             held = self._current()
             if held is None:
                 continue  # released between our two calls
-            if datetime.fromisoformat(held["expires"]) < _now():
-                self.storage.delete([self.key])  # the holder died: its lease expired
+            if datetime.fromisoformat(held["expires"]) < _now() or _dead_here(held):
+                self.storage.delete([self.key])  # the holder died: take the lease over
                 continue
             raise LeaseHeld(
                 f"another {self.name} holds the lease: host {held.get('host')}, pid {held.get('pid')}, "

@@ -1,0 +1,163 @@
+"""`lifeboat stream` as a process: crash and resume, one archiver per deployment, gaps."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mongo_lifeboat.backup.service import BackupOptions, run_backup
+from mongo_lifeboat.demo import workload
+from mongo_lifeboat.oplog.history import load_history
+from mongo_lifeboat.oplog.reader import newest_ts
+from mongo_lifeboat.oplog.segments import iter_entries
+from mongo_lifeboat.repo.repository import Repository
+
+from ..support.cli import lifeboat, popen
+from ..support.data import assert_same
+from ..support.servers import ServerPool
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait for a condition to hold, failing with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def archived_to(repo: Repository) -> Any:
+    segments = load_history(repo).segments
+    return max((s.end for s in segments), default=None)
+
+
+def stream(source_uri: str, url: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return popen("stream", "--source", source_uri, "--repo", url, "--segment-seconds", "0.3", env=env)
+
+
+def test_sigkill_the_archiver_repeatedly_then_restore_to_the_latest_write(
+    servers: ServerPool, repo: Repository, tmp_path: Path
+) -> None:
+    source = servers.new()
+    src = source.client()
+    workload.seed(src, 400)
+    run_backup(repo, BackupOptions(source.uri))
+    url = repo.url
+    writer = workload.Writer(src, 400, max_ops=1500).start()
+    for kill in range(3):
+        proc = stream(source.uri, url, env={"LIFEBOAT_FAULT": f"segment-committed:{2 + kill}"})
+        assert proc.wait(120) == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+    writer.ops_done.wait()
+    writer.stop()
+    newest = newest_ts(src)
+    final = stream(source.uri, url)
+    wait_for(
+        lambda: (archived_to(repo) or newest) >= newest and archived_to(repo) is not None,
+        "the archiver to catch up",
+    )
+    final.send_signal(signal.SIGTERM)
+    assert final.wait(60) == 0
+    # The chain: exactly the source's entries after the backup, no overlap, no hole.
+    history = load_history(repo)
+    base_end = history.manifests[-1].end
+    archived = [(e["ts"], e["op"], e.get("ns")) for e in iter_entries(repo.storage, history.segments)]
+    expected = [
+        (e["ts"], e["op"], e.get("ns"))
+        for e in src.local["oplog.rs"].find({"ts": {"$gt": base_end}}).sort("$natural", 1)
+    ]
+    assert archived == expected
+    assert lifeboat("verify", "--all", "--repo", url).code == 0
+    target = servers.new()
+    restored = lifeboat("restore", "--to", "latest", "--target", target.uri, "--repo", url, "--json")
+    assert restored.code == 0, restored.stderr
+    assert_same(target.client(), src)
+
+
+def test_one_archiver_per_deployment_and_repository(servers: ServerPool, repo: Repository) -> None:
+    source = servers.new()
+    source.client().a.b.insert_one({})
+    first = stream(source.uri, repo.url)
+    lines: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        assert first.stderr is not None
+        for line in first.stderr:
+            lines.append(line)
+            if "stream: archiving" in line:
+                started.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert started.wait(60), "".join(lines)
+    second = lifeboat("stream", "--source", source.uri, "--repo", repo.url, timeout=60)
+    assert second.code == 15
+    error = next(line for line in second.stderr.splitlines() if line.startswith("error:"))
+    assert f"pid {first.pid}" in error and "since" in error
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(60) == 0
+
+
+def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
+    servers: ServerPool, repo: Repository
+) -> None:
+    source = servers.new(secantus_args=["--oplog-max-entries", "100"])
+    src = source.client()
+    src.app.items.insert_many([{"_id": i} for i in range(50)])
+    url = repo.url
+    assert lifeboat("backup", "--source", source.uri, "--repo", url).code == 0
+    src.app.items.insert_one({"_id": "archived"})
+    first = stream(source.uri, url)
+    wait_for(lambda: archived_to(repo) is not None, "a first segment")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(60) == 0
+    src.app.flood.insert_many([{"i": i} for i in range(5000)])  # rolls the oplog over while stopped
+    newest = newest_ts(src)
+    second = stream(source.uri, url)
+    wait_for(lambda: (archived_to(repo) or newest) >= newest, "the archiver to resume")
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(60) == 0
+    assert second.stderr is not None and "GAP" in second.stderr.read()
+
+    timeline = lifeboat("timeline", "--repo", url, "--json")
+    assert timeline.code == 0
+    data = timeline.json()
+    assert len(data["gaps"]) == 1 and "1 gap" in data["verdict"]
+    gap = data["gaps"][0]
+    inside = f"{gap['end'].split(':')[0]}:{int(gap['end'].split(':')[1])}"
+    target = servers.new()
+    refused = lifeboat("restore", "--to", inside, "--target", target.uri, "--repo", url)
+    assert refused.code == 16
+    assert "restorable windows:" in refused.stderr and data["windows"][0]["start"] in refused.stderr
+    # A new base backup restores protection.
+    assert lifeboat("backup", "--source", source.uri, "--repo", url).code == 0
+    src.app.items.insert_one({"_id": "after the new backup"})
+    third = stream(source.uri, url)
+    newest = newest_ts(src)
+    wait_for(lambda: (archived_to(repo) or newest) >= newest, "the archiver to catch up")
+    third.send_signal(signal.SIGTERM)
+    assert third.wait(60) == 0
+    restored = lifeboat("restore", "--to", "latest", "--target", target.uri, "--repo", url)
+    assert restored.code == 0, restored.stderr
+    assert_same(target.client(), src)
+
+
+def test_bad_to_values(servers: ServerPool, repo: Repository) -> None:
+    source = servers.new()
+    source.client().a.b.insert_one({"_id": 1})
+    assert lifeboat("backup", "--source", source.uri, "--repo", repo.url).code == 0
+    for spec, code in [
+        ("2001-01-01T00:00:00Z", 16),
+        ("4000000000:1", 16),
+        ("next tuesday", 2),
+        ("inc-zz", 2),
+    ]:
+        r = lifeboat("restore", "--to", spec, "--target", source.uri, "--repo", repo.url)
+        assert r.code == code, (spec, r.stderr)
+        assert len([line for line in r.stderr.splitlines() if line.startswith("error:")]) == 1
