@@ -83,4 +83,6 @@ def test_demo_proves_its_restore() -> None:
     data = result.json()
     assert data["equal"] is True and data["differences"] == []
     assert data["collections_compared"] >= 5
-    assert set(data["timings_s"]) == {"seed", "backup", "restore", "prove"}
+    assert data["incident"]["kind"] == "bulk-delete" and data["incident"]["ns"] == "shop.orders"
+    assert data["segments"] > 0 and data["writes_during_backup"] >= 0
+    assert set(data["timings_s"]) == {"seed", "backup", "archive", "recover", "prove"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -38,8 +37,40 @@ def archived_to(repo: Repository) -> Any:
     return max((s.end for s in segments), default=None)
 
 
-def stream(source_uri: str, url: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return popen("stream", "--source", source_uri, "--repo", url, "--segment-seconds", "0.3", env=env)
+class Stream:
+    """A ``lifeboat stream`` process whose stderr is collected; ``started`` waits for its first line."""
+
+    def __init__(self, source_uri: str, url: str, env: dict[str, str] | None = None) -> None:
+        self.proc = popen(
+            "stream", "--source", source_uri, "--repo", url, "--segment-seconds", "0.3", env=env
+        )
+        self.lines: list[str] = []
+        self._started = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            if "stream: archiving" in line:
+                self._started.set()
+        self._started.set()
+
+    def started(self) -> Stream:
+        assert self._started.wait(60) and self.proc.poll() is None, "".join(self.lines)
+        return self
+
+    def stop(self) -> str:
+        """SIGTERM (after start-up); returns stderr. The archiver must flush and exit 0."""
+        self.started()
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(60) == 0, "".join(self.lines)
+        self._reader.join(10)
+        return "".join(self.lines)
+
+    def wait_killed(self) -> None:
+        assert self.proc.wait(120) == -signal.SIGKILL, "".join(self.lines)
 
 
 def test_sigkill_the_archiver_repeatedly_then_restore_to_the_latest_write(
@@ -52,18 +83,13 @@ def test_sigkill_the_archiver_repeatedly_then_restore_to_the_latest_write(
     url = repo.url
     writer = workload.Writer(src, 400, max_ops=1500).start()
     for kill in range(3):
-        proc = stream(source.uri, url, env={"LIFEBOAT_FAULT": f"segment-committed:{2 + kill}"})
-        assert proc.wait(120) == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+        Stream(source.uri, url, env={"LIFEBOAT_FAULT": f"segment-committed:{2 + kill}"}).wait_killed()
     writer.ops_done.wait()
     writer.stop()
     newest = newest_ts(src)
-    final = stream(source.uri, url)
-    wait_for(
-        lambda: (archived_to(repo) or newest) >= newest and archived_to(repo) is not None,
-        "the archiver to catch up",
-    )
-    final.send_signal(signal.SIGTERM)
-    assert final.wait(60) == 0
+    final = Stream(source.uri, url).started()
+    wait_for(lambda: (archived_to(repo) or newest) >= newest, "the archiver to catch up")
+    final.stop()
     # The chain: exactly the source's entries after the backup, no overlap, no hole.
     history = load_history(repo)
     base_end = history.manifests[-1].end
@@ -83,25 +109,12 @@ def test_sigkill_the_archiver_repeatedly_then_restore_to_the_latest_write(
 def test_one_archiver_per_deployment_and_repository(servers: ServerPool, repo: Repository) -> None:
     source = servers.new()
     source.client().a.b.insert_one({})
-    first = stream(source.uri, repo.url)
-    lines: list[str] = []
-    started = threading.Event()
-
-    def read() -> None:
-        assert first.stderr is not None
-        for line in first.stderr:
-            lines.append(line)
-            if "stream: archiving" in line:
-                started.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    assert started.wait(60), "".join(lines)
+    first = Stream(source.uri, repo.url).started()
     second = lifeboat("stream", "--source", source.uri, "--repo", repo.url, timeout=60)
     assert second.code == 15
     error = next(line for line in second.stderr.splitlines() if line.startswith("error:"))
-    assert f"pid {first.pid}" in error and "since" in error
-    first.send_signal(signal.SIGTERM)
-    assert first.wait(60) == 0
+    assert f"pid {first.proc.pid}" in error and "since" in error
+    first.stop()
 
 
 def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
@@ -113,17 +126,14 @@ def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
     url = repo.url
     assert lifeboat("backup", "--source", source.uri, "--repo", url).code == 0
     src.app.items.insert_one({"_id": "archived"})
-    first = stream(source.uri, url)
+    first = Stream(source.uri, url).started()
     wait_for(lambda: archived_to(repo) is not None, "a first segment")
-    first.send_signal(signal.SIGTERM)
-    assert first.wait(60) == 0
+    first.stop()
     src.app.flood.insert_many([{"i": i} for i in range(5000)])  # rolls the oplog over while stopped
     newest = newest_ts(src)
-    second = stream(source.uri, url)
+    second = Stream(source.uri, url).started()
     wait_for(lambda: (archived_to(repo) or newest) >= newest, "the archiver to resume")
-    second.send_signal(signal.SIGTERM)
-    assert second.wait(60) == 0
-    assert second.stderr is not None and "GAP" in second.stderr.read()
+    assert "GAP" in second.stop()
 
     timeline = lifeboat("timeline", "--repo", url, "--json")
     assert timeline.code == 0
@@ -138,11 +148,10 @@ def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
     # A new base backup restores protection.
     assert lifeboat("backup", "--source", source.uri, "--repo", url).code == 0
     src.app.items.insert_one({"_id": "after the new backup"})
-    third = stream(source.uri, url)
     newest = newest_ts(src)
+    third = Stream(source.uri, url).started()
     wait_for(lambda: (archived_to(repo) or newest) >= newest, "the archiver to catch up")
-    third.send_signal(signal.SIGTERM)
-    assert third.wait(60) == 0
+    third.stop()
     restored = lifeboat("restore", "--to", "latest", "--target", target.uri, "--repo", url)
     assert restored.code == 0, restored.stderr
     assert_same(target.client(), src)

@@ -1,14 +1,15 @@
-"""`lifeboat demo`: the whole job on scratch servers, proven with content hashes.
+"""`lifeboat demo`: the 2 AM story on scratch servers, proven with content hashes.
 
-Seed a source, back it up while a writer keeps writing, restore into a second
-server, and prove the restore equals the source as it was at the backup's
-consistent point: a third server, seeded identically, replays the writer's own
-log up to that point, and the two are compared collection by collection.
+Data and writes, a base backup taken under them, the archiver streaming the oplog,
+an accidental ``delete_many`` "at 2 AM", ``incidents`` finding it, a restore to just
+before it, and the proof: a third server seeded identically replays the writer's own
+log up to that point, and the restore equals it collection by collection.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,11 +20,13 @@ from pymongo import MongoClient
 
 from ..backup.service import BackupOptions, run_backup
 from ..embedded import ScratchServer
+from ..oplog.archiver import Archiver, ArchiverOptions
+from ..oplog.history import load_history, scan_incidents
 from ..repo.repository import Repository
 from ..restore.nsmap import NamespaceMap
-from ..restore.plan import plan_restore
+from ..restore.pitr import plan_pitr, resolve_to
 from ..restore.service import RestoreOptions, run_restore
-from ..timestamps import wall_of
+from ..timestamps import to_str, wall_of
 from ..verify.compare import compare, summarize
 from . import workload
 
@@ -32,9 +35,12 @@ from . import workload
 class DemoResult:
     backup_id: str = ""
     consistent_at: str = ""
-    documents: int = 0
     writes_during_backup: int = 0
-    oplog_entries: int = 0
+    segments: int = 0
+    incident: dict[str, Any] = field(default_factory=dict)
+    restored_to: str = ""
+    rpo_s: float = 0.0
+    time_to_recover_s: float = 0.0
     equal: bool = False
     differences: list[str] = field(default_factory=list)
     collections_compared: int = 0
@@ -57,53 +63,93 @@ def run_demo(
     workdir = repo_dir or Path(tempfile.mkdtemp(prefix="lifeboat-demo-"))
     with ScratchServer() as source, ScratchServer() as target, ScratchServer() as oracle:
         src: MongoClient[Any] = MongoClient(source.uri)
-        say(f"1. scratch servers up: source {source.uri.split('/?')[0]}, target and oracle beside it")
+        say(f"1. scratch servers up: source {source.uri.split('/?')[0]}, a target and an oracle beside it")
         workload.seed(src, docs_per_collection)
         workload.seed(MongoClient(oracle.uri), docs_per_collection)
-        n = docs_per_collection * len(workload.COLLECTIONS)
         say(
-            f"2. seeded {n} documents in {len(workload.COLLECTIONS)} collections (+ a view, validators, indexes)"
+            f"2. seeded {docs_per_collection * len(workload.COLLECTIONS)} documents in {len(workload.COLLECTIONS)} "
+            "collections (+ a view, validators, indexes); a writer starts writing"
         )
         lap("seed")
 
         repo = Repository.init("file://" + str(workdir / "repo"))
         result.repository = repo.url
-        writer = workload.Writer(src, docs_per_collection).start()
+        writer = workload.Writer(src, docs_per_collection, max_ops=1200).start()
         while len(writer.log) < 50 and not writer.ops_done.is_set():
             writer.ops_done.wait(0.01)  # let the writer get going before the backup starts
         manifest = run_backup(repo, BackupOptions(source.uri))
-        log = writer.stop()
-        lap("backup")
-        end = manifest.end
-        during = [op for op in log if manifest.start < op.ts_after <= end]
         result.backup_id, result.consistent_at = manifest.backup_id, manifest.end_ts
-        result.documents, result.oplog_entries = manifest.documents, manifest.oplog.entries
-        result.writes_during_backup = len(during)
         say(
-            f"3. backup {manifest.backup_id} taken while the writer ran: {len(during)} writes landed during it "
-            f"({manifest.oplog.entries} oplog entries captured); consistent at {manifest.end_ts} ({wall_of(end)})"
+            f"3. base backup {manifest.backup_id} taken under writes; consistent at {manifest.end_ts} "
+            f"({wall_of(manifest.end)}), {manifest.oplog.entries} oplog entries captured around it"
         )
+        lap("backup")
 
-        tgt: MongoClient[Any] = MongoClient(target.uri)
-        plan = plan_restore(manifest, NamespaceMap.build())
-        report = run_restore(repo, plan, tgt, RestoreOptions())
-        lap("restore")
+        stop = threading.Event()
+        archiver = Archiver(repo, ArchiverOptions(source.uri, segment_seconds=1.0, poll_s=0.05))
+        archiving = threading.Thread(target=archiver.run, args=(stop,), name="demo-archiver")
+        archiving.start()
+        writer.ops_done.wait()
+        log = writer.stop()
+        result.writes_during_backup = sum(1 for op in log if manifest.start < op.ts_after <= manifest.end)
+
+        deleted = src.shop.orders.delete_many({"qty": {"$lt": 70}}).deleted_count  # the 2 AM mistake
+        src.shop.Customers.update_many({"grp": 1}, {"$set": {"after_the_mistake": True}})
+        stop.set()
+        archiving.join()
+        result.segments = archiver.stats.segments
         say(
-            f"4. restored into the target: {report.documents} documents loaded, {report.oplog_entries} oplog "
-            f"entries replayed, {report.indexes} indexes built in {sum(report.phases.values()):.2f}s"
+            f"4. the archiver streamed {archiver.stats.entries} oplog entries in {archiver.stats.segments} segments "
+            f"while the writer finished its {len(log)} operations"
         )
+        say(f"5. 02:00 - a script with a bad filter runs delete_many on shop.orders: {deleted} orders gone")
+        lap("archive")
+
+        t_recover = time.monotonic()
+        history = load_history(repo)
+        found = [
+            i for i in scan_incidents(repo, history) if i.kind == "bulk-delete" and i.ns == "shop.orders"
+        ]
+        incident = found[-1]
+        result.incident = incident.describe()
+        say(
+            f"6. lifeboat incidents: {incident.id} {incident.kind} on {incident.ns}, {incident.count} documents at "
+            f"{result.incident['wall']}"
+        )
+        stop_before = resolve_to(incident.id, history.timeline, repo.storage, history.segments)
+        plan = plan_pitr(
+            history.manifests, history.timeline, history.segments, stop_before, NamespaceMap.build()
+        )
+        tgt: MongoClient[Any] = MongoClient(target.uri)
+        report = run_restore(repo, plan.base, tgt, RestoreOptions(), pitr=plan)
+        result.time_to_recover_s = round(time.monotonic() - t_recover, 3)
+        result.restored_to = to_str(stop_before)
+        last_kept = max(
+            (op for op in log if op.ts_after < stop_before), key=lambda op: op.ts_after, default=None
+        )
+        if last_kept is not None and incident.wall is not None:
+            # Achieved RPO: how far before the mistake the last preserved write is.
+            result.rpo_s = round(max(0.0, incident.ts.time - last_kept.ts_after.time), 3)
+        say(
+            f"7. restored into the target to just before {incident.id} ({to_str(stop_before)}): base backup + "
+            f"{report.oplog_entries} oplog entries in {result.time_to_recover_s:.2f}s (time to recover)"
+        )
+        lap("recover")
 
         orc: MongoClient[Any] = MongoClient(oracle.uri)
-        applied = workload.replay(orc, log, lambda ts: ts <= end, source=src)
-        diffs = compare(summarize(tgt), summarize(orc))
-        result.collections_compared = len(summarize(orc))
+        applied = workload.replay(orc, log, lambda ts: ts < stop_before, source=src)
+        summaries = summarize(orc)
+        diffs = compare(summarize(tgt), summaries)
+        result.collections_compared = len(summaries)
         result.equal, result.differences = not diffs, diffs
-        lap("prove")
+        kept = tgt.shop.orders.count_documents({"qty": {"$lt": 70}})
         verdict = "EQUAL" if not diffs else f"DIFFERENT ({len(diffs)} differences)"
         say(
-            f"5. oracle replayed the writer's {applied} operations up to {manifest.end_ts}; restored target vs "
-            f"oracle: {verdict} across {result.collections_compared} namespaces (content hashes, indexes, options)"
+            f"8. proof: an oracle replayed the writer's {applied} operations before {to_str(stop_before)}; restored "
+            f"vs oracle: {verdict} across {result.collections_compared} namespaces (content hashes, indexes, "
+            f"options); the {kept} deleted orders are back; achieved RPO {result.rpo_s:.0f}s"
         )
         for d in diffs:
             say(f"   {d}")
+        lap("prove")
     return result

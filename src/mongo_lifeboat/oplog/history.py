@@ -59,8 +59,11 @@ def scan_incidents(
     since: Timestamp | None = None,
     ns_filter: Callable[[str], bool] | None = None,
     min_docs: int = 100,
-    window_s: float = 10.0,
+    window_s: float = 1.0,
+    min_rate: float = 50.0,
 ) -> list[Incident]:
     segments = [s for s in history.segments if since is None or s.end > since]
     stream = (u for u in units(iter_entries(repo.storage, segments)) if since is None or u.ts >= since)
-    return find_incidents(stream, min_docs=min_docs, window_s=window_s, ns_filter=ns_filter)
+    return find_incidents(
+        stream, min_docs=min_docs, window_s=window_s, min_rate=min_rate, ns_filter=ns_filter
+    )

@@ -1,12 +1,13 @@
 """Find destructive events in the archived oplog, so a restore can stop just before them.
 
 Kinds: ``drop``, ``dropDatabase``, ``rename-over`` (renameCollection with dropTarget),
-``bulk-delete`` and ``bulk-update``: at least ``min_docs`` entries of one kind on one
-namespace within ``window_s`` seconds, or inside one transaction / applyOps.
+``bulk-delete`` and ``bulk-update``: a burst of entries of one kind on one namespace
+(see :func:`find_incidents`), or many inside one transaction / applyOps.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from ..timestamps import iso, to_hex16, to_str
 from .entries import Op, Unit
 
 INCIDENT_PREFIX = "inc-"
+_BULK = {"d": "bulk-delete", "u": "bulk-update"}
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,35 @@ class Incident:
 
 @dataclass
 class _Run:
-    ts: Timestamp
-    wall: datetime | None
+    head: list[tuple[Timestamp, datetime | None]]  # the first entries, to find where the burst starts
+    last_wall: datetime | None
     count: int
+
+    HEAD = 1000
+
+    def add(self, ts: Timestamp, wall: datetime | None) -> None:
+        self.count += 1
+        self.last_wall = wall
+        if len(self.head) < self.HEAD:
+            self.head.append((ts, wall))
+
+    def trimmed(self) -> tuple[Timestamp, datetime | None, int]:
+        """Start and count without stragglers: leading entries much further apart than the
+        burst itself (a client's own single deletes just before a delete_many)."""
+        walls = [w for _, w in self.head]
+        if len(walls) < 3 or any(w is None for w in walls):
+            return self.head[0][0], self.head[0][1], self.count
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(walls)]  # type: ignore[operator]
+        limit = max(10 * sorted(gaps)[len(gaps) // 2], 0.005)
+        # The burst starts at the first streak of closely spaced entries that is more than a
+        # straggler or two (a pause inside the burst must not move its start later).
+        start = 0
+        for i, gap in enumerate([*gaps, float("inf")]):
+            if gap > limit:
+                if i + 1 - start >= max(3, min(len(walls), self.HEAD) // 20):
+                    return self.head[start][0], self.head[start][1], self.count - start
+                start = i + 1
+        return self.head[0][0], self.head[0][1], self.count
 
 
 def _ddl_incident(unit: Unit, op: Op, wall: datetime | None) -> Incident | None:
@@ -67,24 +95,28 @@ def _ddl_incident(unit: Unit, op: Op, wall: datetime | None) -> Incident | None:
 def find_incidents(
     stream: Iterable[Unit],
     min_docs: int = 100,
-    window_s: float = 10.0,
+    window_s: float = 1.0,
+    min_rate: float = 50.0,
     ns_filter: Any = None,
 ) -> list[Incident]:
     """``stream``: units in oplog order.
 
-    A run is an uninterrupted sequence of deletes (or updates) on one namespace: any other
-    kind of write to that namespace, or ``window_s`` passing, ends it. A steady trickle of
-    single deletes among other writes is therefore not a bulk delete; a delete_many is.
+    A bulk event is a burst of deletes (or updates) on one namespace, each at most
+    ``window_s`` after the previous one (other clients' writes may interleave), at least
+    ``min_docs`` of them at ``min_rate`` per second or more; or at least ``min_docs`` in
+    one transaction / applyOps. A slow trickle of single deletes is not a bulk event.
     """
     found: list[Incident] = []
-    runs: dict[str, tuple[str, _Run]] = {}
+    runs: dict[tuple[str, str], _Run] = {}
 
-    def close(ns: str) -> None:
-        kind, run = runs.pop(ns)
-        if run.count >= min_docs:
-            found.append(
-                Incident(run.ts, run.wall, ns, "bulk-delete" if kind == "d" else "bulk-update", run.count)
-            )
+    def close(key: tuple[str, str]) -> None:
+        run = runs.pop(key)
+        ts, wall, count = run.trimmed()
+        if count < min_docs:
+            return
+        seconds = (run.last_wall - wall).total_seconds() if run.last_wall and wall else 0.0
+        if count / max(seconds, 1e-3) >= min_rate:
+            found.append(Incident(ts, wall, key[0], _BULK[key[1]], count))
 
     for unit in stream:
         wall = unit.wall
@@ -99,27 +131,27 @@ def find_incidents(
                 if incident:
                     found.append(incident)
                 continue
-            if grouped:
-                per_unit[(op.ns, op.op)] = per_unit.get((op.ns, op.op), 0) + 1
+            if op.op not in _BULK:
                 continue
-            current = runs.get(op.ns)
-            if current is not None:
-                kind, run = current
-                expired = (
-                    wall is not None and run.wall is not None and (wall - run.wall).total_seconds() > window_s
-                )
-                if kind != op.op or expired:
-                    close(op.ns)
-                    current = None
-                else:
-                    run.count += 1
-            if current is None and op.op in ("d", "u"):
-                runs[op.ns] = (op.op, _Run(unit.ts, wall, 1))
-        for (ns, kind), count in per_unit.items():
-            if kind in ("d", "u") and count >= min_docs:
-                found.append(
-                    Incident(unit.ts, wall, ns, "bulk-delete" if kind == "d" else "bulk-update", count)
-                )
-    for ns in list(runs):
-        close(ns)
+            key = (op.ns, op.op)
+            if grouped:
+                per_unit[key] = per_unit.get(key, 0) + 1
+                continue
+            run = runs.get(key)
+            if (
+                run is not None
+                and wall is not None
+                and run.last_wall is not None
+                and (wall - run.last_wall).total_seconds() > window_s
+            ):
+                close(key)
+                run = None
+            if run is None:
+                runs[key] = run = _Run([], wall, 0)
+            run.add(unit.ts, wall)
+        for key, count in per_unit.items():
+            if count >= min_docs:
+                found.append(Incident(unit.ts, wall, key[0], _BULK[key[1]], count))
+    for key in list(runs):
+        close(key)
     return sorted(found, key=lambda i: i.ts)
