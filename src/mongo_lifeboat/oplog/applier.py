@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import bson
 from bson import Decimal128, Timestamp
-from pymongo import DeleteOne, MongoClient, ReplaceOne
+from pymongo import DeleteOne, InsertOne, MongoClient, ReplaceOne
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from ..errors import RestoreFailed
@@ -76,24 +77,32 @@ class Applier:
         catalog: IndexCatalog,
         known: set[str] | None = None,
         batch_size: int = 5000,
+        workers: int = 4,
     ) -> None:
         self.target = target
         self.nsmap = nsmap
         self.catalog = catalog
         self.known = set(known or ())  # source namespaces restored so far (for dropDatabase)
         self.batch_size = batch_size
+        self.workers = max(1, workers)
         self.stats = ApplyStats()
         self._pending: list[tuple[str, Op]] = []
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- driving ------------------------------------------------------------------
 
     def apply(self, units: Iterable[Unit], stop_before: Timestamp | None = None) -> ApplyStats:
         """Apply units in order; stop at the first unit with ``ts >= stop_before``."""
-        for unit in units:
-            if stop_before is not None and unit.ts >= stop_before:
-                break
-            self.apply_unit(unit)
-        self.flush()
+        try:
+            for unit in units:
+                if stop_before is not None and unit.ts >= stop_before:
+                    break
+                self.apply_unit(unit)
+            self.flush()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
         return self.stats
 
     def apply_unit(self, unit: Unit) -> None:
@@ -120,14 +129,24 @@ class Applier:
     # -- CRUD -----------------------------------------------------------------------
 
     def flush(self) -> None:
+        """Apply the pending CRUD: partitioned by (namespace, _id) over the workers, so each
+        document's operations stay in order while different documents go in parallel."""
         if not self._pending:
             return
-        by_ns: dict[str, list[Op]] = {}
+        parts: dict[tuple[str, int], list[Op]] = {}
         for tns, op in self._pending:
-            by_ns.setdefault(tns, []).append(op)
+            part = hash(id_key(_op_id(op))) % self.workers
+            parts.setdefault((tns, part), []).append(op)
         self._pending = []
-        for tns, ops in by_ns.items():
-            self._flush_ns(tns, ops)
+        if len(parts) == 1 or self.workers == 1:
+            for (tns, _), ops in parts.items():
+                self._flush_ns(tns, ops)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="lifeboat-replay")
+        futures = [self._pool.submit(self._flush_ns, tns, ops) for (tns, _), ops in parts.items()]
+        for f in futures:
+            f.result()
 
     def _collection(self, tns: str) -> Any:
         db, coll = tns.split(".", 1)
@@ -143,10 +162,18 @@ class Applier:
             first.setdefault(key, op.op)
             ids.setdefault(key, _id)
         state: dict[Any, Any] = {}
+        existed: set[Any] = set()
+        # Documents first updated are fetched whole; for those first inserted, whether they
+        # exist is enough: a new one can be inserted, which servers do faster than an upsert.
         to_fetch = [ids[k] for k, kind in first.items() if kind == "u"]
+        to_probe = [ids[k] for k, kind in first.items() if kind == "i"]
         for i in range(0, len(to_fetch), _FETCH_CHUNK):
             for doc in coll.find({"_id": {"$in": to_fetch[i : i + _FETCH_CHUNK]}}):
                 state[id_key(doc["_id"])] = doc
+                existed.add(id_key(doc["_id"]))
+        for i in range(0, len(to_probe), _FETCH_CHUNK):
+            for doc in coll.find({"_id": {"$in": to_probe[i : i + _FETCH_CHUNK]}}, {"_id": 1}):
+                existed.add(id_key(doc["_id"]))
         changed: set[Any] = set()
         for op in ops:
             key = id_key(_op_id(op))
@@ -172,9 +199,12 @@ class Applier:
         for key in changed:
             doc = state[key]
             if doc is _MISSING:
-                writes.append(DeleteOne({"_id": ids[key]}))
-            else:
+                if key in existed or first[key] != "i":
+                    writes.append(DeleteOne({"_id": ids[key]}))
+            elif key in existed or first[key] == "d":
                 writes.append(ReplaceOne({"_id": ids[key]}, doc, upsert=True))
+            else:
+                writes.append(InsertOne(doc))
         if not writes:
             return
         try:

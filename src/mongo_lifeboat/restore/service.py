@@ -215,7 +215,7 @@ def run_restore(
     for task in plan.collections:
         catalog.add_collection(task.source_ns, [from_ejson(ix) for ix in task.entry.indexes])
     known = {t.source_ns for t in [*plan.collections, *plan.views]}
-    applier = Applier(target, plan.nsmap, catalog, known)
+    applier = Applier(target, plan.nsmap, catalog, known, workers=opts.jobs)
     if pitr is None:
         report.oplog_entries = _replay(repo, applier, plan)
     else:
