@@ -235,7 +235,7 @@ class Archiver:
         guard: Timestamp,
     ) -> Timestamp:
         """Archive until stopped; returns the last committed position. Raises on connection loss."""
-        reader = OplogReader(client, position)
+        reader = OplogReader(client, position, majority=True)
         seg = _OpenSegment(self.repo, self.deployment, position, guard)
         last_state = time.monotonic()
         try:
