@@ -76,7 +76,7 @@ class Applier:
         nsmap: NamespaceMap,
         catalog: IndexCatalog,
         known: set[str] | None = None,
-        batch_size: int = 5000,
+        batch_size: int = 20_000,  # bigger batches coalesce repeated updates of one document
         workers: int = 4,
     ) -> None:
         self.target = target
