@@ -23,7 +23,7 @@ from .context import AppContext, app, json_option
 @json_option
 @app
 def demo(ctx: AppContext, docs: int, keep: Path | None) -> None:
-    """Back up a scratch server under writes, restore it, and prove the result."""
+    """The 2 AM story on scratch servers: backup, archiver, an accidental delete, point-in-time restore, proof."""
     out = ctx.output
     say = out.note if out.json_mode else out.say
     result = run_demo(say, docs, keep)
