@@ -42,11 +42,9 @@ def _uuid_hex(info: dict[str, Any]) -> str | None:
     return u.hex if isinstance(u, uuid.UUID) else None
 
 
-def _keep(db: str, name: str, ctype: str) -> bool:
-    if name.startswith("system."):
-        # Data of a time-series collection lives in its buckets collection.
-        return name.startswith("system.buckets.") or name == "system.js"
-    return True
+def _keep(name: str) -> bool:
+    """System collections are the server's, except time-series buckets (their data) and system.js."""
+    return not name.startswith("system.") or name.startswith("system.buckets.") or name == "system.js"
 
 
 def list_source_collections(client: MongoClient[Any]) -> list[SourceCollection]:
@@ -59,7 +57,7 @@ def list_source_collections(client: MongoClient[Any]) -> list[SourceCollection]:
             name, ctype = info["name"], info.get("type", "collection")
             if db == "admin" and ctype == "collection" and not name.startswith("system.buckets."):
                 continue  # admin holds server state; users and roles are added below
-            if not _keep(db, name, ctype):
+            if not _keep(name):
                 continue
             coll = SourceCollection(
                 db=db,
