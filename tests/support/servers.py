@@ -62,10 +62,6 @@ class Server:
             self._stop()
             self._stop = None
 
-    def kill(self) -> None:
-        """Stop abruptly (SecantusDB and mongod only)."""
-        self.stop()
-
 
 def _wipe(uri: str) -> None:
     with MongoClient(uri, serverSelectionTimeoutMS=10_000) as c:

@@ -204,7 +204,7 @@ def _export_all(
 
     def one(c: SourceCollection) -> CollectionEntry:
         files: list[FileEntry] = []
-        if c.type != "view" and c.type != "timeseries":
+        if c.has_data:
             files = export_collection(
                 client, storage, deployment, backup_id, c, chunk_bytes=opts.chunk_bytes, on_progress=progress
             )

@@ -13,11 +13,11 @@ from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..timestamps import parse_position, wall_of
-from .context import AppContext, app, human_bytes, json_option
+from .context import AppContext, app, human_bytes, json_option, member_option, repo_option, source_option
 
 
 @click.command()
-@click.option("--repo", "repo", metavar="URL", help="Repository URL (file:///path). Env: LIFEBOAT_REPO.")
+@repo_option
 @json_option
 @app
 def init(ctx: AppContext, repo: str | None) -> None:
@@ -74,8 +74,8 @@ def _collections(m: Manifest) -> list[dict[str, Any]]:
 
 
 @click.command()
-@click.option("--source", metavar="URI", help="MongoDB URI of the replica set. Env: LIFEBOAT_SOURCE_URI.")
-@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@source_option
+@repo_option
 @click.option(
     "-j",
     "--jobs",
@@ -83,12 +83,7 @@ def _collections(m: Manifest) -> list[dict[str, Any]]:
     default=None,
     help="Collections exported in parallel (default 4).",
 )
-@click.option(
-    "--member",
-    default=None,
-    metavar="auto|primary|secondary|HOST:PORT",
-    help="Member to read from (default auto: hidden > healthy secondary > primary).",
-)
+@member_option
 @click.option(
     "--chunk-mb",
     type=click.IntRange(1, 4096),
@@ -152,7 +147,7 @@ def backup(
 
 
 @click.command(name="list")
-@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@repo_option
 @json_option
 @app
 def list_backups(ctx: AppContext, repo: str | None) -> None:
@@ -193,7 +188,7 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
 
 @click.command()
 @click.argument("backup_id")
-@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@repo_option
 @json_option
 @app
 def info(ctx: AppContext, backup_id: str, repo: str | None) -> None:

@@ -28,6 +28,22 @@ def json_option(f: F) -> F:
     )
 
 
+# Options shared by several commands: one definition each, so help and defaults agree.
+repo_option = click.option("--repo", metavar="URL", help="Repository URL (file:///path). Env: LIFEBOAT_REPO.")
+source_option = click.option(
+    "--source", metavar="URI", help="MongoDB URI of the replica set. Env: LIFEBOAT_SOURCE_URI."
+)
+member_option = click.option(
+    "--member",
+    default=None,
+    metavar="auto|primary|secondary|HOST:PORT",
+    help="Member to read from (default auto: hidden > healthy secondary > primary).",
+)
+deployment_option = click.option(
+    "--deployment", default=None, help="Replica set name (when the repository holds several)."
+)
+
+
 def app(f: F) -> F:
     """Pass the AppContext (with --json applied) as the first argument."""
 

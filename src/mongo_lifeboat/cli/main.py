@@ -78,12 +78,9 @@ def main() -> None:
     except click.exceptions.Abort:
         _fail("interrupted", "", EXIT_INTERRUPTED)
     except click.ClickException as e:
-        ctx = getattr(e, "ctx", None)
-        where = (
-            f"lifeboat {ctx.command_path.partition(' ')[2]} --help".replace("  ", " ")
-            if ctx
-            else "lifeboat --help"
-        )
+        # Point at the help of the command that was typed (click does not always say which).
+        command = next((a for a in sys.argv[1:] if a in cli.commands), "")
+        where = f"lifeboat {command} --help" if command else "lifeboat --help"
         _fail(e.format_message(), f"see: {where}", e.exit_code or 2)
     except KeyboardInterrupt:
         _fail("interrupted", "", EXIT_INTERRUPTED)

@@ -16,18 +16,21 @@ from ..oplog.history import load_history, scan_incidents
 from ..repo.repository import Repository
 from ..restore.nsmap import NamespaceMap
 from ..timestamps import parse_position
-from .context import AppContext, app, json_option
+from .context import (
+    AppContext,
+    app,
+    deployment_option,
+    json_option,
+    member_option,
+    repo_option,
+    source_option,
+)
 
 
 @click.command()
-@click.option("--source", metavar="URI", help="MongoDB URI of the replica set. Env: LIFEBOAT_SOURCE_URI.")
-@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
-@click.option(
-    "--member",
-    default=None,
-    metavar="auto|primary|secondary|HOST:PORT",
-    help="Member to tail (default auto).",
-)
+@source_option
+@repo_option
+@member_option
 @click.option(
     "--segment-seconds",
     type=click.FloatRange(0.1, 3600),
@@ -88,8 +91,8 @@ def stream(
 
 
 @click.command()
-@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
-@click.option("--deployment", default=None, help="Replica set name (when the repository holds several).")
+@repo_option
+@deployment_option
 @json_option
 @app
 def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
@@ -129,8 +132,8 @@ def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
 
 
 @click.command()
-@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
-@click.option("--deployment", default=None, help="Replica set name (when the repository holds several).")
+@repo_option
+@deployment_option
 @click.option("--since", default=None, metavar="SECONDS:INC", help="Only events at or after this position.")
 @click.option(
     "--ns", "ns_patterns", multiple=True, metavar="PATTERN", help="Only these namespaces (wildcard *)."

@@ -18,13 +18,13 @@ from ..restore.pitr import PitrPlan, plan_pitr, resolve_to
 from ..restore.plan import plan_restore
 from ..restore.service import RestoreEvent, RestoreOptions, run_restore
 from ..timestamps import parse_position, wall_of
-from .context import AppContext, app, human_bytes, json_option
+from .context import AppContext, app, deployment_option, human_bytes, json_option, repo_option
 
 
 @click.command()
 @click.argument("backup_id", default="latest")
 @click.option("--target", metavar="URI", help="MongoDB URI to restore into. Env: LIFEBOAT_TARGET_URI.")
-@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@repo_option
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Parallel loaders (default 4).")
 @click.option(
     "--ns-include", multiple=True, metavar="PATTERN", help="Only these namespaces (wildcard *; repeatable)."
@@ -45,7 +45,7 @@ from .context import AppContext, app, human_bytes, json_option
     metavar="T",
     help="Point in time (exclusive): ISO-8601 UTC, seconds:increment, an incident id, or latest.",
 )
-@click.option("--deployment", default=None, help="Replica set name (when the repository holds several).")
+@deployment_option
 @json_option
 @app
 def restore(

@@ -16,13 +16,13 @@ from ..restore.nsmap import NamespaceMap
 from ..verify.compare import compare as compare_summaries
 from ..verify.compare import summarize
 from ..verify.integrity import verify_backup, verify_segments
-from .context import AppContext, app, human_bytes, json_option
+from .context import AppContext, app, human_bytes, json_option, repo_option
 
 
 @click.command()
 @click.argument("backup_id", required=False)
 @click.option("--all", "all_backups", is_flag=True, help="Verify every backup.")
-@click.option("--repo", metavar="URL", help="Repository URL. Env: LIFEBOAT_REPO.")
+@repo_option
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=4, help="Objects checked in parallel.")
 @json_option
 @app

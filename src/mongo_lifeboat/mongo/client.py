@@ -9,7 +9,6 @@ from pymongo.errors import ConfigurationError, InvalidURI, OperationFailure, PyM
 from pymongo.uri_parser import parse_uri
 
 from ..errors import SourceUnreachable, UsageError
-from .codec import CODEC
 
 DEFAULT_TIMEOUT_MS = 10_000
 
@@ -63,7 +62,3 @@ def connect(
             "is the server running and reachable from here? check host, port and TLS options",
         ) from e
     return client
-
-
-def database(client: MongoClient[Any], name: str) -> Any:
-    return client.get_database(name, codec_options=CODEC)
