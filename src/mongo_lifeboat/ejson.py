@@ -35,3 +35,8 @@ def from_ejson(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     return json_util.dumps(value, json_options=_CANONICAL)
+
+
+def loads(text: str) -> Any:
+    """Extended JSON text (canonical or relaxed) -> BSON values, as :func:`from_ejson` does."""
+    return json_util.loads(text, json_options=_LOADS)

@@ -119,3 +119,12 @@ class NotRestorable(LifeboatError):
 
     exit_code = 16
     default_hint = "see the restorable windows with: lifeboat timeline"
+
+
+class DumpInvalid(LifeboatError):
+    """A mongodump directory, archive or file is malformed (what and where is named)."""
+
+    exit_code = 17
+    default_hint = (
+        "nothing was imported; check the dump with the tool that wrote it (bsondump, mongorestore --dryRun)"
+    )

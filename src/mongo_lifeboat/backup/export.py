@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from pymongo import MongoClient
 
+from ..ejson import dumps as ejson_dumps
 from ..mongo.catalog import SourceCollection
 from ..repo import layout
 from ..repo.manifest import FileEntry
-from ..repo.objects import ObjectWriter, count_documents
+from ..repo.objects import ChunkedWriter, count_documents, put_object
 from ..repo.storage import Storage
 
 DEFAULT_CHUNK_BYTES = 64 << 20  # uncompressed bytes per data file: the unit of restore parallelism
@@ -29,28 +31,35 @@ def export_collection(
     on_progress: Progress | None = None,
 ) -> list[FileEntry]:
     """Write ``coll`` as one or more ``.bson.zst`` chunks; cut only between cursor batches."""
-    files: list[FileEntry] = []
-    chunk = 0
-    writer: ObjectWriter | None = None
+    writer = ChunkedWriter(
+        storage, lambda chunk: layout.data_key(deployment, backup_id, coll.db, coll.name, chunk), chunk_bytes
+    )
     try:
-        cursor = client[coll.db][coll.name].find_raw_batches({}, batch_size=1000)
-        for raw in cursor:
-            if writer is None:
-                writer = ObjectWriter(
-                    storage, layout.data_key(deployment, backup_id, coll.db, coll.name, chunk)
-                )
+        for raw in client[coll.db][coll.name].find_raw_batches({}, batch_size=1000):
             docs = count_documents(raw)
             writer.write(raw, docs)
             if on_progress:
                 on_progress(coll.ns, docs, len(raw))
-            if writer.raw_bytes >= chunk_bytes:
-                files.append(writer.commit())
-                writer = None
-                chunk += 1
-        if writer is not None:
-            files.append(writer.commit())
-            writer = None
+        return writer.finish()
     finally:
-        if writer is not None:
-            writer.abandon()
-    return files
+        writer.abandon()
+
+
+def write_collection_meta(
+    storage: Storage,
+    deployment: str,
+    backup_id: str,
+    db: str,
+    name: str,
+    kind: str,
+    options: dict[str, Any],
+    indexes: list[dict[str, Any]],
+    uuid: str | None,
+) -> FileEntry:
+    """The collection's metadata object (the manifest has it too; this copy travels with the data)."""
+    doc = {"collectionName": name, "type": kind, "options": options, "indexes": indexes, "uuid": uuid}
+    return put_object(
+        storage,
+        layout.meta_key(deployment, backup_id, db, name),
+        json.dumps(json.loads(ejson_dumps(doc)), indent=1).encode(),
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,6 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from .. import __version__
-from ..ejson import dumps as ejson_dumps
 from ..ejson import to_ejson
 from ..errors import UnsupportedSource
 from ..faults import crash_point
@@ -23,11 +21,11 @@ from ..mongo.catalog import SourceCollection, list_source_collections
 from ..mongo.client import connect
 from ..repo import layout
 from ..repo.manifest import CollectionEntry, FileEntry, Manifest, OplogBracket
-from ..repo.objects import ObjectWriter, put_object
+from ..repo.objects import ObjectWriter
 from ..repo.repository import Repository
 from ..timestamps import iso, to_str
 from . import bracket
-from .export import DEFAULT_CHUNK_BYTES, export_collection
+from .export import DEFAULT_CHUNK_BYTES, export_collection, write_collection_meta
 
 
 @dataclass(frozen=True)
@@ -84,16 +82,6 @@ def _expect_from_previous(repo: Repository, deployment: str, sources: list[Sourc
     for c in sources:
         if c.ns in by_ns:
             c.expected_documents, c.expected_bytes = by_ns[c.ns].documents, by_ns[c.ns].raw_bytes
-
-
-def _meta_document(c: SourceCollection) -> dict[str, Any]:
-    return {
-        "collectionName": c.name,
-        "type": c.type,
-        "options": c.options,
-        "indexes": c.indexes,
-        "uuid": c.uuid,
-    }
 
 
 def run_backup(repo: Repository, opts: BackupOptions, on_event: EventSink | None = None) -> Manifest:
@@ -208,10 +196,8 @@ def _export_all(
             files = export_collection(
                 client, storage, deployment, backup_id, c, chunk_bytes=opts.chunk_bytes, on_progress=progress
             )
-        meta = put_object(
-            storage,
-            layout.meta_key(deployment, backup_id, c.db, c.name),
-            json.dumps(json.loads(ejson_dumps(_meta_document(c))), indent=1).encode(),
+        meta = write_collection_meta(
+            storage, deployment, backup_id, c.db, c.name, c.type, c.options, c.indexes, c.uuid
         )
         entry = CollectionEntry(
             db=c.db,

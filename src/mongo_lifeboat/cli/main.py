@@ -15,7 +15,7 @@ from ..config import load_plan
 from ..errors import LifeboatError, SourceUnreachable
 from ..output import Output
 from ..secrets import redact
-from . import backup_cmds, demo_cmd, oplog_cmds, restore_cmd, verify_cmds
+from . import backup_cmds, demo_cmd, mongodump_cmds, oplog_cmds, restore_cmd, verify_cmds
 from .context import AppContext
 
 EXIT_INTERNAL = 70
@@ -50,6 +50,7 @@ for command in (
     *oplog_cmds.COMMANDS,
     *restore_cmd.COMMANDS,
     *verify_cmds.COMMANDS,
+    *mongodump_cmds.COMMANDS,
     *demo_cmd.COMMANDS,
 ):
     cli.add_command(command)

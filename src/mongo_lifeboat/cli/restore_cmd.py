@@ -8,14 +8,11 @@ from dataclasses import asdict
 import click
 
 from ..config import repo_url
-from ..errors import UsageError
 from ..mongo.client import connect, describe
-from ..oplog.history import load_history
 from ..output import DocumentProgress
 from ..repo.repository import Repository
 from ..restore.nsmap import NamespaceMap
-from ..restore.pitr import PitrPlan, plan_pitr, resolve_to
-from ..restore.plan import plan_restore
+from ..restore.pitr import choose_restore
 from ..restore.service import RestoreEvent, RestoreOptions, run_restore
 from ..timestamps import parse_position, wall_of
 from .context import AppContext, app, deployment_option, human_bytes, json_option, repo_option
@@ -69,18 +66,7 @@ def restore(
     out = ctx.output
     nsmap = NamespaceMap.build(ns_include, ns_exclude, ns_from, ns_to)
     repository = Repository.open(repo_url(repo, ctx.plan))
-    pitr: PitrPlan | None = None
-    if to is not None:
-        if backup_id != "latest":
-            raise UsageError("give a backup id or --to, not both", "--to picks the base backup itself")
-        history = load_history(repository, deployment)
-        stop_before = resolve_to(to, history.timeline, repository.storage, history.segments)
-        pitr = plan_pitr(
-            history.manifests, history.timeline, history.segments, stop_before, nsmap, with_users
-        )
-        plan = pitr.base
-    else:
-        plan = plan_restore(repository.resolve(backup_id), nsmap, with_users)
+    plan, pitr = choose_restore(repository, backup_id, to, deployment, nsmap, with_users)
     manifest = plan.manifest
     if dry_run:
         data = {"dry_run": True, **(pitr.describe() if pitr else plan.describe())}

@@ -93,10 +93,15 @@ def read_state(storage: Storage, deployment: str) -> dict[str, Any] | None:
         return None
 
 
-def iter_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[dict[str, Any]]:
-    """Decoded entries of ``segments`` in order, each object checked before use."""
+def iter_raw_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[bytes]:
+    """Raw BSON entries of ``segments`` in order, each object checked before use."""
     for seg in segments:
         with open_verified(storage, seg.file) as stream:
             for batch in iter_bson(stream, seg.key):
-                for raw in batch:
-                    yield bson.decode(raw, codec_options=CODEC)
+                yield from batch
+
+
+def iter_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[dict[str, Any]]:
+    """Decoded entries of ``segments`` in order, each object checked before use."""
+    for raw in iter_raw_entries(storage, segments):
+        yield bson.decode(raw, codec_options=CODEC)

@@ -96,6 +96,8 @@ def build_timeline(
     windows: dict[int, Window] = {}
     loose: list[Window] = []
     for m in sorted(manifests, key=lambda m: m.end):
+        if not m.point_in_time_base:
+            continue  # an imported dump without oplog: restorable only as it is
         idx = next((i for i, (a, b) in enumerate(chains) if a <= m.end <= b), None)
         if idx is None:
             loose.append(Window(m.end, _after(m.end), [m.backup_id]))

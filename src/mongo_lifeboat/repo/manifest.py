@@ -54,6 +54,19 @@ class OplogBracket(_Model):
     file: FileEntry
 
 
+class ImportOrigin(_Model):
+    """Where an imported backup came from (``lifeboat import-mongodump``)."""
+
+    format: Literal["mongodump-dir", "mongodump-archive", "mongodump-bson"]
+    path: str
+    gzip: bool
+    tool_version: str = ""
+    imported_at: str
+    # A dump taken without --oplog is not consistent at any one point: it is restorable
+    # as it is, but never used as the base of a point-in-time restore.
+    has_oplog: bool
+
+
 class Manifest(_Model):
     format: int = FORMAT_VERSION
     tool_version: str
@@ -70,6 +83,12 @@ class Manifest(_Model):
     collections: list[CollectionEntry]
     oplog: OplogBracket
     phases: dict[str, float] = Field(default_factory=dict)  # seconds: prepare, export, bracket
+    imported_from: ImportOrigin | None = None
+
+    @property
+    def point_in_time_base(self) -> bool:
+        """Whether archived oplog may be replayed on top of this backup."""
+        return self.imported_from is None or self.imported_from.has_oplog
 
     @property
     def end(self) -> Timestamp:

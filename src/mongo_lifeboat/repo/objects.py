@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, BinaryIO
 
 import zstandard
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, LifeboatError
 from ..faults import crash_point
 from .manifest import FileEntry
 from .storage import ObjectMissing, Storage
@@ -91,6 +91,37 @@ class ObjectWriter:
         self._spool.close()
 
 
+class ChunkedWriter:
+    """One collection's data files: a new object whenever ``chunk_bytes`` (uncompressed)
+    were written, cut only between writes (so never inside a document)."""
+
+    def __init__(self, storage: Storage, key_of: Callable[[int], str], chunk_bytes: int) -> None:
+        self.storage = storage
+        self.key_of = key_of
+        self.chunk_bytes = chunk_bytes
+        self.files: list[FileEntry] = []
+        self._writer: ObjectWriter | None = None
+
+    def write(self, data: bytes | memoryview, documents: int) -> None:
+        if self._writer is None:
+            self._writer = ObjectWriter(self.storage, self.key_of(len(self.files)))
+        self._writer.write(data, documents)
+        if self._writer.raw_bytes >= self.chunk_bytes:
+            self.files.append(self._writer.commit())
+            self._writer = None
+
+    def finish(self) -> list[FileEntry]:
+        if self._writer is not None:
+            self.files.append(self._writer.commit())
+            self._writer = None
+        return self.files
+
+    def abandon(self) -> None:
+        if self._writer is not None:
+            self._writer.abandon()
+            self._writer = None
+
+
 def put_object(storage: Storage, key: str, data: bytes, documents: int = 0) -> FileEntry:
     writer = ObjectWriter(storage, key)
     writer.write(data, documents)
@@ -137,11 +168,16 @@ def read_verified(storage: Storage, entry: FileEntry) -> bytes:
             raise IntegrityError(f"cannot decompress {entry.key}: {e}") from e
 
 
-def iter_bson(stream: BinaryIO, key: str, batch_bytes: int = 4 << 20) -> Iterator[list[bytes]]:
+def iter_bson(
+    stream: BinaryIO,
+    key: str,
+    batch_bytes: int = 4 << 20,
+    error: type[LifeboatError] = IntegrityError,
+) -> Iterator[list[bytes]]:
     """Split a stream of back-to-back BSON documents into lists of raw documents.
 
     Each list holds about ``batch_bytes`` of documents. A truncated or malformed
-    length prefix raises IntegrityError naming ``key``.
+    length prefix raises ``error`` (IntegrityError: it is a repository object) naming ``key``.
     """
     buf = b""
     batch: list[bytes] = []
@@ -157,12 +193,12 @@ def iter_bson(stream: BinaryIO, key: str, batch_bytes: int = 4 << 20) -> Iterato
             while len(buf) - pos >= 4:
                 n = int.from_bytes(buf[pos : pos + 4], "little")
                 if n < 5 or n > 48_000_000:
-                    raise IntegrityError(f"malformed BSON in {key} at byte {offset + pos}: length {n}")
+                    raise error(f"malformed BSON in {key} at byte {offset + pos}: length {n}")
                 if len(buf) - pos < n:
                     break
                 doc = buf[pos : pos + n]
                 if doc[-1] != 0:
-                    raise IntegrityError(f"malformed BSON in {key} at byte {offset + pos}: no terminator")
+                    raise error(f"malformed BSON in {key} at byte {offset + pos}: no terminator")
                 batch.append(doc)
                 size += n
                 pos += n
@@ -174,7 +210,7 @@ def iter_bson(stream: BinaryIO, key: str, batch_bytes: int = 4 << 20) -> Iterato
     except zstandard.ZstdError as e:
         raise IntegrityError(f"cannot decompress {key}: {e}") from e
     if buf:
-        raise IntegrityError(f"truncated BSON at the end of {key} ({len(buf)} stray bytes)")
+        raise error(f"truncated BSON at the end of {key} ({len(buf)} stray bytes)")
     if batch:
         yield batch
 

@@ -11,10 +11,12 @@ from typing import Any
 from bson import Timestamp
 
 from ..errors import NotRestorable, UsageError
+from ..oplog.history import load_history
 from ..oplog.incidents import INCIDENT_PREFIX
 from ..oplog.segments import Segment, iter_entries
 from ..oplog.timeline import Timeline
 from ..repo.manifest import Manifest
+from ..repo.repository import Repository
 from ..repo.storage import Storage
 from ..timestamps import from_hex16, parse_position, to_str, wall_of
 from .nsmap import NamespaceMap
@@ -104,3 +106,23 @@ def plan_pitr(
     base = max(candidates, key=lambda m: m.end)
     needed = [s for s in segments if s.end > base.end and s.start < stop_before]
     return PitrPlan(plan_restore(base, nsmap, with_users), stop_before, needed)
+
+
+def choose_restore(
+    repo: Repository,
+    backup_id: str,
+    to: str | None,
+    deployment: str | None,
+    nsmap: NamespaceMap,
+    with_users: bool = False,
+) -> tuple[RestorePlan, PitrPlan | None]:
+    """What BACKUP_ID or ``--to T`` means: the plan of a base backup, and for ``--to`` the
+    archived segments to replay after it and where to stop."""
+    if to is None:
+        return plan_restore(repo.resolve(backup_id, deployment), nsmap, with_users), None
+    if backup_id != "latest":
+        raise UsageError("give a backup id or --to, not both", "--to picks the base backup itself")
+    history = load_history(repo, deployment)
+    stop_before = resolve_to(to, history.timeline, repo.storage, history.segments)
+    pitr = plan_pitr(history.manifests, history.timeline, history.segments, stop_before, nsmap, with_users)
+    return pitr.base, pitr

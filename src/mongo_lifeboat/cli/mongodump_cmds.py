@@ -1,0 +1,150 @@
+"""import-mongodump, export: to and from what mongodump writes and mongorestore reads."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ..config import repo_url
+from ..errors import UsageError
+from ..mongodump.exporter import FORMATS, ExportSource, export_archive, export_directory
+from ..mongodump.importer import import_dump
+from ..output import DocumentProgress
+from ..repo.repository import Repository
+from ..restore.nsmap import NamespaceMap
+from ..restore.pitr import choose_restore
+from ..timestamps import parse_position, wall_of
+from .backup_cmds import manifest_summary
+from .context import AppContext, app, json_option, repo_option
+
+DEFAULT_DEPLOYMENT = "mongodump"
+
+
+@click.command(name="import-mongodump")
+@click.argument("path")
+@repo_option
+@click.option(
+    "--deployment",
+    default=DEFAULT_DEPLOYMENT,
+    show_default=True,
+    help="Deployment (replica set name) the backup belongs to; name your live one to join its timeline.",
+)
+@click.option("--db", default=None, help="PATH is one database's directory, or one .bson file: its database.")
+@click.option(
+    "--collection", default=None, help="PATH is one .bson file: its collection (default: the file name)."
+)
+@json_option
+@app
+def import_mongodump(
+    ctx: AppContext, path: str, repo: str | None, deployment: str, db: str | None, collection: str | None
+) -> None:
+    """Import a mongodump directory or archive (plain or gzip; - reads an archive from stdin)
+    as a base backup; its oplog.bson becomes the backup's oplog bracket."""
+    out = ctx.output
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    bar = DocumentProgress(out, "importing", 0)
+    try:
+        report = import_dump(
+            repository,
+            path,
+            deployment,
+            db=db,
+            collection=collection,
+            on_progress=lambda ns, d, b: bar.advance(d, b),
+        )
+    finally:
+        bar.close()
+    m = report.manifest
+    for w in report.warnings:
+        out.warn(w)
+    for s in report.skipped:
+        out.note(f"skipped {s}")
+    data = {
+        **manifest_summary(m),
+        "imported_from": m.imported_from.model_dump() if m.imported_from else None,
+        "collections": [
+            {"ns": c.ns, "type": c.type, "documents": c.documents, "indexes": len(c.indexes)}
+            for c in m.collections
+        ],
+        "skipped": report.skipped,
+        "warnings": report.warnings,
+    }
+    consistency = (
+        f"consistent at {m.end_ts} ({wall_of(m.end)}), the last oplog.bson entry"
+        if m.point_in_time_base
+        else "taken without --oplog: restorable as it is, not a base for point-in-time restore"
+    )
+    out.result(
+        data,
+        lambda: out.say(
+            f"imported {path} as backup {m.backup_id} of {m.deployment}: {m.documents} documents in "
+            f"{len(m.collections)} namespaces, {m.oplog.entries} oplog entries; {consistency}"
+        ),
+    )
+
+
+@click.command(name="export")
+@click.argument("backup_id", default="latest")
+@click.option("--to", "to", default=None, metavar="T", help="Point in time (exclusive), as for restore --to.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Directory or archive.")
+@click.option(
+    "--out", required=True, metavar="PATH", help="Where to write (a new path; - for an archive on stdout)."
+)
+@click.option("--gzip", "gz", is_flag=True, help="Compress as mongodump --gzip does.")
+@repo_option
+@click.option("--deployment", default=None, help="Replica set name (when the repository holds several).")
+@json_option
+@app
+def export(
+    ctx: AppContext,
+    backup_id: str,
+    to: str | None,
+    fmt: str,
+    out: str,
+    gz: bool,
+    repo: str | None,
+    deployment: str | None,
+) -> None:
+    """Write BACKUP_ID (default: latest), or the state at --to T, as mongodump output;
+    then: mongorestore --oplogReplay."""
+    output = ctx.output
+    if out == "-" and fmt != "mongodump-archive":
+        raise UsageError(
+            "only an archive can go to standard output", "use --format mongodump-archive with --out -"
+        )
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    plan, pitr = choose_restore(repository, backup_id, to, deployment, NamespaceMap.build((), (), (), ()))
+    source = ExportSource(
+        repository.storage,
+        plan.manifest,
+        tuple(pitr.segments) if pitr else (),
+        pitr.stop_before if pitr else None,
+    )
+    bar = DocumentProgress(output, "exporting", plan.manifest.documents)
+    try:
+        if fmt == "mongodump-dir":
+            report = export_directory(source, Path(out), gz, lambda ns, d, b: bar.advance(d, b))
+        else:
+            report = export_archive(source, out, gz, lambda ns, d, b: bar.advance(d, b))
+    finally:
+        bar.close()
+    data = {
+        **asdict(report),
+        "restore_to_wall": wall_of(parse_position(report.restore_to)),
+        "mongorestore": report.mongorestore,
+    }
+    where = "standard output" if out == "-" else out
+    output.result(
+        data,
+        lambda: output.say(
+            f"exported backup {report.backup_id} to {where} ({fmt}{', gzip' if gz else ''}): "
+            f"{report.documents} documents in {report.collections} namespaces, {report.oplog_entries} oplog "
+            f"entries; state at {report.restore_to} ({data['restore_to_wall']}); restore it with: "
+            f"{report.mongorestore}"
+        ),
+    )
+
+
+COMMANDS = [import_mongodump, export]

@@ -1,0 +1,1 @@
+"""mongodump interoperability: read and write mongodump directories and archives (DESIGN §5)."""
