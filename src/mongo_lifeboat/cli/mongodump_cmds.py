@@ -136,9 +136,10 @@ def export(
         "mongorestore": report.mongorestore,
     }
     where = "standard output" if out == "-" else out
+    say = output.note if out == "-" else output.say  # stdout carries the archive
     output.result(
         data,
-        lambda: output.say(
+        lambda: say(
             f"exported backup {report.backup_id} to {where} ({fmt}{', gzip' if gz else ''}): "
             f"{report.documents} documents in {report.collections} namespaces, {report.oplog_entries} oplog "
             f"entries; state at {report.restore_to} ({data['restore_to_wall']}); restore it with: "

@@ -151,7 +151,7 @@ class ArchiveReader:
         self.namespaces: list[ArchiveNamespace] = []
         seen: set[tuple[str, str]] = set()
         while self._in.peek_length("the namespace list") != _TERMINATOR_VALUE:
-            doc = self._in.decoded("a namespace header")
+            doc = self._in.decoded("a namespace header (or the terminator FF FF FF FF ending the list)")
             _require(doc, {"db": str, "collection": str, "metadata": str}, "a namespace header", self._in)
             ns = ArchiveNamespace(doc["db"], doc["collection"], doc["metadata"], doc.get("type"))
             if ns.key in seen:
@@ -208,7 +208,7 @@ class ArchiveReader:
             docs: list[bytes] = []
             crc = crcs.get(key)
             while inp.peek_length(f"the end of a block of {name}") != _TERMINATOR_VALUE:
-                raw = inp.document(f"a document of {name}")
+                raw = inp.document(f"a document of {name} (or the terminator FF FF FF FF ending its block)")
                 crc = crc64(raw, crc)
                 docs.append(raw)
             inp.terminator(f"a block of {name}")

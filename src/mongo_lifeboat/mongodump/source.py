@@ -337,6 +337,33 @@ def _open_bson_file(path: Path, db: str | None, collection: str | None) -> Dump:
 # -- archives -------------------------------------------------------------------
 
 
+class _Prefixed(io.RawIOBase):
+    """``head`` then the rest of ``stream``: what was read to sniff a pipe, given back."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head, self._stream = head, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _sniff(raw: BinaryIO) -> tuple[bytes, BinaryIO]:
+    """The first two bytes (a pipe may deliver one at a time) and a stream that still has them."""
+    head = b""
+    while len(head) < 2 and (more := raw.read(2 - len(head))):
+        head += more
+    return head, io.BufferedReader(_Prefixed(head, raw), 1 << 20)
+
+
 def _open_archive(path: str) -> Dump:
     if path == "-":
         raw: io.BufferedReader = sys.stdin.buffer  # type: ignore[assignment]
@@ -344,8 +371,9 @@ def _open_archive(path: str) -> Dump:
     else:
         raw = Path(path).open("rb")  # noqa: SIM115 (closed when the batches are read)
         where, when = Path(path).name, datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
-    gz = raw.peek(2)[:2] == _GZIP_MAGIC
-    stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
+    head, sniffed = _sniff(raw)
+    gz = head == _GZIP_MAGIC
+    stream: BinaryIO = gzip.GzipFile(fileobj=sniffed, mode="rb") if gz else sniffed  # type: ignore[assignment]
     reader = ArchiveReader(stream, where)
     dump = Dump("mongodump-archive", path, gz, reader.server_version, reader.tool_version, when)
     targets: dict[Key, tuple[Key, str | None]] = {}
