@@ -99,8 +99,8 @@ def parse_metadata(text: str, where: str) -> DumpMetadata:
         raise DumpInvalid(f"{where}: the metadata is not valid Extended JSON ({e})") from e
     if not isinstance(doc, dict):
         raise DumpInvalid(f"{where}: the metadata is not a JSON object")
-    options = doc.get("options") or {}
-    indexes = doc.get("indexes") or []
+    options = {} if doc.get("options") is None else doc["options"]
+    indexes = [] if doc.get("indexes") is None else doc["indexes"]
     if not isinstance(options, dict) or not isinstance(indexes, list):
         raise DumpInvalid(f"{where}: 'options' must be an object and 'indexes' a list")
     kind = doc.get("type") or ("view" if "viewOn" in options else "collection")
