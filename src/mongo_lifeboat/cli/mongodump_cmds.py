@@ -10,7 +10,7 @@ import click
 from ..config import repo_url
 from ..errors import UsageError
 from ..mongodump.exporter import FORMATS, ExportSource, export_archive, export_directory
-from ..mongodump.importer import import_dump
+from ..mongodump.importer import DEFAULT_JOBS, import_dump
 from ..output import DocumentProgress
 from ..repo.repository import Repository
 from ..restore.nsmap import NamespaceMap
@@ -35,10 +35,23 @@ DEFAULT_DEPLOYMENT = "mongodump"
 @click.option(
     "--collection", default=None, help="PATH is one .bson file: its collection (default: the file name)."
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=None,
+    help=f"Processes checking documents (default {DEFAULT_JOBS}).",
+)
 @json_option
 @app
 def import_mongodump(
-    ctx: AppContext, path: str, repo: str | None, deployment: str, db: str | None, collection: str | None
+    ctx: AppContext,
+    path: str,
+    repo: str | None,
+    deployment: str,
+    db: str | None,
+    collection: str | None,
+    jobs: int | None,
 ) -> None:
     """Import a mongodump directory or archive (plain or gzip; - reads an archive from stdin)
     as a base backup; its oplog.bson becomes the backup's oplog bracket."""
@@ -52,6 +65,7 @@ def import_mongodump(
             deployment,
             db=db,
             collection=collection,
+            jobs=jobs or DEFAULT_JOBS,
             on_progress=lambda ns, d, b: bar.advance(d, b),
         )
     finally:

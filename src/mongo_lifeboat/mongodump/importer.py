@@ -10,8 +10,11 @@ the manifest, and a refused import deletes what it had written.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +37,7 @@ from .archive import OPLOG
 from .source import Batch, Dump, Key, open_dump
 
 Progress = Callable[[str, int, int], None]  # (ns, documents, raw bytes) since last call
+DEFAULT_JOBS = min(4, os.cpu_count() or 1)
 
 
 @dataclass
@@ -48,13 +52,59 @@ def _decode_all(docs: list[bytes], where: str, before: int) -> list[dict[str, An
     try:
         return bson.decode_all(b"".join(docs))
     except (InvalidBSON, ValueError, OverflowError):
+        _refuse(_first_invalid_document(docs), where, before)
+        raise
+
+
+def _refuse(bad: tuple[int, str] | None, where: str, before: int) -> None:
+    if bad is not None:
+        raise DumpInvalid(f"{where}: document {before + bad[0] + 1} is not valid BSON ({bad[1]})")
+
+
+def _first_invalid_document(docs: list[bytes]) -> tuple[int, str] | None:
+    """(index, reason) of the first document that does not decode, or None. Runs in worker
+    processes: decoding is the one CPU-heavy part of an import, and holds the GIL."""
+    try:
+        bson.decode_all(b"".join(docs))
+        return None
+    except (InvalidBSON, ValueError, OverflowError):
         pass
-    for i, raw in enumerate(docs):  # find the bad one, to name it
+    for i, raw in enumerate(docs):
         try:
             bson.decode(raw)
         except (InvalidBSON, ValueError, OverflowError) as e:
-            raise DumpInvalid(f"{where}: document {before + i + 1} is not valid BSON ({e})") from e
-    raise DumpInvalid(f"{where}: the documents are not valid BSON")
+            return i, str(e)
+    return len(docs), "the documents do not decode together"
+
+
+class _Validation:
+    """Documents are checked on ``jobs`` processes while they are stored; every check has
+    passed before the manifest is written (or the import is refused)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self._pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+        self._pending: deque[tuple[Future[tuple[int, str] | None], str, int]] = deque()
+
+    def submit(self, docs: list[bytes], where: str, before: int) -> None:
+        if self._pool is None:
+            _refuse(_first_invalid_document(docs), where, before)
+            return
+        self._pending.append((self._pool.submit(_first_invalid_document, docs), where, before))
+        while len(self._pending) > 2 * self.jobs:  # bounded: at most a few batches in flight
+            self._settle_one()
+
+    def _settle_one(self) -> None:
+        future, where, before = self._pending.popleft()
+        _refuse(future.result(), where, before)
+
+    def finish(self) -> None:
+        while self._pending:
+            self._settle_one()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Oplog:
@@ -109,6 +159,7 @@ def import_dump(
     db: str | None = None,
     collection: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    jobs: int = DEFAULT_JOBS,
     on_progress: Progress | None = None,
 ) -> ImportReport:
     t0 = time.monotonic()
@@ -119,16 +170,19 @@ def import_dump(
     oplog = _Oplog(
         ObjectWriter(storage, layout.bracket_key(deployment, backup_id, Timestamp(0, 0), Timestamp(0, 0)))
     )
+    validation = _Validation(jobs)
     try:
         seen: dict[str, int] = {}
         for batch in dump.batches():
-            docs = _decode_all(batch.documents, batch.where, seen.get(batch.where, 0))
-            seen[batch.where] = seen.get(batch.where, 0) + len(docs)
+            before = seen.get(batch.where, 0)
+            seen[batch.where] = before + len(batch.documents)
             if batch.key == OPLOG:
-                oplog.add(batch, docs)
+                oplog.add(batch, _decode_all(batch.documents, batch.where, before))
                 continue
             if batch.users_of is not None:
-                _check_users(batch, docs)
+                _check_users(batch, _decode_all(batch.documents, batch.where, before))
+            else:
+                validation.submit(batch.documents, batch.where, before)
             if batch.key not in writers:
                 db_name, coll = batch.key
                 writers[batch.key] = ChunkedWriter(
@@ -137,16 +191,19 @@ def import_dump(
                     chunk_bytes,
                 )
             raw = b"".join(batch.documents)
-            writers[batch.key].write(raw, len(docs))
+            writers[batch.key].write(raw, len(batch.documents))
             if on_progress:
-                on_progress(f"{batch.key[0]}.{batch.key[1]}", len(docs), len(raw))
+                on_progress(f"{batch.key[0]}.{batch.key[1]}", len(batch.documents), len(raw))
+        validation.finish()
         manifest = _commit(repo, dump, deployment, backup_id, writers, oplog, time.monotonic() - t0)
     except BaseException:
+        validation.close()
         for w in writers.values():
             w.abandon()
         oplog.writer.abandon()
         _remove(repo, deployment, backup_id)
         raise
+    validation.close()
     return ImportReport(manifest, dump.skipped, dump.warnings)
 
 
