@@ -71,6 +71,13 @@ def target() -> Iterator[Server]:
         pool.close()
 
 
+def _new_repo(path: Path) -> str:
+    url = "file://" + str(path)
+    created = lifeboat("init", "--repo", url)
+    assert created.code == 0, created.stderr
+    return url
+
+
 def _wipe(client: MongoClient[Any]) -> None:
     for db in client.list_database_names():
         if db not in SYSTEM_DBS:
@@ -196,14 +203,17 @@ def test_every_fixture_dump_imports_and_restores_to_its_state_after_the_oplog(
     dump: str, fixtures_dir: Path, target: Server, tmp_path: Path
 ) -> None:
     path = fixtures_dir / TESTDATA / dump
-    repo = "file://" + str(tmp_path / "repo")
-    assert lifeboat("init", "--repo", repo).code == 0
+    repo = _new_repo(tmp_path / "repo")
     imported = lifeboat("import-mongodump", str(path), "--repo", repo, "--json")
     assert imported.code == 0, imported.stderr
     result = imported.json()
     content = read_dump(path)
     assert result["oplog_entries"] == len(content.oplog)
-    assert result["imported_from"]["has_oplog"] == (path / "oplog.bson").exists() or bool(content.oplog)
+    if path.is_dir():
+        has_oplog = (path / "oplog.bson").exists()
+    else:
+        has_oplog = any(ns["db"] == "" and ns["collection"] == "oplog" for ns in parse_archive(path).prelude)
+    assert result["imported_from"]["has_oplog"] is has_oplog
     client = target.client()
     _wipe(client)
     restored = lifeboat("restore", result["backup_id"], "--repo", repo, "--target", target.uri, "--json")
@@ -214,8 +224,7 @@ def test_every_fixture_dump_imports_and_restores_to_its_state_after_the_oplog(
 def test_users_and_roles_are_imported_exactly(fixtures_dir: Path, tmp_path: Path) -> None:
     """SecantusDB cannot take stored credentials, so the check is on the repository's copy."""
     path = fixtures_dir / TESTDATA / "usersdump"
-    repo = "file://" + str(tmp_path / "repo")
-    lifeboat("init", "--repo", repo)
+    repo = _new_repo(tmp_path / "repo")
     imported = lifeboat("import-mongodump", str(path), "--repo", repo, "--json").json()
     assert {c["ns"] for c in imported["collections"]} == {"admin.system.users", "admin.system.roles"}
     out = tmp_path / "out"
@@ -238,8 +247,7 @@ def test_export_of_an_imported_dump_reproduces_its_files(
 ) -> None:
     """File names (escaping, shortened names), data bytes, metadata and oplog as mongodump wrote them."""
     path = fixtures_dir / TESTDATA / dump
-    repo = "file://" + str(tmp_path / "repo")
-    lifeboat("init", "--repo", repo)
+    repo = _new_repo(tmp_path / "repo")
     bid = lifeboat("import-mongodump", str(path), "--repo", repo, "--json").json()["backup_id"]
     out = tmp_path / "out"
     exported = lifeboat(
@@ -287,8 +295,7 @@ def _no_backups(repo: str) -> None:
 
 
 def test_bad_format_archive_is_refused(fixtures_dir: Path, tmp_path: Path) -> None:
-    repo = "file://" + str(tmp_path / "repo")
-    lifeboat("init", "--repo", repo)
+    repo = _new_repo(tmp_path / "repo")
     result = lifeboat("import-mongodump", str(fixtures_dir / TESTDATA / "bad-format.archive"), "--repo", repo)
     _assert_refused(result, "bad-format.archive", "test.ixtest", "not valid Extended JSON")
     _no_backups(repo)
@@ -296,8 +303,7 @@ def test_bad_format_archive_is_refused(fixtures_dir: Path, tmp_path: Path) -> No
 
 @pytest.mark.parametrize("name", CORRUPT_BSON)
 def test_corrupt_bson_files_are_refused(name: str, fixtures_dir: Path, tmp_path: Path) -> None:
-    repo = "file://" + str(tmp_path / "repo")
-    lifeboat("init", "--repo", repo)
+    repo = _new_repo(tmp_path / "repo")
     corrupt = fixtures_dir / "bsondump/testdata" / name
     alone = lifeboat("import-mongodump", str(corrupt), "--db", "test", "--repo", repo)
     _assert_refused(alone, name)
@@ -328,8 +334,7 @@ def _mutations(archive: bytes) -> dict[str, tuple[bytes, str]]:
 
 @pytest.mark.parametrize("case", ["magic", "truncated", "flipped", "no terminator", "trailing garbage"])
 def test_damaged_archives_are_refused(case: str, fixtures_dir: Path, tmp_path: Path) -> None:
-    repo = "file://" + str(tmp_path / "repo")
-    lifeboat("init", "--repo", repo)
+    repo = _new_repo(tmp_path / "repo")
     good = (fixtures_dir / TESTDATA / "dump-w-oplog.archive").read_bytes()
     data, words = _mutations(good)[case]
     path = tmp_path / "damaged.archive"
@@ -369,8 +374,7 @@ def _source(servers: ServerPool) -> Server:
 @pytest.mark.parametrize("fmt", ["mongodump-dir", "mongodump-archive"])
 def test_round_trip_preserves_every_collection(fmt: str, servers: ServerPool, tmp_path: Path) -> None:
     source = _source(servers)
-    repo = "file://" + str(tmp_path / "repo")
-    lifeboat("init", "--repo", repo)
+    repo = _new_repo(tmp_path / "repo")
     backed_up = lifeboat("backup", "--source", source.uri, "--repo", repo, "--json")
     assert backed_up.code == 0, backed_up.stderr
     target = servers.new()
@@ -382,8 +386,7 @@ def test_round_trip_preserves_every_collection(fmt: str, servers: ServerPool, tm
         )
         assert exported.code == 0, exported.stderr
         _check_export_layout(out, fmt, gz, backed_up.json())
-        repo2 = "file://" + str(tmp_path / f"repo2-{gz}")
-        lifeboat("init", "--repo", repo2)
+        repo2 = _new_repo(tmp_path / f"repo2-{gz}")
         imported = lifeboat("import-mongodump", str(out), "--repo", repo2, "--json")
         assert imported.code == 0, imported.stderr
         assert imported.json()["imported_from"]["gzip"] is gz
@@ -422,8 +425,7 @@ def _check_export_layout(out: Path, fmt: str, gz: bool, backup: dict[str, Any]) 
 def test_time_series_archive_exports_buckets_under_their_collection(
     fixtures_dir: Path, tmp_path: Path
 ) -> None:
-    repo = "file://" + str(tmp_path / "repo")
-    lifeboat("init", "--repo", repo)
+    repo = _new_repo(tmp_path / "repo")
     archive = fixtures_dir / TESTDATA / "timeseries_tests/dump.archive"
     bid = lifeboat("import-mongodump", str(archive), "--repo", repo, "--json").json()["backup_id"]
     out = tmp_path / "ts.archive"
@@ -475,8 +477,7 @@ def test_export_to_a_point_in_time_equals_restore_to_that_point(servers: ServerP
     assert oplog and max(oplog) < point and archived[len(archived) // 2 - 1] in oplog
     assert exported.json()["oplog_entries"] == len(oplog)
 
-    repo2 = "file://" + str(tmp_path / "repo2")
-    lifeboat("init", "--repo", repo2)
+    repo2 = _new_repo(tmp_path / "repo2")
     assert lifeboat("import-mongodump", str(out), "--repo", repo2).code == 0
     via_export, direct = servers.new(), servers.new()
     assert lifeboat("restore", "latest", "--repo", repo2, "--target", via_export.uri).code == 0
@@ -491,9 +492,7 @@ def test_an_archive_streams_through_a_pipe(servers: ServerPool, tmp_path: Path) 
 
     source = servers.new()
     workload.seed(source.client(), 100)
-    repo, repo2 = ("file://" + str(tmp_path / name) for name in ("repo", "repo2"))
-    lifeboat("init", "--repo", repo)
-    lifeboat("init", "--repo", repo2)
+    repo, repo2 = _new_repo(tmp_path / "repo"), _new_repo(tmp_path / "repo2")
     assert lifeboat("backup", "--source", source.uri, "--repo", repo).code == 0
     cmd = [sys.executable, "-m", "mongo_lifeboat.cli.main"]
     exporter = subprocess.Popen(
@@ -513,8 +512,7 @@ def test_an_archive_streams_through_a_pipe(servers: ServerPool, tmp_path: Path) 
 def test_database_users_files_hold_only_that_databases_users(fixtures_dir: Path, tmp_path: Path) -> None:
     """mongodump --db X --dumpDbUsersAndRoles writes X/$admin.system.users.bson; a file there
     with another database's users (say an admin root user) is refused, not restored."""
-    repo = "file://" + str(tmp_path / "repo")
-    lifeboat("init", "--repo", repo)
+    repo = _new_repo(tmp_path / "repo")
     users = read_file(fixtures_dir / TESTDATA / "usersdump/admin/system.users.bson")
     user = bson.decode(split_documents(users)[0], DECODE)
     for db, ok in (("reports", True), ("admin_of_nothing", False)):
@@ -532,8 +530,7 @@ def test_database_users_files_hold_only_that_databases_users(fixtures_dir: Path,
 
 
 def test_bad_paths_say_what_to_do(fixtures_dir: Path, tmp_path: Path) -> None:
-    repo = "file://" + str(tmp_path / "repo")
-    lifeboat("init", "--repo", repo)
+    repo = _new_repo(tmp_path / "repo")
     one_db = fixtures_dir / TESTDATA / "coll_with_index/test"
     result = lifeboat("import-mongodump", str(one_db), "--repo", repo)
     _assert_refused(result, "no database directories")
