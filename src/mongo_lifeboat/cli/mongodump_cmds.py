@@ -17,7 +17,7 @@ from ..restore.nsmap import NamespaceMap
 from ..restore.pitr import choose_restore
 from ..timestamps import parse_position, wall_of
 from .backup_cmds import manifest_summary
-from .context import AppContext, app, json_option, repo_option
+from .context import AppContext, app, deployment_option, json_option, repo_option
 
 DEFAULT_DEPLOYMENT = "mongodump"
 
@@ -108,7 +108,7 @@ def import_mongodump(
 )
 @click.option("--gzip", "gz", is_flag=True, help="Compress as mongodump --gzip does.")
 @repo_option
-@click.option("--deployment", default=None, help="Replica set name (when the repository holds several).")
+@deployment_option
 @json_option
 @app
 def export(
