@@ -133,9 +133,15 @@ class DumpContent:
     oplog: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_dump(path: Path) -> DumpContent:
-    """A directory dump or an archive, as plain data."""
+def read_dump(path: Path, db: str = "test") -> DumpContent:
+    """A directory dump, an archive, or one collection's .bson file (into ``db``), as plain data."""
     out = DumpContent()
+    if path.name.endswith(".bson"):
+        coll = path.name.removesuffix(".bson")
+        meta = path.with_name(coll + ".metadata.json")
+        out.metadata[(db, coll)] = json_util.loads(meta.read_text()) if meta.exists() else {}
+        out.documents[(db, coll)] = split_documents(read_file(path))
+        return out
     if path.is_file():
         parsed = parse_archive(path)
         for ns in parsed.prelude:
