@@ -50,8 +50,6 @@ DIRECTORY_DUMPS = [
     "oplog_partial_skips",
 ]
 ARCHIVE_DUMPS = ["dump-w-oplog.archive", "test.bar.archive", "timeseries_tests/dump.archive"]
-    "hashedIndexes.bson"
-]  # one collection's file (+ its metadata beside it): --db names the database
 CORRUPT_BSON = [
     "bad_cstring.bson",
     "bad_type.bson",
