@@ -56,6 +56,7 @@ def manifest_summary(m: Manifest) -> dict[str, Any]:
         "oplog_entries": m.oplog.entries,
         "phases": m.phases,
         "tool_version": m.tool_version,
+        "imported_from": m.imported_from.model_dump() if m.imported_from else None,
     }
 
 
@@ -205,6 +206,13 @@ def info(ctx: AppContext, backup_id: str, repo: str | None) -> None:
         )
         say(f"  taken          {m.started_at} .. {m.finished_at} ({m.duration_s:.1f}s) from {m.member}")
         say(f"  server         MongoDB {m.server_version} (FCV {m.fcv or '?'})")
+        if m.imported_from:
+            origin = m.imported_from
+            oplog = "with oplog.bson" if origin.has_oplog else "without oplog (not a point-in-time base)"
+            say(
+                f"  imported       {origin.format}{' (gzip)' if origin.gzip else ''} {origin.path}, {oplog}, "
+                f"on {origin.imported_at}"
+            )
         say(
             f"  size           {m.documents} documents, {human_bytes(data['bytes'])}, {human_bytes(m.stored_bytes)} stored"
         )

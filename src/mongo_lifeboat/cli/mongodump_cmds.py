@@ -77,7 +77,6 @@ def import_mongodump(
         out.note(f"skipped {s}")
     data = {
         **manifest_summary(m),
-        "imported_from": m.imported_from.model_dump() if m.imported_from else None,
         "collections": [
             {"ns": c.ns, "type": c.type, "documents": c.documents, "indexes": len(c.indexes)}
             for c in m.collections

@@ -271,7 +271,7 @@ def _commit(
         phases={"import": round(elapsed, 3)},
         imported_from=ImportOrigin(
             format=dump.kind,  # type: ignore[arg-type]
-            path=dump.path,
+            path=dump.path if dump.path == "-" else os.path.abspath(dump.path),
             gzip=dump.gzip,
             tool_version=dump.tool_version,
             imported_at=iso(datetime.now(UTC)),
