@@ -10,6 +10,7 @@ checks every CRC.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Iterator
@@ -354,10 +355,13 @@ def _mutations(archive: bytes) -> dict[str, tuple[bytes, str]]:
         ),
         "no terminator": (archive.replace(b"\xff\xff\xff\xff", b"\xfe\xff\xff\xff", 1), "terminator"),
         "trailing garbage": (archive + b"\x01\x02\x03", "truncated"),
+        "truncated gzip": (gzip.compress(archive)[:-40], "cannot read the archive"),
     }
 
 
-@pytest.mark.parametrize("case", ["magic", "truncated", "flipped", "no terminator", "trailing garbage"])
+@pytest.mark.parametrize(
+    "case", ["magic", "truncated", "flipped", "no terminator", "trailing garbage", "truncated gzip"]
+)
 def test_damaged_archives_are_refused(case: str, fixtures_dir: Path, tmp_path: Path) -> None:
     repo = _new_repo(tmp_path / "repo")
     good = (fixtures_dir / TESTDATA / "dump-w-oplog.archive").read_bytes()
