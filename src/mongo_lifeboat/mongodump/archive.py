@@ -263,20 +263,24 @@ class ArchiveWriter:
     def _header(self, key: tuple[str, str], eof: bool, crc: int) -> bytes:
         return bson.encode({"db": key[0], "collection": key[1], "EOF": eof, "CRC": Int64(crc)})
 
-    def write(self, key: tuple[str, str], documents: bytes) -> None:
-        """Back-to-back BSON documents of one namespace, as one or more blocks."""
-        view = memoryview(documents)
-        start = 0
-        while start < len(view):
-            end = start
-            while end < len(view) and end - start < self._block_bytes:
-                end += int.from_bytes(view[end : end + 4], "little")
-            chunk = view[start:end]
-            self._crcs[key] = crc64(chunk, self._crcs.get(key))
-            self._out.write(self._header(key, False, 0))
-            self._out.write(chunk)
-            self._out.write(TERMINATOR)
-            start = end
+    def write(self, key: tuple[str, str], documents: list[bytes]) -> None:
+        """Raw BSON documents of one namespace, as blocks of about ``block_bytes``."""
+        block: list[bytes] = []
+        size = 0
+        for doc in documents:
+            block.append(doc)
+            size += len(doc)
+            if size >= self._block_bytes:
+                self._block(key, b"".join(block))
+                block, size = [], 0
+        if block:
+            self._block(key, b"".join(block))
+
+    def _block(self, key: tuple[str, str], data: bytes) -> None:
+        self._crcs[key] = crc64(data, self._crcs.get(key))
+        self._out.write(self._header(key, False, 0))
+        self._out.write(data)
+        self._out.write(TERMINATOR)
 
     def end(self, key: tuple[str, str]) -> None:
         self._out.write(self._header(key, True, _signed(self._crcs.get(key, 0))))

@@ -197,7 +197,7 @@ def _write_archive(
             continue
         key = (entry.db, entry.name)
         for docs in src.documents(entry):
-            writer.write(key, b"".join(docs))
+            writer.write(key, docs)
             counts["documents"] += len(docs)
             if on_progress:
                 on_progress(entry.ns, len(docs), sum(map(len, docs)))
@@ -207,10 +207,9 @@ def _write_archive(
         batch.append(raw)
         counts["oplog"] += 1
         if len(batch) >= 10_000:
-            writer.write(OPLOG, b"".join(batch))
+            writer.write(OPLOG, batch)
             batch = []
-    if batch:
-        writer.write(OPLOG, b"".join(batch))
+    writer.write(OPLOG, batch)
     writer.end(OPLOG)
 
 
