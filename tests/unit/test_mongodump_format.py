@@ -159,3 +159,26 @@ def test_a_dump_without_oplog_is_never_a_point_in_time_base() -> None:
         [],
     )
     assert [w.backups for w in timeline.windows] == [["20261124T010000Z"], ["20261124T020000Z"]]
+
+
+def test_a_pre_3_0_dump_gets_its_indexes_from_system_indexes(tmp_path: Path) -> None:
+    from mongo_lifeboat.mongodump.importer import import_dump
+    from mongo_lifeboat.repo.repository import Repository
+
+    db = tmp_path / "dump" / "shop"
+    db.mkdir(parents=True)
+    (db / "orders.bson").write_bytes(b"".join(bson.encode({"_id": i, "a": i}) for i in range(3)))
+    specs = [
+        {"v": 1, "key": {"_id": 1}, "name": "_id_", "ns": "shop.orders"},
+        {"v": 1, "key": {"a": True}, "name": "a_1", "ns": "shop.orders", "dropDups": True},
+        {"v": 1, "key": {"x": 1}, "name": "x_1", "ns": "shop.gone"},  # no such collection: ignored
+    ]
+    (db / "system.indexes.bson").write_bytes(b"".join(bson.encode(s) for s in specs))
+    repo = Repository.init("file://" + str(tmp_path / "repo"))
+    report = import_dump(repo, str(tmp_path / "dump"), "old", jobs=1)
+    (orders,) = report.manifest.collections
+    assert orders.ns == "shop.orders" and orders.documents == 3
+    assert [ix["name"] for ix in orders.indexes] == ["_id_", "a_1"]
+    a_1 = orders.indexes[1]
+    assert a_1["key"] == {"a": {"$numberInt": "1"}} and "dropDups" not in a_1 and "ns" not in a_1
+    assert not report.manifest.point_in_time_base
