@@ -106,7 +106,9 @@ def main() -> None:
         results["ceiling export"] = ceiling_export(repo, ids["dir"], work / "ceiling.bson")
         results["export dir"] = timed(lambda: export_directory(src, work / "out-dir", False))
         results["export archive"] = timed(lambda: export_archive(src, str(work / "out.archive"), False))
-        results["export archive gzip"] = timed(lambda: export_archive(src, str(work / "out.archive.gz"), True))
+        results["export archive gzip"] = timed(
+            lambda: export_archive(src, str(work / "out.archive.gz"), True)
+        )
         results["import archive"] = timed(lambda: do_import(work / "out.archive", "archive"))
         results["import archive gzip"] = timed(lambda: do_import(work / "out.archive.gz", "archivegz"))
         print(f"{args.docs} documents, {mib:.1f} MiB of BSON")
