@@ -174,7 +174,7 @@ class ArchiveReader:
         magic = self._in.take(4, "the magic number") if self._in._fill(4) else b""
         if magic != MAGIC:
             raise DumpInvalid(
-                f"{where}: not a mongodump archive (starts with {magic.hex(' ') or 'nothing'}, expected 6d e2 99 81)"
+                f"{where}: not a mongodump archive (starts with {magic.hex(' ') if magic else 'fewer than 4 bytes'}, expected 6d e2 99 81)"
             )
         self.header = self._in.decoded("the archive header")
         _require(self.header, {"version": str}, "the archive header", self._in)
