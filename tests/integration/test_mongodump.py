@@ -253,15 +253,16 @@ def test_users_and_roles_are_imported_exactly(fixtures_dir: Path, tmp_path: Path
     repo = _new_repo(tmp_path / "repo")
     imported = lifeboat("import-mongodump", str(path), "--repo", repo, "--json").json()
     assert {c["ns"] for c in imported["collections"]} == {"admin.system.users", "admin.system.roles"}
-    out = tmp_path / "out"
-    assert (
-        lifeboat(
-            "export", imported["backup_id"], "--repo", repo, "--format", "mongodump-dir", "--out", str(out)
-        ).code
-        == 0
-    )
-    for name in ("system.users.bson", "system.roles.bson"):
-        assert (out / "admin" / name).read_bytes() == (path / "admin" / name).read_bytes()
+    bid = imported["backup_id"]
+    out, archive = tmp_path / "out", tmp_path / "users.archive"
+    for fmt, where in (("mongodump-dir", out), ("mongodump-archive", archive)):
+        exported = lifeboat("export", bid, "--repo", repo, "--format", fmt, "--out", str(where))
+        assert exported.code == 0, exported.stderr
+    in_archive = parse_archive(archive).documents
+    for name in ("system.users", "system.roles"):
+        original = (path / "admin" / f"{name}.bson").read_bytes()
+        assert (out / "admin" / f"{name}.bson").read_bytes() == original
+        assert b"".join(in_archive[("admin", name)]) == original
 
 
 @pytest.mark.parametrize(
