@@ -182,3 +182,16 @@ def test_a_pre_3_0_dump_gets_its_indexes_from_system_indexes(tmp_path: Path) -> 
     a_1 = orders.indexes[1]
     assert a_1["key"] == {"a": {"$numberInt": "1"}} and "dropDups" not in a_1 and "ns" not in a_1
     assert not report.manifest.point_in_time_base
+
+
+def test_a_huge_block_is_read_in_bounded_batches() -> None:
+    docs = [bson.encode({"_id": i, "pad": "p" * 1000}) for i in range(6000)]  # ~6 MiB in one block
+    out = io.BytesIO()
+    w = ArchiveWriter(
+        out, [ArchiveNamespace("d", "c", "{}", "collection")], "7.0.0", "t", block_bytes=64 << 20
+    )
+    w.write(("d", "c"), docs)
+    w.end(("d", "c"))
+    batches = _read(out.getvalue())
+    assert len(batches) >= 2 and all(sum(map(len, b)) < 5 << 20 for _, b in batches)
+    assert [d for _, b in batches for d in b] == docs

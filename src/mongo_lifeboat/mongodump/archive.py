@@ -109,10 +109,11 @@ class _Input:
             raise DumpInvalid(f"{self.where}: {what} is not terminated at byte {self.offset - 1}")
         return raw
 
-    def block(self, what: str) -> list[bytes]:
-        """The documents up to (and the) terminator: the hot loop of a read, so it walks the
-        buffer directly instead of a call per document."""
+    def block(self, what: str, batch_bytes: int = 4 << 20) -> Iterator[list[bytes]]:
+        """The documents up to (and the) terminator, in lists of about ``batch_bytes`` (a block
+        may be of any size). The hot loop of a read: it walks the buffer directly."""
         docs: list[bytes] = []
+        size = 0
         while True:
             if not self._fill(4):
                 raise self.fail(f"truncated: the archive ends inside {what}")
@@ -123,7 +124,9 @@ class _Input:
                 if n == _TERMINATOR_VALUE:
                     self.offset += pos + 4 - self._pos
                     self._pos = pos + 4
-                    return docs
+                    if docs:
+                        yield docs
+                    return
                 if n < 5 or n > MAX_DOCUMENT_BYTES:
                     self.offset += pos - self._pos
                     self._pos = pos
@@ -132,14 +135,16 @@ class _Input:
                     need = n
                     break
                 if buf[pos + n - 1] != 0:
-                    raise DumpInvalid(
-                        f"{self.where}: a document of {what} is not terminated at byte "
-                        f"{self.offset + pos + n - 1 - self._pos}"
-                    )
+                    at = self.offset + pos + n - 1 - self._pos
+                    raise DumpInvalid(f"{self.where}: a document of {what} is not terminated at byte {at}")
                 docs.append(bytes(buf[pos : pos + n]))
+                size += n
                 pos += n
             self.offset += pos - self._pos
             self._pos = pos
+            if size >= batch_bytes:
+                yield docs
+                docs, size = [], 0
             if not self._fill(need):
                 raise self.fail(f"truncated: the archive ends inside {what}")
 
@@ -239,8 +244,7 @@ class ArchiveReader:
                     )
                 self.completed.add(key)
                 continue
-            docs = inp.block(f"a block of {name}")
-            if docs:
+            for docs in inp.block(f"a block of {name}"):
                 crc = crcs.get(key)
                 for raw in docs:
                     crc = crc64(raw, crc)
