@@ -13,6 +13,7 @@ from pymongo.errors import OperationFailure
 # Databases that are the server's own; admin is handled by name below.
 SKIP_DATABASES = {"local", "config"}
 AUTH_COLLECTIONS = ("system.users", "system.roles")
+BUCKETS = "system.buckets."  # a time-series collection's data lives in system.buckets.<name>
 
 
 @dataclass
@@ -44,7 +45,7 @@ def _uuid_hex(info: dict[str, Any]) -> str | None:
 
 def _keep(name: str) -> bool:
     """System collections are the server's, except time-series buckets (their data) and system.js."""
-    return not name.startswith("system.") or name.startswith("system.buckets.") or name == "system.js"
+    return not name.startswith("system.") or name.startswith(BUCKETS) or name == "system.js"
 
 
 def list_source_collections(client: MongoClient[Any]) -> list[SourceCollection]:
@@ -55,7 +56,7 @@ def list_source_collections(client: MongoClient[Any]) -> list[SourceCollection]:
         database = client[db]
         for info in database.list_collections():
             name, ctype = info["name"], info.get("type", "collection")
-            if db == "admin" and ctype == "collection" and not name.startswith("system.buckets."):
+            if db == "admin" and ctype == "collection" and not name.startswith(BUCKETS):
                 continue  # admin holds server state; users and roles are added below
             if not _keep(name):
                 continue

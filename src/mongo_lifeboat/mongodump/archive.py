@@ -20,6 +20,7 @@ from bson import Int64
 from bson.errors import InvalidBSON
 
 from ..errors import DumpInvalid
+from ..mongo.catalog import BUCKETS
 
 MAGIC = b"\x6d\xe2\x99\x81"
 TERMINATOR = b"\xff\xff\xff\xff"
@@ -28,7 +29,6 @@ VERSION = "0.1"
 OPLOG = ("", "oplog")
 MAX_DOCUMENT_BYTES = 48 << 20  # a BSON document is at most 16 MiB (+ slack for oplog entries)
 _READ = 1 << 20
-_BUCKETS = "system.buckets."
 
 
 def crc64(data: bytes | memoryview, crc: int | None = None) -> int:
@@ -82,6 +82,11 @@ class _Input:
 
     def fail(self, what: str) -> DumpInvalid:
         return DumpInvalid(f"{self.where}: {what} at byte {self.offset}")
+
+    def head(self, n: int) -> bytes:
+        """Up to ``n`` first bytes (fewer when the input is shorter), consumed."""
+        self._fill(n)
+        return self.take(min(n, len(self._buf) - self._pos), "the start")
 
     def at_end(self) -> bool:
         return not self._fill(1)
@@ -176,10 +181,10 @@ class ArchiveReader:
     def __init__(self, stream: BinaryIO, where: str) -> None:
         self._in = _Input(stream, where)
         self.where = where
-        magic = self._in.take(4, "the magic number") if self._in._fill(4) else b""
+        magic = self._in.head(4)
         if magic != MAGIC:
             raise DumpInvalid(
-                f"{where}: not a mongodump archive (starts with {magic.hex(' ') if magic else 'fewer than 4 bytes'}, expected 6d e2 99 81)"
+                f"{where}: not a mongodump archive (starts with {magic.hex(' ') if len(magic) == 4 else 'fewer than 4 bytes'}, expected 6d e2 99 81)"
             )
         self.header = self._in.decoded("the archive header")
         _require(self.header, {"version": str}, "the archive header", self._in)
@@ -211,7 +216,7 @@ class ArchiveReader:
     def _body_namespaces(self) -> set[tuple[str, str]]:
         known = {ns.key for ns in self.namespaces}
         # Time-series data travels under the buckets namespace, which has no header of its own.
-        known |= {(ns.db, _BUCKETS + ns.collection) for ns in self.namespaces if ns.type == "timeseries"}
+        known |= {(ns.db, BUCKETS + ns.collection) for ns in self.namespaces if ns.type == "timeseries"}
         return known
 
     def blocks(self) -> Iterator[tuple[tuple[str, str], list[bytes]]]:

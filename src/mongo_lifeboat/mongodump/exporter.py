@@ -24,6 +24,7 @@ from bson import Timestamp
 
 from .. import __version__
 from ..errors import UsageError
+from ..mongo.catalog import BUCKETS
 from ..oplog.segments import Segment, iter_raw_entries
 from ..repo.manifest import CollectionEntry, Manifest
 from ..repo.objects import iter_bson, open_verified
@@ -35,7 +36,6 @@ from .names import escape_collection
 
 FORMATS = ("mongodump-dir", "mongodump-archive")
 TOOL_VERSION = f"lifeboat {__version__}"
-_BUCKETS = "system.buckets."
 _GZIP_LEVEL = 6
 
 Progress = Callable[[str, int, int], None]  # (ns, documents, raw bytes) since last call
@@ -88,7 +88,7 @@ class ExportSource:
 
 
 def _has_metadata(entry: CollectionEntry) -> bool:
-    return not entry.name.startswith(_BUCKETS)  # buckets travel under their time-series collection
+    return not entry.name.startswith(BUCKETS)  # buckets travel under their time-series collection
 
 
 def _has_data(entry: CollectionEntry) -> bool:

@@ -23,6 +23,7 @@ import bson
 from bson.errors import InvalidBSON
 
 from ..errors import DumpInvalid, UsageError
+from ..mongo.catalog import AUTH_COLLECTIONS, BUCKETS
 from ..repo.objects import iter_bson
 from .archive import OPLOG, ArchiveReader
 from .metadata import DumpMetadata, fix_index, parse_metadata
@@ -30,8 +31,6 @@ from .names import collection_name_problem, db_name_problem, is_shortened, unesc
 
 Key = tuple[str, str]
 _GZIP_MAGIC = b"\x1f\x8b"
-_BUCKETS = "system.buckets."
-_AUTH = ("system.users", "system.roles")
 _PRELUDE = ("prelude.json", "prelude.json.gz")
 _SUFFIXES = (
     (".metadata.json.gz", "meta"),
@@ -99,12 +98,12 @@ class Dump:
     def check(self) -> None:
         """Time-series data needs its collection (whose options create the buckets)."""
         for db, name in self.namespaces:
-            if name.startswith(_BUCKETS):
-                parent = self.namespaces.get((db, name[len(_BUCKETS) :]))
+            if name.startswith(BUCKETS):
+                parent = self.namespaces.get((db, name[len(BUCKETS) :]))
                 if parent is None or parent.meta.type != "timeseries":
                     raise DumpInvalid(
                         f"{self.namespaces[(db, name)].where}: time-series buckets without their "
-                        f"collection {db}.{name[len(_BUCKETS) :]} (its metadata is missing)"
+                        f"collection {db}.{name[len(BUCKETS) :]} (its metadata is missing)"
                     )
 
 
@@ -116,9 +115,9 @@ def _place(db: str, name: str) -> Key | str:
         rest = name[len("$admin.") :]
         if db == "admin":
             return "a $admin.* file inside admin/ is not something mongodump writes"
-        return ("admin", rest) if rest in _AUTH else "server state (not restorable)"
+        return ("admin", rest) if rest in AUTH_COLLECTIONS else "server state (not restorable)"
     if name.startswith("system."):
-        if name.startswith(_BUCKETS) or name == "system.js" or (db == "admin" and name in _AUTH):
+        if name.startswith(BUCKETS) or name == "system.js" or (db == "admin" and name in AUTH_COLLECTIONS):
             return (db, name)
         return "a system collection (server state; views come from their metadata)"
     return (db, name)
@@ -137,6 +136,11 @@ def _open_file(path: Path) -> tuple[BinaryIO, bool]:
     if f.peek(2)[:2] == _GZIP_MAGIC:
         return gzip.GzipFile(fileobj=f, mode="rb"), True  # type: ignore[return-value]
     return f, False
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(2) == _GZIP_MAGIC
 
 
 def _read_text(path: Path, where: str) -> tuple[str, bool]:
@@ -288,8 +292,7 @@ def _open_directory(root: Path, db: str | None) -> Dump:
     )
     if oplog is not None:
         dump.has_oplog = True
-        _, gz = _open_file(oplog)
-        dump.gzip |= gz
+        dump.gzip |= _is_gzip(oplog)
 
     def batches() -> Iterator[Batch]:
         for key, path, where, users_of in data:
@@ -322,7 +325,7 @@ def _open_bson_file(path: Path, db: str | None, collection: str | None) -> Dump:
     meta = parse_metadata(_read_text(meta_path, meta_path.name)[0], meta_path.name) if meta_path else None
     name = collection or (meta.name if meta and meta.name else unescape_collection(stem))
     key = dump.add(db, name, meta or DumpMetadata(None, "collection"), path.name)
-    _, dump.gzip = _open_file(path)
+    dump.gzip = _is_gzip(path)
     dump.dump_time = datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
     def batches() -> Iterator[Batch]:
@@ -394,7 +397,7 @@ def _open_archive(path: str) -> Dump:
         if key is not None:
             targets[ns.key] = (key, _users_of(ns.db, ns.collection))
             if meta.type == "timeseries":
-                buckets = (ns.db, _BUCKETS + ns.collection)
+                buckets = (ns.db, BUCKETS + ns.collection)
                 dump.add(ns.db, buckets[1], DumpMetadata(None, "collection"), f"{where} ({ns.ns})")
                 targets[buckets] = (buckets, None)
     dump.check()

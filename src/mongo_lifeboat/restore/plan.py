@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..mongo.catalog import BUCKETS
 from ..repo.manifest import CollectionEntry, FileEntry, Manifest
 from .nsmap import NamespaceMap
 
 AUTH_NAMESPACES = ("admin.system.users", "admin.system.roles")
-_BUCKETS = "system.buckets."
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class CollectionTask:
 
     @property
     def is_buckets(self) -> bool:
-        return self.entry.name.startswith(_BUCKETS)
+        return self.entry.name.startswith(BUCKETS)
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,13 @@ class RestorePlan:
 
 
 def _target_of(entry: CollectionEntry, nsmap: NamespaceMap) -> str | None:
-    if entry.name.startswith(_BUCKETS):
+    if entry.name.startswith(BUCKETS):
         # Buckets follow their time-series collection's filter and rename.
-        parent = nsmap.target(f"{entry.db}.{entry.name[len(_BUCKETS) :]}")
+        parent = nsmap.target(f"{entry.db}.{entry.name[len(BUCKETS) :]}")
         if parent is None:
             return None
         pdb, pcoll = parent.split(".", 1)
-        return f"{pdb}.{_BUCKETS}{pcoll}"
+        return f"{pdb}.{BUCKETS}{pcoll}"
     return nsmap.target(entry.ns)
 
 
