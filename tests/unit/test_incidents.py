@@ -32,6 +32,38 @@ def test_delete_many_burst_starts_after_stragglers() -> None:
     assert found[0].ts == units[5].ts and found[0].id.startswith("inc-")
 
 
+def test_pauses_inside_a_burst_never_move_its_start() -> None:
+    # A busy server pauses a deleteMany now and then (a scheduler slice, a GC): the first
+    # entries of the burst come in short streaks. Cutting them off as "stragglers" would
+    # make a restore to just before the incident miss the documents they deleted.
+    units = [unit(i, "d", "shop.orders", T0 + timedelta(milliseconds=300 * i)) for i in range(3)]  # trickle
+    start = T0 + timedelta(seconds=1.5)
+    burst = []
+    for i in range(300):
+        pauses = min(i // 8, 6)  # a 6 ms, then 12 ms, ... 36 ms pause after every 8 of the first 48
+        offset_ms = 6 * pauses * (pauses + 1) // 2 + (150 if i >= 3 else 0)  # and a long one after 3
+        burst.append(unit(100 + i, "d", "shop.orders", start + timedelta(milliseconds=offset_ms)))
+    found = find_incidents(units + burst)
+    assert [(i.kind, i.count) for i in found] == [("bulk-delete", 300)]
+    assert found[0].ts == burst[0].ts
+
+
+def test_batched_deletes_of_new_servers_are_one_burst() -> None:
+    # MongoDB 6.1+ logs deleteMany as non-transaction applyOps entries of ~10 deletes each.
+    units = [
+        Unit(
+            Timestamp(int(T0.timestamp()), b + 1),
+            [Op("d", "shop.orders", {"_id": 10 * b + k}) for k in range(10)],
+            transaction=False,
+            wall=T0 + timedelta(milliseconds=b),
+        )
+        for b in range(30)
+    ]
+    found = find_incidents(units)
+    assert [(i.kind, i.ns, i.count) for i in found] == [("bulk-delete", "shop.orders", 300)]
+    assert found[0].ts == units[0].ts
+
+
 def test_a_slow_trickle_is_not_an_incident() -> None:
     units = [unit(i, "d", "app.sessions", T0 + timedelta(milliseconds=100 * i)) for i in range(500)]  # 10/s
     assert find_incidents(units) == []

@@ -2,7 +2,11 @@
 
 Kinds: ``drop``, ``dropDatabase``, ``rename-over`` (renameCollection with dropTarget),
 ``bulk-delete`` and ``bulk-update``: a burst of entries of one kind on one namespace
-(see :func:`find_incidents`), or many inside one transaction / applyOps.
+(see :func:`find_incidents`), or many inside one transaction.
+
+MongoDB 6.1+ logs a ``deleteMany`` as a series of small non-transaction ``applyOps``
+entries (about ten deletes each), so the operations inside those count towards a burst
+one by one, exactly like the single-entry deletes older servers log.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from .entries import Op, Unit
 
 INCIDENT_PREFIX = "inc-"
 _BULK = {"d": "bulk-delete", "u": "bulk-update"}
+# Stragglers before a burst are at least this far apart from it (see _Run.trimmed).
+STRAGGLER_GAP_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -67,13 +73,18 @@ class _Run:
         if len(walls) < 3 or any(w is None for w in walls):
             return self.head[0][0], self.head[0][1], self.count
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(walls)]  # type: ignore[operator]
-        limit = max(10 * sorted(gaps)[len(gaps) // 2], 0.005)
-        # The burst starts at the first streak of closely spaced entries that is more than a
-        # straggler or two (a pause inside the burst must not move its start later).
+        # A pause inside the burst itself must never look like the end of the stragglers:
+        # cutting into the burst would make "restore to just before it" miss deleted data.
+        # A busy server pauses a deleteMany for a scheduler slice or a GC now and then, so
+        # only a gap far above that noise separates stragglers; when in doubt they stay in
+        # (a restore point slightly early is safe, one inside the burst is not).
+        limit = max(10 * sorted(gaps)[len(gaps) // 2], STRAGGLER_GAP_S)
+        # Stragglers are lone entries (one or two) each set apart by such a gap; the burst
+        # starts at the first streak of three or more closely spaced entries.
         start = 0
         for i, gap in enumerate([*gaps, float("inf")]):
             if gap > limit:
-                if i + 1 - start >= max(3, min(len(walls), self.HEAD) // 20):
+                if i + 1 - start >= 3:
                     return self.head[start][0], self.head[start][1], self.count - start
                 start = i + 1
         return self.head[0][0], self.head[0][1], self.count
@@ -103,8 +114,9 @@ def find_incidents(
 
     A bulk event is a burst of deletes (or updates) on one namespace, each at most
     ``window_s`` after the previous one (other clients' writes may interleave), at least
-    ``min_docs`` of them at ``min_rate`` per second or more; or at least ``min_docs`` in
-    one transaction / applyOps. A slow trickle of single deletes is not a bulk event.
+    ``min_docs`` of them at ``min_rate`` per second or more (the operations inside a
+    non-transaction applyOps count one by one); or at least ``min_docs`` in one
+    transaction. A slow trickle of single deletes is not a bulk event.
     """
     found: list[Incident] = []
     runs: dict[tuple[str, str], _Run] = {}
@@ -120,8 +132,14 @@ def find_incidents(
 
     for unit in stream:
         wall = unit.wall
-        grouped = unit.transaction or len(unit.ops) > 1
-        per_unit: dict[tuple[str, str], int] = {}
+        per_txn: dict[tuple[str, str], int] = {}
+        if unit.transaction:  # a transaction big enough is an incident on its own
+            for op in unit.ops:
+                if op.op in _BULK and (ns_filter is None or ns_filter(op.ns)):
+                    per_txn[(op.ns, op.op)] = per_txn.get((op.ns, op.op), 0) + 1
+            per_txn = {key: n for key, n in per_txn.items() if n >= min_docs}
+            for key, count in per_txn.items():
+                found.append(Incident(unit.ts, wall, key[0], _BULK[key[1]], count))
         for op in unit.ops:
             target = f"{op.db}.{op.o.get(op.command, '')}" if op.op == "c" else op.ns
             if ns_filter is not None and not (ns_filter(target) or ns_filter(op.ns)):
@@ -134,8 +152,7 @@ def find_incidents(
             if op.op not in _BULK:
                 continue
             key = (op.ns, op.op)
-            if grouped:
-                per_unit[key] = per_unit.get(key, 0) + 1
+            if key in per_txn:
                 continue
             run = runs.get(key)
             if (
@@ -149,9 +166,6 @@ def find_incidents(
             if run is None:
                 runs[key] = run = _Run([], wall, 0)
             run.add(unit.ts, wall)
-        for key, count in per_unit.items():
-            if count >= min_docs:
-                found.append(Incident(unit.ts, wall, key[0], _BULK[key[1]], count))
     for key in list(runs):
         close(key)
     return sorted(found, key=lambda i: i.ts)
