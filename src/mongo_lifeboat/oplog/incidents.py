@@ -12,6 +12,7 @@ one by one, exactly like the single-entry deletes older servers log.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,12 +135,14 @@ def find_incidents(
         wall = unit.wall
         per_txn: dict[tuple[str, str], int] = {}
         if unit.transaction:  # a transaction big enough is an incident on its own
-            for op in unit.ops:
-                if op.op in _BULK and (ns_filter is None or ns_filter(op.ns)):
-                    per_txn[(op.ns, op.op)] = per_txn.get((op.ns, op.op), 0) + 1
-            per_txn = {key: n for key, n in per_txn.items() if n >= min_docs}
-            for key, count in per_txn.items():
-                found.append(Incident(unit.ts, wall, key[0], _BULK[key[1]], count))
+            counts = Counter(
+                (op.ns, op.op)
+                for op in unit.ops
+                if op.op in _BULK and (ns_filter is None or ns_filter(op.ns))
+            )
+            per_txn = {key: n for key, n in counts.items() if n >= min_docs}
+            for (ns, op_kind), count in per_txn.items():
+                found.append(Incident(unit.ts, wall, ns, _BULK[op_kind], count))
         for op in unit.ops:
             target = f"{op.db}.{op.o.get(op.command, '')}" if op.op == "c" else op.ns
             if ns_filter is not None and not (ns_filter(target) or ns_filter(op.ns)):
