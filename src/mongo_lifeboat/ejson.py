@@ -40,3 +40,15 @@ def dumps(value: Any) -> str:
 def loads(text: str) -> Any:
     """Extended JSON text (canonical or relaxed) -> BSON values, as :func:`from_ejson` does."""
     return json_util.loads(text, json_options=_LOADS)
+
+
+_RELAXED = json_util.JSONOptions(
+    json_mode=json_util.JSONMode.RELAXED,
+    datetime_conversion=DatetimeConversion.DATETIME_AUTO,
+    document_class=dict,
+)
+
+
+def to_relaxed(value: Any) -> Any:
+    """A BSON value -> relaxed Extended JSON (numbers stay numbers): for people and scripts."""
+    return json.loads(json_util.dumps(value, json_options=_RELAXED))

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from bson import Timestamp
 
 from mongo_lifeboat.oplog.entries import Op, Unit
-from mongo_lifeboat.oplog.incidents import find_incidents
+from mongo_lifeboat.oplog.incidents import find_incidents, incident_ops
 
 T0 = datetime(2026, 11, 24, 2, 0, 0)
 
@@ -100,3 +100,141 @@ def test_namespace_filter() -> None:
     units += [unit(500 + i, "d", "b.skip", T0 + timedelta(microseconds=i)) for i in range(200)]
     found = find_incidents(sorted(units, key=lambda u: u.ts), ns_filter=lambda ns: ns.startswith("a."))
     assert [i.ns for i in found] == ["a.keep"]
+
+
+def _plain(ts: int, op: str, ns: str, wall: datetime, _id: object, session: bytes | None = None) -> Unit:
+    o = {"_id": _id} if op == "d" else {"$set": {"x": 1}}
+    return Unit(
+        Timestamp(int(T0.timestamp()) + ts // 100000, ts % 100000 + 1),
+        [Op(op, ns, o, {"_id": _id}, session)],
+        wall=wall,
+    )
+
+
+def _traffic_around(burst: list[Unit], kind: str, session: bytes | None = None) -> list[Unit]:
+    """Other clients' single writes on the same namespace every 40 ms for 3 s around ``burst``
+    (never within 25 ms of its ends), plus inserts elsewhere; in oplog order."""
+    first, last = burst[0].wall, burst[-1].wall
+    assert first is not None and last is not None
+    units: list[Unit] = []
+    t = first - timedelta(seconds=1.5)
+    n = 0
+    while t < last + timedelta(seconds=1.5):
+        if not first - timedelta(milliseconds=25) <= t <= last + timedelta(milliseconds=25):
+            units.append(
+                Unit(
+                    Timestamp(0, 0),
+                    [Op(kind, "shop.orders", {"_id": f"w{n}"}, {"_id": f"w{n}"}, session)],
+                    wall=t,
+                )
+            )
+            units.append(
+                Unit(Timestamp(0, 0), [Op("i", "shop.other", {"_id": n})], wall=t + timedelta(milliseconds=3))
+            )
+        t += timedelta(milliseconds=40)
+        n += 1
+    merged = sorted([*units, *burst], key=lambda u: u.wall)  # type: ignore[arg-type, return-value]
+    for i, u in enumerate(merged):  # oplog order = time order, positions renumbered
+        u.ts = Timestamp(int(T0.timestamp()), i + 1)
+    return merged
+
+
+def test_a_burst_under_other_clients_traffic_starts_and_ends_at_its_own_entries() -> None:
+    start = T0 + timedelta(seconds=10)
+    burst = [
+        Unit(
+            Timestamp(0, 0),
+            [Op("d", "shop.orders", {"_id": i})],
+            wall=start + timedelta(microseconds=300 * i),
+        )
+        for i in range(1200)
+    ]
+    units = _traffic_around(burst, "d")
+    found = find_incidents(units, window_s=10.0)
+    assert [(i.kind, i.count, i.form) for i in found] == [("bulk-delete", 1200, "burst")]
+    assert found[0].ts == burst[0].ts
+    assert [op.o["_id"] for _, op in incident_ops(units, found[0])] == list(range(1200))
+
+
+def test_retryable_single_writes_inside_a_burst_are_not_counted() -> None:
+    # mongod logs a retryable single-document write with its session: never part of a bulk op,
+    # even when it lands between the bulk operation's own entries.
+    start = T0 + timedelta(seconds=10)
+    burst = [
+        Unit(
+            Timestamp(0, 0),
+            [Op("u", "shop.orders", {"$set": {"x": 1}}, {"_id": i})],
+            wall=start + timedelta(milliseconds=i),
+        )
+        for i in range(500)
+    ]
+    units = []
+    for i, u in enumerate(burst):
+        units.append(u)
+        if i % 7 == 3:  # another client's retryable update, 0.5 ms after a bulk entry
+            units.append(
+                Unit(
+                    Timestamp(0, 0),
+                    [Op("u", "shop.orders", {"$set": {"y": 1}}, {"_id": f"w{i}"}, b"s%d" % i)],
+                    wall=u.wall + timedelta(microseconds=500),
+                )
+            )  # type: ignore[operator]
+    units = _traffic_around(units, "u", session=b"writer")
+    found = find_incidents(units)
+    assert [(i.kind, i.count) for i in found] == [("bulk-update", 500)]
+    assert found[0].ts == burst[0].ts
+    assert [op.o2["_id"] for _, op in incident_ops(units, found[0]) if op.o2] == list(range(500))
+
+
+def test_batched_deletes_are_told_from_single_deletes_beside_them() -> None:
+    start = T0 + timedelta(seconds=10)
+    units: list[Unit] = []
+    for b in range(120):
+        wall = start + timedelta(milliseconds=2 * b)
+        units.append(
+            Unit(
+                Timestamp(0, 0),
+                [Op("d", "shop.orders", {"_id": 10 * b + k}) for k in range(10)],
+                wall=wall,
+                batched=True,
+            )
+        )
+        if b % 15 == 7:  # another client's plain single delete between two batches
+            units.append(
+                Unit(
+                    Timestamp(0, 0),
+                    [Op("d", "shop.orders", {"_id": f"single{b}"})],
+                    wall=wall + timedelta(milliseconds=1),
+                )
+            )
+    units = _traffic_around(units, "d")
+    found = find_incidents(units)
+    assert [(i.kind, i.count, i.form) for i in found] == [("bulk-delete", 1200, "batched")]
+    assert found[0].ts == units[next(i for i, u in enumerate(units) if u.batched)].ts
+    assert sorted(op.o["_id"] for _, op in incident_ops(units, found[0])) == list(range(1200))
+
+
+def test_one_client_command_of_many_single_deletes_is_one_incident() -> None:
+    # A bulk_write of DeleteOne operations: one command (lsid + txnNumber), many entries.
+    start = T0 + timedelta(seconds=10)
+    burst = [
+        Unit(
+            Timestamp(0, 0),
+            [Op("d", "shop.orders", {"_id": i}, None, b"cmd")],
+            wall=start + timedelta(milliseconds=5 * i),
+        )
+        for i in range(150)
+    ]
+    units = _traffic_around(burst, "d", session=None)
+    found = find_incidents(units)
+    assert [(i.kind, i.count, i.form) for i in found] == [("bulk-delete", 150, "command")]
+    assert found[0].ts == burst[0].ts
+    assert [op.o["_id"] for _, op in incident_ops(units, found[0])] == list(range(150))
+
+
+def test_a_transaction_incident_lists_its_own_operations() -> None:
+    ops = [Op("d", "bank.accounts", {"_id": i}) for i in range(150)] + [Op("i", "bank.log", {"_id": 1})]
+    units = [unit(6, "d", "bank.accounts", T0), unit(7, "c", "admin.$cmd", T0, txn_ops=ops)]
+    found = find_incidents(units)
+    assert [(i.kind, i.count, i.form) for i in found] == [("bulk-delete", 150, "transaction")]
+    assert [op.o["_id"] for _, op in incident_ops(units, found[0])] == list(range(150))

@@ -15,7 +15,7 @@ from ..config import load_plan
 from ..errors import LifeboatError, SourceUnreachable
 from ..output import Output
 from ..secrets import redact
-from . import backup_cmds, demo_cmd, mongodump_cmds, oplog_cmds, restore_cmd, verify_cmds
+from . import backup_cmds, demo_cmd, mongodump_cmds, oplog_cmds, restore_cmd, undo_cmd, verify_cmds
 from .context import AppContext
 
 EXIT_INTERNAL = 70
@@ -49,6 +49,7 @@ for command in (
     *backup_cmds.COMMANDS,
     *oplog_cmds.COMMANDS,
     *restore_cmd.COMMANDS,
+    *undo_cmd.COMMANDS,
     *verify_cmds.COMMANDS,
     *mongodump_cmds.COMMANDS,
     *demo_cmd.COMMANDS,

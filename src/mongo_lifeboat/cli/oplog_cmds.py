@@ -142,7 +142,7 @@ def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
     "--min-docs", type=click.IntRange(1), default=100, show_default=True, help="Bulk threshold (documents)."
 )
 @click.option(
-    "--window-seconds", type=click.FloatRange(0.1), default=10.0, show_default=True, help="Bulk window."
+    "--window-seconds", type=click.FloatRange(0.1), default=1.0, show_default=True, help="Bulk window."
 )
 @json_option
 @app

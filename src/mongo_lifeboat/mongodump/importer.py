@@ -275,7 +275,9 @@ def _commit(
             gzip=dump.gzip,
             tool_version=dump.tool_version,
             imported_at=iso(datetime.now(UTC)),
-            has_oplog=dump.has_oplog,
+            # An empty oplog.bson proves no point: mongodump --oplog always writes at least
+            # the entry it started from, so only entries make the dump a point-in-time base.
+            has_oplog=dump.has_oplog and oplog.last is not None,
         ),
     )
     repo.write_manifest(manifest)  # the commit point

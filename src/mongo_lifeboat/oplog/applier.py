@@ -53,7 +53,7 @@ def id_key(value: Any) -> Any:
     return ("x", bson.encode({"": value}))
 
 
-def _op_id(op: Op) -> Any:
+def op_id(op: Op) -> Any:
     if op.op == "u":
         return (op.o2 or {})["_id"]
     return op.o["_id"]
@@ -135,7 +135,7 @@ class Applier:
             return
         parts: dict[tuple[str, int], list[Op]] = {}
         for tns, op in self._pending:
-            part = hash(id_key(_op_id(op))) % self.workers
+            part = hash(id_key(op_id(op))) % self.workers
             parts.setdefault((tns, part), []).append(op)
         self._pending = []
         if len(parts) == 1 or self.workers == 1:
@@ -157,7 +157,7 @@ class Applier:
         first: dict[Any, str] = {}
         ids: dict[Any, Any] = {}
         for op in ops:
-            _id = _op_id(op)
+            _id = op_id(op)
             key = id_key(_id)
             first.setdefault(key, op.op)
             ids.setdefault(key, _id)
@@ -176,7 +176,7 @@ class Applier:
                 existed.add(id_key(doc["_id"]))
         changed: set[Any] = set()
         for op in ops:
-            key = id_key(_op_id(op))
+            key = id_key(op_id(op))
             if op.op == "i":
                 state[key] = op.o if "_id" in op.o else {"_id": ids[key], **op.o}
             elif op.op == "d":

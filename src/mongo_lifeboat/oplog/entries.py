@@ -29,6 +29,10 @@ class Op:
     ns: str
     o: dict[str, Any]
     o2: dict[str, Any] | None = None
+    # The client command that wrote it, where the server logged one (``lsid`` + ``txnNumber``
+    # of a retryable write, or of a transaction logged entry by entry): entries sharing it
+    # come from one command, so a bulk operation and other clients' writes never mix.
+    session: bytes | None = None
 
     @property
     def db(self) -> str:
@@ -49,6 +53,7 @@ class Unit:
     ops: list[Op] = field(default_factory=list)
     transaction: bool = False
     wall: datetime | None = None  # of the entry at which the unit takes effect
+    batched: bool = False  # a non-transaction applyOps (MongoDB 6.1+ logs a deleteMany so)
 
 
 def skip_namespace(ns: str) -> bool:
@@ -77,7 +82,7 @@ def command_namespace(entry: dict[str, Any]) -> str:
 
 
 def _to_op(entry: dict[str, Any]) -> Op:
-    return Op(entry["op"], entry.get("ns", ""), entry.get("o") or {}, entry.get("o2"))
+    return Op(entry["op"], entry.get("ns", ""), entry.get("o") or {}, entry.get("o2"), _txn_key(entry))
 
 
 def _flatten(entry: dict[str, Any]) -> Iterator[Op]:
@@ -140,4 +145,5 @@ def units(entries: Iterable[dict[str, Any]]) -> Iterator[Unit]:
                 continue
         ops = list(_flatten(entry))
         if ops:
-            yield Unit(ts, ops, wall=entry.get("wall"))
+            batched = entry.get("op") == "c" and "applyOps" in o
+            yield Unit(ts, ops, wall=entry.get("wall"), batched=batched)

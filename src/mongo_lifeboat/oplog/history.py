@@ -11,10 +11,16 @@ from ..errors import BackupNotFound, UsageError
 from ..repo import layout
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
+from ..repo.storage import Storage
+from ..timestamps import from_hex16
 from .entries import units
-from .incidents import Incident, find_incidents
+from .incidents import INCIDENT_PREFIX, Incident, find_incidents
 from .segments import Segment, iter_entries, list_segments, read_state
 from .timeline import Timeline, build_timeline
+
+# An incident's start depends only on the entries shortly before it: looking this far
+# around a claimed position finds it, without reading the whole archive.
+_AROUND_S = 600
 
 
 @dataclass
@@ -66,4 +72,28 @@ def scan_incidents(
     stream = (u for u in units(iter_entries(repo.storage, segments)) if since is None or u.ts >= since)
     return find_incidents(
         stream, min_docs=min_docs, window_s=window_s, min_rate=min_rate, ns_filter=ns_filter
+    )
+
+
+def incident_by_id(storage: Storage, segments: list[Segment], incident_id: str) -> Incident:
+    """The incident ``incident_id`` names, as ``lifeboat incidents`` reports it (any
+    ``--min-docs``). An id that names no reported incident is refused, listing those near it:
+    an id is never taken as a bare oplog position (that is what ``seconds:increment`` is for)."""
+    try:
+        ts = from_hex16(incident_id[len(INCIDENT_PREFIX) :])
+    except ValueError as e:
+        raise UsageError(
+            f"not an incident id: {incident_id!r}", "incident ids look like inc-6b0538bf00000005"
+        ) from e
+    near = [s for s in segments if s.end.time >= ts.time - _AROUND_S and s.start.time <= ts.time + _AROUND_S]
+    found = find_incidents(units(iter_entries(storage, near)), min_docs=1)
+    match = next((i for i in found if i.id == incident_id), None)
+    if match is not None:
+        return match
+    reported = [i for i in found if i.count >= 100 or not i.kind.startswith("bulk")]
+    listed = ", ".join(f"{i.id} ({i.kind} {i.ns})" for i in reported[:8]) or "none"
+    raise UsageError(
+        f"{incident_id} is not an incident in the archived oplog; incidents within {_AROUND_S // 60} "
+        f"minutes of it: {listed}",
+        "list them with: lifeboat incidents; a bare oplog position is written seconds:increment",
     )

@@ -1,20 +1,30 @@
 """Find destructive events in the archived oplog, so a restore can stop just before them.
 
 Kinds: ``drop``, ``dropDatabase``, ``rename-over`` (renameCollection with dropTarget),
-``bulk-delete`` and ``bulk-update``: a burst of entries of one kind on one namespace
-(see :func:`find_incidents`), or many inside one transaction.
+``bulk-delete`` and ``bulk-update``. An incident's position is the first entry of the
+destructive operation itself, and its count is that operation's own, also while other
+clients keep writing single documents in the same collection. How an operation's
+entries are told from other clients' (most certain first):
 
-MongoDB 6.1+ logs a ``deleteMany`` as a series of small non-transaction ``applyOps``
-entries (about ten deletes each), so the operations inside those count towards a burst
-one by one, exactly like the single-entry deletes older servers log.
+1. Entries that carry a client command's ``lsid`` + ``txnNumber`` (a retryable write, or a
+   transaction a server logs entry by entry) belong to that command: a command with at
+   least ``min_docs`` deletes (updates) on one namespace is an incident, exactly; one
+   with fewer is a client's single write and never part of a burst.
+2. MongoDB 6.1+ logs a ``deleteMany`` as non-transaction ``applyOps`` entries of a few
+   deletes each: those are bursts of their own, apart from plain single deletes beside them.
+3. Otherwise (older servers, clients without retryable writes, servers that log every
+   delete alike) the burst is the dense stretch of entries: entries at most
+   ``1 / min_rate`` apart form streaks; the burst runs from the first entry of its first
+   streak of three or more to the last entry of its last such streak, streaks joined over
+   pauses of up to ``window_s``. A client's lone writes before or after (further apart than
+   that) are not part of it.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +35,9 @@ from .entries import Op, Unit
 
 INCIDENT_PREFIX = "inc-"
 _BULK = {"d": "bulk-delete", "u": "bulk-update"}
-# Stragglers before a burst are at least this far apart from it (see _Run.trimmed).
-STRAGGLER_GAP_S = 0.1
+KIND_OP = {kind: op for op, kind in _BULK.items()}
+DENSE_STREAK = 3  # entries: a streak this long is part of a burst, shorter ones are lone writes
+SESSION_IDLE_S = 60.0  # a client command's entries are all logged well within this
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,9 @@ class Incident:
     ns: str
     kind: str
     count: int
+    # How its entries are recognised (see the module docstring): "command", "batched",
+    # "burst" or "transaction" for bulk kinds; "" for DDL.
+    form: str = ""
 
     @property
     def id(self) -> str:
@@ -50,45 +64,82 @@ class Incident:
             "kind": self.kind,
             "count": self.count,
             "restore_with": f"lifeboat restore --to {self.id}",
+            "undo_with": f"lifeboat undo {self.id}",
         }
 
 
+def _seconds(a: datetime | None, b: datetime | None) -> float:
+    return (b - a).total_seconds() if a is not None and b is not None else 0.0
+
+
 @dataclass
-class _Run:
-    head: list[tuple[Timestamp, datetime | None]]  # the first entries, to find where the burst starts
+class _Point:
+    ts: Timestamp
+    wall: datetime | None
+
+
+@dataclass
+class _Streaks:
+    """Dense-streak detection for one (namespace, kind, form), in O(1) memory.
+
+    ``tight``: the largest gap inside a streak; ``window``: the largest pause a burst
+    spans. Entries between the burst's first and last dense streak count as its own.
+    """
+
+    tight: float
+    window: float
+    streak_start: _Point | None = None
+    streak_n: int = 0
+    last: _Point | None = None
+    burst_start: _Point | None = None
+    burst_end: _Point | None = None
+    burst_n: int = 0
+    pending: int = 0  # entries after the burst's last dense streak
+
+    def add(self, p: _Point, weight: int) -> tuple[_Point, _Point, int] | None:
+        """Feed one entry (``weight`` operations); returns a burst that this entry closed."""
+        closed = None
+        gap = _seconds(self.last.wall, p.wall) if self.last is not None else None
+        if gap is not None and gap > self.window:
+            closed = self.close()
+        elif gap is not None and gap > self.tight:
+            self._end_streak()
+        if self.streak_start is None:
+            self.streak_start, self.streak_n = p, 0
+        self.streak_n += weight
+        self.last = p
+        return closed
+
+    def _end_streak(self) -> None:
+        if self.streak_start is None or self.last is None:
+            return
+        if self.streak_n >= DENSE_STREAK:
+            if self.burst_start is None:
+                self.burst_start, self.burst_n = self.streak_start, 0
+            self.burst_n += self.pending + self.streak_n
+            self.pending = 0
+            self.burst_end = self.last
+        elif self.burst_start is not None:
+            self.pending += self.streak_n
+        self.streak_start, self.streak_n = None, 0
+
+    def close(self) -> tuple[_Point, _Point, int] | None:
+        self._end_streak()
+        burst = None
+        if self.burst_start is not None and self.burst_end is not None:
+            burst = (self.burst_start, self.burst_end, self.burst_n)
+        self.burst_start = self.burst_end = self.last = None
+        self.burst_n = self.pending = 0
+        return burst
+
+
+@dataclass
+class _Command:
+    """The entries of one client command (lsid + txnNumber) seen so far."""
+
+    first: _Point
     last_wall: datetime | None
-    count: int
-
-    HEAD = 1000
-
-    def add(self, ts: Timestamp, wall: datetime | None) -> None:
-        self.count += 1
-        self.last_wall = wall
-        if len(self.head) < self.HEAD:
-            self.head.append((ts, wall))
-
-    def trimmed(self) -> tuple[Timestamp, datetime | None, int]:
-        """Start and count without stragglers: leading entries much further apart than the
-        burst itself (a client's own single deletes just before a delete_many)."""
-        walls = [w for _, w in self.head]
-        if len(walls) < 3 or any(w is None for w in walls):
-            return self.head[0][0], self.head[0][1], self.count
-        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(walls)]  # type: ignore[operator]
-        # A pause inside the burst itself must never look like the end of the stragglers:
-        # cutting into the burst would make "restore to just before it" miss deleted data.
-        # A busy server pauses a deleteMany for a scheduler slice or a GC now and then, so
-        # only a gap far above that noise separates stragglers; when in doubt they stay in
-        # (a restore point slightly early is safe, one inside the burst is not).
-        limit = max(10 * sorted(gaps)[len(gaps) // 2], STRAGGLER_GAP_S)
-        # Stragglers are lone entries (one or two) each set apart by such a gap; the burst
-        # starts at the first streak of three or more closely spaced entries.
-        start = 0
-        for i, gap in enumerate([*gaps, float("inf")]):
-            if gap > limit:
-                if i + 1 - start >= 3:
-                    return self.head[start][0], self.head[start][1], self.count - start
-                start = i + 1
-        return self.head[0][0], self.head[0][1], self.count
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def _ddl_incident(unit: Unit, op: Op, wall: datetime | None) -> Incident | None:
@@ -111,41 +162,54 @@ def find_incidents(
     min_rate: float = 50.0,
     ns_filter: Any = None,
 ) -> list[Incident]:
-    """``stream``: units in oplog order.
+    """``stream``: units in oplog order. See the module docstring for the rules.
 
-    A bulk event is a burst of deletes (or updates) on one namespace, each at most
-    ``window_s`` after the previous one (other clients' writes may interleave), at least
-    ``min_docs`` of them at ``min_rate`` per second or more (the operations inside a
-    non-transaction applyOps count one by one); or at least ``min_docs`` in one
-    transaction. A slow trickle of single deletes is not a bulk event.
+    A burst is an incident when it has at least ``min_docs`` operations at ``min_rate``
+    per second or more (a slow trickle of single deletes is not one); a client command
+    or a transaction when it has at least ``min_docs`` on one namespace.
     """
     found: list[Incident] = []
-    runs: dict[tuple[str, str], _Run] = {}
+    tight = 1.0 / min_rate if min_rate > 0 else window_s
+    streaks: dict[tuple[str, str, str], _Streaks] = {}
+    commands: dict[bytes, _Command] = {}
+    last_sweep: datetime | None = None
 
-    def close(key: tuple[str, str]) -> None:
-        run = runs.pop(key)
-        ts, wall, count = run.trimmed()
-        if count < min_docs:
+    def burst_found(key: tuple[str, str, str], burst: tuple[_Point, _Point, int] | None) -> None:
+        if burst is None:
             return
-        seconds = (run.last_wall - wall).total_seconds() if run.last_wall and wall else 0.0
-        if count / max(seconds, 1e-3) >= min_rate:
-            found.append(Incident(ts, wall, key[0], _BULK[key[1]], count))
+        start, end, count = burst
+        seconds = _seconds(start.wall, end.wall)
+        if count >= min_docs and count / max(seconds, 1e-3) >= min_rate:
+            found.append(Incident(start.ts, start.wall, key[0], _BULK[key[1]], count, key[2]))
+
+    def command_done(cmd: _Command) -> None:
+        for (ns, op_kind), n in cmd.counts.items():
+            if n >= min_docs:
+                found.append(Incident(cmd.first.ts, cmd.first.wall, ns, _BULK[op_kind], n, "command"))
+
+    def selected(op: Op) -> bool:
+        if ns_filter is None:
+            return True
+        target = f"{op.db}.{op.o.get(op.command, '')}" if op.op == "c" else op.ns
+        return bool(ns_filter(target) or ns_filter(op.ns))
 
     for unit in stream:
         wall = unit.wall
-        per_txn: dict[tuple[str, str], int] = {}
+        point = _Point(unit.ts, wall)
+        if wall is not None and (last_sweep is None or _seconds(last_sweep, wall) > SESSION_IDLE_S / 4):
+            last_sweep = wall
+            for key_, cmd in list(commands.items()):
+                if _seconds(cmd.last_wall, wall) > SESSION_IDLE_S:
+                    command_done(commands.pop(key_))
         if unit.transaction:  # a transaction big enough is an incident on its own
-            counts = Counter(
-                (op.ns, op.op)
-                for op in unit.ops
-                if op.op in _BULK and (ns_filter is None or ns_filter(op.ns))
-            )
-            per_txn = {key: n for key, n in counts.items() if n >= min_docs}
-            for (ns, op_kind), count in per_txn.items():
-                found.append(Incident(unit.ts, wall, ns, _BULK[op_kind], count))
+            counts = Counter((op.ns, op.op) for op in unit.ops if op.op in _BULK and selected(op))
+            for (ns, op_kind), n in counts.items():
+                if n >= min_docs:
+                    found.append(Incident(unit.ts, wall, ns, _BULK[op_kind], n, "transaction"))
+            continue
+        weights: Counter[tuple[str, str, str]] = Counter()
         for op in unit.ops:
-            target = f"{op.db}.{op.o.get(op.command, '')}" if op.op == "c" else op.ns
-            if ns_filter is not None and not (ns_filter(target) or ns_filter(op.ns)):
+            if not selected(op):
                 continue
             if op.op == "c":
                 incident = _ddl_incident(unit, op, wall)
@@ -154,21 +218,52 @@ def find_incidents(
                 continue
             if op.op not in _BULK:
                 continue
-            key = (op.ns, op.op)
-            if key in per_txn:
+            if op.session is not None:
+                cmd = commands.setdefault(op.session, _Command(point, wall))
+                cmd.counts[(op.ns, op.op)] += 1
+                cmd.last_wall = wall
                 continue
-            run = runs.get(key)
-            if (
-                run is not None
-                and wall is not None
-                and run.last_wall is not None
-                and (wall - run.last_wall).total_seconds() > window_s
-            ):
-                close(key)
-                run = None
-            if run is None:
-                runs[key] = run = _Run([], wall, 0)
-            run.add(unit.ts, wall)
-    for key in list(runs):
-        close(key)
-    return sorted(found, key=lambda i: i.ts)
+            weights[(op.ns, op.op, "batched" if unit.batched else "burst")] += 1
+        for key, weight in weights.items():
+            tracker = streaks.setdefault(key, _Streaks(tight, window_s))
+            burst_found(key, tracker.add(point, weight))
+    for key, tracker in streaks.items():
+        burst_found(key, tracker.close())
+    for cmd in commands.values():
+        command_done(cmd)
+    return sorted(found, key=lambda i: (i.ts, i.ns, i.kind))
+
+
+def incident_ops(stream: Iterable[Unit], incident: Incident) -> Iterator[tuple[Timestamp, Op]]:
+    """The operations of a bulk ``incident`` with their positions, in oplog order
+    (``stream`` from its ``ts`` on).
+
+    The inverse of :func:`find_incidents`: the first ``count`` operations on the incident's
+    namespace and kind that were recognised the way the incident was."""
+    op_kind = KIND_OP[incident.kind]
+    left = incident.count
+    session: bytes | None = None
+    for unit in stream:
+        if unit.ts < incident.ts:
+            continue
+        if incident.form == "transaction":
+            if unit.ts == incident.ts and unit.transaction:
+                yield from ((unit.ts, op) for op in unit.ops if op.ns == incident.ns and op.op == op_kind)
+                return
+            continue
+        if unit.transaction:
+            continue
+        for op in unit.ops:
+            if op.ns != incident.ns or op.op != op_kind:
+                continue
+            if incident.form == "command":
+                if session is None:
+                    session = op.session
+                if op.session is None or op.session != session:
+                    continue
+            elif op.session is not None or (incident.form == "batched") != unit.batched:
+                continue
+            yield unit.ts, op
+            left -= 1
+            if left == 0:
+                return

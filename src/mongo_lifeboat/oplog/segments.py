@@ -16,9 +16,10 @@ from typing import Any
 import bson
 from bson import Timestamp
 
+from ..errors import IntegrityError
 from ..mongo.codec import CODEC
 from ..repo import layout
-from ..repo.manifest import FileEntry
+from ..repo.manifest import FileEntry, Manifest
 from ..repo.objects import iter_bson, open_verified
 from ..repo.storage import ObjectMissing, Storage
 from ..timestamps import from_hex16, to_hex16
@@ -105,3 +106,31 @@ def iter_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[dict
     """Decoded entries of ``segments`` in order, each object checked before use."""
     for raw in iter_raw_entries(storage, segments):
         yield bson.decode(raw, codec_options=CODEC)
+
+
+def backup_oplog(
+    storage: Storage,
+    manifest: Manifest,
+    segments: Iterable[Segment] = (),
+    counts: dict[str, int] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """A base backup's bracket, then the archived ``segments`` after its ``end_ts``, as one
+    stream of decoded entries (so a transaction spanning the two is seen whole). The bracket's
+    entry count is checked against the manifest; ``counts`` receives ``bracket`` and ``more``."""
+    counts = counts if counts is not None else {}
+    counts.update(bracket=0, more=0)
+    bracket = manifest.oplog
+    with open_verified(storage, bracket.file) as stream:
+        for batch in iter_bson(stream, bracket.file.key):
+            for raw in batch:
+                counts["bracket"] += 1
+                yield bson.decode(raw, codec_options=CODEC)
+    if counts["bracket"] != bracket.entries:
+        raise IntegrityError(
+            f"{bracket.file.key} holds {counts['bracket']} entries; the manifest says {bracket.entries}"
+        )
+    end = manifest.end
+    for entry in iter_entries(storage, segments):
+        if entry["ts"] > end:
+            counts["more"] += 1
+            yield entry

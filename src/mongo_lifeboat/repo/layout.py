@@ -115,3 +115,9 @@ def archiver_state_key(deployment: str) -> str:
 
 def lock_key(deployment: str, name: str) -> str:
     return f"{deployment_prefix(deployment)}locks/{escape_name(name)}.json"
+
+
+def undo_journal_key(deployment: str, incident_id: str) -> str:
+    """Where ``lifeboat undo`` of a dropped collection records where it restores it, so that
+    a rerun after a crash writes to the same place."""
+    return f"{deployment_prefix(deployment)}undo/{escape_name(incident_id)}.json"

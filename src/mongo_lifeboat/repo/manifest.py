@@ -87,8 +87,13 @@ class Manifest(_Model):
 
     @property
     def point_in_time_base(self) -> bool:
-        """Whether archived oplog may be replayed on top of this backup."""
-        return self.imported_from is None or self.imported_from.has_oplog
+        """Whether archived oplog may be replayed on top of this backup: only when its
+        consistent point is proven. A Lifeboat backup proves it with its bracket (captured
+        around the export, checked for trimming); an imported dump only with the entries of
+        its own oplog.bson (its file time proves nothing about its data)."""
+        if self.imported_from is None:
+            return True
+        return self.imported_from.has_oplog and self.oplog.entries > 0
 
     @property
     def end(self) -> Timestamp:

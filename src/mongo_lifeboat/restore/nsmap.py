@@ -147,3 +147,8 @@ class NamespaceMap:
     @property
     def is_identity(self) -> bool:
         return not (self.include or self.exclude or self.renames)
+
+
+def literal_pattern(ns: str) -> str:
+    """A pattern that matches exactly ``ns`` (wildcards and variables escaped)."""
+    return re.sub(r"([\\*$])", r"\\\1", ns)

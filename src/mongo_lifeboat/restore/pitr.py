@@ -11,14 +11,14 @@ from typing import Any
 from bson import Timestamp
 
 from ..errors import NotRestorable, UsageError
-from ..oplog.history import load_history
+from ..oplog.history import incident_by_id, load_history
 from ..oplog.incidents import INCIDENT_PREFIX
 from ..oplog.segments import Segment, iter_entries
 from ..oplog.timeline import Timeline
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..repo.storage import Storage
-from ..timestamps import from_hex16, parse_position, to_str, wall_of
+from ..timestamps import parse_position, to_str, wall_of
 from .nsmap import NamespaceMap
 from .plan import RestorePlan, plan_restore
 
@@ -57,12 +57,7 @@ def resolve_to(spec: str, timeline: Timeline, storage: Storage, segments: list[S
             raise NotRestorable("nothing is restorable yet", "take a base backup: lifeboat backup")
         return timeline.windows[-1].end
     if spec.startswith(INCIDENT_PREFIX):
-        try:
-            return from_hex16(spec[len(INCIDENT_PREFIX) :])
-        except ValueError as e:
-            raise UsageError(
-                f"not an incident id: {spec!r}", "incident ids look like inc-6b0538bf00000005"
-            ) from e
+        return incident_by_id(storage, segments, spec).ts
     if re.fullmatch(r"\d+:\d+", spec):
         return parse_position(spec)
     when = _parse_iso(spec)
@@ -95,17 +90,39 @@ def plan_pitr(
 ) -> PitrPlan:
     window = timeline.window_for(stop_before)
     if window is None:
-        shown = "; ".join(
-            f"{w['start_wall']} ({w['start']}) .. {w['end_wall']} ({w['end']})"
-            for w in timeline.describe()["windows"]
-        )
         raise NotRestorable(
-            f"{to_str(stop_before)} ({wall_of(stop_before)}) is not restorable; restorable windows: {shown or 'none'}"
+            f"{to_str(stop_before)} ({wall_of(stop_before)}) is not restorable; {_windows(timeline)}"
         )
-    candidates = [m for m in manifests if m.backup_id in window.backups and m.end < stop_before]
+    candidates = [
+        m for m in manifests if m.backup_id in window.backups and m.end < stop_before and m.point_in_time_base
+    ]
+    if not candidates:
+        raise NotRestorable(f"no provable base backup before {to_str(stop_before)}; {_windows(timeline)}")
     base = max(candidates, key=lambda m: m.end)
     needed = [s for s in segments if s.end > base.end and s.start < stop_before]
+    _check_chain(base, needed, timeline)
     return PitrPlan(plan_restore(base, nsmap, with_users), stop_before, needed)
+
+
+def _windows(timeline: Timeline) -> str:
+    shown = "; ".join(
+        f"{w['start_wall']} ({w['start']}) .. {w['end_wall']} ({w['end']})"
+        for w in timeline.describe()["windows"]
+    )
+    return f"restorable windows: {shown or 'none'}"
+
+
+def _check_chain(base: Manifest, needed: list[Segment], timeline: Timeline) -> None:
+    """The segments must chain from the base's consistent point on without a hole: a base
+    whose point the chain does not cover would silently lose the writes in between."""
+    reached = base.end
+    for seg in needed:
+        if seg.start > reached:
+            raise NotRestorable(
+                f"the archived oplog has a hole after {to_str(reached)} between base backup "
+                f"{base.backup_id} ({base.end_ts}) and the target; {_windows(timeline)}"
+            )
+        reached = max(reached, seg.end)
 
 
 def choose_restore(

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import bson
 from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from ..ejson import from_ejson
 from ..errors import IntegrityError, RestoreFailed, TargetNotEmpty
-from ..mongo.codec import CODEC
 from ..oplog.applier import Applier
 from ..oplog.entries import units
-from ..oplog.segments import iter_entries
-from ..repo.objects import iter_bson, open_verified
+from ..oplog.segments import Segment, backup_oplog
 from ..repo.repository import Repository
 from ..timestamps import to_str
 from ..verify.integrity import verify_objects
@@ -136,33 +132,13 @@ def _replay(
     repo: Repository,
     applier: Applier,
     plan: RestorePlan,
-    more: Iterable[dict[str, Any]] = (),
+    more: Iterable[Segment] = (),
     stop_before: Timestamp | None = None,
 ) -> int:
-    """Replay the backup's bracket, then ``more`` (archived entries after end_ts), as one
+    """Replay the backup's bracket, then ``more`` (archived segments after end_ts), as one
     stream, so a transaction that spans the two is applied whole. Returns entries read."""
-    bracket = plan.manifest.oplog
-    end = plan.manifest.end
-    counts = {"bracket": 0, "more": 0}
-
-    def bracket_entries() -> Iterator[dict[str, Any]]:
-        with open_verified(repo.storage, bracket.file) as stream:
-            for batch in iter_bson(stream, bracket.file.key):
-                for raw in batch:
-                    counts["bracket"] += 1
-                    yield bson.decode(raw, codec_options=CODEC)
-        if counts["bracket"] != bracket.entries:
-            raise IntegrityError(
-                f"{bracket.file.key} holds {counts['bracket']} entries; the manifest says {bracket.entries}"
-            )
-
-    def later() -> Iterator[dict[str, Any]]:
-        for entry in more:
-            if entry["ts"] > end:
-                counts["more"] += 1
-                yield entry
-
-    applier.apply(units(itertools.chain(bracket_entries(), later())), stop_before)
+    counts: dict[str, int] = {}
+    applier.apply(units(backup_oplog(repo.storage, plan.manifest, more, counts)), stop_before)
     return counts["bracket"] + counts["more"]
 
 
@@ -219,8 +195,7 @@ def run_restore(
     if pitr is None:
         report.oplog_entries = _replay(repo, applier, plan)
     else:
-        more = iter_entries(repo.storage, pitr.segments)
-        report.oplog_entries = _replay(repo, applier, plan, more, pitr.stop_before)
+        report.oplog_entries = _replay(repo, applier, plan, pitr.segments, pitr.stop_before)
     report.warnings.extend(applier.stats.warnings)
 
     phases.start("indexes")

@@ -1,0 +1,90 @@
+"""undo."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from ..config import repo_url, source_uri
+from ..errors import UsageError
+from ..mongo.client import connect, describe
+from ..oplog.history import incident_by_id, load_history
+from ..repo.repository import Repository
+from ..undo.service import LISTED, UndoOptions, run_undo
+from .context import AppContext, app, deployment_option, json_option, repo_option
+
+
+@click.command()
+@click.argument("incident_id", metavar="INCIDENT")
+@click.option(
+    "--target",
+    metavar="URI",
+    help="The deployment to put the documents back into. Default: the source (--source, LIFEBOAT_SOURCE_URI).",
+)
+@click.option("--source", metavar="URI", hidden=True, help="Alias of --target.")
+@repo_option
+@click.option("--into", metavar="COLLECTION", help="Side collection (default <coll>_undo_<position>).")
+@click.option("--apply", "apply_", is_flag=True, help="Write back into the live collection itself.")
+@click.option("--dry-run", is_flag=True, help="Say what would be written and every conflict; write nothing.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Parallel loaders for drops.")
+@deployment_option
+@json_option
+@app
+def undo(
+    ctx: AppContext,
+    incident_id: str,
+    target: str | None,
+    source: str | None,
+    repo: str | None,
+    into: str | None,
+    apply_: bool,
+    dry_run: bool,
+    jobs: int | None,
+    deployment: str | None,
+) -> None:
+    """Undo one incident (from `lifeboat incidents`), keeping every later write.
+
+    Bulk deletes and updates: the affected documents as they were just before it go into a
+    side collection, or with --apply back into the live collection where nothing changed
+    them since (everything else is a listed conflict). Drops: the collections as they were,
+    under their own name with --apply when it is free, else beside it.
+    """
+    out = ctx.output
+    if apply_ and into:
+        raise UsageError("give --apply or --into, not both", "--apply writes into the live collection itself")
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    history = load_history(repository, deployment)
+    incident = incident_by_id(repository.storage, history.segments, incident_id)
+    uri = target or source_uri(source, ctx.plan)
+    client = connect(uri, role="target", timeout_ms=int(ctx.plan.source.timeout_s * 1000))
+    try:
+        report = run_undo(
+            repository,
+            history,
+            incident,
+            client,
+            UndoOptions(apply=apply_, into=into, dry_run=dry_run, jobs=jobs or ctx.plan.restore.jobs),
+            out.note,
+        )
+    finally:
+        client.close()
+    data = {"target": describe(uri or ""), **asdict(report)}
+
+    def render() -> None:
+        for line in report.notes:
+            out.warn(line)
+        if report.conflicts:
+            shown = ", ".join(str(c) for c in report.conflicts[:LISTED])
+            more = (
+                f" and {len(report.conflicts) - LISTED} more (--json lists all)"
+                if len(report.conflicts) > LISTED
+                else ""
+            )
+            out.say(f"conflicts (written again after the incident, left alone): {shown}{more}")
+        out.say(report.summary())
+
+    out.result(data, render)
+
+
+COMMANDS = [undo]

@@ -1,0 +1,1 @@
+"""lifeboat undo: put back what one incident destroyed."""
