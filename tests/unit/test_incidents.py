@@ -238,3 +238,25 @@ def test_a_transaction_incident_lists_its_own_operations() -> None:
     found = find_incidents(units)
     assert [(i.kind, i.count, i.form) for i in found] == [("bulk-delete", 150, "transaction")]
     assert [op.o["_id"] for _, op in incident_ops(units, found[0])] == list(range(150))
+
+
+def test_a_fast_clients_few_deletes_before_a_burst_do_not_move_its_start() -> None:
+    # Three single deletes within a few ms (a busy client), then a trickle, then the burst:
+    # the lone entries between them end that little streak, so it never joins the burst.
+    walls = [0, 3, 10, 85, 356, 602, 617, 803, 1000]
+    units = [unit(i, "d", "shop.orders", T0 + timedelta(milliseconds=w)) for i, w in enumerate(walls)]
+    start = T0 + timedelta(milliseconds=1190)
+    burst = [unit(100 + i, "d", "shop.orders", start + timedelta(microseconds=10 * i)) for i in range(303)]
+    found = find_incidents(units + burst)
+    assert [(i.kind, i.count) for i in found] == [("bulk-delete", 303)]
+    assert found[0].ts == burst[0].ts
+
+
+def test_a_lone_write_between_two_bursts_keeps_them_apart() -> None:
+    first = [unit(i, "d", "a.b", T0 + timedelta(microseconds=100 * i)) for i in range(150)]
+    lone = [unit(500, "d", "a.b", T0 + timedelta(milliseconds=300))]
+    second = [
+        unit(1000 + i, "d", "a.b", T0 + timedelta(milliseconds=600, microseconds=100 * i)) for i in range(120)
+    ]
+    found = find_incidents(first + lone + second)
+    assert [(i.ts, i.count) for i in found] == [(first[0].ts, 150), (second[0].ts, 120)]

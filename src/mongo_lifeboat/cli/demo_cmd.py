@@ -30,12 +30,15 @@ def demo(ctx: AppContext, docs: int, keep: Path | None) -> None:
     out.result(
         asdict(result),
         lambda: out.say(
-            f"done: {'restore proven equal' if result.equal else 'RESTORE DIFFERS'}; timings "
+            f"done: {'restore proven equal' if result.equal else 'RESTORE DIFFERS'}, "
+            f"{'undo proven' if result.undo_equal else 'UNDO DIFFERS'}; timings "
             + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings_s.items())
         ),
     )
     if not result.equal:
         raise NotEqual("the restored data differs from the oracle", "rerun with -v and report it")
+    if not result.undo_equal:
+        raise NotEqual("the undo did not give back exactly the deleted orders", "rerun with -v and report it")
 
 
 COMMANDS = [demo]

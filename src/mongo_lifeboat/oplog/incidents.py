@@ -16,8 +16,8 @@ entries are told from other clients' (most certain first):
    delete alike) the burst is the dense stretch of entries: entries at most
    ``1 / min_rate`` apart form streaks; the burst runs from the first entry of its first
    streak of three or more to the last entry of its last such streak, streaks joined over
-   pauses of up to ``window_s``. A client's lone writes before or after (further apart than
-   that) are not part of it.
+   pauses of up to ``window_s`` in which nothing else of that kind touched the namespace. A
+   client's lone writes before or after, or between two bursts, are not part of them.
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ class _Point:
 class _Streaks:
     """Dense-streak detection for one (namespace, kind, form), in O(1) memory.
 
-    ``tight``: the largest gap inside a streak; ``window``: the largest pause a burst
-    spans. Entries between the burst's first and last dense streak count as its own.
+    ``tight``: the largest gap inside a streak; ``window``: the largest pause a burst spans.
+    Dense streaks separated only by a pause (a scheduler slice, a chunk boundary) are one
+    burst; a lone entry between them is another client's write, so it ends the burst.
     """
 
     tight: float
@@ -94,20 +95,20 @@ class _Streaks:
     burst_start: _Point | None = None
     burst_end: _Point | None = None
     burst_n: int = 0
-    pending: int = 0  # entries after the burst's last dense streak
+    closed: list[tuple[_Point, _Point, int]] = field(default_factory=list)
 
-    def add(self, p: _Point, weight: int) -> tuple[_Point, _Point, int] | None:
-        """Feed one entry (``weight`` operations); returns a burst that this entry closed."""
-        closed = None
+    def add(self, p: _Point, weight: int) -> list[tuple[_Point, _Point, int]]:
+        """Feed one entry (``weight`` operations); returns the bursts that this entry closed."""
         gap = _seconds(self.last.wall, p.wall) if self.last is not None else None
         if gap is not None and gap > self.window:
-            closed = self.close()
+            self.close()
         elif gap is not None and gap > self.tight:
             self._end_streak()
         if self.streak_start is None:
             self.streak_start, self.streak_n = p, 0
         self.streak_n += weight
         self.last = p
+        closed, self.closed = self.closed, []
         return closed
 
     def _end_streak(self) -> None:
@@ -116,21 +117,24 @@ class _Streaks:
         if self.streak_n >= DENSE_STREAK:
             if self.burst_start is None:
                 self.burst_start, self.burst_n = self.streak_start, 0
-            self.burst_n += self.pending + self.streak_n
-            self.pending = 0
+            self.burst_n += self.streak_n
             self.burst_end = self.last
-        elif self.burst_start is not None:
-            self.pending += self.streak_n
+        else:
+            self._close_burst()
         self.streak_start, self.streak_n = None, 0
 
-    def close(self) -> tuple[_Point, _Point, int] | None:
-        self._end_streak()
-        burst = None
+    def _close_burst(self) -> None:
         if self.burst_start is not None and self.burst_end is not None:
-            burst = (self.burst_start, self.burst_end, self.burst_n)
-        self.burst_start = self.burst_end = self.last = None
-        self.burst_n = self.pending = 0
-        return burst
+            self.closed.append((self.burst_start, self.burst_end, self.burst_n))
+        self.burst_start = self.burst_end = None
+        self.burst_n = 0
+
+    def close(self) -> list[tuple[_Point, _Point, int]]:
+        self._end_streak()
+        self._close_burst()
+        self.last = None
+        closed, self.closed = self.closed, []
+        return closed
 
 
 @dataclass
@@ -174,13 +178,11 @@ def find_incidents(
     commands: dict[bytes, _Command] = {}
     last_sweep: datetime | None = None
 
-    def burst_found(key: tuple[str, str, str], burst: tuple[_Point, _Point, int] | None) -> None:
-        if burst is None:
-            return
-        start, end, count = burst
-        seconds = _seconds(start.wall, end.wall)
-        if count >= min_docs and count / max(seconds, 1e-3) >= min_rate:
-            found.append(Incident(start.ts, start.wall, key[0], _BULK[key[1]], count, key[2]))
+    def burst_found(key: tuple[str, str, str], bursts: list[tuple[_Point, _Point, int]]) -> None:
+        for start, end, count in bursts:
+            seconds = _seconds(start.wall, end.wall)
+            if count >= min_docs and count / max(seconds, 1e-3) >= min_rate:
+                found.append(Incident(start.ts, start.wall, key[0], _BULK[key[1]], count, key[2]))
 
     def command_done(cmd: _Command) -> None:
         for (ns, op_kind), n in cmd.counts.items():
