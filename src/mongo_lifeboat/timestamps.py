@@ -43,6 +43,11 @@ def parse_position(text: str) -> Timestamp:
     return Timestamp(int(m[1]), int(m[2]))
 
 
+def just_after(ts: Timestamp) -> Timestamp:
+    """The position immediately after ``ts`` (so that ``< just_after(ts)`` includes ts)."""
+    return Timestamp(ts.time, ts.inc + 1) if ts.inc < 0xFFFFFFFF else Timestamp(ts.time + 1, 0)
+
+
 def just_before(ts: Timestamp) -> Timestamp:
     """The position immediately before ``ts`` (so that ``> just_before(ts)`` includes ts)."""
     if ts.inc > 0:

@@ -260,3 +260,16 @@ def test_a_lone_write_between_two_bursts_keeps_them_apart() -> None:
     ]
     found = find_incidents(first + lone + second)
     assert [(i.ts, i.count) for i in found] == [(first[0].ts, 150), (second[0].ts, 120)]
+
+
+def test_entries_stranded_by_pauses_inside_a_burst_stay_in_it() -> None:
+    # A loaded server: the burst's entries come in streaks, some of only one or two entries
+    # between pauses of 25-45 ms. They are the burst's own: none may be cut off.
+    walls, t = [], 0.0
+    for i in range(400):
+        walls.append(t)
+        t += 0.045 if i % 50 in (10, 11, 12) else (0.025 if i % 50 == 30 else 0.0002)
+    units = [unit(i, "u", "shop.orders", T0 + timedelta(seconds=w)) for i, w in enumerate(walls)]
+    found = find_incidents(units)
+    assert [(i.kind, i.count) for i in found] == [("bulk-update", 400)]
+    assert found[0].ts == units[0].ts

@@ -122,9 +122,15 @@ def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
         for row in sorted(items, key=lambda r: r[1]):
             table.add_row(*row)
         out.out.print(table)
-        if t.state:
+        if t.state and t.state.get("running"):
             out.say(
-                f"archiver: through {t.state.get('position')}, lag {t.state.get('lag_s', 0)}s (updated {t.state.get('updated_at')})"
+                f"archiver: running, through {t.state.get('position')}, lag {t.state.get('lag_s', 0)}s "
+                f"(updated {t.state.get('updated_at')})"
+            )
+        elif t.state:
+            out.say(
+                f"archiver: STOPPED; it archived through {t.state.get('position')}, last seen "
+                f"{t.state.get('updated_at')} ({t.state.get('age_s')}s ago): restart lifeboat stream"
             )
         out.say(data["verdict"])
 

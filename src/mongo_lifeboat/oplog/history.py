@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from bson import Timestamp
 
@@ -11,7 +14,7 @@ from ..errors import BackupNotFound, UsageError
 from ..repo import layout
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
-from ..repo.storage import Storage
+from ..repo.storage import ObjectMissing, Storage
 from ..timestamps import from_hex16
 from .entries import units
 from .incidents import INCIDENT_PREFIX, Incident, find_incidents
@@ -56,6 +59,8 @@ def load_history(repo: Repository, deployment: str | None = None) -> History:
     ]
     segments = list_segments(repo.storage, deployment)
     state = read_state(repo.storage, deployment)
+    if state is not None:
+        state = {**state, **archiver_status(repo, deployment, state)}
     return History(deployment, manifests, segments, build_timeline(manifests, segments, state))
 
 
@@ -97,3 +102,18 @@ def incident_by_id(storage: Storage, segments: list[Segment], incident_id: str) 
         f"minutes of it: {listed}",
         "list them with: lifeboat incidents; a bare oplog position is written seconds:increment",
     )
+
+
+def archiver_status(repo: Repository, deployment: str, state: dict[str, Any]) -> dict[str, Any]:
+    """Whether an archiver is running now (it holds an unexpired lease), and how old its last
+    recorded position is: a stopped archiver's last lag says nothing about now."""
+    now = datetime.now(UTC)
+    running = False
+    try:
+        with repo.storage.get(layout.lock_key(deployment, "archiver")) as f:
+            lease = json.loads(f.read())
+        running = datetime.fromisoformat(lease["expires"]) > now
+    except (ObjectMissing, ValueError, KeyError):
+        pass
+    updated = datetime.fromisoformat(state["updated_at"].replace("Z", "+00:00"))
+    return {"running": running, "age_s": round((now - updated).total_seconds(), 1)}

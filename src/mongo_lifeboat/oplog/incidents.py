@@ -16,8 +16,9 @@ entries are told from other clients' (most certain first):
    delete alike) the burst is the dense stretch of entries: entries at most
    ``1 / min_rate`` apart form streaks; the burst runs from the first entry of its first
    streak of three or more to the last entry of its last such streak, streaks joined over
-   pauses of up to ``window_s`` in which nothing else of that kind touched the namespace. A
-   client's lone writes before or after, or between two bursts, are not part of them.
+   pauses of up to ``window_s`` (entries stranded in such a pause count when they are within
+   50 ms of the streaks on both sides). A client's lone writes before or after, or between
+   two bursts, are not part of them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ INCIDENT_PREFIX = "inc-"
 _BULK = {"d": "bulk-delete", "u": "bulk-update"}
 KIND_OP = {kind: op for op, kind in _BULK.items()}
 DENSE_STREAK = 3  # entries: a streak this long is part of a burst, shorter ones are lone writes
+# A few entries of a burst stranded by a pause (a busy server) sit this close to the rest; a
+# client writing a few times a second does not.
+STRAY_GAP_S = 0.05
 SESSION_IDLE_S = 60.0  # a client command's entries are all logged well within this
 
 
@@ -83,8 +87,10 @@ class _Streaks:
     """Dense-streak detection for one (namespace, kind, form), in O(1) memory.
 
     ``tight``: the largest gap inside a streak; ``window``: the largest pause a burst spans.
-    Dense streaks separated only by a pause (a scheduler slice, a chunk boundary) are one
-    burst; a lone entry between them is another client's write, so it ends the burst.
+    Dense streaks separated by a pause (a scheduler slice, a chunk boundary) are one burst,
+    and so are a few entries stranded in such a pause when they sit within ``STRAY_GAP_S``
+    of the streaks on both sides. Entries further apart are other clients' writes: they end
+    the burst and are never counted in it.
     """
 
     tight: float
@@ -92,9 +98,11 @@ class _Streaks:
     streak_start: _Point | None = None
     streak_n: int = 0
     last: _Point | None = None
+    gap_before: float = 0.0  # before the current streak
     burst_start: _Point | None = None
     burst_end: _Point | None = None
     burst_n: int = 0
+    pending: int = 0  # stranded entries after the burst's last dense streak
     closed: list[tuple[_Point, _Point, int]] = field(default_factory=list)
 
     def add(self, p: _Point, weight: int) -> list[tuple[_Point, _Point, int]]:
@@ -103,22 +111,26 @@ class _Streaks:
         if gap is not None and gap > self.window:
             self.close()
         elif gap is not None and gap > self.tight:
-            self._end_streak()
+            self._end_streak(gap)
         if self.streak_start is None:
             self.streak_start, self.streak_n = p, 0
+            self.gap_before = gap if gap is not None else float("inf")
         self.streak_n += weight
         self.last = p
         closed, self.closed = self.closed, []
         return closed
 
-    def _end_streak(self) -> None:
+    def _end_streak(self, gap_after: float) -> None:
         if self.streak_start is None or self.last is None:
             return
         if self.streak_n >= DENSE_STREAK:
             if self.burst_start is None:
                 self.burst_start, self.burst_n = self.streak_start, 0
-            self.burst_n += self.streak_n
+            self.burst_n += self.pending + self.streak_n
+            self.pending = 0
             self.burst_end = self.last
+        elif self.burst_start is not None and max(self.gap_before, gap_after) <= STRAY_GAP_S:
+            self.pending += self.streak_n
         else:
             self._close_burst()
         self.streak_start, self.streak_n = None, 0
@@ -127,10 +139,10 @@ class _Streaks:
         if self.burst_start is not None and self.burst_end is not None:
             self.closed.append((self.burst_start, self.burst_end, self.burst_n))
         self.burst_start = self.burst_end = None
-        self.burst_n = 0
+        self.burst_n = self.pending = 0
 
     def close(self) -> list[tuple[_Point, _Point, int]]:
-        self._end_streak()
+        self._end_streak(float("inf"))
         self._close_burst()
         self.last = None
         closed, self.closed = self.closed, []

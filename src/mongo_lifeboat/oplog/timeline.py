@@ -10,7 +10,7 @@ from typing import Any
 from bson import Timestamp
 
 from ..repo.manifest import Manifest
-from ..timestamps import parse_position, to_str, wall_of
+from ..timestamps import just_after, parse_position, to_str, wall_of
 from .segments import Segment
 
 
@@ -63,13 +63,12 @@ class Timeline:
     def verdict(self) -> str:
         if not self.windows:
             return "nothing restorable yet: take a base backup"
-        first, last = self.windows[0], self.windows[-1]
-        gaps = f", {len(self.gaps)} gap{'s' if len(self.gaps) != 1 else ''}" if self.gaps else ""
-        return f"restorable from {wall_of(first.start)} to {wall_of(last.end)}{gaps}"
-
-
-def _after(ts: Timestamp) -> Timestamp:
-    return Timestamp(ts.time, ts.inc + 1) if ts.inc < 0xFFFFFFFF else Timestamp(ts.time + 1, 0)
+        last = self.windows[-1]
+        latest = f"from {wall_of(last.start)} to {wall_of(last.end)}"
+        if len(self.windows) == 1:
+            return f"restorable {latest}"
+        # Never one range over disjoint windows: what lies between them is not restorable.
+        return f"restorable in {len(self.windows)} separate windows; the latest {latest}"
 
 
 def _chains(segments: list[Segment]) -> list[tuple[Timestamp, Timestamp]]:
@@ -94,20 +93,20 @@ def build_timeline(
         confirmed = Timestamp(int(checked.timestamp()), 0)
         position = parse_position(state["position"])
     windows: dict[int, Window] = {}
-    loose: list[Window] = []
+    loose: dict[Timestamp, Window] = {}
     for m in sorted(manifests, key=lambda m: m.end):
         if not m.point_in_time_base:
             continue  # an imported dump without oplog: restorable only as it is
         idx = next((i for i, (a, b) in enumerate(chains) if a <= m.end <= b), None)
-        if idx is None:
-            loose.append(Window(m.end, _after(m.end), [m.backup_id]))
+        if idx is None:  # restorable only at its own point; backups at the same point share it
+            loose.setdefault(m.end, Window(m.end, just_after(m.end))).backups.append(m.backup_id)
             continue
         if idx not in windows:
-            end = _after(chains[idx][1])
+            end = just_after(chains[idx][1])
             if confirmed is not None and position == chains[idx][1] and confirmed > end:
                 end = confirmed
             windows[idx] = Window(m.end, end)
         windows[idx].backups.append(m.backup_id)
-    all_windows = sorted([*windows.values(), *loose], key=lambda w: w.start)
+    all_windows = sorted([*windows.values(), *loose.values()], key=lambda w: w.start)
     archived_to = chains[-1][1] if chains else None
     return Timeline(all_windows, gaps, archived_to, state)

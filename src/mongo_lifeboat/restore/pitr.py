@@ -18,7 +18,7 @@ from ..oplog.timeline import Timeline
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..repo.storage import Storage
-from ..timestamps import parse_position, to_str, wall_of
+from ..timestamps import just_after, parse_position, to_str, wall_of
 from .nsmap import NamespaceMap
 from .plan import RestorePlan, plan_restore
 
@@ -58,8 +58,13 @@ def resolve_to(spec: str, timeline: Timeline, storage: Storage, segments: list[S
         return timeline.windows[-1].end
     if spec.startswith(INCIDENT_PREFIX):
         return incident_by_id(storage, segments, spec).ts
-    if re.fullmatch(r"\d+:\d+", spec):
+    if re.fullmatch(r"\d{9,}:\d+", spec):  # seconds since 1970 have 10 digits since 2001
         return parse_position(spec)
+    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", spec):
+        raise UsageError(
+            f"--to {spec} is ambiguous: a time of day needs its date",
+            "write 2026-11-24T12:34:00Z (UTC), or an oplog position seconds:increment such as 1795504330:7",
+        )
     when = _parse_iso(spec)
     if when is None:
         raise UsageError(
@@ -89,6 +94,11 @@ def plan_pitr(
     with_users: bool = False,
 ) -> PitrPlan:
     window = timeline.window_for(stop_before)
+    if window is None and any(w.start == stop_before for w in timeline.windows):
+        # A window's own start, as the error below shows it: the base backup's consistent
+        # point, which includes the entry at that position.
+        stop_before = just_after(stop_before)
+        window = timeline.window_for(stop_before)
     if window is None:
         raise NotRestorable(
             f"{to_str(stop_before)} ({wall_of(stop_before)}) is not restorable; {_windows(timeline)}"

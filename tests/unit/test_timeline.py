@@ -1,0 +1,50 @@
+"""The timeline's windows and its one-line verdict (pure functions, hand-made facts)."""
+
+from __future__ import annotations
+
+from bson import Timestamp
+
+from mongo_lifeboat.oplog.segments import Segment
+from mongo_lifeboat.oplog.timeline import build_timeline
+from mongo_lifeboat.repo.manifest import FileEntry, Manifest, OplogBracket
+from mongo_lifeboat.timestamps import to_str
+
+
+def _backup(backup_id: str, end: int) -> Manifest:
+    e = to_str(Timestamp(end, 1))
+    return Manifest(
+        tool_version="t",
+        backup_id=backup_id,
+        deployment="rs0",
+        member="m",
+        server_version="8.0",
+        started_at="2026-11-24T00:00:00Z",
+        finished_at="2026-11-24T00:00:01Z",
+        duration_s=1.0,
+        start_ts=e,
+        end_ts=e,
+        collections=[],
+        oplog=OplogBracket(start_ts=e, end_ts=e, entries=0, file=FileEntry(key="k", size=0, sha256="0")),
+    )
+
+
+def _segment(start: int, end: int) -> Segment:
+    return Segment("k", Timestamp(start, 1), Timestamp(end, 1), 1, 1, "0", "", "")
+
+
+def test_backups_at_the_same_point_share_one_window() -> None:
+    t = build_timeline([_backup("20261124T000000Z", 1000), _backup("20261124T000100Z", 1000)], [])
+    assert [(w.start, w.backups) for w in t.windows] == [
+        (Timestamp(1000, 1), ["20261124T000000Z", "20261124T000100Z"])
+    ]
+
+
+def test_the_verdict_never_claims_one_range_over_disjoint_windows() -> None:
+    segments = [_segment(1000, 1100), _segment(2000, 2100)]  # a gap between them
+    t = build_timeline([_backup("a", 1000), _backup("b", 2000)], segments)
+    assert len(t.windows) == 2 and len(t.gaps) == 1
+    verdict = t.verdict()
+    assert verdict.startswith("restorable in 2 separate windows; the latest from ")
+    assert "1970-01-01T00:16:40" not in verdict  # the first window's start is not claimed as a range start
+    one = build_timeline([_backup("a", 1000)], [_segment(1000, 1100)])
+    assert one.verdict().startswith("restorable from ")
