@@ -109,6 +109,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             history = load_history(repo)
             found = scan_incidents(repo, history)
             by_kind = {i.kind: i for i in found}
+            assert sorted(by_kind) == ["bulk-delete", "bulk-update", "drop"], found
             undo_delete = lifeboat(
                 "undo",
                 by_kind["bulk-delete"].id,

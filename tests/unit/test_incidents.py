@@ -273,3 +273,10 @@ def test_entries_stranded_by_pauses_inside_a_burst_stay_in_it() -> None:
     found = find_incidents(units)
     assert [(i.kind, i.count) for i in found] == [("bulk-update", 400)]
     assert found[0].ts == units[0].ts
+
+
+def test_a_burst_followed_by_a_long_silence_then_a_lone_write_is_found() -> None:
+    burst = [unit(i, "u", "a.b", T0 + timedelta(microseconds=50 * i)) for i in range(150)]
+    later = [unit(900, "u", "a.b", T0 + timedelta(seconds=5))]  # further away than the window
+    found = find_incidents(burst + later)
+    assert [(i.ts, i.count) for i in found] == [(burst[0].ts, 150)]

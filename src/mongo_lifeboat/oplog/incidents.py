@@ -109,7 +109,7 @@ class _Streaks:
         """Feed one entry (``weight`` operations); returns the bursts that this entry closed."""
         gap = _seconds(self.last.wall, p.wall) if self.last is not None else None
         if gap is not None and gap > self.window:
-            self.close()
+            self._finish()
         elif gap is not None and gap > self.tight:
             self._end_streak(gap)
         if self.streak_start is None:
@@ -141,10 +141,13 @@ class _Streaks:
         self.burst_start = self.burst_end = None
         self.burst_n = self.pending = 0
 
-    def close(self) -> list[tuple[_Point, _Point, int]]:
+    def _finish(self) -> None:
         self._end_streak(float("inf"))
         self._close_burst()
         self.last = None
+
+    def close(self) -> list[tuple[_Point, _Point, int]]:
+        self._finish()
         closed, self.closed = self.closed, []
         return closed
 
