@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.oplog.segments import read_state
 from mongo_lifeboat.repo.repository import Repository
+from mongo_lifeboat.verify.compare import summarize
 
 from ..support.archiving import archiving
 from ..support.cli import lifeboat
@@ -51,8 +56,70 @@ def test_to_accepts_only_unambiguous_times(servers: ServerPool, repo: Repository
         "restore", "--to", "1000000000:1", "--target", source.uri, "--repo", repo.url, "--dry-run"
     )
     assert early.code == 16 and f"({manifest.end_ts})" in early.stderr
-    res = lifeboat(
-        "restore", "--to", manifest.end_ts, "--target", source.uri, "--repo", repo.url, "--dry-run", "--json"
-    )
+    res = lifeboat("restore", "--to", manifest.end_ts, "--repo", repo.url, "--dry-run", "--json")
     assert res.code == 0, res.stderr
     assert res.json()["base_backup"] == manifest.backup_id
+
+
+def test_restore_drop_never_drops_for_a_backup_it_cannot_read(servers: ServerPool, repo: Repository) -> None:
+    source = servers.new()
+    workload.seed(source.client(), 100)
+    manifest = run_backup(repo, BackupOptions(source.uri))
+    target = servers.new()
+    workload.seed(target.client(), 30, rng_seed=99)  # the target's own data, different
+    before = summarize(target.client())
+    # The dry run makes the real run's target checks: exit 9 without --drop.
+    dry = lifeboat("restore", "--target", target.uri, "--repo", repo.url, "--dry-run")
+    assert dry.code == 9, dry.stderr
+    assert lifeboat("restore", "--target", target.uri, "--repo", repo.url).code == 9
+    # One data object damaged: --drop must find it before dropping anything.
+    entry = next(c for c in manifest.collections if c.ns == "shop.orders").files[0]
+    path = Path(repo.url.removeprefix("file://")) / entry.key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    res = lifeboat("restore", "--target", target.uri, "--repo", repo.url, "--drop")
+    assert res.code == 7, res.stderr
+    assert entry.key in res.stderr
+    assert summarize(target.client()) == before  # untouched: every collection, every document
+
+
+def test_list_never_cuts_a_backup_id(servers: ServerPool, repo: Repository) -> None:
+    source = servers.new()
+    workload.seed(source.client(), 10)
+    manifest = run_backup(repo, BackupOptions(source.uri))
+    for width in ("60", "30"):
+        res = lifeboat("list", "--repo", repo.url, env={"COLUMNS": width})
+        assert res.code == 0, res.stderr
+        assert manifest.backup_id in res.stdout
+        assert all(len(line) <= int(width) or manifest.backup_id in line for line in res.stdout.splitlines())
+
+
+def test_an_unwritable_repository_is_exit_5_naming_it_before_anything_connects(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    url = "file://" + str(repo)
+    assert lifeboat("init", "--repo", url).code == 0
+    again = lifeboat("init", "--repo", url, "--json")
+    assert again.code == 0 and again.json()["created"] is False  # idempotent
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    on_file = lifeboat("init", "--repo", "file://" + str(a_file / "repo"))
+    assert on_file.code == 5 and str(a_file) in on_file.error_lines[0]
+    # Read-only even for root: the immutable attribute (the suite runs as root in CI).
+    locked = subprocess.run(["chattr", "+i", str(repo)], capture_output=True, text=True)
+    if locked.returncode != 0:
+        pytest.skip(f"cannot make a directory read-only here: {locked.stderr.strip()}")
+    try:
+        unreachable = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=60000"
+        dump = tmp_path / "dump"
+        dump.mkdir()
+        for args in (
+            ("backup", "--source", unreachable),
+            ("stream", "--source", unreachable),
+            ("import-mongodump", str(dump)),
+        ):
+            res = lifeboat(*args, "--repo", url, timeout=30)  # connecting first would take 60 s
+            assert res.code == 5, (args, res.stderr)
+            assert str(repo) in res.error_lines[0] and res.error_lines[1].startswith("hint:")
+    finally:
+        subprocess.run(["chattr", "-i", str(repo)], check=True)

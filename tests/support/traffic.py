@@ -65,7 +65,26 @@ class Traffic:
         self._thread.join()
         if self.error:
             raise self.error
+        self._pin_positions()
         return sorted(self.log, key=lambda op: op.ts_after)
+
+    def _pin_positions(self) -> None:
+        """A session's operationTime after a write is the cluster time of the reply, which
+        another client's concurrent write may already have moved past the write's own entry:
+        pin each single-document write to its own entry, read from the source's oplog."""
+        if not self.log:
+            return
+        first = min(op.ts_before for op in self.log)
+        entries: dict[tuple[str, Any], list[Timestamp]] = {}
+        for e in self.client.local["oplog.rs"].find({"ts": {"$gt": first}, "op": {"$in": ["i", "u", "d"]}}):
+            key = (e["ns"], (e.get("o2") or e["o"]).get("_id"))
+            entries.setdefault(key, []).append(e["ts"])
+        for op in self.log:
+            if op.kind not in ("insert_one", "update_one", "delete_one"):
+                continue
+            own = [ts for ts in entries.get((op.ns, _touched_id(op)), []) if op.ts_before < ts <= op.ts_after]
+            if len(own) == 1:
+                op.ts_after = own[0]
 
     def hold(self, ns: str) -> None:
         """Only inserts into ``ns`` from now on, and return once no other write to it is in

@@ -144,7 +144,7 @@ def _manifest(backup_id: str, end: str, has_oplog: bool | None) -> Manifest:
         start_ts=end,
         end_ts=end,
         collections=[],
-        oplog=OplogBracket(start_ts=end, end_ts=end, entries=0, file=f),
+        oplog=OplogBracket(start_ts=end, end_ts=end, entries=1 if has_oplog else 0, file=f),
         imported_from=origin,
     )
 

@@ -26,9 +26,15 @@ def init(ctx: AppContext, repo: str | None) -> None:
     if not url:
         raise UsageError("no repository given", "pass --repo file:///path or set LIFEBOAT_REPO")
     r = Repository.init(url)
+    verb = "already a repository, nothing changed:" if r.already_existed else "created repository"
     ctx.output.result(
-        {"repository": r.url, "repo_id": r.info["repo_id"], "format": r.info["format"]},
-        lambda: ctx.output.say(f"created repository {r.url} (id {r.info['repo_id']})"),
+        {
+            "repository": r.url,
+            "repo_id": r.info["repo_id"],
+            "format": r.info["format"],
+            "created": not r.already_existed,
+        },
+        lambda: ctx.output.say(f"{verb} {r.url} (id {r.info['repo_id']})"),
     )
 
 
@@ -104,6 +110,7 @@ def backup(
     """Take a consistent base backup (oplog captured around the dump)."""
     plan = ctx.plan
     repository = Repository.open(repo_url(repo, plan))
+    repository.check_writable()
     opts = BackupOptions(
         source_uri=source_uri(source, plan) or "",
         member=member or plan.source.member,
@@ -162,26 +169,39 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
             rows.append({"backup_id": b.backup_id, "status": "incomplete", "deployment": b.deployment_key})
 
     def render() -> None:
-        from rich.table import Table
+        from rich.table import Column, Table
 
         if not rows:
             ctx.output.say(f"no backups in {repository.url}")
             return
-        t = Table("backup", "status", "deployment", "consistent at", "documents", "stored", "took", "member")
-        for r in rows:
-            if r["status"] == "complete":
-                t.add_row(
-                    r["backup_id"],
-                    "complete",
-                    r["deployment"],
-                    f"{r['end_ts']} ({r['consistent_at']['wall']})",
-                    str(r["documents"]),
-                    human_bytes(r["stored_bytes"]),
-                    f"{r['duration_s']:.1f}s",
-                    r["member"],
-                )
-            else:
-                t.add_row(r["backup_id"], "[red]incomplete[/red]", r["deployment"], "-", "-", "-", "-", "-")
+        # The id is what restore needs: never cut. A narrow terminal drops the columns that
+        # matter least (in this order of importance) rather than squeezing them unreadable.
+        cells = [
+            {
+                "backup": r["backup_id"],
+                "status": "complete" if r["status"] == "complete" else "[red]incomplete[/red]",
+                "consistent at": f"{r['end_ts']} ({r['consistent_at']['wall']})" if "end_ts" in r else "-",
+                "documents": str(r["documents"]) if "documents" in r else "-",
+                "stored": human_bytes(r["stored_bytes"]) if "stored_bytes" in r else "-",
+                "deployment": r["deployment"],
+                "took": f"{r['duration_s']:.1f}s" if "duration_s" in r else "-",
+                "member": r.get("member", "-"),
+            }
+            for r in rows
+        ]
+        order = ["backup", "status", "consistent at", "documents", "stored", "deployment", "took", "member"]
+        shown, used = [], 1
+        for name in order:
+            need = (
+                max(len(name), *(len(c[name].replace("[red]", "").replace("[/red]", "")) for c in cells)) + 3
+            )
+            if used + need > ctx.output.out.width and name != "backup":
+                break
+            shown.append(name)
+            used += need
+        t = Table(*(Column(name, no_wrap=True) for name in shown))
+        for c in cells:
+            t.add_row(*(c[name] for name in shown))
         ctx.output.out.print(t)
 
     ctx.output.result({"repository": repository.url, "backups": rows}, render)

@@ -57,6 +57,7 @@ def import_mongodump(
     as a base backup; its oplog.bson becomes the backup's oplog bracket."""
     out = ctx.output
     repository = Repository.open(repo_url(repo, ctx.plan))
+    repository.check_writable()
     bar = DocumentProgress(out, "importing", 0)
     try:
         report = import_dump(

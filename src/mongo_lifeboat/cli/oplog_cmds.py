@@ -61,6 +61,7 @@ def stream(
     if not uri:
         raise UsageError("no source URI given", "pass --source URI or set LIFEBOAT_SOURCE_URI")
     repository = Repository.open(repo_url(repo, ctx.plan))
+    repository.check_writable()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

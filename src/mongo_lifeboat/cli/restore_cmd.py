@@ -13,7 +13,7 @@ from ..output import DocumentProgress
 from ..repo.repository import Repository
 from ..restore.nsmap import NamespaceMap
 from ..restore.pitr import choose_restore
-from ..restore.service import RestoreEvent, RestoreOptions, run_restore
+from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_restore
 from ..timestamps import parse_position, wall_of
 from .context import AppContext, app, deployment_option, human_bytes, json_option, repo_option
 
@@ -68,7 +68,14 @@ def restore(
     repository = Repository.open(repo_url(repo, ctx.plan))
     plan, pitr = choose_restore(repository, backup_id, to, deployment, nsmap, with_users)
     manifest = plan.manifest
+    target_uri = target or os.environ.get("LIFEBOAT_TARGET_URI")
     if dry_run:
+        if target_uri:  # the same target checks as the real run (exit 9 where it would)
+            client = connect(target_uri, role="target")
+            try:
+                check_target(client, plan, drop, dry_run=True)
+            finally:
+                client.close()
         data = {"dry_run": True, **(pitr.describe() if pitr else plan.describe())}
 
         def render() -> None:
@@ -92,7 +99,6 @@ def restore(
 
         out.result(data, render)
         return
-    target_uri = target or os.environ.get("LIFEBOAT_TARGET_URI")
     client = connect(target_uri, role="target")
     bar: DocumentProgress | None = None
 

@@ -65,10 +65,13 @@ class Timeline:
             return "nothing restorable yet: take a base backup"
         last = self.windows[-1]
         latest = f"from {wall_of(last.start)} to {wall_of(last.end)}"
+        gaps = (
+            f"; {len(self.gaps)} gap{'s' if len(self.gaps) != 1 else ''} in the archive" if self.gaps else ""
+        )
         if len(self.windows) == 1:
-            return f"restorable {latest}"
+            return f"restorable {latest}{gaps}"
         # Never one range over disjoint windows: what lies between them is not restorable.
-        return f"restorable in {len(self.windows)} separate windows; the latest {latest}"
+        return f"restorable in {len(self.windows)} separate windows; the latest {latest}{gaps}"
 
 
 def _chains(segments: list[Segment]) -> list[tuple[Timestamp, Timestamp]]:

@@ -8,19 +8,48 @@ sidecar ``<name>.meta.json`` written the same way *before* the object itself.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import RepositoryError
 from ..faults import crash_point
 from .storage import ObjectInfo, ObjectMissing
 
 _META_SUFFIX = ".meta.json"
 _TMP_PREFIX = ".tmp-"
+
+
+_UNWRITABLE = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENOTDIR,
+    errno.EEXIST,
+}
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A repository that cannot be written (read-only, full, a file where a directory should
+    be) is the repository's problem, named with its path: never an internal error."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in _UNWRITABLE:
+            raise
+        raise RepositoryError(
+            f"cannot write {e.filename or path}: {e.strerror or e}",
+            "check that the repository is writable by this user and has free space",
+        ) from e
 
 
 class FileStorage:
@@ -56,6 +85,10 @@ class FileStorage:
         return size
 
     def put(self, key: str, stream: BinaryIO, meta: dict[str, str] | None = None) -> ObjectInfo:
+        with _writing(self._path(key)):
+            return self._put(key, stream, meta)
+
+    def _put(self, key: str, stream: BinaryIO, meta: dict[str, str] | None) -> ObjectInfo:
         path = self._path(key)
         meta_path = path.with_name(path.name + _META_SUFFIX)
         if meta:
@@ -68,6 +101,10 @@ class FileStorage:
         return ObjectInfo(key, size, dict(meta or {}))
 
     def create(self, key: str, data: bytes) -> bool:
+        with _writing(self._path(key)):
+            return self._create(key, data)
+
+    def _create(self, key: str, data: bytes) -> bool:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX + path.name + "-", dir=path.parent)
@@ -109,7 +146,7 @@ class FileStorage:
         path = self._path(key)
         try:
             size = path.stat().st_size
-        except FileNotFoundError as e:
+        except (FileNotFoundError, NotADirectoryError) as e:
             raise ObjectMissing(key) from e
         if not path.is_file():
             raise ObjectMissing(key)
@@ -133,5 +170,6 @@ class FileStorage:
     def delete(self, keys: Iterable[str]) -> None:
         for key in keys:
             path = self._path(key)
-            path.unlink(missing_ok=True)
-            path.with_name(path.name + _META_SUFFIX).unlink(missing_ok=True)
+            with _writing(path):
+                path.unlink(missing_ok=True)
+                path.with_name(path.name + _META_SUFFIX).unlink(missing_ok=True)

@@ -29,6 +29,8 @@ class BackupListing:
 
 
 class Repository:
+    already_existed = False  # set by init() when it found the repository there
+
     def __init__(self, storage: Storage, info: dict[str, object]) -> None:
         self.storage = storage
         self.info = info
@@ -44,10 +46,10 @@ class Repository:
             storage.stat(layout.REPO_MARKER)
         except ObjectMissing:
             pass
-        else:
-            raise RepositoryError(
-                f"a repository already exists at {storage.url}", "use it as it is; nothing was changed"
-            )
+        else:  # init is idempotent: an existing repository of this format is fine as it is
+            existing = cls.open(url)
+            existing.already_existed = True
+            return existing
         info: dict[str, object] = {
             "format": FORMAT_VERSION,
             "repo_id": str(uuid.uuid4()),
@@ -77,6 +79,13 @@ class Repository:
                 f"this lifeboat reads format {FORMAT_VERSION}",
             )
         return cls(storage, info)
+
+    def check_writable(self) -> None:
+        """Fail now, naming the repository, if it cannot be written: before a backup or an
+        archiver connects to the source and does work it could not keep."""
+        key = f"write-check-{uuid.uuid4().hex}"
+        self.storage.put(key, io.BytesIO(b""))
+        self.storage.delete([key])
 
     # -- backups -------------------------------------------------------------
 

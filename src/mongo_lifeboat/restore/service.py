@@ -80,8 +80,9 @@ def _split(ns: str) -> tuple[str, str]:
     return db, coll
 
 
-def check_target(target: MongoClient[Any], plan: RestorePlan, drop: bool) -> None:
-    """Refuse (before any write) when restored namespaces already hold data, unless --drop."""
+def check_target(target: MongoClient[Any], plan: RestorePlan, drop: bool, dry_run: bool = False) -> None:
+    """Refuse (before any write) when restored namespaces already hold data, unless --drop.
+    ``dry_run``: the same checks, nothing dropped."""
     busy = []
     for task in [*plan.collections, *plan.views]:
         if task.is_buckets:
@@ -95,7 +96,7 @@ def check_target(target: MongoClient[Any], plan: RestorePlan, drop: bool) -> Non
     if busy and not drop:
         shown = ", ".join(busy[:5]) + (f" and {len(busy) - 5} more" if len(busy) > 5 else "")
         raise TargetNotEmpty(f"the target already holds data in {len(busy)} namespace(s): {shown}")
-    if drop:
+    if drop and not dry_run:
         for task in [*plan.collections, *plan.views]:
             if not task.is_buckets:
                 db, coll = _split(task.target_ns)
@@ -156,10 +157,12 @@ def run_restore(
     report = RestoreReport(plan.manifest.backup_id, restored_to)
     phases = _Phases(report, emit)
 
-    if opts.verify_first or pitr:
+    if opts.verify_first or opts.drop or pitr:
         # Archived segments are always checked first: they are read last, after the data.
+        # With --drop everything is: the target's data must never be dropped for a backup
+        # that then turns out unreadable.
         phases.start("verify")
-        objects = (plan.objects() if opts.verify_first else []) + (
+        objects = (plan.objects() if opts.verify_first or opts.drop else []) + (
             [s.file for s in pitr.segments] if pitr else []
         )
         result = verify_objects(repo.storage, plan.manifest.backup_id, objects, opts.jobs)
