@@ -122,6 +122,8 @@ def test_damaged_objects_are_named_and_restore_never_succeeds(
     problems = verified.json()["backups"][0]["problems"]
     assert [p["object"] for p in problems] == [key]
     assert "error:" in verified.stderr
+    human = lifeboat("verify", "--repo", url)
+    assert human.stdout.count(key) == 1 and key not in human.stderr  # named once, on one stream
 
     target = servers.new()
     restored = lifeboat("restore", "--target", target.uri, "--repo", url)

@@ -380,6 +380,40 @@ def test_the_independent_reader_agrees_with_the_real_archives(fixtures_dir: Path
         assert parsed.crcs_checked >= 2 and parsed.header["version"] == "0.1"
 
 
+def test_the_independent_reader_refuses_an_end_block_without_an_opening_block(tmp_path: Path) -> None:
+    """mongorestore --oplogReplay failed on a lone end block ("archive io error"): the reader
+    refuses that shape, and every namespace of the real archives has an opening block."""
+    oplog = {"db": "", "collection": "oplog", "metadata": "", "size": 0, "type": ""}
+    lone = tmp_path / "lone.archive"
+    lone.write_bytes(
+        bytes.fromhex("6de29981")
+        + bson.encode(
+            {"concurrent_collections": 1, "version": "0.1", "server_version": "", "tool_version": ""}
+        )
+        + bson.encode(oplog)
+        + b"\xff\xff\xff\xff"
+        + bson.encode({"db": "", "collection": "oplog", "EOF": True, "CRC": bson.Int64(0)})
+        + b"\xff\xff\xff\xff"
+    )
+    with pytest.raises(AssertionError, match="without an opening block"):
+        parse_archive(lone)
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_an_exported_archive_with_an_empty_oplog_has_mongodumps_shape(
+    gzip: bool, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    repo = _new_repo(tmp_path / "repo")
+    dump = fixtures_dir / TESTDATA / "test.bar.archive"  # no oplog: the bracket is empty
+    bid = lifeboat("import-mongodump", str(dump), "--repo", repo, "--json").json()["backup_id"]
+    out = tmp_path / "out.archive"
+    args = ["--gzip"] if gzip else []
+    res = lifeboat("export", bid, "--repo", repo, "--format", "mongodump-archive", "--out", str(out), *args)
+    assert res.code == 0, res.stderr
+    parsed = parse_archive(out)  # strict: an end block only after an opening block
+    assert parsed.crcs_checked == 2 and ("", "oplog") not in parsed.documents
+
+
 # -- round trips ------------------------------------------------------------------
 
 ODD_NAMES = ["a+b c%d", "x/y:z=w@v&u", "L" * 250]

@@ -86,12 +86,16 @@ def parse_archive(path: Path) -> ParsedArchive:
     out = ParsedArchive(header, prelude)
     crcs: dict[tuple[str, str], int] = {}
     ended: set[tuple[str, str]] = set()
+    opened: set[tuple[str, str]] = set()
     while pos < len(data):
         _, block = doc()
         key = (block["db"], block["collection"])
         assert key not in ended, f"block after EOF for {key}"
         out.blocks += 1
         if block["EOF"]:
+            # As mongorestore's demultiplexer: a namespace's end block closes a stream that an
+            # opening block began (mongodump writes one even for an empty namespace).
+            assert key in opened, f"an end block for {key} without an opening block"
             terminator()
             computed = crcs.get(key, 0)
             signed = computed - (1 << 64) if computed >= 1 << 63 else computed
@@ -100,6 +104,7 @@ def parse_archive(path: Path) -> ParsedArchive:
             out.crcs_checked += 1
             ended.add(key)
             continue
+        opened.add(key)
         while _u32(data, pos) != 0xFFFFFFFF:
             raw, _ = doc()
             crcs[key] = crc64_xz(raw, crcs.get(key, 0))

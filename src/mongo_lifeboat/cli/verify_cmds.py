@@ -10,7 +10,6 @@ from ..config import repo_url
 from ..errors import NotEqual, UsageError, VerificationFailed
 from ..mongo.client import connect, describe
 from ..oplog.history import deployments
-from ..repo.manifest import FileEntry
 from ..repo.repository import Repository
 from ..restore.nsmap import NamespaceMap
 from ..verify.compare import compare as compare_summaries
@@ -42,11 +41,8 @@ def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str 
         manifests = [repository.resolve(backup_id or "latest")]
         incomplete = []
 
-    def on_object(entry: FileEntry, problem: str | None) -> None:
-        if problem:
-            out.note(f"[red]BAD[/red] {entry.key}: {problem}")
-
-    reports = [verify_backup(repository.storage, m, jobs, on_object) for m in manifests]
+    # Each bad object is named once, in the result (stdout): not also as it is found.
+    reports = [verify_backup(repository.storage, m, jobs) for m in manifests]
     if all_backups:
         for deployment in deployments(repository):
             reports.append(verify_segments(repository.storage, deployment, jobs))
@@ -73,8 +69,9 @@ def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str 
             out.say(
                 f"{r.backup_id}: {state} ({r.objects} objects, {human_bytes(r.bytes)}, {r.documents} documents)"
             )
-            for p in r.problems:
-                out.say(f"  {p['object']}: {p['problem']}")
+            for p in r.problems:  # the problem names its object, or is prefixed with it
+                named = p["object"] in p["problem"]
+                out.say(f"  {p['problem']}" if named else f"  {p['object']}: {p['problem']}")
         for b in incomplete:
             out.say(f"{b}: incomplete (never finished; not restorable)")
 

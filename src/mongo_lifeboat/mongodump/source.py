@@ -426,7 +426,10 @@ def open_dump(path: str, db: str | None = None, collection: str | None = None) -
         return _open_archive(path)
     p = Path(path)
     if not p.exists():
-        raise UsageError(f"{path}: no such file or directory")
+        raise UsageError(
+            f"{path}: no such file or directory",
+            "give a mongodump output directory, an archive (plain or gzip), a .bson file, or - for stdin",
+        )
     if p.is_dir():
         return _open_directory(p, db)
     if p.name.endswith((".bson", ".bson.gz")):
