@@ -16,14 +16,15 @@ from typing import Any
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
 
 from .secrets import redact
 
@@ -62,6 +63,21 @@ class Output:
         self.err.print(f"[yellow]warning:[/yellow] {redact(text)}", highlight=False)
 
 
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+class _DocsPerSecond(ProgressColumn):
+    """Documents per second, from rich's own speed estimate of the task."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f} docs/s" if task.speed else "? docs/s")
+
+
 class DocumentProgress:
     """A documents/bytes/rate/ETA bar on a terminal; periodic lines otherwise (or nothing)."""
 
@@ -78,15 +94,15 @@ class DocumentProgress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("docs"),
-                DownloadColumn(),
-                TransferSpeedColumn(),
+                TextColumn("{task.fields[size]}"),  # bytes are bytes, counted apart from documents
+                _DocsPerSecond(),
                 TimeElapsedColumn(),
-                TimeRemainingColumn(),
+                TimeRemainingColumn(),  # rich's own estimator over the recent rate
                 console=output.err,
                 transient=True,
             )
             # Unknown total (a first backup): rate and counts, no ETA.
-            self._task = self._bar.add_task(label, total=total_documents or None)
+            self._task = self._bar.add_task(label, total=total_documents or None, size="0 B")
             self._bar.start()
         self.label = label
         self.total = total_documents
@@ -95,7 +111,7 @@ class DocumentProgress:
         self.documents += documents
         self.bytes += raw_bytes
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.documents)
+            self._bar.update(self._task, completed=self.documents, size=_size(self.bytes))
         elif self.enabled and time.monotonic() - self._last_line > 10:
             self._last_line = time.monotonic()
             self.output.note(

@@ -135,8 +135,12 @@ def backup(
             bar = DocumentProgress(out, "exporting", e.total_documents)
         elif e.kind == "progress" and bar:
             bar.advance(e.documents, e.raw_bytes)
-        elif e.kind == "exporting_done" and bar:
-            bar.close()
+        elif e.kind == "exporting_done":
+            if bar:
+                bar.close()
+            out.note(
+                f"backup: export done; closing the oplog bracket ({e.detail} so far) and writing the manifest"
+            )
 
     try:
         m = run_backup(repository, opts, on_event)

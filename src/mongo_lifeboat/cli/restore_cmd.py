@@ -17,6 +17,17 @@ from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_re
 from ..timestamps import parse_position, wall_of
 from .context import AppContext, app, deployment_option, human_bytes, json_option, repo_option
 
+# What each phase is doing, for the person watching (every phase can take a while).
+_PHASES = {
+    "verify": "verify: checking every object it needs against its checksum",
+    "prepare": "prepare: checking the target (with --drop: dropping the restored namespaces), creating collections",
+    "load": "load: inserting documents",
+    "views": "views: creating views",
+    "replay": "replay: applying the oplog",
+    "indexes": "indexes: building indexes",
+    "users": "users: restoring users and roles",
+}
+
 
 @click.command()
 @click.argument("backup_id", default="latest")
@@ -108,7 +119,7 @@ def restore(
             if bar:
                 bar.close()
                 bar = None
-            out.note(f"restore: {e.phase}")
+            out.note(f"restore: {_PHASES.get(e.phase or '', e.phase)}")
         elif e.kind == "progress":
             if bar is None:
                 bar = DocumentProgress(out, "loading", plan.documents)
