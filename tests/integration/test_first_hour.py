@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import threading
 import time
@@ -11,7 +12,9 @@ import pytest
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
+from mongo_lifeboat.oplog.lease import Lease
 from mongo_lifeboat.oplog.segments import read_state
+from mongo_lifeboat.repo import layout
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.verify.compare import summarize
 
@@ -123,3 +126,50 @@ def test_an_unwritable_repository_is_exit_5_naming_it_before_anything_connects(t
             assert str(repo) in res.error_lines[0] and res.error_lines[1].startswith("hint:")
     finally:
         subprocess.run(["chattr", "-i", str(repo)], check=True)
+
+
+def test_killed_backups_show_incomplete_and_cleanup_removes_them(
+    servers: ServerPool, repo: Repository
+) -> None:
+    source = servers.new()
+    workload.seed(source.client(), 200)
+    killed = lifeboat(
+        "backup", "--source", source.uri, "--repo", repo.url, env={"LIFEBOAT_FAULT": "object-committed:3"}
+    )
+    assert killed.code == -9, killed.stderr
+    listed = lifeboat("list", "--repo", repo.url, "--json").json()["backups"]
+    assert [b["status"] for b in listed] == ["incomplete"]  # its lease died with it
+    dead = listed[0]["backup_id"]
+
+    # A backup that is still being written holds its lease: shown running, never cleaned up.
+    manifest = run_backup(repo, BackupOptions(source.uri))
+    running_id = "20200101T000000Z"
+    repo.storage.put(f"{manifest.deployment}/backups/{running_id}/data/x.0.bson.zst", io.BytesIO(b"partial"))
+    lease = Lease(repo.storage, manifest.deployment, layout.backup_lease_name(running_id))
+    lease.acquire()
+    try:
+        states = {
+            b["backup_id"]: b["status"]
+            for b in lifeboat("list", "--repo", repo.url, "--json").json()["backups"]
+        }
+        assert states == {dead: "incomplete", running_id: "running", manifest.backup_id: "complete"}
+        assert lifeboat("delete", running_id, "--repo", repo.url).code == 15
+        dry = lifeboat("cleanup", "--repo", repo.url, "--dry-run", "--json")
+        assert [d["backup_id"] for d in dry.json()["removed"]] == [dead]
+        assert any(o.key.startswith(f"{manifest.deployment}/backups/{dead}/") for o in repo.storage.list())
+        done = lifeboat("cleanup", "--repo", repo.url, "--json")
+        assert done.code == 0 and [d["backup_id"] for d in done.json()["removed"]] == [dead]
+        assert not any(f"/backups/{dead}/" in o.key for o in repo.storage.list())
+        assert any(f"/backups/{running_id}/" in o.key for o in repo.storage.list())
+    finally:
+        lease.release()
+
+    # The only base of the restorable window is kept unless --force.
+    refused = lifeboat("delete", manifest.backup_id, "--repo", repo.url)
+    assert refused.code == 2 and "--force" in refused.stderr
+    dry = lifeboat("delete", manifest.backup_id, "--repo", repo.url, "--force", "--dry-run", "--json").json()
+    assert dry["objects"] > 0 and not dry["deleted"]
+    assert lifeboat("info", manifest.backup_id, "--repo", repo.url).code == 0
+    gone = lifeboat("delete", manifest.backup_id, "--repo", repo.url, "--force", "--json").json()
+    assert gone["deleted"] and gone["objects"] == dry["objects"]
+    assert not any(f"/backups/{manifest.backup_id}/" in o.key for o in repo.storage.list())

@@ -19,6 +19,7 @@ from ..faults import crash_point
 from ..mongo import members
 from ..mongo.catalog import SourceCollection, list_source_collections
 from ..mongo.client import connect
+from ..oplog.lease import Lease, Renewer
 from ..repo import layout
 from ..repo.manifest import CollectionEntry, FileEntry, Manifest, OplogBracket
 from ..repo.objects import ObjectWriter
@@ -117,65 +118,71 @@ def _backup_from_member(
         time.sleep(1.0)
         started_wall = datetime.now(UTC)
         backup_id = layout.new_backup_id(started_wall)
-    storage = repo.storage
+    # A running backup holds a lease, so list tells it from one that died, and cleanup
+    # never removes a backup still being written.
+    with Renewer(Lease(repo.storage, deployment, layout.backup_lease_name(backup_id))):
+        storage = repo.storage
 
-    anchor = bracket.choose_anchor(client)
-    sources = list_source_collections(client)
-    _expect_from_previous(repo, deployment, sources)
-    total_docs = sum(c.expected_documents for c in sources)
-    emit(BackupEvent("started", total_documents=total_docs, detail=backup_id))
+        anchor = bracket.choose_anchor(client)
+        sources = list_source_collections(client)
+        _expect_from_previous(repo, deployment, sources)
+        total_docs = sum(c.expected_documents for c in sources)
+        emit(BackupEvent("started", total_documents=total_docs, detail=backup_id))
 
-    # The capture writes to a provisional key; the real name needs end_ts.
-    capture_writer = ObjectWriter(
-        storage, layout.bracket_key(deployment, backup_id, anchor.start_ts, anchor.start_ts)
-    )
-    capture = bracket.OplogCapture(client, anchor, capture_writer)
-    capture.start()
-    t_export = time.monotonic()
-    try:
-        entries = _export_all(client, storage, deployment, backup_id, sources, opts, emit)
-        t_bracket = time.monotonic()
-        end_ts = bracket.newest_ts(client)
-        capture.finish(end_ts)
-        capture.join_checked()
-    except BaseException:
-        capture.abort()
-        capture.join()
-        capture_writer.abandon()
-        raise
-    end_ts = max(end_ts, capture.position)
-    capture_writer.key = layout.bracket_key(deployment, backup_id, anchor.start_ts, end_ts)
-    oplog_file = capture_writer.commit()
-    emit(BackupEvent("exporting_done", detail=f"{capture.entries} oplog entries"))
+        # The capture writes to a provisional key; the real name needs end_ts.
+        capture_writer = ObjectWriter(
+            storage, layout.bracket_key(deployment, backup_id, anchor.start_ts, anchor.start_ts)
+        )
+        capture = bracket.OplogCapture(client, anchor, capture_writer)
+        capture.start()
+        t_export = time.monotonic()
+        try:
+            entries = _export_all(client, storage, deployment, backup_id, sources, opts, emit)
+            t_bracket = time.monotonic()
+            end_ts = bracket.newest_ts(client)
+            capture.finish(end_ts)
+            capture.join_checked()
+        except BaseException:
+            capture.abort()
+            capture.join()
+            capture_writer.abandon()
+            raise
+        end_ts = max(end_ts, capture.position)
+        capture_writer.key = layout.bracket_key(deployment, backup_id, anchor.start_ts, end_ts)
+        oplog_file = capture_writer.commit()
+        emit(BackupEvent("exporting_done", detail=f"{capture.entries} oplog entries"))
 
-    finished = datetime.now(UTC)
-    phases = {
-        "prepare": round(t_export - t0, 3),
-        "export": round(t_bracket - t_export, 3),
-        "bracket": round(time.monotonic() - t_bracket, 3),
-    }
-    manifest = Manifest(
-        tool_version=__version__,
-        backup_id=backup_id,
-        deployment=deployment,
-        member=member_host,
-        server_version=server_version,
-        fcv=fcv,
-        started_at=iso(started_wall),
-        finished_at=iso(finished),
-        duration_s=round(time.monotonic() - t0, 3),
-        start_ts=to_str(anchor.start_ts),
-        end_ts=to_str(end_ts),
-        collections=entries,
-        phases=phases,
-        oplog=OplogBracket(
-            start_ts=to_str(anchor.start_ts), end_ts=to_str(end_ts), entries=capture.entries, file=oplog_file
-        ),
-    )
-    crash_point("before-manifest")
-    repo.write_manifest(manifest)  # the commit point: only now is the backup complete
-    emit(BackupEvent("committed", detail=backup_id))
-    return manifest
+        finished = datetime.now(UTC)
+        phases = {
+            "prepare": round(t_export - t0, 3),
+            "export": round(t_bracket - t_export, 3),
+            "bracket": round(time.monotonic() - t_bracket, 3),
+        }
+        manifest = Manifest(
+            tool_version=__version__,
+            backup_id=backup_id,
+            deployment=deployment,
+            member=member_host,
+            server_version=server_version,
+            fcv=fcv,
+            started_at=iso(started_wall),
+            finished_at=iso(finished),
+            duration_s=round(time.monotonic() - t0, 3),
+            start_ts=to_str(anchor.start_ts),
+            end_ts=to_str(end_ts),
+            collections=entries,
+            phases=phases,
+            oplog=OplogBracket(
+                start_ts=to_str(anchor.start_ts),
+                end_ts=to_str(end_ts),
+                entries=capture.entries,
+                file=oplog_file,
+            ),
+        )
+        crash_point("before-manifest")
+        repo.write_manifest(manifest)  # the commit point: only now is the backup complete
+        emit(BackupEvent("committed", detail=backup_id))
+        return manifest
 
 
 def _export_all(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import click
 
+from ..backup import housekeeping
 from ..backup.service import BackupEvent, BackupOptions, run_backup
 from ..config import repo_url, source_uri
 from ..errors import UsageError
+from ..oplog.history import load_history
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
@@ -170,10 +173,12 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
         if b.manifest is not None:
             rows.append(manifest_summary(b.manifest))
         else:
-            rows.append({"backup_id": b.backup_id, "status": "incomplete", "deployment": b.deployment_key})
+            state = housekeeping.status(repository, b)
+            rows.append({"backup_id": b.backup_id, "status": state, "deployment": b.deployment_key})
 
     def render() -> None:
         from rich.table import Column, Table
+        from rich.text import Text
 
         if not rows:
             ctx.output.say(f"no backups in {repository.url}")
@@ -183,7 +188,9 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
         cells = [
             {
                 "backup": r["backup_id"],
-                "status": "complete" if r["status"] == "complete" else "[red]incomplete[/red]",
+                "status": {"complete": "complete", "running": "[cyan]running[/cyan]"}.get(
+                    r["status"], "[red]incomplete[/red]"
+                ),
                 "consistent at": f"{r['end_ts']} ({r['consistent_at']['wall']})" if "end_ts" in r else "-",
                 "documents": str(r["documents"]) if "documents" in r else "-",
                 "stored": human_bytes(r["stored_bytes"]) if "stored_bytes" in r else "-",
@@ -196,9 +203,7 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
         order = ["backup", "status", "consistent at", "documents", "stored", "deployment", "took", "member"]
         shown, used = [], 1
         for name in order:
-            need = (
-                max(len(name), *(len(c[name].replace("[red]", "").replace("[/red]", "")) for c in cells)) + 3
-            )
+            need = max(len(name), *(len(Text.from_markup(c[name]).plain) for c in cells)) + 3
             if used + need > ctx.output.out.width and name != "backup":
                 break
             shown.append(name)
@@ -246,4 +251,51 @@ def info(ctx: AppContext, backup_id: str, repo: str | None) -> None:
     ctx.output.result(data, render)
 
 
-COMMANDS = [init, backup, list_backups, info]
+@click.command()
+@click.argument("backup_id")
+@repo_option
+@click.option("--force", is_flag=True, help="Delete even the only base backup of a restorable window.")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@json_option
+@app
+def delete(ctx: AppContext, backup_id: str, repo: str | None, force: bool, dry_run: bool) -> None:
+    """Delete a backup (its manifest first, so an interrupted delete leaves it incomplete)."""
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    listing = next((b for b in repository.list_backups() if b.backup_id == backup_id and b.manifest), None)
+    timeline = (
+        load_history(repository, listing.manifest.deployment).timeline
+        if listing and listing.manifest
+        else None
+    )
+    d = housekeeping.delete_backup(repository, backup_id, timeline, force, dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    ctx.output.result(
+        {**asdict(d), "dry_run": dry_run},
+        lambda: ctx.output.say(
+            f"{verb} {d.status} backup {d.backup_id}: {d.objects} objects, {human_bytes(d.bytes)}"
+        ),
+    )
+
+
+@click.command()
+@repo_option
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@json_option
+@app
+def cleanup(ctx: AppContext, repo: str | None, dry_run: bool) -> None:
+    """Remove incomplete backups (killed or failed; never a running one)."""
+    repository = Repository.open(repo_url(repo, ctx.plan))
+    removed = housekeeping.cleanup(repository, dry_run)
+    verb = "would remove" if dry_run else "removed"
+
+    def render() -> None:
+        for d in removed:
+            ctx.output.say(
+                f"{verb} incomplete backup {d.backup_id}: {d.objects} objects, {human_bytes(d.bytes)}"
+            )
+        ctx.output.say(f"{verb} {len(removed)} incomplete backup(s)")
+
+    ctx.output.result({"dry_run": dry_run, "removed": [asdict(d) for d in removed]}, render)
+
+
+COMMANDS = [init, backup, list_backups, info, delete, cleanup]

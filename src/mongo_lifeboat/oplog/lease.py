@@ -6,6 +6,7 @@ import io
 import json
 import os
 import socket
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -32,9 +33,11 @@ def _dead_here(held: dict[str, str]) -> bool:
 
 
 class Lease:
-    def __init__(self, storage: Storage, deployment: str, name: str, ttl_s: float = 60.0) -> None:
+    def __init__(
+        self, storage: Storage, deployment: str, name: str, ttl_s: float = 60.0, key: str | None = None
+    ) -> None:
         self.storage = storage
-        self.key = layout.lock_key(deployment, name)
+        self.key = key or layout.lock_key(deployment, name)
         self.name = name
         self.ttl = timedelta(seconds=ttl_s)
         self.holder = str(uuid.uuid4())
@@ -86,3 +89,40 @@ class Lease:
         held = self._current()
         if held is not None and held.get("holder") == self.holder:
             self.storage.delete([self.key])
+
+
+def held_by_live_process(storage: Storage, key: str) -> bool:
+    """Whether the lease at ``key`` is held now: present, not expired, its holder not known dead."""
+    try:
+        with storage.get(key) as f:
+            held = dict(json.loads(f.read()))
+    except (ObjectMissing, ValueError):
+        return False
+    try:
+        expired = datetime.fromisoformat(held["expires"]) < _now()
+    except (KeyError, ValueError):
+        return False
+    return not expired and not _dead_here(held)
+
+
+class Renewer:
+    """Renews a lease on a thread every third of its lifetime while a long job runs."""
+
+    def __init__(self, lease: Lease) -> None:
+        self.lease = lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{lease.name}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease.ttl.total_seconds() / 3):
+            self.lease.renew()
+
+    def __enter__(self) -> Renewer:
+        self.lease.acquire()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.lease.release()

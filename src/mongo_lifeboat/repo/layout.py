@@ -114,7 +114,16 @@ def archiver_state_key(deployment: str) -> str:
 
 
 def lock_key(deployment: str, name: str) -> str:
-    return f"{deployment_prefix(deployment)}locks/{escape_name(name)}.json"
+    return lock_key_in(deployment_prefix(deployment), name)
+
+
+def lock_key_in(deployment_key: str, name: str) -> str:
+    """A lease under an already escaped deployment prefix (as listings return it)."""
+    return f"{deployment_key.rstrip('/')}/locks/{escape_name(name)}.json"
+
+
+def backup_lease_name(backup_id: str) -> str:
+    return f"backup-{backup_id}"
 
 
 def undo_journal_key(deployment: str, incident_id: str) -> str:
