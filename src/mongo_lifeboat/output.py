@@ -36,6 +36,7 @@ class Output:
     verbose: bool = False
     out: Console = field(default_factory=lambda: Console(soft_wrap=True))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    _in_result: bool = False
 
     @property
     def interactive(self) -> bool:
@@ -47,11 +48,15 @@ class Output:
             sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
             sys.stdout.flush()
         else:
-            render()
+            self._in_result = True  # -q keeps the result: it only silences progress and notes
+            try:
+                render()
+            finally:
+                self._in_result = False
 
     def say(self, text: str) -> None:
-        """A line of human output (suppressed by --json and -q)."""
-        if not self.json_mode and not self.quiet:
+        """A line of human output (suppressed by --json; by -q except in the result)."""
+        if not self.json_mode and (not self.quiet or self._in_result):
             self.out.print(redact(text), highlight=False)
 
     def note(self, text: str) -> None:

@@ -104,6 +104,8 @@ def test_an_unwritable_repository_is_exit_5_naming_it_before_anything_connects(t
     assert lifeboat("init", "--repo", url).code == 0
     again = lifeboat("init", "--repo", url, "--json")
     assert again.code == 0 and again.json()["created"] is False  # idempotent
+    quiet = lifeboat("-q", "init", "--repo", url)  # -q silences progress, never the result
+    assert quiet.code == 0 and "already a repository, nothing changed" in quiet.stdout
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     on_file = lifeboat("init", "--repo", "file://" + str(a_file / "repo"))
