@@ -609,3 +609,20 @@ def test_bad_paths_say_what_to_do(fixtures_dir: Path, tmp_path: Path) -> None:
     (out / "keep").write_text("x")
     taken = lifeboat("export", "latest", "--repo", repo, "--format", "mongodump-dir", "--out", str(out))
     assert taken.code == 2 and "already exists" in taken.stderr and (out / "keep").exists()
+
+
+def test_a_refused_import_that_committed_chunks_leaves_nothing(tmp_path: Path) -> None:
+    from mongo_lifeboat.mongodump.importer import import_dump
+    from mongo_lifeboat.repo.repository import Repository
+
+    dump = tmp_path / "dump" / "shop"
+    dump.mkdir(parents=True)
+    docs = [bson.encode({"_id": i, "pad": "x" * 1000}) for i in range(3000)]
+    (dump / "a_big.bson").write_bytes(b"".join(docs))  # ~3 MiB: chunks committed first
+    (dump / "z_bad.bson").write_bytes(docs[0] + b"\x05\x00\x00\x00\x01")  # then a corrupt file
+    repo = Repository.init("file://" + str(tmp_path / "repo"))
+    from mongo_lifeboat.errors import DumpInvalid
+
+    with pytest.raises(DumpInvalid):
+        import_dump(repo, str(tmp_path / "dump"), "rs0", chunk_bytes=1 << 20, jobs=1)
+    assert [o.key for o in repo.storage.list("rs0/")] == []

@@ -27,7 +27,7 @@ from bson.errors import InvalidBSON
 from .. import __version__
 from ..backup.export import DEFAULT_CHUNK_BYTES, write_collection_meta
 from ..ejson import to_ejson
-from ..errors import DumpInvalid
+from ..errors import DumpInvalid, LifeboatError
 from ..repo import layout
 from ..repo.manifest import CollectionEntry, ImportOrigin, Manifest, OplogBracket
 from ..repo.objects import ChunkedWriter, ObjectWriter
@@ -209,9 +209,9 @@ def import_dump(
 
 def _remove(repo: Repository, deployment: str, backup_id: str) -> None:
     """Best effort: a refused import leaves nothing behind (a killed one is listed incomplete)."""
-    for obj in list(repo.storage.list(layout.backup_prefix(deployment, backup_id))):
-        with contextlib.suppress(OSError):
-            repo.storage.delete(obj.key)
+    keys = [obj.key for obj in repo.storage.list(layout.backup_prefix(deployment, backup_id))]
+    with contextlib.suppress(OSError, LifeboatError):
+        repo.storage.delete(keys)
 
 
 def _commit(
