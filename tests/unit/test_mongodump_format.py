@@ -14,8 +14,9 @@ from mongo_lifeboat.mongodump.archive import OPLOG, ArchiveNamespace, ArchiveRea
 from mongo_lifeboat.mongodump.metadata import parse_metadata, render_metadata
 from mongo_lifeboat.mongodump.names import escape_collection, is_shortened, unescape_collection
 from mongo_lifeboat.oplog.timeline import build_timeline
-from mongo_lifeboat.repo.manifest import FileEntry, ImportOrigin, Manifest, OplogBracket
+from mongo_lifeboat.repo.manifest import ImportOrigin, Manifest
 
+from ..support.manifests import make_manifest
 from ..support.mongodump import crc64_xz
 
 TESTDATA = "mongorestore/testdata"
@@ -126,27 +127,12 @@ def test_an_unknown_archive_version_is_refused() -> None:
 
 
 def _manifest(backup_id: str, end: str, has_oplog: bool | None) -> Manifest:
-    f = FileEntry(key="k", size=0, sha256="0" * 64)
     origin = (
         None
         if has_oplog is None
         else ImportOrigin(format="mongodump-dir", path="/d", gzip=False, imported_at="t", has_oplog=has_oplog)
     )
-    return Manifest(
-        tool_version="t",
-        backup_id=backup_id,
-        deployment="rs0",
-        member="m",
-        server_version="7",
-        started_at="t",
-        finished_at="t",
-        duration_s=0,
-        start_ts=end,
-        end_ts=end,
-        collections=[],
-        oplog=OplogBracket(start_ts=end, end_ts=end, entries=1 if has_oplog else 0, file=f),
-        imported_from=origin,
-    )
+    return make_manifest(backup_id, end, 1 if has_oplog else 0, origin)
 
 
 def test_a_dump_without_oplog_is_never_a_point_in_time_base() -> None:

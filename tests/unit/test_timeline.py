@@ -6,26 +6,14 @@ from bson import Timestamp
 
 from mongo_lifeboat.oplog.segments import Segment
 from mongo_lifeboat.oplog.timeline import build_timeline
-from mongo_lifeboat.repo.manifest import FileEntry, Manifest, OplogBracket
+from mongo_lifeboat.repo.manifest import Manifest
 from mongo_lifeboat.timestamps import to_str
+
+from ..support.manifests import make_manifest
 
 
 def _backup(backup_id: str, end: int) -> Manifest:
-    e = to_str(Timestamp(end, 1))
-    return Manifest(
-        tool_version="t",
-        backup_id=backup_id,
-        deployment="rs0",
-        member="m",
-        server_version="8.0",
-        started_at="2026-11-24T00:00:00Z",
-        finished_at="2026-11-24T00:00:01Z",
-        duration_s=1.0,
-        start_ts=e,
-        end_ts=e,
-        collections=[],
-        oplog=OplogBracket(start_ts=e, end_ts=e, entries=0, file=FileEntry(key="k", size=0, sha256="0")),
-    )
+    return make_manifest(backup_id, to_str(Timestamp(end, 1)))
 
 
 def _segment(start: int, end: int) -> Segment:
