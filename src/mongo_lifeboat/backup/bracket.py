@@ -54,7 +54,9 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
     try:
         start = newest_ts(client)
     except StopIteration as e:
-        raise UnsupportedSource("the source oplog is empty") from e
+        raise UnsupportedSource(
+            "the source oplog is empty", "write once to the replica set (or wait for its first no-op entry)"
+        ) from e
     except OperationFailure as e:
         raise UnsupportedSource(
             f"cannot read the source oplog (local.oplog.rs): {e}",

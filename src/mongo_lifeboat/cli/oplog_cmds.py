@@ -182,7 +182,8 @@ def incidents(
             out.say("no destructive events found in the archived oplog")
         for i in data:
             out.say(
-                f"{i['id']}  {i['wall']}  {i['kind']:<12} {i['ns']:<40} {i['count']:>8} docs   -> {i['restore_with']}"
+                f"{i['id']}  {i['wall']}  {i['kind']:<12} {i['ns']:<40} {i['count']:>8} docs   "
+                f"-> {i['restore_with']}  |  {i['undo_with']}"
             )
 
     out.result(data, render)

@@ -121,7 +121,10 @@ class Archiver:
         try:
             hello = cluster.admin.command("hello")
             if not hello.get("setName"):
-                raise UnsupportedSource("the source is not a replica set: it has no oplog to archive")
+                raise UnsupportedSource(
+                    "the source is not a replica set: it has no oplog to archive",
+                    "run mongod as a replica set (a single-node set is fine: --replSet rs0 + rs.initiate())",
+                )
             self.deployment = str(hello["setName"])
             chosen = members.choose(members.discover(cluster), self.opts.member)
         finally:
