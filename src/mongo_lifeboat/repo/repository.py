@@ -33,6 +33,7 @@ class Repository:
 
     def __init__(self, storage: Storage, info: dict[str, object]) -> None:
         self.storage = storage
+        self._manifests: dict[str, Manifest] = {}
         self.info = info
 
     @property
@@ -90,9 +91,15 @@ class Repository:
     # -- backups -------------------------------------------------------------
 
     def _read_manifest(self, key: str) -> Manifest:
+        # A manifest never changes once written (it is the commit point): read each once.
+        cached = self._manifests.get(key)
+        if cached is not None:
+            return cached
         try:
             with self.storage.get(key) as f:
-                return Manifest.model_validate_json(f.read())
+                manifest = Manifest.model_validate_json(f.read())
+                self._manifests[key] = manifest
+                return manifest
         except ValidationError as e:
             raise IntegrityError(f"manifest is corrupt: {key} ({e.error_count()} problems)") from e
 
