@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import bson
 from bson import Timestamp
 
 from .. import __version__
 from ..errors import UsageError
 from ..mongo.catalog import BUCKETS
-from ..oplog.segments import Segment, iter_raw_entries
+from ..oplog.segments import Segment, backup_oplog_raw, entry_ts
 from ..repo.manifest import CollectionEntry, Manifest
 from ..repo.objects import iter_bson, open_verified
 from ..repo.storage import Storage
@@ -74,17 +73,10 @@ class ExportSource:
                 yield from iter_bson(stream, f.key)
 
     def oplog(self) -> Iterator[bytes]:
-        bracket = self.manifest.oplog.file
-        with open_verified(self.storage, bracket) as stream:
-            for batch in iter_bson(stream, bracket.key):
-                yield from batch
-        end = self.manifest.end
-        for raw in iter_raw_entries(self.storage, self.segments):
-            ts = bson.decode(raw)["ts"]
-            if self.stop_before is not None and ts >= self.stop_before:
+        for raw in backup_oplog_raw(self.storage, self.manifest, self.segments):
+            if self.stop_before is not None and entry_ts(raw) >= self.stop_before:
                 return
-            if ts > end:
-                yield raw
+            yield raw
 
 
 def _has_metadata(entry: CollectionEntry) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 import bson
 from bson import Timestamp
+from bson.raw_bson import RawBSONDocument
 
 from ..errors import IntegrityError
 from ..mongo.codec import CODEC
@@ -108,29 +109,47 @@ def iter_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[dict
         yield bson.decode(raw, codec_options=CODEC)
 
 
+def backup_oplog_raw(
+    storage: Storage,
+    manifest: Manifest,
+    segments: Iterable[Segment] = (),
+    counts: dict[str, int] | None = None,
+) -> Iterator[bytes]:
+    """A base backup's bracket, then the archived ``segments`` after its ``end_ts``, as one
+    stream of raw entries (so a transaction spanning the two is seen whole). Every object is
+    checked before use and the bracket's entry count against the manifest; ``counts``
+    receives ``bracket`` and ``more``."""
+    counts = counts if counts is not None else {}
+    counts.update(bracket=0, more=0)
+    bracket = manifest.oplog
+    with open_verified(storage, bracket.file) as stream:
+        for batch in iter_bson(stream, bracket.file.key):
+            counts["bracket"] += len(batch)
+            yield from batch
+    if counts["bracket"] != bracket.entries:
+        raise IntegrityError(
+            f"{bracket.file.key} holds {counts['bracket']} entries; the manifest says {bracket.entries}"
+        )
+    end = manifest.end
+    for raw in iter_raw_entries(storage, segments):
+        if entry_ts(raw) > end:
+            counts["more"] += 1
+            yield raw
+
+
 def backup_oplog(
     storage: Storage,
     manifest: Manifest,
     segments: Iterable[Segment] = (),
     counts: dict[str, int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """A base backup's bracket, then the archived ``segments`` after its ``end_ts``, as one
-    stream of decoded entries (so a transaction spanning the two is seen whole). The bracket's
-    entry count is checked against the manifest; ``counts`` receives ``bracket`` and ``more``."""
-    counts = counts if counts is not None else {}
-    counts.update(bracket=0, more=0)
-    bracket = manifest.oplog
-    with open_verified(storage, bracket.file) as stream:
-        for batch in iter_bson(stream, bracket.file.key):
-            for raw in batch:
-                counts["bracket"] += 1
-                yield bson.decode(raw, codec_options=CODEC)
-    if counts["bracket"] != bracket.entries:
-        raise IntegrityError(
-            f"{bracket.file.key} holds {counts['bracket']} entries; the manifest says {bracket.entries}"
-        )
-    end = manifest.end
-    for entry in iter_entries(storage, segments):
-        if entry["ts"] > end:
-            counts["more"] += 1
-            yield entry
+    """:func:`backup_oplog_raw`, decoded."""
+    for raw in backup_oplog_raw(storage, manifest, segments, counts):
+        yield bson.decode(raw, codec_options=CODEC)
+
+
+def entry_ts(raw: bytes) -> Timestamp:
+    """An oplog entry's ``ts`` without decoding the rest of it."""
+    ts = RawBSONDocument(raw)["ts"]
+    assert isinstance(ts, Timestamp)
+    return ts
