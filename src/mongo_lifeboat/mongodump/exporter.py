@@ -26,7 +26,7 @@ from ..errors import UsageError
 from ..mongo.catalog import BUCKETS
 from ..oplog.segments import Segment, backup_oplog_raw, entry_ts
 from ..repo.manifest import CollectionEntry, Manifest
-from ..repo.objects import iter_bson, open_verified
+from ..repo.objects import read_documents
 from ..repo.storage import Storage
 from ..timestamps import to_str
 from .archive import OPLOG, ArchiveNamespace, ArchiveWriter
@@ -69,8 +69,7 @@ class ExportSource:
 
     def documents(self, entry: CollectionEntry) -> Iterator[list[bytes]]:
         for f in entry.files:
-            with open_verified(self.storage, f) as stream:
-                yield from iter_bson(stream, f.key)
+            yield from read_documents(self.storage, f)
 
     def oplog(self) -> Iterator[bytes]:
         for raw in backup_oplog_raw(self.storage, self.manifest, self.segments):

@@ -21,7 +21,7 @@ from ..errors import IntegrityError
 from ..mongo.codec import CODEC
 from ..repo import layout
 from ..repo.manifest import FileEntry, Manifest
-from ..repo.objects import iter_bson, open_verified
+from ..repo.objects import read_documents
 from ..repo.storage import ObjectMissing, Storage
 from ..timestamps import from_hex16, to_hex16
 
@@ -98,9 +98,8 @@ def read_state(storage: Storage, deployment: str) -> dict[str, Any] | None:
 def iter_raw_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[bytes]:
     """Raw BSON entries of ``segments`` in order, each object checked before use."""
     for seg in segments:
-        with open_verified(storage, seg.file) as stream:
-            for batch in iter_bson(stream, seg.key):
-                yield from batch
+        for batch in read_documents(storage, seg.file):
+            yield from batch
 
 
 def iter_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[dict[str, Any]]:
@@ -122,10 +121,9 @@ def backup_oplog_raw(
     counts = counts if counts is not None else {}
     counts.update(bracket=0, more=0)
     bracket = manifest.oplog
-    with open_verified(storage, bracket.file) as stream:
-        for batch in iter_bson(stream, bracket.file.key):
-            counts["bracket"] += len(batch)
-            yield from batch
+    for batch in read_documents(storage, bracket.file):
+        counts["bracket"] += len(batch)
+        yield from batch
     if counts["bracket"] != bracket.entries:
         raise IntegrityError(
             f"{bracket.file.key} holds {counts['bracket']} entries; the manifest says {bracket.entries}"

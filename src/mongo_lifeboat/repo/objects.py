@@ -223,3 +223,9 @@ def count_documents(raw: bytes | memoryview) -> int:
         pos += int.from_bytes(raw[pos : pos + 4], "little")
         n += 1
     return n
+
+
+def read_documents(storage: Storage, entry: FileEntry, batch_bytes: int = 4 << 20) -> Iterator[list[bytes]]:
+    """The raw BSON documents of a stored object, in batches, its checksum checked first."""
+    with open_verified(storage, entry) as stream:
+        yield from iter_bson(stream, entry.key, batch_bytes)

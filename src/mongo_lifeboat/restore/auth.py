@@ -16,7 +16,7 @@ from pymongo.errors import OperationFailure
 
 from ..errors import RestoreFailed
 from ..mongo.codec import CODEC
-from ..repo.objects import iter_bson, open_verified
+from ..repo.objects import read_documents
 from ..repo.storage import Storage
 from .plan import CollectionTask
 
@@ -27,9 +27,8 @@ _TEMP = {"admin.system.users": "lifeboat_tempusers", "admin.system.roles": "life
 def _documents(storage: Storage, task: CollectionTask) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for entry in task.entry.files:
-        with open_verified(storage, entry) as stream:
-            for batch in iter_bson(stream, entry.key):
-                docs.extend(bson.decode(raw, codec_options=CODEC) for raw in batch)
+        for batch in read_documents(storage, entry):
+            docs.extend(bson.decode(raw, codec_options=CODEC) for raw in batch)
     return docs
 
 

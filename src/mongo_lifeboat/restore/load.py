@@ -20,7 +20,7 @@ from pymongo.errors import BulkWriteError
 
 from ..errors import RestoreFailed
 from ..repo.manifest import FileEntry
-from ..repo.objects import iter_bson, open_verified
+from ..repo.objects import read_documents
 from ..repo.storage import Storage
 
 _DUPLICATE_KEY = 11000
@@ -53,10 +53,9 @@ def _insert(target: MongoClient[Any], batch: _Batch) -> None:
 
 def _read(storage: Storage, tns: str, entry: FileEntry, put: Callable[[_Batch], None]) -> int:
     seen = 0
-    with open_verified(storage, entry) as stream:
-        for raws in iter_bson(stream, entry.key, batch_bytes=BATCH_BYTES):
-            put((tns, entry.key, raws))
-            seen += len(raws)
+    for raws in read_documents(storage, entry, batch_bytes=BATCH_BYTES):
+        put((tns, entry.key, raws))
+        seen += len(raws)
     if seen != entry.documents:
         raise RestoreFailed(
             f"{entry.key} held {seen} documents but the manifest says {entry.documents}",

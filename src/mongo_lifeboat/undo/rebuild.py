@@ -16,7 +16,7 @@ from ..oplog.applier import id_key, op_id
 from ..oplog.entries import Op, Unit
 from ..oplog.updates import apply_update, is_replacement
 from ..repo.manifest import Manifest
-from ..repo.objects import iter_bson, open_verified
+from ..repo.objects import read_documents
 from ..repo.storage import Storage
 
 Doc = dict[str, Any]
@@ -52,13 +52,12 @@ def base_documents(storage: Storage, base: Manifest, ns: str, ids: set[Any]) -> 
         if coll.ns != ns:
             continue
         for entry in coll.files:
-            with open_verified(storage, entry) as stream:
-                for batch in iter_bson(stream, entry.key):
-                    for raw in batch:
-                        doc = bson.decode(raw, codec_options=CODEC)
-                        key = id_key(doc["_id"])
-                        if key in ids:
-                            found[key] = doc
+            for batch in read_documents(storage, entry):
+                for raw in batch:
+                    doc = bson.decode(raw, codec_options=CODEC)
+                    key = id_key(doc["_id"])
+                    if key in ids:
+                        found[key] = doc
     return found
 
 

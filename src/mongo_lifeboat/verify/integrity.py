@@ -14,7 +14,7 @@ from bson.errors import BSONError
 from ..errors import IntegrityError
 from ..oplog.segments import list_gaps, list_segments
 from ..repo.manifest import FileEntry, Manifest
-from ..repo.objects import iter_bson, open_verified, read_verified
+from ..repo.objects import read_documents, read_verified
 from ..repo.storage import Storage
 from ..timestamps import to_str
 
@@ -41,14 +41,13 @@ def check_object(storage: Storage, entry: FileEntry) -> int:
             raise IntegrityError(f"not valid JSON: {entry.key}") from e
         return 0
     seen = 0
-    with open_verified(storage, entry) as stream:
-        for batch in iter_bson(stream, entry.key):
-            for raw in batch:
-                try:
-                    bson.decode(raw)
-                except (BSONError, ValueError, IndexError) as e:
-                    raise IntegrityError(f"unparseable BSON document in {entry.key}: {e}") from e
-            seen += len(batch)
+    for batch in read_documents(storage, entry):
+        for raw in batch:
+            try:
+                bson.decode(raw)
+            except (BSONError, ValueError, IndexError) as e:
+                raise IntegrityError(f"unparseable BSON document in {entry.key}: {e}") from e
+        seen += len(batch)
     if seen != entry.documents:
         raise IntegrityError(f"{entry.key} holds {seen} documents; the manifest says {entry.documents}")
     return seen
