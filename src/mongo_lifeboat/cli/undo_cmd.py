@@ -57,6 +57,11 @@ def undo(
     history = load_history(repository, deployment)
     incident = incident_by_id(repository.storage, history.segments, incident_id)
     uri = target or source_uri(source, ctx.plan)
+    if not uri:  # --dry-run too: the conflicts are read from the deployment's own oplog
+        raise UsageError(
+            "no deployment given to undo the incident in",
+            "pass --target URI (the live replica set) or set LIFEBOAT_SOURCE_URI",
+        )
     client = connect(uri, role="target", timeout_ms=int(ctx.plan.source.timeout_s * 1000))
     try:
         report = run_undo(
