@@ -51,8 +51,7 @@ def undo(
     under their own name with --apply when it is free, else beside it.
     """
     out = ctx.output
-    if apply_ and into:
-        raise UsageError("give --apply or --into, not both", "--apply writes into the live collection itself")
+    opts = UndoOptions(apply=apply_, into=into, dry_run=dry_run, jobs=jobs or ctx.plan.restore.jobs)
     repository = Repository.open(repo_url(repo, ctx.plan))
     history = load_history(repository, deployment)
     incident = incident_by_id(repository.storage, history.segments, incident_id)
@@ -69,7 +68,7 @@ def undo(
             history,
             incident,
             client,
-            UndoOptions(apply=apply_, into=into, dry_run=dry_run, jobs=jobs or ctx.plan.restore.jobs),
+            opts,
             out.note,
         )
     finally:

@@ -53,6 +53,12 @@ class UndoOptions:
     dry_run: bool = False
     jobs: int = 4
 
+    def __post_init__(self) -> None:
+        if self.apply and self.into:
+            raise UsageError(
+                "give --apply or --into, not both", "--apply writes into the live collection itself"
+            )
+
 
 @dataclass
 class UndoReport:
@@ -97,8 +103,6 @@ def run_undo(
     opts: UndoOptions,
     note: Callable[[str], None] = lambda _: None,
 ) -> UndoReport:
-    if opts.apply and opts.into:
-        raise UsageError("give --apply or --into, not both", "--apply writes into the live collection itself")
     if incident.kind.startswith("bulk"):
         return _undo_bulk(repo, history, incident, target, opts, note)
     return _undo_drop(repo, history, incident, target, opts, note)
@@ -132,8 +136,10 @@ def _undo_bulk(
     report.dry_run = opts.dry_run
 
     note(f"undo: reading the {incident.count:,} operations of {incident.id}")
-    later = [s for s in history.segments if s.end >= incident.ts]
-    members = list(incident_ops(units(iter_entries(repo.storage, later)), incident))
+    # One pass over the archive after the incident: its own operations first, then (once the
+    # pre-images are rebuilt) everything written after them.
+    after_incident = units(iter_entries(repo.storage, [s for s in history.segments if s.end >= incident.ts]))
+    members = list(incident_ops(after_incident, incident))
     if len(members) != incident.count:
         raise RestoreFailed(f"{incident.id}: found {len(members)} of its {incident.count} operations")
     ids = {id_key(op_id(op)): op_id(op) for _, op in members}
@@ -153,7 +159,7 @@ def _undo_bulk(
 
     note("undo: checking what was written to those documents after the incident")
     fate = Fate(pre, dict(after))
-    checked = fate.follow(units(iter_entries(repo.storage, later)), ns, last_ts) or last_ts
+    checked = fate.follow(after_incident, ns, last_ts) or last_ts
     live_to = _follow_live(target, history.deployment, fate, ns, checked, report)
     report.checked_through = to_str(live_to or checked)
     conflicts = fate.conflicts | missing
