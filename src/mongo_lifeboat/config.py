@@ -1,36 +1,133 @@
-"""The plan file (TOML) -> validated, frozen settings, with errors that name the key path.
+"""The recovery plan (``lifeboat.toml``) -> validated, frozen settings; the one place where
+command-line options, environment variables and the plan are merged.
 
 Precedence for every setting: command-line option > environment variable > plan file.
+Errors name the key path (``objectives.rpo: …``); unknown keys are errors; ``${VAR}`` is
+read from the environment (a missing one is an error naming it), and every value read
+so is treated as a secret from then on (never printed; see ``secrets``).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from croniter import croniter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
 
-from .errors import ConfigError
+from . import secrets
+from .errors import ConfigError, UsageError
 
 DEFAULT_PLAN = Path("lifeboat.toml")
+
+# -- value types -------------------------------------------------------------------------
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+
+
+def parse_duration(value: Any) -> float:
+    """``90s``, ``5m``, ``6h``, ``14d``, ``1h30m`` -> seconds. A bare number is refused:
+    whether it meant seconds or minutes is exactly the mistake a plan must not hide."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"write a unit: {value}s, {value}m, {value}h or {value}d")
+    text = str(value).strip().replace(" ", "")
+    if not text or _DURATION.sub("", text):
+        raise ValueError(f"not a duration: {value!r} (write 90s, 5m, 6h, 14d or 1h30m)")
+    return sum(float(n) * _UNITS[unit] for n, unit in _DURATION.findall(text))
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    parts, rest = [], seconds
+    for unit in ("d", "h", "m"):
+        n = int(rest // _UNITS[unit])
+        if n:
+            parts.append(f"{n}{unit}")
+            rest -= n * _UNITS[unit]
+    if rest >= 0.0005 or not parts:
+        parts.append(f"{round(rest, 3):g}s")
+    return "".join(parts)
+
+
+def _check_cron(expr: str) -> str:
+    if not croniter.is_valid(expr):
+        raise ValueError(f"not a cron expression: {expr!r} (five fields: minute hour day month weekday)")
+    return expr
+
+
+def cron_interval(expr: str, start: datetime | None = None, fires: int = 64) -> float:
+    """The longest gap (seconds) between consecutive runs of ``expr`` over its next ``fires``
+    runs: what a schedule promises at worst."""
+    it = croniter(expr, start or datetime.now(UTC))
+    times = [it.get_next(datetime) for _ in range(fires)]
+    return max((b - a).total_seconds() for a, b in itertools.pairwise(times))
+
+
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+Cron = Annotated[str, AfterValidator(_check_cron)]
+
+
+# -- the plan ----------------------------------------------------------------------------
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SourceSettings(_Section):
-    uri: str | None = None
-    member: str = "auto"
-    timeout_s: float = Field(default=10.0, gt=0)
+class DeploymentSettings(_Section):
+    name: str | None = None
+    source: str | None = None
+    member: str = "auto"  # hidden > secondary > primary
+    timeout: Duration = 10.0
+
+
+class Owner(_Section):
+    name: str
+    contact: str
+    escalation: str | None = None
+
+
+class Objectives(_Section):
+    rpo: Duration | None = None
+    rto: Duration | None = None
 
 
 class RepositorySettings(_Section):
-    name: str = "repo1"
+    name: str = "primary"
     url: str
     region: str | None = None
+
+
+class Schedule(_Section):
+    base_backup: Cron | None = None
+    drill: Cron | None = None
+
+
+class Alerts(_Section):
+    notify: list[str] = Field(default_factory=list)  # Apprise URLs
+    prometheus_textfile: Path | None = None
+
+
+class DrillSettings(_Section):
+    staging: str = "scratch"  # or a MongoDB URI; never the source
+    max_age: Duration = 90 * 86400.0
 
 
 class BackupSettings(_Section):
@@ -43,13 +140,27 @@ class RestoreSettings(_Section):
 
 
 class Plan(_Section):
-    deployment: str | None = None
-    owner: str | None = None
-    source: SourceSettings = SourceSettings()
-    repositories: list[RepositorySettings] = Field(default_factory=list)
+    format: Literal[1] = 1
+    deployment: DeploymentSettings = DeploymentSettings()
+    owner: Owner | None = None
+    objectives: Objectives = Objectives()
+    repository: list[RepositorySettings] = Field(default_factory=list)
+    schedule: Schedule = Schedule()
+    alerts: Alerts = Alerts()
+    drill: DrillSettings = DrillSettings()
     backup: BackupSettings = BackupSettings()
     restore: RestoreSettings = RestoreSettings()
-    format: Literal[1] = 1
+
+    def shown(self) -> dict[str, Any]:
+        """The plan as ``plan show`` prints it: every credential replaced by ``***``."""
+        data = self.model_dump(mode="json")
+        if data["deployment"]["source"]:
+            data["deployment"]["source"] = secrets.redact(data["deployment"]["source"])
+        data["drill"]["staging"] = secrets.redact(data["drill"]["staging"])
+        for repo in data["repository"]:
+            repo["url"] = secrets.redact(repo["url"])
+        data["alerts"]["notify"] = [secrets.redact_notify_url(u) for u in data["alerts"]["notify"]]
+        return data
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -59,31 +170,64 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _interpolate(value: Any, path: tuple[int | str, ...], where: Path) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, k), where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), where) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ConfigError(
+                f"plan file {where}: {_key_path(path)}: environment variable {name} is not set",
+                f"export {name}=… before running lifeboat",
+            )
+        secrets.register(os.environ[name])
+        return os.environ[name]
+
+    return _VAR.sub(substitute, value)
+
+
 def load_plan(path: Path | None) -> Plan:
-    """Load ``path``; with None, ``./lifeboat.toml`` if present, else defaults."""
+    """Load ``path``; with None, ``$LIFEBOAT_CONFIG`` or ``./lifeboat.toml`` if present, else defaults."""
     if path is None:
-        if not DEFAULT_PLAN.exists():
+        env = os.environ.get("LIFEBOAT_CONFIG")
+        if env:
+            path = Path(env)
+        elif DEFAULT_PLAN.exists():
+            path = DEFAULT_PLAN
+        else:
             return Plan()
-        path = DEFAULT_PLAN
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise ConfigError(f"plan file not found: {path}", "pass an existing file to --config") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"plan file {path} is not valid TOML: {e}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read plan file {path}: {e}") from e
+    data = _interpolate(raw, (), path)
     try:
         return Plan.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         key = _key_path(tuple(err["loc"])) or "(top level)"
+        message = str(err["msg"]).removeprefix("Value error, ")
         more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(f"plan file {path}: {key}: {err['msg']}{more}") from e
+        raise ConfigError(f"plan file {path}: {key}: {message}{more}") from e
+
+
+# -- merging: option > environment > plan ------------------------------------------------
 
 
 def source_uri(cli_value: str | None, plan: Plan) -> str | None:
-    return cli_value or os.environ.get("LIFEBOAT_SOURCE_URI") or plan.source.uri
+    return cli_value or os.environ.get("LIFEBOAT_SOURCE_URI") or plan.deployment.source
 
 
 def repo_url(cli_value: str | None, plan: Plan) -> str | None:
@@ -91,4 +235,28 @@ def repo_url(cli_value: str | None, plan: Plan) -> str | None:
         return cli_value
     if os.environ.get("LIFEBOAT_REPO"):
         return os.environ["LIFEBOAT_REPO"]
-    return plan.repositories[0].url if plan.repositories else None
+    return plan.repository[0].url if plan.repository else None
+
+
+def target_uri(cli_value: str | None) -> str | None:
+    """Restore targets are never taken from the plan: writing somewhere must be asked for."""
+    return cli_value or os.environ.get("LIFEBOAT_TARGET_URI")
+
+
+def deployment_name(cli_value: str | None, plan: Plan) -> str | None:
+    return cli_value or plan.deployment.name
+
+
+def member(cli_value: str | None, plan: Plan) -> str:
+    return cli_value or plan.deployment.member
+
+
+def timeout_ms(plan: Plan) -> int:
+    return int(plan.deployment.timeout * 1000)
+
+
+def require(value: str | None, what: str, option: str, env: str, plan_key: str | None = None) -> str:
+    if value:
+        return value
+    where = f"pass {option}, set {env}" + (f", or set {plan_key} in the plan" if plan_key else "")
+    raise UsageError(f"no {what} given", where)

@@ -3,18 +3,44 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 # mongodb://user:password@host -> mongodb://user:***@host (also +srv, s3 and http URLs)
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@")
 # password=... or secret=... query options and key=value pairs
 _KV = re.compile(
-    r"(?i)\b(password|passwd|pwd|secret|secret_access_key|aws_secret_access_key|tlsCertificateKeyFilePassword)=([^&\s]+)"
+    r"(?i)\b(password|passwd|pwd|secret|secret_access_key|aws_secret_access_key|tlsCertificateKeyFilePassword|token|apikey)=([^&\s]+)"
 )
+# Values known to be secret (read from ${VAR} in the plan, notification URLs): replaced
+# wherever they appear, whatever the text around them looks like.
+_KNOWN: set[str] = set()
+_MIN_SECRET = 4  # shorter values would blank out ordinary words
+
+
+def register(value: str) -> None:
+    if len(value) >= _MIN_SECRET:
+        _KNOWN.add(value)
 
 
 def redact(text: str) -> str:
     """Replace any password-like substring of ``text`` with ``***``."""
     if not text:
         return text
+    for value in sorted(_KNOWN, key=len, reverse=True):
+        text = text.replace(value, "***")
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
     return _KV.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+# Notification URLs carry their token anywhere (slack://T000/B000/XXXX): only a web hook's
+# host is shown, nothing else.
+_WEB = {"json", "jsons", "form", "forms", "xml", "xmls", "http", "https"}
+
+
+def redact_notify_url(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = parts.scheme or "?"
+    if scheme in _WEB and parts.hostname:
+        port = f":{parts.port}" if parts.port else ""
+        return f"{scheme}://{parts.hostname}{port}/***"
+    return f"{scheme}://***"

@@ -42,7 +42,7 @@ def test_unreachable_source_names_host_within_timeout(tmp_path: Path, repo_url: 
     port = _closed_port()
     plan = tmp_path / "plan.toml"
     plan.write_text(
-        f'[source]\nuri = "mongodb://backup:{SECRET}@127.0.0.1:{port}/?authSource=admin"\ntimeout_s = 1.5\n'
+        f'[deployment]\nsource = "mongodb://backup:{SECRET}@127.0.0.1:{port}/?authSource=admin"\ntimeout = "1.5s"\n'
     )
     r = lifeboat("--config", str(plan), "backup", "--repo", repo_url)
     line = _assert_one_clear_error(r.stderr, r.code, 4)
@@ -60,7 +60,7 @@ def test_unknown_backup_id(repo_url: str) -> None:
 
 def test_malformed_plan_file_names_the_key(tmp_path: Path) -> None:
     plan = tmp_path / "plan.toml"
-    plan.write_text('[source]\nuri = "mongodb://h"\n[backup]\njobs = "many"\n')
+    plan.write_text('[deployment]\nsource = "mongodb://h"\n[backup]\njobs = "many"\n')
     r = lifeboat("--config", str(plan), "list")
     assert "backup.jobs" in _assert_one_clear_error(r.stderr, r.code, 3)
     plan.write_text("[backup\n")

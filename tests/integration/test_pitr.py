@@ -154,6 +154,7 @@ def test_corrupt_or_missing_segment(
     history = load_history(repo)
     deployment = history.deployment
     assert verify_segments(repo.storage, deployment).ok
+    assert len(history.segments) >= 3, "the scenario must archive a segment with others on both sides"
     victim = history.segments[len(history.segments) // 2]
     path = tmp_path / "repo" / victim.key
     data = bytearray(path.read_bytes())

@@ -101,7 +101,15 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             traffic.wait_ops(15)  # the traffic may write some of them again: natural conflicts
             traffic.forget(updated)
             traffic.wait_ops(20)
-            src.analytics[workload.LONG_NAME].drop()
+            doomed = src.analytics[workload.LONG_NAME]
+            # Changed since the base backup: what the drop took is more than what the backup holds.
+            traffic.run_logged(
+                "insert_many", DROPPED, {"docs": [{"_id": f"late-{i}", "at": i} for i in range(5)]}
+            )
+            traffic.run_logged("delete_one", DROPPED, {"filter": {"_id": "late-0"}})
+            traffic.run_logged("create_index", DROPPED, {"keys": [("late_field", 1)], "name": "late_field_1"})
+            dropped = {"documents": doomed.count_documents({}), "indexes": sorted(doomed.index_information())}
+            doomed.drop()
             traffic.wait_ops(20)
             newest = src.local["oplog.rs"].find({}, {"ts": 1}).sort("$natural", -1).limit(1).next()["ts"]
             _wait_archived(repo, newest)
@@ -137,6 +145,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "updated": updated,
             "found": found,
             "by_kind": by_kind,
+            "dropped": dropped,
             "history": load_history(repo),
             "runs": {
                 "killed": undo_delete,
@@ -249,6 +258,12 @@ def test_incidents_cli_lists_undo(story: dict[str, Any]) -> None:
         ("bulk-update", len(story["updated"])),
     ]
     assert data[0]["undo_with"] == f"lifeboat undo {data[0]['id']}"
+    # A drop shows what it took at the time (from the base backup and the archive since).
+    drop = next(i for i in data if i["kind"] == "drop")
+    assert drop["dropped"]["documents"] == drop["count"] == story["dropped"]["documents"] > 0
+    assert drop["dropped"]["indexes"] == story["dropped"]["indexes"]
+    text = lifeboat("incidents", env={"LIFEBOAT_REPO": story["repo"].url})
+    assert f"{story['dropped']['documents']} docs, {len(story['dropped']['indexes'])} indexes" in text.stdout
 
 
 def test_summary_line_of_undo(story: dict[str, Any]) -> None:

@@ -11,9 +11,15 @@ from mongo_lifeboat.repo.repository import Repository
 
 
 @contextmanager
-def archiving(repo: Repository, uri: str, segment_seconds: float = 0.5) -> Iterator[ArchiverStats]:
+def archiving(
+    repo: Repository, uri: str, segment_seconds: float = 0.5, segment_bytes: int = 64 << 10
+) -> Iterator[ArchiverStats]:
+    """Small segments (by size, so their number does not depend on the machine's speed)."""
     stop = threading.Event()
-    archiver = Archiver(repo, ArchiverOptions(uri, segment_seconds=segment_seconds, poll_s=0.05))
+    archiver = Archiver(
+        repo,
+        ArchiverOptions(uri, segment_seconds=segment_seconds, segment_bytes=segment_bytes, poll_s=0.05),
+    )
     errors: list[BaseException] = []
 
     def run() -> None:

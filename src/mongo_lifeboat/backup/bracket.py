@@ -19,7 +19,7 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from ..errors import OplogOverflow, UnsupportedSource
-from ..oplog.reader import OplogReader, newest_ts, oldest_ts
+from ..oplog.reader import OplogReader, newest_ts, oldest_ts, pause_for
 from ..repo.objects import ObjectWriter
 from ..timestamps import just_before, to_str, wall_of
 
@@ -29,10 +29,12 @@ class Anchor:
     """Where capture begins: entries with ``ts > start_ts`` are replayed over the export.
 
     ``guard``: an existing entry at or before which nothing may be trimmed (the start
-    itself, or the first entry of the open transaction the start was moved back for)."""
+    itself, or the first entry of the open transaction the start was moved back for).
+    ``query_s``: what reading the newest entry cost (how slow this server's oplog is)."""
 
     start_ts: Timestamp
     guard: Timestamp
+    query_s: float = 0.0
 
 
 def _majority_point(client: MongoClient[Any]) -> Timestamp | None:
@@ -51,6 +53,7 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
     too new loses writes. So the newest entry is capped by the majority commit point,
     which has no oplog holes (writes with an earlier ts still in flight).
     """
+    t = time.monotonic()
     try:
         start = newest_ts(client)
     except StopIteration as e:
@@ -62,6 +65,7 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
             f"cannot read the source oplog (local.oplog.rs): {e}",
             "Lifeboat needs a replica set (a single-node one is fine) and a user with the backup role",
         ) from e
+    query_s = time.monotonic() - t
     majority = _majority_point(client)
     if majority is not None and majority < start:
         start = majority
@@ -75,22 +79,24 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
                 start, guard = just_before(ts), ts
     except PyMongoError:
         pass  # servers without config.transactions have no long-running transactions to bracket
-    return Anchor(start, guard)
+    return Anchor(start, guard, query_s)
 
 
 class OplogCapture(threading.Thread):
-    """Read the oplog after an anchor into an ObjectWriter until ``finish(end_ts)``.
+    """Read the oplog after an anchor into an ObjectWriter until ``finish()``.
 
-    Reads go through :class:`OplogReader` (bounded plain queries).
+    Reads go through :class:`OplogReader` (bounded plain queries), each of which proves
+    by itself that nothing after its start was trimmed; the oldest entry is looked at
+    only when a read could not show that (see the reader).
 
-    Proof that nothing was missed: capped-collection trimming removes the oldest
-    entries first, so if the oldest entry left is at or before the position reached at
-    the previous check, every entry after that position was still there when read.
-    The check runs every CHECK_INTERVAL_S and once at the end.
+    The capture's queries take at most SHARE of the time: on a server where reading the
+    oplog is slow (one that scans it whole per query), polls are spaced in proportion,
+    so the export is not starved. On ``finish()`` the capture reads on at once until it
+    has caught up.
     """
 
-    CHECK_INTERVAL_S = 5.0
-    POLL_S = (0.5, 5.0)  # back off while the source is idle; a busy source is read at once
+    SHARE = 0.2
+    POLL_S = (0.5, 5.0)  # back off while the source is idle; a busy source is read sooner
 
     def __init__(
         self,
@@ -106,15 +112,16 @@ class OplogCapture(threading.Thread):
         self.on_entries = on_entries
         self.position = anchor.start_ts
         self.entries = 0
+        self.queries_s = 0.0
         self.error: BaseException | None = None
-        self._end: Timestamp | None = None
+        self._finishing = threading.Event()
         self._wake = threading.Event()
         self._aborted = threading.Event()
 
-    def finish(self, end_ts: Timestamp) -> None:
-        """Capture through ``end_ts`` and stop. Entries already read past it stay (the
-        caller takes ``max(end_ts, position)`` as the consistent point)."""
-        self._end = end_ts
+    def finish(self) -> None:
+        """Capture everything in the oplog now, then stop; ``position`` is then the
+        consistent point (every entry for a write the export saw is at or before it)."""
+        self._finishing.set()
         self._wake.set()
 
     def abort(self) -> None:
@@ -134,15 +141,17 @@ class OplogCapture(threading.Thread):
 
     def _capture(self) -> None:
         reader = OplogReader(self.client, self.anchor.start_ts)
-        guard = self.anchor.guard
-        last_check = time.monotonic()
         poll = self.POLL_S[0]
+        # The first read too waits as long as the anchor's query asks for.
+        self._wake.wait(pause_for(self.anchor.query_s, self.SHARE, poll))
+        self._wake.clear()
         while not self._aborted.is_set():
-            end = self._end  # read before the query: every entry <= end exists by then
+            finishing = self._finishing.is_set()  # before the query: the export is done by then
             entries, caught_up = reader.read()
             for entry in entries:
                 self.writer.write(entry.raw, 1)
             self.position = reader.position
+            self.queries_s = reader.query_s
             if entries:
                 self.entries += len(entries)
                 poll = self.POLL_S[0]
@@ -150,14 +159,13 @@ class OplogCapture(threading.Thread):
                     self.on_entries(len(entries))
             else:
                 poll = min(poll * 2, self.POLL_S[1])
-            done = end is not None and caught_up
-            if done or time.monotonic() - last_check > self.CHECK_INTERVAL_S:
-                self._check_not_trimmed(guard)
-                guard, last_check = self.position, time.monotonic()
-            if done:
+            if reader.unproven_from is not None:
+                self._check_not_trimmed(max(reader.unproven_from, self.anchor.guard))
+                reader.proven()
+            if finishing and caught_up:
                 return
-            if caught_up:
-                self._wake.wait(poll)  # nothing new: poll again soon, at once on finish()
+            if not self._finishing.is_set():
+                self._wake.wait(pause_for(reader.last_query_s, self.SHARE, poll if caught_up else 0.0))
                 self._wake.clear()
 
     def _check_not_trimmed(self, position: Timestamp) -> None:

@@ -139,15 +139,14 @@ def _backup_from_member(
         try:
             entries = _export_all(client, storage, deployment, backup_id, sources, opts, emit)
             t_bracket = time.monotonic()
-            end_ts = bracket.newest_ts(client)
-            capture.finish(end_ts)
+            capture.finish()
             capture.join_checked()
         except BaseException:
             capture.abort()
             capture.join()
             capture_writer.abandon()
             raise
-        end_ts = max(end_ts, capture.position)
+        end_ts = capture.position
         capture_writer.key = layout.bracket_key(deployment, backup_id, anchor.start_ts, end_ts)
         oplog_file = capture_writer.commit()
         emit(BackupEvent("exporting_done", detail=f"{capture.entries} oplog entries"))

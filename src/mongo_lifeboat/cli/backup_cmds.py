@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .. import config
 from ..backup import housekeeping
 from ..backup.service import BackupEvent, BackupOptions, run_backup
 from ..config import repo_url, source_uri
@@ -116,10 +117,10 @@ def backup(
     repository.check_writable()
     opts = BackupOptions(
         source_uri=source_uri(source, plan) or "",
-        member=member or plan.source.member,
+        member=config.member(member, plan),
         jobs=jobs or plan.backup.jobs,
         chunk_bytes=(chunk_mb or plan.backup.chunk_mb) << 20,
-        timeout_ms=int(plan.source.timeout_s * 1000),
+        timeout_ms=config.timeout_ms(plan),
     )
     if not opts.source_uri:
         raise UsageError("no source URI given", "pass --source URI or set LIFEBOAT_SOURCE_URI")

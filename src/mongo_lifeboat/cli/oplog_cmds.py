@@ -9,9 +9,11 @@ from typing import Any
 
 import click
 
+from .. import config
 from ..config import repo_url, source_uri
 from ..errors import UsageError
 from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
+from ..oplog.dropped import what_was_dropped
 from ..oplog.history import load_history, scan_incidents
 from ..repo.repository import Repository
 from ..restore.nsmap import NamespaceMap
@@ -76,10 +78,10 @@ def stream(
 
     opts = ArchiverOptions(
         uri,
-        member or ctx.plan.source.member,
+        config.member(member, ctx.plan),
         segment_seconds,
         segment_bytes,
-        timeout_ms=int(ctx.plan.source.timeout_s * 1000),
+        timeout_ms=config.timeout_ms(ctx.plan),
     )
     stats = Archiver(repository, opts, on_event).run(stop)
     out.result(
@@ -175,15 +177,27 @@ def incidents(
         min_docs,
         window_seconds,
     )
-    data = [i.describe() for i in found]
+    data = []
+    for incident in found:
+        described = incident.describe()
+        if incident.drops_collections:  # what it took: from the last backup and the archive since
+            dropped = what_was_dropped(repository.storage, history, incident)
+            described["dropped"] = dropped.describe()
+            if dropped.documents is not None:
+                described["count"] = dropped.documents
+        data.append(described)
 
     def render() -> None:
         if not found:
             out.say("no destructive events found in the archived oplog")
         for i in data:
+            size = f"{i['count']:>8} docs"
+            if "dropped" in i:
+                d = i["dropped"]
+                docs = "?" if d["documents"] is None else d["documents"]
+                size = f"{docs:>8} docs, {len(d['indexes'])} indexes"
             out.say(
-                f"{i['id']}  {i['wall']}  {i['kind']:<12} {i['ns']:<40} {i['count']:>8} docs   "
-                f"-> {i['restore_with']}  |  {i['undo_with']}"
+                f"{i['id']}  {i['wall']}  {i['kind']:<12} {i['ns']:<40} {size}   -> {i['restore_with']}  |  {i['undo_with']}"
             )
 
     out.result(data, render)

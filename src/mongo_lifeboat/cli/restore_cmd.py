@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 
 import click
 
+from .. import config
 from ..config import repo_url
 from ..mongo.client import connect, describe
 from ..output import DocumentProgress
@@ -79,7 +79,7 @@ def restore(
     repository = Repository.open(repo_url(repo, ctx.plan))
     plan, pitr = choose_restore(repository, backup_id, to, deployment, nsmap, with_users)
     manifest = plan.manifest
-    target_uri = target or os.environ.get("LIFEBOAT_TARGET_URI")
+    target_uri = config.target_uri(target)
     if dry_run:
         if target_uri:  # the same target checks as the real run (exit 9 where it would)
             client = connect(target_uri, role="target")

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import click
 
+from .. import config
 from ..config import repo_url, source_uri
 from ..errors import UsageError
 from ..mongo.client import connect, describe
@@ -61,7 +62,7 @@ def undo(
             "no deployment given to undo the incident in",
             "pass --target URI (the live replica set) or set LIFEBOAT_SOURCE_URI",
         )
-    client = connect(uri, role="target", timeout_ms=int(ctx.plan.source.timeout_s * 1000))
+    client = connect(uri, role="target", timeout_ms=config.timeout_ms(ctx.plan))
     try:
         report = run_undo(
             repository,

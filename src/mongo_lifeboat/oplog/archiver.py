@@ -33,8 +33,10 @@ from ..repo.objects import ObjectWriter
 from ..repo.repository import Repository
 from ..timestamps import iso, just_before, to_str
 from .lease import Lease
-from .reader import OplogReader, newest_ts, oldest_ts
+from .reader import OplogReader, newest_ts, oldest_ts, pause_for
 from .segments import GapRecord, list_segments, record_gap
+
+QUERY_SHARE = 0.2  # of the archiver's time, at most, spent in oplog queries
 
 
 @dataclass(frozen=True)
@@ -246,11 +248,11 @@ class Archiver:
                 entries, caught_up = reader.read()
                 for entry in entries:
                     if self._due(seg) and entry["ts"] != seg.end:  # never split a same-ts group
-                        position = self._commit(client, seg, caught_up=False)
+                        position = self._commit(client, reader, seg, caught_up=False)
                         seg = _OpenSegment(self.repo, self.deployment, position)
                     seg.add(entry)
                 if self._due(seg) and seg.entries and caught_up:
-                    position = self._commit(client, seg, caught_up=True)
+                    position = self._commit(client, reader, seg, caught_up=True)
                     seg = _OpenSegment(self.repo, self.deployment, position)
                 if time.monotonic() - last_state > self.opts.segment_seconds:
                     # Idle or not, the archived position advances visibly each period.
@@ -266,8 +268,9 @@ class Archiver:
                             )
                         )
                     last_state = time.monotonic()
-                if caught_up:
-                    stop.wait(self.opts.poll_s)
+                # Polls are spaced so that oplog queries take at most QUERY_SHARE of the
+                # time, however slow the server is to read its oplog.
+                stop.wait(pause_for(reader.last_query_s, QUERY_SHARE, self.opts.poll_s if caught_up else 0.0))
             # SIGTERM/SIGINT: archive what is already in the oplog, then flush.
             while True:
                 entries, caught_up = reader.read()
@@ -276,7 +279,7 @@ class Archiver:
                 if caught_up:
                     break
             if seg.entries:
-                position = self._commit(client, seg, caught_up=True)
+                position = self._commit(client, reader, seg, caught_up=True)
             self._write_state(position, 0.0, confirmed=False)
             return position
         finally:
@@ -289,12 +292,17 @@ class Archiver:
             or seg.writer.raw_bytes >= self.opts.segment_bytes
         )
 
-    def _commit(self, client: MongoClient[Any], seg: _OpenSegment, caught_up: bool) -> Timestamp:
-        if oldest_ts(client) > seg.guard:
+    def _commit(
+        self, client: MongoClient[Any], reader: OplogReader, seg: _OpenSegment, caught_up: bool
+    ) -> Timestamp:
+        # Each read proves itself (see OplogReader); the oldest entry is looked at only when
+        # one could not, e.g. after a gap, when the start is not itself an entry.
+        if reader.unproven_from is not None and oldest_ts(client) > max(reader.unproven_from, seg.guard):
             # Entries after the segment's start may have been trimmed before we read them.
             seg.writer.abandon()
             seg.entries = 0
             raise _Restart(*self._check_gap(client, seg.start))
+        reader.proven()
         seg.commit()
         crash_point("segment-committed")
         self.stats.segments += 1

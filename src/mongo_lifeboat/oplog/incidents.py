@@ -59,6 +59,10 @@ class Incident:
     def id(self) -> str:
         return f"{INCIDENT_PREFIX}{to_hex16(self.ts)}"
 
+    @property
+    def drops_collections(self) -> bool:
+        return self.kind in ("drop", "dropDatabase", "rename-over")
+
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id,

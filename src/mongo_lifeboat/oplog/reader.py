@@ -1,15 +1,21 @@
 """Read the oplog forward from a position, in bounded batches, exactly once each entry.
 
-Plain queries (``ts > position``), never one long tailable cursor: a cursor's
+Plain queries (``ts >= position``), never one long tailable cursor: a cursor's
 continuity is the server's promise, and a test server was seen to skip entries under
-load. Entries can share a ts (a transaction's operations on some servers): the next
-read starts at ``>= position`` and skips the entries of that ts already returned, so
-no batch boundary ever loses or repeats one.
+load. Entries can share a ts (a transaction's operations on some servers): each read
+starts at ``>= position`` and skips the entries of that ts already returned, so no
+batch boundary ever loses or repeats one.
+
+Each read also proves the oplog was not trimmed under it: trimming removes the oldest
+entries first, so when the entry at ``position`` is still there, every entry after it
+is too. Only reads that could not show that (a start that is not itself an entry, or
+a position that left the oplog) need the separate, costlier look at the oldest entry.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from bson import Timestamp
@@ -39,6 +45,10 @@ class OplogReader:
 
     With ``majority``, only majority-committed entries are read (an entry a rollback could
     still undo is never archived), on servers that support that read concern.
+
+    ``unproven_from``: ``None`` while every read so far found the entry it started from
+    (nothing it returned can have been preceded by a trimmed entry); otherwise the first
+    position from which that was not shown. ``last_query_s`` is the last query's time.
     """
 
     def __init__(
@@ -47,34 +57,64 @@ class OplogReader:
         self.client = client
         self.position = position
         self.batch = batch
-        self._at_position = 0  # entries already returned whose ts == position
+        self.unproven_from: Timestamp | None = position
+        self.last_query_s = 0.0
+        self.query_s = 0.0  # all queries so far
+        self._at_position: int | None = None  # entries at ``position`` already returned; None: all of them
         self._collection = oplog(client)
         if majority:
             self._collection = self._collection.with_options(read_concern=ReadConcern("majority"))
 
+    def proven(self) -> None:
+        """The caller showed, another way, that nothing was trimmed up to now."""
+        self.unproven_from = None
+
     def read(self) -> tuple[list[Any], bool]:
         """(new raw entries in order, caught_up): caught_up when nothing more was there."""
-        op = "$gte" if self._at_position else "$gt"
-        limit = self.batch + self._at_position
-        cursor = self._collection.find({"ts": {op: self.position}}).sort("$natural", ASCENDING)
+        limit = self.batch + (self._at_position or 1)
+        while True:
+            found = self._query(limit)
+            at_start = sum(1 for e in found if e["ts"] == self.position)
+            # Skip what was returned before: all entries at an exclusive start, else as many as
+            # were returned at this ts (fewer are there only if the oplog lost them).
+            skip = at_start if self._at_position is None else min(self._at_position, at_start)
+            if skip < len(found) or len(found) < limit:
+                break
+            limit *= 2  # a group sharing the start ts larger than the batch: read past it
+        self._record_proof(at_start > 0)
+        caught_up = len(found) < limit
+        out = []
+        for entry in found[skip:]:
+            ts = entry["ts"]
+            self._at_position = (self._at_position or 0) + 1 if ts == self.position else 1
+            self.position = ts
+            out.append(entry)
+        return out, caught_up
+
+    def _record_proof(self, found_start: bool) -> None:
+        if found_start and self.unproven_from == self.position:
+            self.unproven_from = None
+        elif not found_start and self.unproven_from is None:
+            self.unproven_from = self.position
+
+    def _query(self, limit: int) -> list[Any]:
+        t = time.monotonic()
         try:
-            found = list(cursor.limit(limit))
+            cursor = self._collection.find({"ts": {"$gte": self.position}}).sort("$natural", ASCENDING)
+            return list(cursor.limit(limit))
         except OperationFailure as e:
             if self._collection.read_concern.level != "majority":
                 raise
             # This server cannot read the oplog at majority: read it locally from now on.
             log.warning("majority reads of the oplog are not supported (%s); reading locally", e.code)
             self._collection = oplog(self.client)
-            return self.read()
-        caught_up = len(found) < limit
-        skip = self._at_position
-        out = []
-        for entry in found:
-            ts = entry["ts"]
-            if ts == self.position and skip:
-                skip -= 1
-                continue
-            self._at_position = self._at_position + 1 if ts == self.position else 1
-            self.position = ts
-            out.append(entry)
-        return out, caught_up
+            return self._query(limit)
+        finally:
+            self.last_query_s = time.monotonic() - t
+            self.query_s += self.last_query_s
+
+
+def pause_for(query_s: float, share: float, floor: float) -> float:
+    """How long to wait after a query of ``query_s`` so that querying takes at most
+    ``share`` of the time (a server where each oplog read is slow is read less often)."""
+    return max(floor, query_s * (1 - share) / share)

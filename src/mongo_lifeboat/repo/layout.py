@@ -130,3 +130,22 @@ def undo_journal_key(deployment: str, incident_id: str) -> str:
     """Where ``lifeboat undo`` of a dropped collection records where it restores it, so that
     a rerun after a crash writes to the same place."""
     return f"{deployment_prefix(deployment)}undo/{escape_name(incident_id)}.json"
+
+
+def drill_prefix(deployment: str) -> str:
+    return f"{deployment_prefix(deployment)}drills/"
+
+
+def drill_key(deployment: str, drill_id: str) -> str:
+    """A drill's report; ids sort by time (they are the drill's start, like backup ids)."""
+    return f"{drill_prefix(deployment)}{escape_name(drill_id)}.json"
+
+
+def alert_delivery_key(deployment: str) -> str:
+    """The outcome of the last attempt to deliver a notification (the ``alerts`` check)."""
+    return f"{deployment_prefix(deployment)}alerts/last-delivery.json"
+
+
+def check_result_key(deployment: str) -> str:
+    """The last ``lifeboat check`` (its statuses are exported as metrics)."""
+    return f"{deployment_prefix(deployment)}checks/last.json"
