@@ -25,14 +25,14 @@ from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.embedded import ScratchServer
 from mongo_lifeboat.mongo.codec import CODEC
+from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.oplog.applier import Applier
 from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions
 from mongo_lifeboat.oplog.entries import units
 from mongo_lifeboat.oplog.history import load_history
+from mongo_lifeboat.oplog.indexes import IndexCatalog
 from mongo_lifeboat.oplog.segments import iter_entries, list_segments
 from mongo_lifeboat.repo.repository import Repository
-from mongo_lifeboat.restore.indexes import IndexCatalog
-from mongo_lifeboat.restore.nsmap import NamespaceMap
 from mongo_lifeboat.restore.plan import plan_restore
 from mongo_lifeboat.restore.service import RestoreOptions, run_restore
 from mongo_lifeboat.verify.compare import compare, summarize

@@ -92,6 +92,8 @@ class _Section(BaseModel):
 
 
 class DeploymentSettings(_Section):
+    # What people call it (in events, reports, alerts). The repository keys a deployment by
+    # its replica set name, which Lifeboat reads from the server.
     name: str | None = None
     source: str | None = None
     member: str = "auto"  # hidden > secondary > primary
@@ -230,21 +232,17 @@ def source_uri(cli_value: str | None, plan: Plan) -> str | None:
     return cli_value or os.environ.get("LIFEBOAT_SOURCE_URI") or plan.deployment.source
 
 
-def repo_url(cli_value: str | None, plan: Plan) -> str | None:
-    if cli_value:
-        return cli_value
-    if os.environ.get("LIFEBOAT_REPO"):
-        return os.environ["LIFEBOAT_REPO"]
-    return plan.repository[0].url if plan.repository else None
+def repo_url(cli_value: str | None, plan: Plan) -> str:
+    """The repository to use: the option, ``$LIFEBOAT_REPO``, or the plan's first one."""
+    url = (
+        cli_value or os.environ.get("LIFEBOAT_REPO") or (plan.repository[0].url if plan.repository else None)
+    )
+    return require(url, "repository", "--repo URL", "LIFEBOAT_REPO", "[[repository]] url")
 
 
 def target_uri(cli_value: str | None) -> str | None:
     """Restore targets are never taken from the plan: writing somewhere must be asked for."""
     return cli_value or os.environ.get("LIFEBOAT_TARGET_URI")
-
-
-def deployment_name(cli_value: str | None, plan: Plan) -> str | None:
-    return cli_value or plan.deployment.name
 
 
 def member(cli_value: str | None, plan: Plan) -> str:

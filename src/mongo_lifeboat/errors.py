@@ -28,6 +28,12 @@ class UsageError(LifeboatError):
     exit_code = 2
 
 
+class SeveralDeployments(UsageError):
+    """The repository holds backups of several deployments and none was named."""
+
+    default_hint = "pass --deployment NAME, or set [deployment] name in the plan"
+
+
 class ConfigError(LifeboatError):
     """The plan file is missing, unreadable or invalid (the key path is named)."""
 

@@ -10,10 +10,10 @@ import bson
 import pytest
 from bson import json_util
 
+from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.oplog.applier import Applier
 from mongo_lifeboat.oplog.entries import units
-from mongo_lifeboat.restore.indexes import IndexCatalog
-from mongo_lifeboat.restore.nsmap import NamespaceMap
+from mongo_lifeboat.oplog.indexes import IndexCatalog
 
 from ..support.servers import ServerPool
 

@@ -11,10 +11,10 @@ from pymongo import MongoClient
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import TargetNotEmpty
+from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.repo.manifest import Manifest
 from mongo_lifeboat.repo.objects import read_verified
 from mongo_lifeboat.repo.repository import Repository
-from mongo_lifeboat.restore.nsmap import NamespaceMap
 from mongo_lifeboat.restore.plan import plan_restore
 from mongo_lifeboat.restore.service import RestoreOptions, run_restore
 from mongo_lifeboat.verify.compare import summarize

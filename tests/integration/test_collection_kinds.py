@@ -8,8 +8,8 @@ import pytest
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.errors import RestoreFailed
+from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.repo.repository import Repository
-from mongo_lifeboat.restore.nsmap import NamespaceMap
 from mongo_lifeboat.restore.plan import plan_restore
 from mongo_lifeboat.restore.service import RestoreOptions, run_restore
 

@@ -14,10 +14,10 @@ from bson import Timestamp
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
+from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.oplog.history import load_history, scan_incidents
 from mongo_lifeboat.oplog.incidents import Incident
 from mongo_lifeboat.repo.repository import Repository
-from mongo_lifeboat.restore.nsmap import NamespaceMap
 from mongo_lifeboat.restore.pitr import plan_pitr, resolve_to
 from mongo_lifeboat.restore.service import RestoreOptions, run_restore
 from mongo_lifeboat.timestamps import to_str

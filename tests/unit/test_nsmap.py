@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mongo_lifeboat.errors import UsageError
-from mongo_lifeboat.restore.nsmap import NamespaceMap
+from mongo_lifeboat.mongo.nsmap import NamespaceMap
 
 
 def test_identity() -> None:

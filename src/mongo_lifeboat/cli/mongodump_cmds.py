@@ -9,11 +9,11 @@ import click
 
 from ..config import repo_url
 from ..errors import UsageError
+from ..mongo.nsmap import NamespaceMap
 from ..mongodump.exporter import FORMATS, ExportSource, export_archive, export_directory
 from ..mongodump.importer import DEFAULT_JOBS, import_dump
 from ..output import DocumentProgress
 from ..repo.repository import Repository
-from ..restore.nsmap import NamespaceMap
 from ..restore.pitr import choose_restore
 from ..timestamps import parse_position, wall_of
 from .backup_cmds import manifest_summary

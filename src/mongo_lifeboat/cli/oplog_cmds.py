@@ -12,11 +12,11 @@ import click
 from .. import config
 from ..config import repo_url, source_uri
 from ..errors import UsageError
+from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
 from ..oplog.dropped import what_was_dropped
 from ..oplog.history import load_history, scan_incidents
 from ..repo.repository import Repository
-from ..restore.nsmap import NamespaceMap
 from ..timestamps import parse_position
 from .context import (
     AppContext,

@@ -9,9 +9,9 @@ import click
 from .. import config
 from ..config import repo_url
 from ..mongo.client import connect, describe
+from ..mongo.nsmap import NamespaceMap
 from ..output import DocumentProgress
 from ..repo.repository import Repository
-from ..restore.nsmap import NamespaceMap
 from ..restore.pitr import choose_restore
 from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_restore
 from ..timestamps import parse_position, wall_of

@@ -9,12 +9,13 @@ import click
 from ..config import repo_url
 from ..errors import NotEqual, UsageError, VerificationFailed
 from ..mongo.client import connect, describe
+from ..mongo.nsmap import NamespaceMap
 from ..oplog.history import deployments
+from ..repo.integrity import verify_backup
 from ..repo.repository import Repository
-from ..restore.nsmap import NamespaceMap
 from ..verify.compare import compare as compare_summaries
 from ..verify.compare import summarize
-from ..verify.integrity import verify_backup, verify_segments
+from ..verify.integrity import verify_segments
 from .context import AppContext, app, human_bytes, json_option, repo_option
 
 

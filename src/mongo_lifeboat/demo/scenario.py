@@ -22,11 +22,11 @@ from pymongo import MongoClient
 
 from ..backup.service import BackupOptions, run_backup
 from ..embedded import ScratchServer
+from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverOptions
 from ..oplog.history import History, load_history, scan_incidents
 from ..oplog.incidents import Incident
 from ..repo.repository import Repository
-from ..restore.nsmap import NamespaceMap
 from ..restore.pitr import plan_pitr, resolve_to
 from ..restore.service import RestoreOptions, run_restore
 from ..timestamps import to_str, wall_of

@@ -25,9 +25,9 @@ from pymongo.errors import BulkWriteError, OperationFailure
 
 from ..errors import RestoreFailed
 from ..mongo.codec import CODEC
-from ..restore.indexes import IndexCatalog
-from ..restore.nsmap import NamespaceMap
+from ..mongo.nsmap import NamespaceMap
 from .entries import Op, Unit
+from .indexes import IndexCatalog
 from .updates import UpdateFormatError, apply_update, is_replacement
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from typing import Any
 
 from bson import Timestamp
 
-from ..errors import BackupNotFound, UsageError
+from ..errors import BackupNotFound, SeveralDeployments, UsageError
 from ..repo import layout
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
@@ -50,9 +50,7 @@ def load_history(repo: Repository, deployment: str | None = None) -> History:
                 f"no backups or archived oplog in {repo.url}", "take one with: lifeboat backup"
             )
         if len(known) > 1:
-            raise UsageError(
-                f"the repository holds several deployments: {', '.join(known)}", "pass --deployment NAME"
-            )
+            raise SeveralDeployments(f"the repository holds several deployments: {', '.join(known)}")
         deployment = known[0]
     manifests = [
         b.manifest for b in repo.list_backups() if b.manifest and b.manifest.deployment == deployment

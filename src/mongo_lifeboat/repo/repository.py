@@ -61,11 +61,7 @@ class Repository:
         return cls(storage, info)
 
     @classmethod
-    def open(cls, url: str | None) -> Repository:
-        if not url:
-            raise UsageError(
-                "no repository given", "pass --repo URL, set LIFEBOAT_REPO, or name one in the plan file"
-            )
+    def open(cls, url: str) -> Repository:
         storage = open_storage(url)
         try:
             with storage.get(layout.REPO_MARKER) as f:

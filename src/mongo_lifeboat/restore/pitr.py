@@ -11,6 +11,7 @@ from typing import Any
 from bson import Timestamp
 
 from ..errors import NotRestorable, UsageError
+from ..mongo.nsmap import NamespaceMap
 from ..oplog.history import incident_by_id, load_history
 from ..oplog.incidents import INCIDENT_PREFIX
 from ..oplog.segments import Segment, iter_entries
@@ -19,7 +20,6 @@ from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..repo.storage import Storage
 from ..timestamps import just_after, parse_position, to_str, wall_of
-from .nsmap import NamespaceMap
 from .plan import RestorePlan, plan_restore
 
 
@@ -62,13 +62,13 @@ def resolve_to(spec: str, timeline: Timeline, storage: Storage, segments: list[S
         return parse_position(spec)
     if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", spec):
         raise UsageError(
-            f"--to {spec} is ambiguous: a time of day needs its date",
+            f"the point in time {spec} is ambiguous: a time of day needs its date",
             "write 2026-11-24T12:34:00Z (UTC), or an oplog position seconds:increment such as 1795504330:7",
         )
     when = _parse_iso(spec)
     if when is None:
         raise UsageError(
-            f"cannot read --to {spec!r}",
+            f"cannot read the point in time {spec!r}",
             "use an ISO-8601 UTC time (2026-11-24T02:13:00Z), seconds:increment, an incident id, or latest",
         )
     # Through ``wall``: replay stops at the first archived entry at or after that time, and

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..mongo.catalog import BUCKETS
+from ..mongo.nsmap import NamespaceMap
 from ..repo.manifest import CollectionEntry, FileEntry, Manifest
-from .nsmap import NamespaceMap
 
 AUTH_NAMESPACES = ("admin.system.users", "admin.system.roles")
 

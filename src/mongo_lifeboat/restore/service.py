@@ -15,12 +15,12 @@ from ..ejson import from_ejson
 from ..errors import IntegrityError, RestoreFailed, TargetNotEmpty
 from ..oplog.applier import Applier
 from ..oplog.entries import units
+from ..oplog.indexes import IndexCatalog
 from ..oplog.segments import Segment, backup_oplog
+from ..repo.integrity import verify_objects
 from ..repo.repository import Repository
 from ..timestamps import to_str
-from ..verify.integrity import verify_objects
 from . import auth
-from .indexes import IndexCatalog
 from .load import load_all
 from .pitr import PitrPlan
 from .plan import CollectionTask, RestorePlan

@@ -27,6 +27,7 @@ from ..ejson import to_relaxed
 from ..errors import RestoreFailed, UsageError
 from ..faults import crash_point
 from ..mongo.codec import CODEC
+from ..mongo.nsmap import NamespaceMap, literal_pattern
 from ..oplog.applier import id_key, op_id
 from ..oplog.entries import units
 from ..oplog.history import History
@@ -35,7 +36,6 @@ from ..oplog.segments import backup_oplog, iter_entries
 from ..repo import layout
 from ..repo.repository import Repository
 from ..repo.storage import ObjectMissing
-from ..restore.nsmap import NamespaceMap, literal_pattern
 from ..restore.pitr import PitrPlan, plan_pitr
 from ..restore.service import RestoreOptions, run_restore
 from ..timestamps import to_hex16, to_str

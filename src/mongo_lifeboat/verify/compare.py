@@ -15,8 +15,8 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from ..restore.indexes import clean_spec
-from ..restore.nsmap import NamespaceMap
+from ..mongo.nsmap import NamespaceMap
+from ..oplog.indexes import clean_spec
 
 SYSTEM_DATABASES = {"admin", "local", "config"}
 _MOD = 1 << 256

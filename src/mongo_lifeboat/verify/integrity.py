@@ -1,92 +1,13 @@
-"""Re-read every object of a backup: size, sha256, decompression, every BSON document."""
+"""The archived oplog's integrity: every segment's object, and the chain between them."""
 
 from __future__ import annotations
 
 import itertools
-import json
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
-import bson
-from bson.errors import BSONError
-
-from ..errors import IntegrityError
 from ..oplog.segments import list_gaps, list_segments
-from ..repo.manifest import FileEntry, Manifest
-from ..repo.objects import read_documents, read_verified
+from ..repo.integrity import VerifyReport, verify_objects
 from ..repo.storage import Storage
 from ..timestamps import to_str
-
-
-@dataclass
-class VerifyReport:
-    backup_id: str
-    objects: int = 0
-    bytes: int = 0
-    documents: int = 0
-    problems: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def check_object(storage: Storage, entry: FileEntry) -> int:
-    """Raise IntegrityError naming the object if anything is wrong; return documents seen."""
-    if entry.key.endswith(".json"):
-        try:
-            json.loads(read_verified(storage, entry))
-        except ValueError as e:
-            raise IntegrityError(f"not valid JSON: {entry.key}") from e
-        return 0
-    seen = 0
-    for batch in read_documents(storage, entry):
-        for raw in batch:
-            try:
-                bson.decode(raw)
-            except (BSONError, ValueError, IndexError) as e:
-                raise IntegrityError(f"unparseable BSON document in {entry.key}: {e}") from e
-        seen += len(batch)
-    if seen != entry.documents:
-        raise IntegrityError(f"{entry.key} holds {seen} documents; the manifest says {entry.documents}")
-    return seen
-
-
-def verify_objects(
-    storage: Storage,
-    backup_id: str,
-    entries: Iterable[FileEntry],
-    jobs: int = 4,
-    on_object: Callable[[FileEntry, str | None], None] | None = None,
-) -> VerifyReport:
-    report = VerifyReport(backup_id)
-
-    def one(entry: FileEntry) -> tuple[FileEntry, int, str | None]:
-        try:
-            return entry, check_object(storage, entry), None
-        except IntegrityError as e:
-            return entry, 0, e.message
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="lifeboat-verify") as pool:
-        for entry, docs, problem in pool.map(one, list(entries)):
-            report.objects += 1
-            report.bytes += entry.size
-            report.documents += docs
-            if problem:
-                report.problems.append({"object": entry.key, "problem": problem})
-            if on_object:
-                on_object(entry, problem)
-    return report
-
-
-def verify_backup(
-    storage: Storage,
-    manifest: Manifest,
-    jobs: int = 4,
-    on_object: Callable[[FileEntry, str | None], None] | None = None,
-) -> VerifyReport:
-    return verify_objects(storage, manifest.backup_id, manifest.all_files(), jobs, on_object)
 
 
 def verify_segments(storage: Storage, deployment: str, jobs: int = 4) -> VerifyReport:
