@@ -51,6 +51,8 @@ def parse_duration(value: Any) -> float:
 
 
 def format_duration(seconds: float) -> str:
+    if seconds == 0:
+        return "0s"
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
     parts, rest = [], seconds

@@ -134,3 +134,35 @@ class DumpInvalid(LifeboatError):
     default_hint = (
         "nothing was imported; check the dump with the tool that wrote it (bsondump, mongorestore --dryRun)"
     )
+
+
+class DrillNotFound(LifeboatError):
+    """The named drill report does not exist in the repository."""
+
+    exit_code = 6
+    default_hint = "list the drills with: lifeboat drill list"
+
+
+class DrillFailed(LifeboatError):
+    """A restore drill ran and its verdict is fail (its report names every failure)."""
+
+    exit_code = 18
+
+
+class StagingIsSource(LifeboatError):
+    """The drill's staging server is the source itself: nothing was written."""
+
+    exit_code = 19
+    default_hint = "drill into a scratch server (--staging scratch) or a separate staging deployment"
+
+
+class ChecksWarning(LifeboatError):
+    """`check` found warnings (and nothing critical)."""
+
+    exit_code = 20
+
+
+class ChecksCritical(LifeboatError):
+    """`check` found at least one critical problem."""
+
+    exit_code = 21

@@ -40,9 +40,11 @@ class Notifier:
         self,
         urls: list[str],
         storage: Storage | None = None,
-        deployment: str | None = None,
+        deployment: str | Callable[[], str | None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``deployment``: where deliveries are recorded, or how to find it when the event
+        comes (a backup learns its deployment from the server)."""
         self.urls = list(urls)
         for url in self.urls:
             register(url)  # a token may sit anywhere in the URL: never print it whole
@@ -60,8 +62,9 @@ class Notifier:
             "ok": all(o["ok"] for o in outcomes),
             "destinations": outcomes,
         }
-        if self.storage is not None and self.deployment:
-            put_record(self.storage, layout.alert_delivery_key(self.deployment), record)
+        deployment = self.deployment() if callable(self.deployment) else self.deployment
+        if self.storage is not None and deployment:
+            put_record(self.storage, layout.alert_delivery_key(deployment), record)
         return record
 
     def _deliver(self, url: str, event: Event) -> dict[str, Any]:

@@ -57,12 +57,12 @@ class Output:
     def say(self, text: str) -> None:
         """A line of human output (suppressed by --json; by -q except in the result)."""
         if not self.json_mode and (not self.quiet or self._in_result):
-            self.out.print(redact(text), highlight=False)
+            self.out.print(redact(text), highlight=False, markup=False)
 
     def note(self, text: str) -> None:
         """A status line on stderr (suppressed by -q)."""
         if not self.quiet:
-            self.err.print(redact(text), highlight=False)
+            self.err.print(redact(text), highlight=False, markup=False)
 
     def warn(self, text: str) -> None:
         self.err.print(f"[yellow]warning:[/yellow] {redact(text)}", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import urlsplit
 
@@ -44,3 +45,11 @@ def redact_notify_url(url: str) -> str:
         port = f":{parts.port}" if parts.port else ""
         return f"{scheme}://{parts.hostname}{port}/***"
     return f"{scheme}://***"
+
+
+class RedactingFilter(logging.Filter):
+    """On a log handler: every record is redacted once formatted (libraries log URIs too)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True

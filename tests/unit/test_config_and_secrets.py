@@ -153,3 +153,13 @@ def test_durations_round_trip() -> None:
     for text, seconds in [("90s", 90), ("5m", 300), ("6h", 21600), ("14d", 1209600), ("250ms", 0.25)]:
         assert parse_duration(text) == seconds
         assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_plan_init_writes_an_example_that_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mongo_lifeboat.plan.example import EXAMPLE
+
+    monkeypatch.setenv("LIFEBOAT_SOURCE_PASSWORD", "x-example")
+    p = tmp_path / "lifeboat.toml"
+    p.write_text(EXAMPLE)
+    plan = load_plan(p)
+    assert plan.owner is not None and plan.objectives.rto == 1800 and plan.schedule.drill == "0 3 * * 1"

@@ -11,13 +11,13 @@ from .. import config
 from ..backup import housekeeping
 from ..backup.service import BackupEvent, BackupOptions, run_backup
 from ..config import repo_url, source_uri
-from ..errors import UsageError
 from ..oplog.history import load_history
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..timestamps import parse_position, wall_of
 from .context import AppContext, app, human_bytes, json_option, member_option, repo_option, source_option
+from .signals import event, failure_signalled, signals_for
 
 
 @click.command()
@@ -26,10 +26,7 @@ from .context import AppContext, app, human_bytes, json_option, member_option, r
 @app
 def init(ctx: AppContext, repo: str | None) -> None:
     """Create a repository."""
-    url = repo_url(repo, ctx.plan)
-    if not url:
-        raise UsageError("no repository given", "pass --repo file:///path or set LIFEBOAT_REPO")
-    r = Repository.init(url)
+    r = Repository.init(repo_url(repo, ctx.plan))
     verb = "already a repository, nothing changed:" if r.already_existed else "created repository"
     ctx.output.result(
         {
@@ -116,15 +113,20 @@ def backup(
     repository = Repository.open(repo_url(repo, plan))
     repository.check_writable()
     opts = BackupOptions(
-        source_uri=source_uri(source, plan) or "",
+        source_uri=config.require(
+            source_uri(source, plan),
+            "source URI",
+            "--source URI",
+            "LIFEBOAT_SOURCE_URI",
+            "[deployment] source",
+        ),
         member=config.member(member, plan),
         jobs=jobs or plan.backup.jobs,
         chunk_bytes=(chunk_mb or plan.backup.chunk_mb) << 20,
         timeout_ms=config.timeout_ms(plan),
     )
-    if not opts.source_uri:
-        raise UsageError("no source URI given", "pass --source URI or set LIFEBOAT_SOURCE_URI")
     out = ctx.output
+    signals = signals_for(ctx, repository, None)
     bar: DocumentProgress | None = None
 
     def on_event(e: BackupEvent) -> None:
@@ -147,11 +149,25 @@ def backup(
             )
 
     try:
-        m = run_backup(repository, opts, on_event)
+        with failure_signalled(ctx, signals, "backup", None, repository.url):
+            m = run_backup(repository, opts, on_event)
     finally:
         if bar:
             bar.close()
     data = {**manifest_summary(m), "collections": _collections(m)}
+    signals.emit(
+        event(
+            ctx,
+            "backup",
+            "success",
+            m.deployment,
+            repository.url,
+            f"backup {m.backup_id} complete: {m.documents} documents, consistent at {m.end_ts}",
+            backup_id=m.backup_id,
+            duration_s=m.duration_s,
+            stored_bytes=m.stored_bytes,
+        )
+    )
     out.result(
         data,
         lambda: out.say(

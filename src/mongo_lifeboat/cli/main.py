@@ -14,8 +14,19 @@ from .. import __version__
 from ..config import load_plan
 from ..errors import LifeboatError, SourceUnreachable
 from ..output import Output
-from ..secrets import redact
-from . import backup_cmds, demo_cmd, mongodump_cmds, oplog_cmds, restore_cmd, undo_cmd, verify_cmds
+from ..secrets import RedactingFilter, redact
+from . import (
+    backup_cmds,
+    check_cmds,
+    demo_cmd,
+    drill_cmds,
+    mongodump_cmds,
+    oplog_cmds,
+    plan_cmds,
+    restore_cmd,
+    undo_cmd,
+    verify_cmds,
+)
 from .context import AppContext
 
 EXIT_INTERNAL = 70
@@ -40,8 +51,11 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     if not verbose:
         logging.getLogger("pymongo").setLevel(logging.WARNING)
+        logging.getLogger("apprise").setLevel(logging.ERROR)  # our notifier says what failed, once
     ctx.obj = AppContext(Output(quiet=quiet, verbose=verbose), load_plan(config_path))
 
 
@@ -52,6 +66,9 @@ for command in (
     *undo_cmd.COMMANDS,
     *verify_cmds.COMMANDS,
     *mongodump_cmds.COMMANDS,
+    *drill_cmds.COMMANDS,
+    *check_cmds.COMMANDS,
+    *plan_cmds.COMMANDS,
     *demo_cmd.COMMANDS,
 ):
     cli.add_command(command)

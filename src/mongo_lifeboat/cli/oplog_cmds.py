@@ -11,7 +11,6 @@ import click
 
 from .. import config
 from ..config import repo_url, source_uri
-from ..errors import UsageError
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
 from ..oplog.dropped import what_was_dropped
@@ -27,6 +26,7 @@ from .context import (
     repo_option,
     source_option,
 )
+from .signals import event, failure_signalled, signals_for
 
 
 @click.command()
@@ -59,11 +59,16 @@ def stream(
 ) -> None:
     """Archive the oplog continuously until SIGTERM/SIGINT (then flush and exit 0)."""
     out = ctx.output
-    uri = source_uri(source, ctx.plan)
-    if not uri:
-        raise UsageError("no source URI given", "pass --source URI or set LIFEBOAT_SOURCE_URI")
+    uri = config.require(
+        source_uri(source, ctx.plan),
+        "source URI",
+        "--source URI",
+        "LIFEBOAT_SOURCE_URI",
+        "[deployment] source",
+    )
     repository = Repository.open(repo_url(repo, ctx.plan))
     repository.check_writable()
+    signals = signals_for(ctx, repository, None)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -73,7 +78,16 @@ def stream(
             out.note(f"segment {e.start} .. {e.end}: {e.entries} entries, lag {e.lag_s:.1f}s")
         elif e.kind == "gap":
             out.err.print(f"[bold red]{e.detail}[/bold red]", highlight=False)
-        elif e.kind in ("started", "stopped", "reconnecting"):
+            # The chain broke: point-in-time recovery is lost until the next base backup.
+            signals.emit(
+                event(ctx, "archiver", "failure", None, repository.url, e.detail, start=e.start, end=e.end)
+            )
+        elif e.kind == "reconnecting":
+            out.note(f"stream: {e.detail}")
+            signals.emit(
+                event(ctx, "archiver", "warning", None, repository.url, f"archiver stalled: {e.detail}")
+            )
+        elif e.kind in ("started", "stopped"):
             out.note(f"stream: {e.detail}")
 
     opts = ArchiverOptions(
@@ -83,7 +97,8 @@ def stream(
         segment_bytes,
         timeout_ms=config.timeout_ms(ctx.plan),
     )
-    stats = Archiver(repository, opts, on_event).run(stop)
+    with failure_signalled(ctx, signals, "archiver", None, repository.url):
+        stats = Archiver(repository, opts, on_event).run(stop)
     out.result(
         asdict(stats),
         lambda: out.say(

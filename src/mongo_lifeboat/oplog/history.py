@@ -42,6 +42,12 @@ def deployments(repo: Repository) -> list[str]:
     return sorted(names)
 
 
+def single_deployment(repo: Repository) -> str | None:
+    """The deployment of a repository that holds one (None when it holds none or several)."""
+    known = deployments(repo)
+    return known[0] if len(known) == 1 else None
+
+
 def load_history(repo: Repository, deployment: str | None = None) -> History:
     known = deployments(repo)
     if deployment is None:

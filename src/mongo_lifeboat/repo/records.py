@@ -16,7 +16,7 @@ from .storage import ObjectMissing, Storage
 
 
 def put_record(storage: Storage, key: str, data: dict[str, Any]) -> None:
-    body = json.dumps(data, indent=2, sort_keys=True).encode()
+    body = json.dumps(data, indent=2).encode()
     storage.put(key, io.BytesIO(body), {"sha256": hashlib.sha256(body).hexdigest()})
 
 

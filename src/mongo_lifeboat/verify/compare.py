@@ -51,8 +51,11 @@ def _normal_index(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in clean_spec(spec).items() if k != "v"}
 
 
-def summarize(client: MongoClient[Any], nsmap: NamespaceMap | None = None) -> dict[str, CollectionSummary]:
-    """Summaries of every user namespace (system databases excluded)."""
+def summarize(
+    client: MongoClient[Any], nsmap: NamespaceMap | None = None, contents: bool = True
+) -> dict[str, CollectionSummary]:
+    """Summaries of every user namespace (system databases excluded); without ``contents``,
+    only their structure (type, options, indexes), without reading a document."""
     out: dict[str, CollectionSummary] = {}
     for db in sorted(client.list_database_names()):
         if db in SYSTEM_DATABASES:
@@ -67,7 +70,8 @@ def summarize(client: MongoClient[Any], nsmap: NamespaceMap | None = None) -> di
             s = CollectionSummary(ns, ctype, options=dict(info.get("options", {})))
             if ctype != "view":
                 coll = client[db][name]
-                s.count, s.content_hash = hash_raw_batches(coll.find_raw_batches({}))
+                if contents:
+                    s.count, s.content_hash = hash_raw_batches(coll.find_raw_batches({}))
                 s.indexes = sorted(
                     (_normal_index(dict(ix)) for ix in coll.list_indexes()), key=lambda ix: ix["name"]
                 )

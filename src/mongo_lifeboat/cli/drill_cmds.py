@@ -1,0 +1,209 @@
+"""drill, drill list, drill show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import config
+from ..drill import report as reports
+from ..drill.html import render
+from ..drill.report import DrillReport
+from ..drill.service import DrillOptions, run_drill
+from ..errors import DrillFailed
+from ..oplog.history import load_history
+from ..repo.repository import Repository
+from .context import AppContext, app, deployment_option, json_option, repo_option, source_option
+from .signals import event, failure_signalled, signals_for
+
+_PHASES = {
+    "fetch_verify": "fetching and verifying every object the restore needs",
+    "load": "loading collections, documents and views into staging",
+    "replay": "replaying the oplog to the drill's moment",
+    "indexes": "building indexes",
+    "users": "restoring users and roles",
+    "proof": "proving the restore: structure, and every document against the source",
+}
+
+
+def _summary(r: DrillReport) -> str:
+    rto = ""
+    if r.rto is not None and r.margin is not None:
+        took = r.projected_recovery_s if r.projected_recovery_s is not None else r.recovery_s
+        how = "projected " if r.projected_recovery_s is not None else ""
+        rto = f"; recovery {how}{took:.1f}s against an RTO of {r.rto:g}s (margin {r.margin:+.1f}s)"
+    return (
+        f"drill {r.id}: {r.verdict.upper()} — restored to {r.target_wall} from {r.base_backup} in "
+        f"{r.recovery_s:.1f}s{rto}; {r.documents_compared} documents compared, {r.documents_skipped} left out"
+    )
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--to", "to", default=None, metavar="T", help="The moment to restore (default: the latest restorable)."
+)
+@click.option("--latest", is_flag=True, help="The latest restorable moment (the default).")
+@click.option(
+    "--staging",
+    default=None,
+    metavar="URI|scratch",
+    help="Where to restore (default: the plan's, else scratch).",
+)
+@click.option(
+    "--ns-include",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only these namespaces (the full time is projected).",
+)
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Parallel loaders (default 4).")
+@source_option
+@repo_option
+@deployment_option
+@json_option
+@click.pass_context
+def drill(
+    click_ctx: click.Context,
+    to: str | None,
+    latest: bool,
+    staging: str | None,
+    ns_include: tuple[str, ...],
+    jobs: int | None,
+    source: str | None,
+    repo: str | None,
+    deployment: str | None,
+    as_json: bool,
+) -> None:
+    """Restore a moment into staging, prove the data is right, and time it against the RTO."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    ctx: AppContext = click_ctx.obj
+    if as_json:
+        ctx.output.json_mode = True
+    if to and latest:
+        raise click.UsageError("give --to T or --latest, not both")
+    plan, out = ctx.plan, ctx.output
+    repository = Repository.open(config.repo_url(repo, plan))
+    name = load_history(repository, deployment).deployment
+    signals = signals_for(ctx, repository, name)
+    opts = DrillOptions(
+        source_uri=config.require(
+            config.source_uri(source, plan),
+            "source URI",
+            "--source URI",
+            "LIFEBOAT_SOURCE_URI",
+            "[deployment] source",
+        ),
+        to=to,
+        staging=staging or plan.drill.staging,
+        ns_include=ns_include,
+        jobs=jobs or plan.restore.jobs,
+        rto_s=plan.objectives.rto,
+        plan_name=plan.deployment.name,
+        timeout_ms=config.timeout_ms(plan),
+    )
+    with failure_signalled(ctx, signals, "drill", name, repository.url):
+        report = run_drill(repository, name, opts, lambda p: out.note(f"drill: {_PHASES.get(p, p)}"))
+    signals.emit(
+        event(
+            ctx,
+            "drill",
+            "success" if report.verdict == "pass" else "failure",
+            name,
+            repository.url,
+            _summary(report),
+            id=report.id,
+            verdict=report.verdict,
+            margin=report.margin,
+            failures=report.failures[:10],
+        )
+    )
+
+    def render_text() -> None:
+        out.say(_summary(report))
+        for phase, seconds in report.phases.items():
+            out.say(f"  {phase:<13} {seconds:8.2f}s")
+        for f in report.failures:
+            where = " ".join(str(f[k]) for k in ("ns", "_id", "object") if f.get(k))
+            out.say(f"  FAIL {f['step']}: {where + ': ' if where else ''}{f['problem']}")
+
+    out.result(report.to_json(), render_text)
+    if report.verdict != "pass":
+        first = report.failures[0]
+        raise DrillFailed(
+            f"drill {report.id} failed: {len(report.failures)} failure(s); first: {first['step']}: {first['problem']}",
+            f"see: lifeboat drill show {report.id}",
+        )
+
+
+@drill.command("list")
+@repo_option
+@deployment_option
+@json_option
+@app
+def drill_list(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
+    """Past drills, oldest first."""
+    repository = Repository.open(config.repo_url(repo, ctx.plan))
+    name = load_history(repository, deployment).deployment
+    past = reports.history(repository.storage, name)
+    rows = [
+        {
+            "id": d.id,
+            "verdict": d.verdict,
+            "target_ts": d.target_ts,
+            "recovery_s": d.recovery_s,
+            "projected_recovery_s": d.projected_recovery_s,
+            "margin": d.margin,
+            "documents_compared": d.documents_compared,
+            "failures": len(d.failures),
+        }
+        for d in past
+    ]
+
+    def render_text() -> None:
+        if not rows:
+            ctx.output.say("no drills yet: run lifeboat drill")
+        for r in rows:
+            margin = "" if r["margin"] is None else f"  margin {r['margin']:+.1f}s"
+            ctx.output.say(
+                f"{r['id']}  {r['verdict']:<4}  to {r['target_ts']}  recovery {r['recovery_s']:.1f}s{margin}  "
+                f"{r['documents_compared']} docs compared  {r['failures']} failure(s)"
+            )
+
+    ctx.output.result(rows, render_text)
+
+
+@drill.command("show")
+@click.argument("drill_id", default="latest")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write a standalone HTML page.",
+)
+@repo_option
+@deployment_option
+@json_option
+@app
+def drill_show(
+    ctx: AppContext, drill_id: str, html_path: Path | None, repo: str | None, deployment: str | None
+) -> None:
+    """One drill's report (DRILL_ID or latest)."""
+    repository = Repository.open(config.repo_url(repo, ctx.plan))
+    name = load_history(repository, deployment).deployment
+    report = reports.load(repository.storage, name, drill_id)
+    if html_path is not None:
+        html_path.write_text(render(report, reports.history(repository.storage, name)), encoding="utf-8")
+        ctx.output.note(f"wrote {html_path}")
+
+    def render_text() -> None:
+        ctx.output.say(_summary(report))
+        for phase, seconds in report.phases.items():
+            ctx.output.say(f"  {phase:<13} {seconds:8.2f}s")
+        for f in report.failures:
+            ctx.output.say(f"  FAIL {f}")
+
+    ctx.output.result(report.to_json(), render_text)
+
+
+COMMANDS = [drill]

@@ -1,0 +1,68 @@
+"""The sinks every signalling command gets: the console, the plan's notifier, the metrics file."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import LifeboatError
+from ..events import Event, Signals, Status
+from ..metrics import write_textfile
+from ..notify import Notifier
+from ..oplog.history import single_deployment
+from ..repo.repository import Repository
+from .context import AppContext
+
+
+def signals_for(ctx: AppContext, repository: Repository | None, deployment: str | None) -> Signals:
+    out = ctx.output
+
+    def console(event: Event) -> None:
+        # Under --json only the result goes to stdout; this line is on stderr, like notes.
+        if event.status != "success":
+            out.note(f"{event.event} {event.status}: {event.summary}")
+
+    signals = Signals([console])
+    alerts = ctx.plan.alerts
+    storage = repository.storage if repository is not None else None
+    if alerts.notify:
+
+        def where() -> str | None:  # looked up when an event comes: a backup learns it from the server
+            if deployment or repository is None:
+                return deployment
+            return single_deployment(repository)
+
+        signals.add(Notifier(alerts.notify, storage, where))
+    textfile = alerts.prometheus_textfile
+    if textfile is not None and repository is not None:
+
+        def metrics(event: Event) -> None:
+            write_textfile(textfile, repository, deployment, event.to_json())
+
+        signals.add(metrics)
+    return signals
+
+
+def event(
+    ctx: AppContext,
+    kind: str,
+    status: Status,
+    deployment: str | None,
+    repo_url: str,
+    summary: str,
+    **details: Any,
+) -> Event:
+    return Event(kind, status, ctx.plan.deployment.name or deployment or "?", repo_url, summary, details)
+
+
+@contextlib.contextmanager
+def failure_signalled(
+    ctx: AppContext, signals: Signals, kind: str, deployment: str | None, repo_url: str
+) -> Iterator[None]:
+    """A run that ends in an error still ends in a signal: the failure, then the error."""
+    try:
+        yield
+    except LifeboatError as e:
+        signals.emit(event(ctx, kind, "failure", deployment, repo_url, e.message, exit_code=e.exit_code))
+        raise

@@ -1,0 +1,1 @@
+"""Restore drills: restore into staging, prove the data, time it against the RTO."""

@@ -1,0 +1,212 @@
+"""The drill's proof that a restore is right: structure and data, against the manifest and
+the live source (DESIGN §8). Every failure names what failed: namespace, ``_id``, object."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson
+from bson.raw_bson import RawBSONDocument
+from pymongo import MongoClient
+
+from ..ejson import from_ejson
+from ..mongo.codec import RAW_CODEC
+from ..oplog.reader import newest_ts
+from ..restore.plan import RestorePlan
+from ..verify.compare import CollectionSummary, _normal_index, summarize
+from .changes import Changes, id_key
+
+BATCH = 500  # documents looked up on the source at a time
+LISTED = 20  # differing documents named per namespace (all are counted)
+
+
+@dataclass
+class Proof:
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    documents_compared: int = 0
+    documents_skipped: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> documents
+
+    def fail(self, step: str, problem: str, **where: Any) -> None:
+        self.failures.append({"step": step, "problem": problem, **where})
+
+    def skip(self, reason: str, documents: int) -> None:
+        if documents:
+            self.documents_skipped += documents
+            self.skipped[reason] += documents
+
+
+def _indexes(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted((_normal_index(dict(ix)) for ix in specs), key=lambda ix: ix["name"])
+
+
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k not in ("uuid",)}
+
+
+def check_structure(
+    proof: Proof,
+    staging: MongoClient[Any],
+    source: MongoClient[Any],
+    plan: RestorePlan,
+    changed_before_t: set[str],
+    changes: Changes,
+) -> None:
+    """Collections, views, index specs and options: as the manifest says (unless a command
+    changed the namespace between the backup and T), and as the source has them now (unless
+    a command changed it after T)."""
+    nsmap = plan.nsmap
+    restored = summarize(staging, nsmap, contents=False)
+    live = summarize(source, nsmap, contents=False)
+    for task in [*plan.collections, *plan.views]:
+        if task.is_buckets:
+            continue
+        ns, entry = task.target_ns, task.entry
+        got = restored.get(ns)
+        if task.source_ns in changed_before_t:
+            continue  # the replayed commands decide its shape: compared with the source below
+        if got is None:
+            proof.fail("structure", "missing after the restore", ns=ns)
+            continue
+        expected = CollectionSummary(
+            ns, entry.type, indexes=_indexes([from_ejson(ix) for ix in entry.indexes])
+        )
+        if got.type != expected.type:
+            proof.fail("structure", f"type {got.type}, the backup has {expected.type}", ns=ns)
+        if entry.type != "view" and got.indexes != expected.indexes:
+            proof.fail("structure", f"indexes {got.indexes} != the backup's {expected.indexes}", ns=ns)
+        want = _options(from_ejson(entry.options))
+        have = {k: got.options.get(k) for k in want}
+        if have != want:
+            proof.fail("structure", f"options {have} != the backup's {want}", ns=ns)
+    for ns, got in restored.items():
+        there = live.get(ns)
+        if there is None or not changes.stable_collection(ns):
+            continue  # gone from the source, or changed after T: nothing to compare with
+        if got.type != there.type or got.indexes != there.indexes:
+            proof.fail(
+                "structure",
+                f"restored {got.type} {got.indexes} != the source's {there.type} {there.indexes}",
+                ns=ns,
+            )
+        elif _options(got.options) != _options(there.options):
+            proof.fail("structure", f"options {got.options} != the source's {there.options}", ns=ns)
+
+
+@dataclass
+class Counts:
+    """Source counts taken between two oplog positions (to reconcile with the oplog)."""
+
+    at: Any
+    by: Any
+    documents: dict[str, int]
+
+
+def count_source(source: MongoClient[Any], namespaces: list[str]) -> Counts:
+    at = newest_ts(source)
+    documents = {}
+    for ns in namespaces:
+        db, coll = ns.split(".", 1)
+        documents[ns] = source[db][coll].count_documents({})
+    return Counts(at, newest_ts(source), documents)
+
+
+@dataclass
+class Candidate:
+    ns: str
+    key: bytes
+    id: Any
+    problem: str
+
+
+def _compare_batch(ns: str, theirs: Any, batch: list[RawBSONDocument], candidates: list[Candidate]) -> None:
+    found = {id_key(d["_id"]): d.raw for d in theirs.find({"_id": {"$in": [d["_id"] for d in batch]}})}
+    for doc in batch:
+        key = id_key(doc["_id"])
+        there = found.get(key)
+        if there is None:
+            candidates.append(Candidate(ns, key, doc["_id"], "missing on the source"))
+        elif there != doc.raw:
+            candidates.append(Candidate(ns, key, doc["_id"], "differs from the source"))
+
+
+def compare_documents(
+    staging: MongoClient[Any], source: MongoClient[Any], namespaces: list[str]
+) -> tuple[dict[str, int], list[Candidate]]:
+    """Every restored document against the source's, byte for byte. Returns (restored
+    documents per ns, the ones that differ or are missing on the source). Which of those
+    differences are real is decided once the oplog after T is known."""
+    restored: dict[str, int] = {}
+    candidates: list[Candidate] = []
+    for ns in namespaces:
+        db, coll = ns.split(".", 1)
+        mine = staging[db].get_collection(coll, codec_options=RAW_CODEC)
+        theirs = source[db].get_collection(coll, codec_options=RAW_CODEC)
+        batch: list[RawBSONDocument] = []
+        restored[ns] = 0
+        for doc in mine.find({}):
+            restored[ns] += 1
+            batch.append(doc)
+            if len(batch) >= BATCH:
+                _compare_batch(ns, theirs, batch, candidates)
+                batch = []
+        if batch:
+            _compare_batch(ns, theirs, batch, candidates)
+    return restored, candidates
+
+
+def restored_and_written(
+    staging: MongoClient[Any], changes: Changes, namespaces: list[str]
+) -> dict[str, int]:
+    """Per ns, how many restored documents were written on the source after T (left out)."""
+    out = {}
+    for ns in namespaces:
+        db, coll = ns.split(".", 1)
+        ids = [bson.decode(key)["_id"] for key in changes.touched.get(ns, ())]
+        out[ns] = sum(
+            staging[db][coll].count_documents({"_id": {"$in": ids[i : i + BATCH]}})
+            for i in range(0, len(ids), BATCH)
+        )
+    return out
+
+
+def judge_data(
+    proof: Proof,
+    changes: Changes,
+    restored: dict[str, int],
+    written: dict[str, int],
+    candidates: list[Candidate],
+    counts: Counts,
+) -> None:
+    """Differences on documents written after T are expected (skipped, counted); any other is
+    a failure. Counts must reconcile with the inserts and deletes after T."""
+    if changes.incomplete:
+        proof.fail("data", f"cannot prove the data: {changes.incomplete}")
+        return
+    for ns, n in restored.items():
+        if not changes.stable_collection(ns):
+            proof.skip("collection changed by a command after T", n)
+            continue
+        proof.skip("written on the source after T", written.get(ns, 0))
+        proof.documents_compared += n - written.get(ns, 0)
+        lo, hi = changes.count_bounds(ns, n)
+        have = counts.documents.get(ns)
+        if have is not None and not lo <= have <= hi:
+            proof.fail(
+                "data",
+                f"the source holds {have} documents; the restore ({n}) with the inserts and deletes "
+                f"after T gives {lo if lo == hi else f'{lo}..{hi}'}",
+                ns=ns,
+            )
+    named: Counter[str] = Counter()
+    for c in candidates:
+        if not changes.stable_collection(c.ns) or changes.written(c.ns, c.key):
+            continue
+        named[c.ns] += 1
+        if named[c.ns] <= LISTED:
+            proof.fail("data", c.problem, ns=c.ns, _id=repr(c.id))
+    for ns, n in named.items():
+        if n > LISTED:
+            proof.fail("data", f"{n - LISTED} more documents differ", ns=ns)

@@ -1,0 +1,265 @@
+"""``lifeboat drill``: restore a moment into staging, prove it, time it against the RTO.
+
+Phases (each timed): fetch and verify every object the restore needs; load (collections,
+documents, views); replay the oplog to T; build indexes; users; then the proof — integrity,
+structure, data (see ``proof``) — which is the drill's own overhead, not recovery time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import Timestamp
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from ..embedded import ScratchServer
+from ..errors import LifeboatError, StagingIsSource
+from ..mongo.client import connect, describe
+from ..mongo.nsmap import NamespaceMap
+from ..oplog.history import History, load_history
+from ..repo.integrity import verify_objects
+from ..repo.repository import Repository
+from ..restore.pitr import choose_restore
+from ..restore.plan import RestorePlan
+from ..restore.service import RestoreEvent, RestoreOptions, run_restore
+from ..secrets import redact
+from ..timestamps import iso, to_str, wall_of
+from . import report as reports
+from .changes import commanded_between, read_changes
+from .proof import Proof, check_structure, compare_documents, count_source, judge_data, restored_and_written
+from .report import RECOVERY_PHASES, DrillReport
+
+# How run_restore's phases add up to the drill's recovery phases.
+_PHASE_OF = {
+    "verify": "fetch_verify",
+    "prepare": "load",
+    "load": "load",
+    "views": "load",
+    "replay": "replay",
+    "indexes": "indexes",
+    "users": "users",
+}
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    source_uri: str
+    to: str | None = None  # None: the latest restorable moment
+    staging: str = "scratch"  # or a MongoDB URI (never the source)
+    ns_include: tuple[str, ...] = ()
+    jobs: int = 4
+    rto_s: float | None = None
+    plan_name: str | None = None
+    timeout_ms: int = 10_000
+    # Test hook only: called with the staging client between the restore and the proof.
+    before_proof: Callable[[MongoClient[Any]], None] | None = None
+
+
+def _hello(client: MongoClient[Any]) -> dict[str, Any]:
+    return dict(client.admin.command("hello"))
+
+
+def refuse_source_as_staging(source: MongoClient[Any], staging: MongoClient[Any]) -> None:
+    """The same replica set (name and a member in common), or the same server: refused."""
+    a, b = _hello(source), _hello(staging)
+    members_a = {*a.get("hosts", []), *a.get("passives", []), a.get("me")} - {None}
+    members_b = {*b.get("hosts", []), *b.get("passives", []), b.get("me")} - {None}
+    same_set = a.get("setName") and a.get("setName") == b.get("setName") and members_a & members_b
+    same_server = source.address is not None and source.address == staging.address
+    if same_set or same_server:
+        raise StagingIsSource(
+            f"the staging server is the source itself (replica set {a.get('setName') or '-'}, "
+            f"members {', '.join(sorted(members_a & members_b)) or describe(str(staging.address))}): nothing was written"
+        )
+
+
+@contextlib.contextmanager
+def staging_client(opts: DrillOptions, source: MongoClient[Any]) -> Iterator[tuple[MongoClient[Any], str]]:
+    if opts.staging == "scratch":
+        with ScratchServer() as server:
+            client = connect(server.uri, role="staging", timeout_ms=opts.timeout_ms)
+            try:
+                yield client, f"scratch ({server.host}:{server.port})"
+            finally:
+                client.close()
+        return
+    client = connect(opts.staging, role="staging", timeout_ms=opts.timeout_ms)
+    try:
+        refuse_source_as_staging(source, client)
+        yield client, describe(opts.staging)
+    finally:
+        client.close()
+
+
+class _Clock:
+    def __init__(self, on_phase: Callable[[str], None]) -> None:
+        self.phases: dict[str, float] = {}
+        self._announce = on_phase
+        self._current = ""
+
+    def on_phase(self, name: str) -> None:
+        if name != self._current:  # several restore phases make one drill phase: say it once
+            self._current = name
+            self._announce(name)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self.on_phase(name)
+        t = datetime.now(UTC)
+        try:
+            yield
+        finally:
+            self.add(name, (datetime.now(UTC) - t).total_seconds())
+
+    def add(self, name: str, seconds: float) -> None:
+        self.phases[name] = round(self.phases.get(name, 0.0) + seconds, 3)
+
+
+def run_drill(
+    repo: Repository,
+    deployment: str | None,
+    opts: DrillOptions,
+    on_phase: Callable[[str], None] | None = None,
+) -> DrillReport:
+    started = datetime.now(UTC)
+    clock = _Clock(on_phase or (lambda name: None))
+    nsmap = NamespaceMap.build(include=opts.ns_include)
+    history = load_history(repo, deployment)
+    plan, pitr = choose_restore(repo, "latest", opts.to or "latest", history.deployment, nsmap)
+    target = pitr.stop_before if pitr else plan.manifest.end
+    proof = Proof()
+    source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
+    try:
+        with staging_client(opts, source) as (staging, staging_name):
+            with clock.phase("fetch_verify"):
+                objects = plan.objects() + ([s.file for s in pitr.segments] if pitr else [])
+                verified = verify_objects(repo.storage, plan.manifest.backup_id, objects, opts.jobs)
+            for problem in verified.problems:
+                proof.fail("integrity", problem["problem"], object=problem["object"])
+            restored_docs = 0
+            if verified.ok:
+                try:
+                    restored_docs = _restore(repo, plan, pitr, staging, opts, clock)
+                except (LifeboatError, PyMongoError) as e:
+                    proof.fail("restore", redact(getattr(e, "message", str(e))))
+            if verified.ok and not proof.failures:
+                if opts.before_proof is not None:
+                    opts.before_proof(staging)
+                with clock.phase("proof"):
+                    _prove(proof, repo, history, plan, target, source, staging)
+    finally:
+        source.close()
+    return _report(
+        repo, history, plan, target, opts, started, staging_name, clock, proof, verified, restored_docs
+    )
+
+
+def _restore(
+    repo: Repository,
+    plan: RestorePlan,
+    pitr: Any,
+    staging: MongoClient[Any],
+    opts: DrillOptions,
+    clock: _Clock,
+) -> int:
+    def on_event(e: RestoreEvent) -> None:
+        if e.kind == "phase":
+            clock.on_phase(_PHASE_OF.get(e.phase, e.phase))
+
+    result = run_restore(
+        repo,
+        plan,
+        staging,
+        RestoreOptions(jobs=opts.jobs, drop=opts.staging != "scratch"),
+        on_event,
+        pitr,
+    )
+    for name, seconds in result.phases.items():
+        clock.add(_PHASE_OF.get(name, name), seconds)
+    return result.documents
+
+
+def _prove(
+    proof: Proof,
+    repo: Repository,
+    history: History,
+    plan: RestorePlan,
+    target: Timestamp,
+    source: MongoClient[Any],
+    staging: MongoClient[Any],
+) -> None:
+    data_ns = [t.target_ns for t in plan.collections if not t.is_buckets and t.entry.type == "collection"]
+    for task in plan.collections:
+        if task.entry.type == "timeseries":
+            proof.skip("time-series collection (compared by structure)", task.entry.documents)
+    counts = count_source(source, data_ns)
+    restored, candidates = compare_documents(staging, source, data_ns)
+    changes = read_changes(repo.storage, history.segments, source, target, counts.at, counts.by)
+    written = restored_and_written(staging, changes, data_ns)
+    judge_data(proof, changes, restored, written, candidates, counts)
+    before = commanded_between(repo.storage, history.segments, plan.manifest.end, target)
+    every_ns = [t.source_ns for t in [*plan.collections, *plan.views]]
+    check_structure(
+        proof, staging, source, plan, {ns for ns in every_ns if not before.stable_collection(ns)}, changes
+    )
+
+
+def _report(
+    repo: Repository,
+    history: History,
+    plan: RestorePlan,
+    target: Timestamp,
+    opts: DrillOptions,
+    started: datetime,
+    staging_name: str,
+    clock: _Clock,
+    proof: Proof,
+    verified: Any,
+    restored_docs: int,
+) -> DrillReport:
+    recovery_s = round(sum(clock.phases.get(p, 0.0) for p in RECOVERY_PHASES), 3)
+    whole = sum(c.raw_bytes for c in plan.manifest.collections)
+    projected = None
+    if opts.ns_include and plan.raw_bytes > 0:
+        projected = round(recovery_s * whole / plan.raw_bytes, 3)
+    margin = None
+    if opts.rto_s is not None:
+        margin = round(opts.rto_s - (projected if projected is not None else recovery_s), 3)
+        if margin < 0 and verified.ok:
+            measured = (
+                f"projected {projected:.1f}s for the whole backup" if projected else f"took {recovery_s:.1f}s"
+            )
+            proof.fail("rto", f"the recovery {measured}: over the RTO of {opts.rto_s:g}s by {-margin:.1f}s")
+    ordered = {p: clock.phases[p] for p in (*RECOVERY_PHASES, "proof") if p in clock.phases}
+    report = DrillReport(
+        id=reports.new_drill_id(started),
+        deployment=history.deployment,
+        plan_name=opts.plan_name,
+        verdict="fail" if proof.failures else "pass",
+        started_at=iso(started),
+        finished_at=iso(datetime.now(UTC)),
+        target_ts=to_str(target),
+        target_wall=wall_of(target),
+        base_backup=plan.manifest.backup_id,
+        staging=staging_name,
+        scope=list(opts.ns_include),
+        phases=ordered,
+        recovery_s=recovery_s,
+        projected_recovery_s=projected,
+        rto=opts.rto_s,
+        margin=margin,
+        objects_verified=verified.objects,
+        collections=len(plan.collections),
+        documents_restored=restored_docs,
+        documents_compared=proof.documents_compared,
+        documents_skipped=proof.documents_skipped,
+        skipped=dict(proof.skipped),
+        failures=proof.failures,
+    )
+    reports.store(repo.storage, report)
+    return report

@@ -1,0 +1,1 @@
+"""The recovery plan: its example file and its audit (``lifeboat check``)."""

@@ -1,0 +1,393 @@
+"""The recovery plan audited against reality: one small function per check, over gathered facts.
+
+Each returns ok / warning / critical with a one-line finding, a hint, and the value it judged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from ..config import format_duration as fmt
+from .facts import Facts
+
+Level = Literal["ok", "warning", "critical"]
+_RANK = {"ok": 0, "warning": 1, "critical": 2}
+DEFAULT_INTERVAL_S = 86400.0  # a daily base backup, when the plan names no schedule
+YOUNG_OPLOG_S = 60.0  # less history than this says nothing about the write rate
+
+
+@dataclass(frozen=True)
+class Result:
+    id: str
+    status: Level
+    finding: str
+    hint: str = ""
+    value: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def overall(results: list[Result]) -> Level:
+    levels: list[Level] = ["ok", "warning", "critical"]
+    return levels[max((_RANK[r.status] for r in results), default=0)]
+
+
+def _since(facts: Facts, iso_text: str) -> float:
+    return (facts.now - datetime.fromisoformat(iso_text.replace("Z", "+00:00"))).total_seconds()
+
+
+def check_owner(f: Facts) -> Result:
+    owner = f.plan.owner
+    if owner is None or not owner.name.strip() or not owner.contact.strip():
+        return Result(
+            "owner",
+            "critical",
+            "no owner: nobody is named to act when a backup fails",
+            "add [owner] name and contact to the plan",
+        )
+    return Result("owner", "ok", f"{owner.name} <{owner.contact}>", value=owner.name)
+
+
+def check_objectives(f: Facts) -> Result:
+    o = f.plan.objectives
+    if o.rpo is None or o.rto is None:
+        missing = " and ".join(k for k, v in (("rpo", o.rpo), ("rto", o.rto)) if v is None)
+        return Result(
+            "objectives",
+            "warning",
+            f"{missing} not set: nothing to measure backups and drills against",
+            'set [objectives] rpo and rto (e.g. rpo = "5m", rto = "30m")',
+        )
+    if o.rpo < 1 or o.rto < 10 or o.rpo > 7 * 86400 or o.rto > 7 * 86400:
+        return Result(
+            "objectives",
+            "warning",
+            f"RPO {fmt(o.rpo)} / RTO {fmt(o.rto)} look wrong (1s..7d, 10s..7d)",
+            "check the units: 5m is five minutes",
+            value={"rpo": o.rpo, "rto": o.rto},
+        )
+    return Result(
+        "objectives", "ok", f"RPO {fmt(o.rpo)}, RTO {fmt(o.rto)}", value={"rpo": o.rpo, "rto": o.rto}
+    )
+
+
+def check_repositories(f: Facts) -> Result:
+    if not f.repositories:
+        return Result(
+            "repositories", "critical", "no repository in the plan", "add a [[repository]] with a url"
+        )
+    bad = [r for r in f.repositories if r.error]
+    if bad:
+        first = bad[0]
+        return Result(
+            "repositories",
+            "critical",
+            f"{len(bad)} of {len(f.repositories)} not reachable and writable: {first.name} ({first.url}): {first.error}",
+            "fix access to it (path, permissions, credentials), or remove it from the plan",
+            value=[r.name for r in bad],
+        )
+    return Result(
+        "repositories",
+        "ok",
+        f"{len(f.repositories)} reachable and writable now",
+        value=[r.name for r in f.repositories],
+    )
+
+
+def check_cross_region(f: Facts) -> Result:
+    regions = {r.region for r in f.repositories if r.region}
+    if len(f.repositories) < 2:
+        return Result(
+            "cross-region",
+            "critical",
+            f"{len(f.repositories)} repository: one region's outage loses every backup",
+            "add a second [[repository]] in another region",
+            value=sorted(regions),
+        )
+    if len(regions) < 2:
+        return Result(
+            "cross-region",
+            "warning",
+            f"{len(f.repositories)} repositories but {len(regions) or 'no'} distinct region(s) named",
+            "put a copy in another region and set region on each repository",
+            value=sorted(regions),
+        )
+    return Result(
+        "cross-region",
+        "ok",
+        f"copies in {len(regions)} regions: {', '.join(sorted(regions))}",
+        value=sorted(regions),
+    )
+
+
+def check_backup_member(f: Facts) -> Result:
+    if f.member is None:
+        return Result(
+            "backup-member", "warning", f"cannot tell: {f.source_error}", "check [deployment] source"
+        )
+    m = f.member
+    if m.hidden or m.state == "SECONDARY":
+        kind = "hidden member" if m.hidden else "secondary"
+        return Result("backup-member", "ok", f"backups read from {m.host} ({kind})", value=m.host)
+    alone = " (the set's only data-bearing member)" if len(f.members) <= 1 else ""
+    return Result(
+        "backup-member",
+        "warning",
+        f"backups read from the primary {m.host}{alone}: they load it",
+        'add a secondary (or hidden member) to back up from; member = "auto" prefers it',
+        value=m.host,
+    )
+
+
+def check_oplog_window(f: Facts) -> Result:
+    if f.oplog is None:
+        return Result(
+            "oplog-window",
+            "critical",
+            f"cannot measure the source's oplog: {f.source_error}",
+            "check [deployment] source and the backup user's roles",
+        )
+    interval = f.backup_interval_s or DEFAULT_INTERVAL_S
+    margin = max(300.0, interval * 0.25)
+    need = interval + margin
+    o = f.oplog
+    value: dict[str, Any] = {"window_s": o.window_s, "needed_s": need, "entries": o.entries, "fill": o.fill}
+    against = f"base-backup interval {fmt(interval)} + margin {fmt(margin)}"
+    if o.window_s >= need:
+        return Result("oplog-window", "ok", f"oplog window {fmt(o.window_s)} > {against}", value=value)
+    full = o.window_when_full_s
+    filling = o.fill is not None and o.fill < 1
+    if filling and o.window_s < YOUNG_OPLOG_S:
+        return Result(
+            "oplog-window",
+            "warning",
+            f"the oplog is too young to judge: {fmt(o.window_s)} of history, {o.fill:.1%} full; "
+            f"it must come to hold {fmt(need)} ({against})",
+            "run lifeboat check again once the source has been written to for a while",
+            value=value,
+        )
+    if filling and full >= need:
+        return Result(
+            "oplog-window",
+            "ok",
+            f"oplog window {fmt(o.window_s)} so far, {o.fill:.0%} full: about {fmt(full)} when full, > {against}",
+            value={**value, "window_when_full_s": full},
+        )
+    # At the write rate seen so far, the oplog must hold this many times what it holds when full.
+    factor = need / max(full, 1.0)
+    entries = math.ceil(o.entries / (o.fill or 1.0) * factor)
+    size = ""
+    if o.size_bytes:
+        size = f" ({math.ceil(o.size_bytes / (o.fill or 1.0) * factor / 2**20)} MB at today's write rate)"
+    value["entries_needed"] = entries
+    return Result(
+        "oplog-window",
+        "critical",
+        f"oplog window {fmt(full)}{' when full' if filling else ''} ({o.entries} entries) < {against}: "
+        f"the oplog needs at least {entries} entries{size}",
+        "grow the oplog (replSetResizeOplog) or back up more often",
+        value=value,
+    )
+
+
+def check_archiver(f: Facts) -> Result:
+    state = f.history.timeline.state if f.history else None
+    rpo = f.plan.objectives.rpo
+    if not state:
+        return Result(
+            "archiver",
+            "critical",
+            "no archiver has ever run: only base backups protect the data",
+            "run lifeboat stream (under systemd) for point-in-time recovery",
+        )
+    if not state.get("running"):
+        return Result(
+            "archiver",
+            "critical",
+            f"STOPPED at {state.get('position')} ({fmt(float(state.get('age_s') or 0))} ago)",
+            "start lifeboat stream again",
+            value=state,
+        )
+    lag = float(state.get("lag_s") or 0) + float(state.get("age_s") or 0)
+    if rpo is not None and lag > rpo:
+        return Result(
+            "archiver",
+            "critical",
+            f"running, but {fmt(lag)} behind: over the RPO of {fmt(rpo)}",
+            "check the archiver's log and the repository's write speed",
+            value={"lag_s": lag},
+        )
+    limit = f" (RPO {fmt(rpo)})" if rpo is not None else " (no RPO set)"
+    return Result(
+        "archiver",
+        "ok" if rpo is not None else "warning",
+        f"running, {fmt(lag)} behind{limit}",
+        "" if rpo is not None else "set [objectives] rpo",
+        value={"lag_s": lag},
+    )
+
+
+def check_last_backup(f: Facts) -> Result:
+    if not f.history or not f.history.manifests:
+        return Result("last-backup", "critical", "no complete base backup", "run lifeboat backup")
+    last = f.history.manifests[-1]
+    age = _since(f, last.finished_at)
+    interval = f.backup_interval_s or DEFAULT_INTERVAL_S
+    allowed = interval * 1.1 + 600
+    if age > allowed:
+        return Result(
+            "last-backup",
+            "critical",
+            f"the newest complete backup {last.backup_id} is {fmt(age)} old; the schedule promises {fmt(interval)}",
+            "run lifeboat backup, and check what runs the schedule",
+            value={"age_s": age},
+        )
+    return Result(
+        "last-backup", "ok", f"{last.backup_id}, {fmt(age)} ago (every {fmt(interval)})", value={"age_s": age}
+    )
+
+
+def check_restorable(f: Facts) -> Result:
+    if not f.history or not f.history.timeline.windows:
+        return Result(
+            "restorable", "critical", "nothing is restorable", "take a base backup: lifeboat backup"
+        )
+    newest_base = f.history.manifests[-1].end if f.history.manifests else None
+    window = f.history.timeline.windows[-1]
+    gaps = [g for g in f.history.timeline.gaps if newest_base is None or g[1] > newest_base]
+    length = float(window.end.time - window.start.time)
+    if gaps:
+        return Result(
+            "restorable",
+            "critical",
+            f"{len(gaps)} gap(s) since the newest base backup",
+            "take a new base backup to restore protection",
+            value={"gaps": len(gaps)},
+        )
+    return Result(
+        "restorable", "ok", f"restorable for the last {fmt(length)} without a gap", value={"window_s": length}
+    )
+
+
+def check_drill_age(f: Facts) -> Result:
+    max_age = f.plan.drill.max_age
+    passing = [d for d in f.drills if d.verdict == "pass"]
+    if not passing:
+        what = "no drill has ever passed" if f.drills else "no restore drill has ever run"
+        return Result("drill-age", "critical", f"{what}: restores are unproven", "run lifeboat drill")
+    age = _since(f, passing[-1].finished_at)
+    if age > max_age:
+        return Result(
+            "drill-age",
+            "warning",
+            f"the last passing drill is {fmt(age)} old (max_age {fmt(max_age)})",
+            "run lifeboat drill (and schedule it)",
+            value={"age_s": age},
+        )
+    if f.drills[-1].verdict != "pass":
+        return Result(
+            "drill-age",
+            "warning",
+            f"the newest drill {f.drills[-1].id} failed",
+            "see lifeboat drill show",
+            value={"age_s": age},
+        )
+    return Result("drill-age", "ok", f"passed {fmt(age)} ago", value={"age_s": age})
+
+
+def check_drill_rto(f: Facts) -> Result:
+    rto = f.plan.objectives.rto
+    if not f.drills:
+        return Result("drill-rto", "warning", "no drill has measured a recovery time", "run lifeboat drill")
+    d = f.drills[-1]
+    took = d.projected_recovery_s if d.projected_recovery_s is not None else d.recovery_s
+    how = "projected" if d.projected_recovery_s is not None else "measured"
+    if rto is None:
+        return Result(
+            "drill-rto",
+            "warning",
+            f"{how} recovery {fmt(took)}, but no RTO is set",
+            "set [objectives] rto",
+            value={"recovery_s": took},
+        )
+    margin = rto - took
+    if margin < 0:
+        return Result(
+            "drill-rto",
+            "critical",
+            f"{how} recovery {fmt(took)} > RTO {fmt(rto)}",
+            "restore faster (more -j, a closer repository) or agree a longer RTO",
+            value={"recovery_s": took, "margin_s": margin},
+        )
+    return Result(
+        "drill-rto",
+        "ok",
+        f"{how} recovery {fmt(took)} within RTO {fmt(rto)} (margin {fmt(margin)})",
+        value={"recovery_s": took, "margin_s": margin},
+    )
+
+
+def check_alerts(f: Facts) -> Result:
+    if not f.plan.alerts.notify:
+        return Result(
+            "alerts",
+            "critical",
+            "no alert destination: failures reach nobody",
+            'add [alerts] notify = ["slack://…"] (any Apprise URL)',
+        )
+    if f.delivery is None:
+        return Result(
+            "alerts",
+            "warning",
+            f"{len(f.plan.alerts.notify)} destination(s), none used yet",
+            "run lifeboat notify test",
+        )
+    if not f.delivery.get("ok"):
+        return Result(
+            "alerts",
+            "critical",
+            f"the last delivery ({f.delivery.get('event')}, {f.delivery.get('time')}) failed",
+            "check the URLs; run lifeboat notify test",
+            value=f.delivery,
+        )
+    return Result(
+        "alerts",
+        "ok",
+        f"{len(f.plan.alerts.notify)} destination(s); last delivery {f.delivery.get('time')} ok",
+        value={"time": f.delivery.get("time")},
+    )
+
+
+def check_encryption(f: Facts) -> Result:
+    return Result(
+        "encryption",
+        "warning",
+        "backups are not encrypted at rest",
+        "encryption at rest is not available yet; restrict access to the repositories",
+    )
+
+
+CHECKS: list[Callable[[Facts], Result]] = [
+    check_owner,
+    check_objectives,
+    check_repositories,
+    check_cross_region,
+    check_backup_member,
+    check_oplog_window,
+    check_archiver,
+    check_last_backup,
+    check_restorable,
+    check_drill_age,
+    check_drill_rto,
+    check_alerts,
+    check_encryption,
+]
+
+
+def run_checks(facts: Facts) -> list[Result]:
+    return [check(facts) for check in CHECKS]

@@ -1,0 +1,52 @@
+"""The commented example that ``lifeboat plan init`` writes (every section, sane values)."""
+
+EXAMPLE = """\
+# Lifeboat recovery plan. `lifeboat check` audits it against reality; `lifeboat plan show`
+# prints what is in effect. Durations: 90s, 5m, 6h, 14d. Schedules: cron (m h dom mon dow).
+# ${VAR} is read from the environment: keep passwords and tokens out of this file.
+
+[deployment]
+name = "orders-prod"            # what people call it (events, reports, alerts)
+source = "mongodb://backup:${LIFEBOAT_SOURCE_PASSWORD}@db1:27017,db2:27017/?replicaSet=rs0&authSource=admin"
+member = "auto"                 # hidden > secondary > primary; or primary | secondary | HOST:PORT
+timeout = "10s"
+
+[owner]
+name = "Payments SRE"
+contact = "sre-payments@example.com"
+escalation = "https://pager.example.com/payments"   # optional
+
+[objectives]
+rpo = "5m"                      # data you may lose: the archiver must stay within it
+rto = "30m"                     # time to restore: drills measure it
+
+[[repository]]
+name = "primary"
+url = "file:///var/backups/lifeboat"
+region = "eu-west-1"
+
+# A copy in another region (cross-region check):
+# [[repository]]
+# name = "dr"
+# url = "file:///mnt/dr/lifeboat"
+# region = "us-east-1"
+
+[schedule]
+base_backup = "0 */6 * * *"
+drill = "0 3 * * 1"
+
+[alerts]
+notify = ["json://hooks.example.com/lifeboat"]        # Apprise URLs: slack://…, pagerduty://…, mailto://…
+# prometheus_textfile = "/var/lib/node_exporter/textfile/lifeboat.prom"
+
+[drill]
+staging = "scratch"             # a scratch server; or a MongoDB URI (never the source)
+max_age = "90d"
+
+[backup]
+jobs = 4
+chunk_mb = 64
+
+[restore]
+jobs = 4
+"""

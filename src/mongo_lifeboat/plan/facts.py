@@ -1,0 +1,162 @@
+"""Everything ``lifeboat check`` judges, gathered once: the plan, each repository, the source,
+the archive, the drills, the last alert delivery. Gathering never raises: what cannot be
+read is recorded as such (and judged by the checks)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from ..config import Plan, cron_interval, timeout_ms
+from ..drill import report as drills
+from ..drill.report import DrillReport
+from ..errors import LifeboatError
+from ..mongo import members
+from ..mongo.client import connect
+from ..notify import last_delivery
+from ..oplog.history import History, load_history
+from ..oplog.reader import newest_ts, oldest_ts
+from ..repo.repository import Repository
+from ..secrets import redact
+
+
+@dataclass
+class RepositoryFact:
+    name: str
+    url: str  # redacted
+    region: str | None
+    error: str | None = None  # None: reachable and writable now
+
+
+@dataclass
+class OplogFact:
+    window_s: float
+    entries: int
+    size_bytes: int | None = None
+    max_bytes: int | None = None
+    max_entries: int | None = None  # an entry cap (some servers cap the oplog by count)
+
+    @property
+    def fill(self) -> float | None:
+        """How full the oplog is (1.0: full, the window will not grow), when known."""
+        if self.max_entries:
+            return min(self.entries / self.max_entries, 1.0)
+        if self.size_bytes and self.max_bytes:
+            return min(self.size_bytes / self.max_bytes, 1.0)
+        return None
+
+    @property
+    def window_when_full_s(self) -> float:
+        """The window once the oplog is full, at the write rate it has seen so far."""
+        fill = self.fill
+        return self.window_s / fill if fill else self.window_s
+
+
+@dataclass
+class Facts:
+    plan: Plan
+    now: datetime
+    repositories: list[RepositoryFact] = field(default_factory=list)
+    repo: Repository | None = None  # the first reachable one: the archive's facts come from it
+    history: History | None = None
+    history_error: str | None = None
+    source_error: str | None = None
+    member: members.Member | None = None
+    members: list[members.Member] = field(default_factory=list)
+    oplog: OplogFact | None = None
+    backup_interval_s: float | None = None
+    drills: list[DrillReport] = field(default_factory=list)
+    delivery: dict[str, Any] | None = None
+
+    @property
+    def deployment(self) -> str | None:
+        return self.history.deployment if self.history else None
+
+
+def _message(e: BaseException) -> str:
+    return redact(getattr(e, "message", None) or str(e))
+
+
+def _repository(
+    plan: Plan, url: str, name: str, region: str | None
+) -> tuple[RepositoryFact, Repository | None]:
+    fact = RepositoryFact(name, redact(url), region)
+    try:
+        repo = Repository.open(url)
+        repo.check_writable()
+        return fact, repo
+    except (LifeboatError, OSError) as e:
+        fact.error = _message(e)
+        return fact, None
+
+
+def _oplog(client: MongoClient[Any]) -> OplogFact:
+    oldest, newest = oldest_ts(client), newest_ts(client)
+    stats: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    with contextlib.suppress(PyMongoError):
+        stats = client.local.command("collStats", "oplog.rs")
+    with contextlib.suppress(PyMongoError, StopIteration):
+        options = dict(next(client.local.list_collections(filter={"name": "oplog.rs"})).get("options") or {})
+    entries = int(stats.get("count") or client.local["oplog.rs"].estimated_document_count())
+    return OplogFact(
+        float(newest.time - oldest.time),
+        entries,
+        int(stats["size"]) if stats.get("size") else None,
+        int(stats.get("maxSize") or 0) or None,
+        int(options["max"]) if options.get("max") else None,
+    )
+
+
+def _source(facts: Facts, uri: str) -> None:
+    plan = facts.plan
+    try:
+        client = connect(uri, role="source", timeout_ms=timeout_ms(plan))
+    except LifeboatError as e:
+        facts.source_error = _message(e)
+        return
+    try:
+        facts.members = members.discover(client)
+        facts.member = members.choose(facts.members, plan.deployment.member)
+        chosen = members.member_client(uri, facts.member.host, serverSelectionTimeoutMS=timeout_ms(plan))
+        try:
+            facts.oplog = _oplog(chosen)
+        finally:
+            chosen.close()
+    except (LifeboatError, PyMongoError, StopIteration) as e:
+        facts.source_error = (
+            _message(e) if not isinstance(e, StopIteration) else "the source's oplog is empty"
+        )
+    finally:
+        client.close()
+
+
+def gather(
+    plan: Plan, source_uri: str | None, repo_urls: list[tuple[str, str, str | None]], deployment: str | None
+) -> Facts:
+    """``repo_urls``: (name, url, region) of every repository the plan names (or the one given)."""
+    facts = Facts(plan, datetime.now(UTC))
+    for name, url, region in repo_urls:
+        fact, repo = _repository(plan, url, name, region)
+        facts.repositories.append(fact)
+        if repo is not None and facts.repo is None:
+            facts.repo = repo
+    if facts.repo is not None:
+        try:
+            facts.history = load_history(facts.repo, deployment)
+            facts.drills = drills.history(facts.repo.storage, facts.history.deployment)
+            facts.delivery = last_delivery(facts.repo.storage, facts.history.deployment)
+        except LifeboatError as e:
+            facts.history_error = _message(e)
+    if source_uri:
+        _source(facts, source_uri)
+    else:
+        facts.source_error = "no source URI in the plan ([deployment] source) or the environment"
+    if plan.schedule.base_backup:
+        facts.backup_interval_s = cron_interval(plan.schedule.base_backup, facts.now)
+    return facts
