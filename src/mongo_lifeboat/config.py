@@ -51,19 +51,20 @@ def parse_duration(value: Any) -> float:
 
 
 def format_duration(seconds: float) -> str:
+    """Short and readable: ``250ms``, ``4.2s``, ``7h30m``, ``14d`` (whole seconds from a minute up)."""
     if seconds == 0:
         return "0s"
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    parts, rest = [], seconds
-    for unit in ("d", "h", "m"):
-        n = int(rest // _UNITS[unit])
+    if abs(seconds) < 1:
+        return f"{round(seconds * 1000)}ms"
+    if abs(seconds) < 60:
+        return f"{round(seconds, 1):g}s"
+    sign, rest = ("-" if seconds < 0 else ""), round(abs(seconds))
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        n, rest = divmod(rest, int(_UNITS[unit]))
         if n:
             parts.append(f"{n}{unit}")
-            rest -= n * _UNITS[unit]
-    if rest >= 0.0005 or not parts:
-        parts.append(f"{round(rest, 3):g}s")
-    return "".join(parts)
+    return sign + "".join(parts)
 
 
 def _check_cron(expr: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..demo.scenario import run_demo
-from ..errors import NotEqual
+from ..errors import DrillFailed, NotEqual
 from .context import AppContext, app, json_option
 
 
@@ -31,7 +31,8 @@ def demo(ctx: AppContext, docs: int, keep: Path | None) -> None:
         asdict(result),
         lambda: out.say(
             f"done: {'restore proven equal' if result.equal else 'RESTORE DIFFERS'}, "
-            f"{'undo proven' if result.undo_equal else 'UNDO DIFFERS'}; timings "
+            f"{'undo proven' if result.undo_equal else 'UNDO DIFFERS'}, "
+            f"drill {result.drill.get('verdict', '?')}, check {result.check.get('status', '?')}; timings "
             + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings_s.items())
         ),
     )
@@ -39,6 +40,8 @@ def demo(ctx: AppContext, docs: int, keep: Path | None) -> None:
         raise NotEqual("the restored data differs from the oracle", "rerun with -v and report it")
     if not result.undo_equal:
         raise NotEqual("the undo did not give back exactly the deleted orders", "rerun with -v and report it")
+    if result.drill.get("verdict") != "pass":
+        raise DrillFailed("the demo's restore drill failed", "rerun with -v and report it")
 
 
 COMMANDS = [demo]

@@ -25,6 +25,7 @@ LISTED = 20  # differing documents named per namespace (all are counted)
 @dataclass
 class Proof:
     failures: list[dict[str, Any]] = field(default_factory=list)
+    documents_restored: int = 0  # in the restored collections, after the replay
     documents_compared: int = 0
     documents_skipped: int = 0
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> documents
