@@ -4,6 +4,8 @@ carry the run's values, notifications to a local web hook, and secrets that neve
 from __future__ import annotations
 
 import json
+import re
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from mongo_lifeboat.demo import workload
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving
-from ..support.cli import Result, lifeboat
+from ..support.cli import Result, lifeboat, popen
 from ..support.servers import ServerPool
 from ..support.webhook import webhook
 
@@ -187,3 +189,25 @@ def test_a_malformed_plan_is_refused_with_one_line_naming_the_key(
     assert res.code == 3
     assert len([line for line in res.stderr.splitlines() if line.startswith("error:")]) == 1
     assert key in res.error_lines[0]
+
+
+def test_metrics_are_served_and_parse(servers: ServerPool, tmp_path: Path) -> None:
+    source = servers.new()
+    workload.seed(source.client(), 20)
+    repo = Repository.init("file://" + str(tmp_path / "repo"))
+    backup = lifeboat("backup", "--json", "--source", source.uri, "--repo", repo.url)
+    assert backup.code == 0, backup.stderr
+    proc = popen("metrics", "--listen", "127.0.0.1:0", "--repo", repo.url)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the server says where it listens before it serves
+        url = re.search(r"http://\S+/metrics", line)
+        assert url, line
+        with urllib.request.urlopen(url.group(0), timeout=30) as response:
+            text = response.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["lifeboat_last_backup_size_bytes"].samples[0].value == backup.json()["stored_bytes"]
+    assert families["lifeboat_restorable_windows"].samples[0].value == 1.0

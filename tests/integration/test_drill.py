@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo import MongoClient
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
@@ -38,6 +40,14 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         source = pool.new()
         src = source.client()
         workload.seed(src, DOCS)
+        db, coll = QUIET.split(".", 1)
+        # _ids of every common type: the proof walks both sides in BSON order.
+        src[db][coll].insert_many(
+            [
+                {"_id": v, "odd": True}
+                for v in (ObjectId(), "seven", 2.5, {"a": 1}, datetime(2020, 1, 1), b"bin", True)
+            ]
+        )
         run_backup(repo, BackupOptions(source.uri))
         traffic = Traffic(src, {ns: list(range(DOCS)) for ns in TRAFFIC}).start()
         with archiving(repo, source.uri):

@@ -3,11 +3,13 @@ the live source (DESIGN §8). Every failure names what failed: namespace, ``_id`
 
 from __future__ import annotations
 
+import datetime
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import bson
+from bson import Decimal128, ObjectId, Timestamp
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
@@ -123,20 +125,63 @@ class Candidate:
 
 
 def _compare_batch(ns: str, theirs: Any, batch: list[RawBSONDocument], candidates: list[Candidate]) -> None:
+    """Look the documents up on the source one batch at a time (the fallback of the merge)."""
     found = {id_key(d["_id"]): d.raw for d in theirs.find({"_id": {"$in": [d["_id"] for d in batch]}})}
     for doc in batch:
-        key = id_key(doc["_id"])
-        there = found.get(key)
+        there = found.get(id_key(doc["_id"]))
         if there is None:
-            candidates.append(Candidate(ns, key, doc["_id"], "missing on the source"))
+            candidates.append(Candidate(ns, id_key(doc["_id"]), doc["_id"], "missing on the source"))
         elif there != doc.raw:
-            candidates.append(Candidate(ns, key, doc["_id"], "differs from the source"))
+            candidates.append(Candidate(ns, id_key(doc["_id"]), doc["_id"], "differs from the source"))
+
+
+# BSON's comparison order of types (numbers, strings, objects, arrays, binary, ObjectId, bool,
+# dates, timestamps, regexes): both servers return _id order by it.
+def order_key(value: Any) -> tuple[int, Any]:
+    if isinstance(value, bool):
+        return (8, value)
+    if isinstance(value, int | float):
+        return (1, float(value))
+    if isinstance(value, Decimal128):
+        return (1, float(value.to_decimal()))
+    if isinstance(value, str):
+        return (2, value.encode())
+    if isinstance(value, ObjectId):
+        return (7, value.binary)
+    if isinstance(value, datetime.datetime):
+        return (9, value.timestamp() if value.tzinfo else value.replace(tzinfo=datetime.UTC).timestamp())
+    if isinstance(value, Timestamp):
+        return (10, (value.time, value.inc))
+    if isinstance(value, bytes):
+        return (5, (len(value), value))
+    return (3, bson.encode({"v": value}))  # objects, arrays …: approximate; the fallback settles it
+
+
+def _merge(ns: str, mine: Any, theirs: Any, candidates: list[Candidate]) -> tuple[int, list[RawBSONDocument]]:
+    """Walk both collections in _id order, comparing documents with equal _ids byte for byte.
+    Returns (restored documents, those the walk did not pair, to be looked up)."""
+    restored, unpaired = 0, []
+    source = iter(theirs.find({}).sort("_id", 1))
+    there = next(source, None)
+    for doc in mine.find({}).sort("_id", 1):
+        restored += 1
+        key = order_key(doc["_id"])
+        while there is not None and order_key(there["_id"]) < key:
+            there = next(source, None)
+        if there is not None and id_key(there["_id"]) == id_key(doc["_id"]):
+            if there.raw != doc.raw:
+                candidates.append(Candidate(ns, id_key(doc["_id"]), doc["_id"], "differs from the source"))
+            there = next(source, None)
+        else:
+            unpaired.append(doc)
+    return restored, unpaired
 
 
 def compare_documents(
     staging: MongoClient[Any], source: MongoClient[Any], namespaces: list[str]
 ) -> tuple[dict[str, int], list[Candidate]]:
-    """Every restored document against the source's, byte for byte. Returns (restored
+    """Every restored document against the source's, byte for byte: both collections walked
+    once in _id order, and what that does not pair looked up by _id. Returns (restored
     documents per ns, the ones that differ or are missing on the source). Which of those
     differences are real is decided once the oplog after T is known."""
     restored: dict[str, int] = {}
@@ -145,16 +190,9 @@ def compare_documents(
         db, coll = ns.split(".", 1)
         mine = staging[db].get_collection(coll, codec_options=RAW_CODEC)
         theirs = source[db].get_collection(coll, codec_options=RAW_CODEC)
-        batch: list[RawBSONDocument] = []
-        restored[ns] = 0
-        for doc in mine.find({}):
-            restored[ns] += 1
-            batch.append(doc)
-            if len(batch) >= BATCH:
-                _compare_batch(ns, theirs, batch, candidates)
-                batch = []
-        if batch:
-            _compare_batch(ns, theirs, batch, candidates)
+        restored[ns], unpaired = _merge(ns, mine, theirs, candidates)
+        for i in range(0, len(unpaired), BATCH):
+            _compare_batch(ns, theirs, unpaired[i : i + BATCH], candidates)
     return restored, candidates
 
 
