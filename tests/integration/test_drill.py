@@ -163,3 +163,20 @@ def test_a_staging_uri_that_is_the_source_is_refused_with_nothing_written(story:
     assert {ns: (s.count, s.content_hash) for ns, s in after.items()} == {
         ns: (s.count, s.content_hash) for ns, s in before.items()
     }
+
+
+def test_a_drill_whose_oplog_after_t_is_gone_cannot_prove_the_data(
+    servers: ServerPool, tmp_path: Path
+) -> None:
+    source = servers.new(secantus_args=["--oplog-max-entries", "100"])
+    src = source.client()
+    workload.seed(src, 20)
+    repo = Repository.init("file://" + str(tmp_path / "repo"))
+    run_backup(repo, BackupOptions(source.uri))  # no archiver: T is the backup's own point
+    for i in range(300):
+        src.later.writes.insert_one({"_id": i})
+    src.admin.command("secantusAdmin.pruneOplog")  # SecantusDB trims lazily: trim now
+    report = run_drill(repo, None, DrillOptions(source.uri, staging=servers.new().uri))
+    assert report.verdict == "fail"
+    assert [f["step"] for f in report.failures] == ["data"]
+    assert "not all there" in report.failures[0]["problem"]

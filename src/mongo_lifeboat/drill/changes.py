@@ -98,8 +98,7 @@ def _decoded(raw_entries: Iterable[Any]) -> Iterator[dict[str, Any]]:
         yield bson.decode(raw.raw, codec_options=CODEC)
 
 
-def _live_after(client: MongoClient[Any], position: Timestamp) -> Iterator[dict[str, Any]]:
-    reader = OplogReader(client, position)
+def _live_after(reader: OplogReader) -> Iterator[dict[str, Any]]:
     while True:
         entries, caught_up = reader.read()
         yield from _decoded(entries)
@@ -136,13 +135,16 @@ def read_changes(
             changes.add(unit)
     if archived:
         archived_to = max(archived_to, archived[-1].end)
-    oldest = oldest_ts(source)
-    if oldest > archived_to and oldest > since:
+    reader = OplogReader(source, archived_to)
+    for unit in units(_live_after(reader)):
+        if unit.ts >= since:
+            changes.add(unit)
+    # The live read proves it missed nothing when it found the entry it started from (see
+    # OplogReader); otherwise the oldest entry must be no newer than where it started.
+    oldest = oldest_ts(source) if reader.unproven_from is not None else None
+    if oldest is not None and oldest > archived_to and oldest > since:
         changes.incomplete = (
             f"the oplog after {to_str(since)} is not all there: the archive reaches {to_str(archived_to)}, "
             f"the source's oplog starts at {to_str(oldest)}"
         )
-    for unit in units(_live_after(source, archived_to)):
-        if unit.ts >= since:
-            changes.add(unit)
     return changes
