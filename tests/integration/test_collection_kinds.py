@@ -85,7 +85,11 @@ def test_demo_proves_its_restore() -> None:
     assert data["collections_compared"] >= 5
     assert data["incident"]["kind"] == "bulk-delete" and data["incident"]["ns"] == "shop.orders"
     assert data["segments"] > 0 and data["writes_during_backup"] >= 0
-    assert set(data["timings_s"]) == {"seed", "backup", "archive", "recover", "prove", "undo"}
+    assert set(data["timings_s"]) == {"seed", "backup", "archive", "recover", "prove", "undo", "drill+check"}
     # The 2 AM story ends with undo --apply while new orders arrive, proven against the restore.
     assert data["undo_equal"] is True and data["undo"]["conflicts"] == []
     assert data["undo"]["written"] == data["incident"]["count"] == data["undo"]["affected"]
+    # ... and with a drill that passes and a check of the demo's plan, which finds what a demo lacks.
+    assert data["drill"]["verdict"] == "pass" and data["drill"]["documents_compared"] > 0
+    statuses = {c["id"]: c["status"] for c in data["check"]["checks"]}
+    assert statuses["drill-age"] == "ok" and statuses["cross-region"] == statuses["alerts"] == "critical"
