@@ -118,6 +118,11 @@ class RepositorySettings(_Section):
     name: str = "primary"
     url: str
     region: str | None = None
+    # Retention (lifeboat prune): restore points this repository promises to keep.
+    keep_last: int = Field(default=0, ge=0)
+    keep_daily: int = Field(default=0, ge=0)
+    keep_weekly: int = Field(default=0, ge=0)
+    recovery_window: Duration | None = None  # every second of the last N stays restorable
 
 
 class Schedule(_Section):

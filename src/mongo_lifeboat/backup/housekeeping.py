@@ -36,7 +36,7 @@ class Deletion:
     keys: list[str] = field(default_factory=list)
 
 
-def _plan(repo: Repository, listing: BackupListing, state: str) -> Deletion:
+def planned_deletion(repo: Repository, listing: BackupListing, state: str) -> Deletion:
     prefix = f"{listing.deployment_key}/backups/{listing.backup_id}/"
     objects = list(repo.storage.list(prefix))
     # The manifest first: once it is gone the backup is incomplete, whatever happens next.
@@ -51,7 +51,7 @@ def _plan(repo: Repository, listing: BackupListing, state: str) -> Deletion:
     )
 
 
-def _execute(repo: Repository, plan: Deletion) -> Deletion:
+def execute(repo: Repository, plan: Deletion) -> Deletion:
     repo.storage.delete(plan.keys)
     plan.deleted = True
     return plan
@@ -80,8 +80,8 @@ def delete_backup(
                     "deleting it makes that window unrestorable",
                     "take a newer backup first, or pass --force",
                 )
-    plan = _plan(repo, listing, state)
-    return plan if dry_run else _execute(repo, plan)
+    plan = planned_deletion(repo, listing, state)
+    return plan if dry_run else execute(repo, plan)
 
 
 def cleanup(repo: Repository, dry_run: bool) -> list[Deletion]:
@@ -90,6 +90,6 @@ def cleanup(repo: Repository, dry_run: bool) -> list[Deletion]:
     for listing in repo.list_backups():
         state = status(repo, listing)
         if state == "incomplete":
-            plan = _plan(repo, listing, state)
-            out.append(plan if dry_run else _execute(repo, plan))
+            plan = planned_deletion(repo, listing, state)
+            out.append(plan if dry_run else execute(repo, plan))
     return out

@@ -9,14 +9,26 @@ import click
 
 from .. import config
 from ..backup import housekeeping
+from ..backup.prune import prune as run_prune
+from ..backup.retention import Policy
 from ..backup.service import BackupEvent, BackupOptions, run_backup
 from ..config import repo_url, source_uri
+from ..errors import UsageError
 from ..oplog.history import load_history
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..timestamps import parse_position, wall_of
-from .context import AppContext, app, human_bytes, json_option, member_option, repo_option, source_option
+from .context import (
+    AppContext,
+    app,
+    deployment_option,
+    human_bytes,
+    json_option,
+    member_option,
+    repo_option,
+    source_option,
+)
 from .signals import event, failure_signalled, signals_for
 
 
@@ -315,4 +327,111 @@ def cleanup(ctx: AppContext, repo: str | None, dry_run: bool) -> None:
     ctx.output.result({"dry_run": dry_run, "removed": [asdict(d) for d in removed]}, render)
 
 
-COMMANDS = [init, backup, list_backups, info, delete, cleanup]
+def _policy(ctx: AppContext, url: str, overrides: dict[str, Any]) -> Policy:
+    """The options given, else the plan's [[repository]] entry for this URL (else its first)."""
+    entry = next(
+        (r for r in ctx.plan.repository if r.url == url),
+        ctx.plan.repository[0] if ctx.plan.repository else None,
+    )
+
+    def pick(name: str, plan_value: Any) -> Any:
+        return overrides[name] if overrides[name] is not None else plan_value
+
+    window = pick("recovery_window", entry.recovery_window if entry else None)
+    return Policy(
+        keep_last=pick("keep_last", entry.keep_last if entry else 0),
+        keep_daily=pick("keep_daily", entry.keep_daily if entry else 0),
+        keep_weekly=pick("keep_weekly", entry.keep_weekly if entry else 0),
+        recovery_window_s=float(window or 0.0),
+    )
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return config.parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+
+
+@click.command()
+@repo_option
+@deployment_option
+@click.option("--keep-last", type=click.IntRange(0), default=None, help="Keep the newest N base backups.")
+@click.option(
+    "--keep-daily", type=click.IntRange(0), default=None, help="Keep the newest backup of each of N days."
+)
+@click.option(
+    "--keep-weekly", type=click.IntRange(0), default=None, help="Keep the newest backup of each of N weeks."
+)
+@click.option(
+    "--recovery-window",
+    default=None,
+    callback=_duration,
+    metavar="DURATION",
+    help="Keep every second of the last DURATION restorable (e.g. 7d).",
+)
+@click.option(
+    "--grace",
+    default="1d",
+    show_default=True,
+    callback=_duration,
+    metavar="DURATION",
+    help="Remove incomplete backups older than this.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="List exactly what would be deleted, and the bytes freed; delete nothing."
+)
+@json_option
+@app
+def prune(
+    ctx: AppContext,
+    repo: str | None,
+    deployment: str | None,
+    keep_last: int | None,
+    keep_daily: int | None,
+    keep_weekly: int | None,
+    recovery_window: float | None,
+    grace: float,
+    dry_run: bool,
+) -> None:
+    """Apply the retention policy ([[repository]] keep_* and recovery_window, or the options)."""
+    url = repo_url(repo, ctx.plan)
+    repository = Repository.open(url)
+    policy = _policy(
+        ctx,
+        url,
+        {
+            "keep_last": keep_last,
+            "keep_daily": keep_daily,
+            "keep_weekly": keep_weekly,
+            "recovery_window": recovery_window,
+        },
+    )
+    if policy.empty:
+        raise UsageError(
+            "no retention policy: prune would keep nothing",
+            "set keep_last / keep_daily / keep_weekly / recovery_window on the [[repository]], or pass --keep-last N",
+        )
+    report = run_prune(repository, load_history(repository, deployment), policy, grace, dry_run)
+    verb = "would delete" if dry_run else "deleted"
+
+    def render() -> None:
+        for backup_id, why in sorted(report.kept.items()):
+            ctx.output.say(f"keep    {backup_id}  ({', '.join(why)})")
+        for b in report.deleted_backups:
+            ctx.output.say(
+                f"{'delete' if dry_run else 'deleted':<7} {b['backup_id']}  {b['objects']} objects, {human_bytes(b['bytes'])}"
+            )
+        for p in report.promised:
+            ctx.output.say(f"restorable kept: after {p['after']} through {p['through']}")
+        ctx.output.say(
+            f"{verb} {len(report.deleted_backups)} backup(s) and {report.deleted_segments} segment(s): "
+            f"{human_bytes(report.bytes_freed)} freed"
+        )
+
+    ctx.output.result({**asdict(report), "bytes_freed": report.bytes_freed}, render)
+
+
+COMMANDS = [init, backup, list_backups, info, delete, cleanup, prune]

@@ -24,6 +24,10 @@ rto = "30m"                     # time to restore: drills measure it
 name = "primary"
 url = "file:///var/backups/lifeboat"
 region = "eu-west-1"
+keep_last = 7                   # retention, applied by lifeboat prune
+keep_daily = 14
+keep_weekly = 8
+recovery_window = "7d"          # every second of the last 7 days stays restorable
 
 # A copy in another region (cross-region check):
 # [[repository]]

@@ -1,0 +1,93 @@
+"""``lifeboat prune``: apply a retention policy to one repository (see ``retention``).
+
+Holds the deployment's ``prune`` lease, so two prunes never race. Running backups are never
+touched (they are not complete, so no policy sees them); incomplete ones are removed once
+older than the grace period. Each backup loses its manifest first, and segments go oldest
+first: a prune killed half-way leaves incomplete backups and a shorter archive, never a
+complete backup with holes or a hole inside the archive that is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..oplog.history import History
+from ..oplog.lease import Lease
+from ..repo import layout
+from ..repo.repository import Repository
+from ..timestamps import to_str
+from . import housekeeping
+from .retention import Policy, plan_prune
+
+
+@dataclass
+class PruneReport:
+    deployment: str
+    dry_run: bool
+    kept: dict[str, list[str]] = field(default_factory=dict)
+    deleted_backups: list[dict[str, Any]] = field(default_factory=list)
+    deleted_segments: int = 0
+    segment_bytes: int = 0
+    incomplete_removed: list[str] = field(default_factory=list)
+    promised: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(int(b["bytes"]) for b in self.deleted_backups) + self.segment_bytes
+
+
+def _age_s(backup_id: str, now: datetime) -> float:
+    started = datetime.strptime(backup_id, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return (now - started).total_seconds()
+
+
+def prune(
+    repo: Repository,
+    history: History,
+    policy: Policy,
+    grace_s: float,
+    dry_run: bool,
+    now: datetime | None = None,
+) -> PruneReport:
+    now = now or datetime.now(UTC)
+    report = PruneReport(history.deployment, dry_run)
+    lease = Lease(repo.storage, history.deployment, "prune", 300.0)
+    if not dry_run:
+        lease.acquire()
+    try:
+        plan = plan_prune(history.manifests, history.segments, policy, now)
+        report.kept = plan.keep
+        report.promised = [{"after": to_str(a), "through": to_str(b)} for a, b in plan.promised]
+        listings = {
+            b.backup_id: b
+            for b in repo.list_backups()
+            if b.deployment_key == layout.escape_name(history.deployment)
+        }
+        for backup_id in plan.delete:
+            d = housekeeping.planned_deletion(repo, listings[backup_id], "complete")
+            report.deleted_backups.append({"backup_id": backup_id, "objects": d.objects, "bytes": d.bytes})
+            if not dry_run:
+                housekeeping.execute(repo, d)
+        for listing in listings.values():
+            if listing.complete or _age_s(listing.backup_id, now) < grace_s:
+                continue
+            if housekeeping.status(repo, listing) == "incomplete":
+                d = housekeeping.planned_deletion(repo, listing, "incomplete")
+                report.incomplete_removed.append(listing.backup_id)
+                report.deleted_backups.append(
+                    {"backup_id": listing.backup_id, "objects": d.objects, "bytes": d.bytes}
+                )
+                if not dry_run:
+                    housekeeping.execute(repo, d)
+        doomed = sorted(plan.delete_segments, key=lambda s: (s.start, s.end))
+        report.deleted_segments = len(doomed)
+        report.segment_bytes = sum(s.size for s in doomed)
+        if not dry_run:
+            for seg in doomed:  # oldest first: the archive that is kept never has a hole inside
+                repo.storage.delete([seg.key])
+    finally:
+        if not dry_run:
+            lease.release()
+    return report
