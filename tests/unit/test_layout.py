@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 from bson import Timestamp
 
+from mongo_lifeboat.oplog.segments import list_segments
 from mongo_lifeboat.repo import layout
+from mongo_lifeboat.repo.filesystem import FileStorage
 from mongo_lifeboat.timestamps import from_hex16, to_hex16
 
 
@@ -49,3 +54,21 @@ def test_backup_keys_parse_back() -> None:
 def test_bracket_key_span_parses() -> None:
     key = layout.bracket_key("rs0", "20261124T021300Z", Timestamp(10, 1), Timestamp(12, 7))
     assert layout.parse_span(key) == (Timestamp(10, 1), Timestamp(12, 7))
+
+
+def test_segment_names_carry_their_facts_and_old_names_still_read(tmp_path: Path) -> None:
+    start, end = Timestamp(1_800_000_000, 3), Timestamp(1_800_000_010, 1)
+    facts = layout.SegmentFacts(42, 1234, "ab" * 32, 1_800_000_000_123, None)
+    key = layout.segment_key("rs0", start, end, facts)
+    assert layout.is_segment_key(key) and layout.parse_span(key) == (start, end)
+    assert layout.segment_facts(key) == facts and len(key.rsplit("/", 1)[-1]) < 200
+    old = layout.segment_key("rs0", end, Timestamp(1_800_000_020, 1))
+    assert layout.segment_facts(old) is None and layout.is_segment_key(old)
+    storage = FileStorage(tmp_path)
+    storage.put(key, io.BytesIO(b"x" * 1234))
+    storage.put(old, io.BytesIO(b"y"), {"entries": "7", "sha256": "cd" * 32, "size": "1", "last_wall": "w"})
+    first, second = list_segments(storage, "rs0")
+    assert (first.entries, first.size, first.sha256, first.first_wall, first.last_wall) == (
+        42, 1234, "ab" * 32, "2027-01-15T08:00:00.123Z", ""
+    )  # fmt: skip
+    assert (second.entries, second.sha256, second.last_wall) == (7, "cd" * 32, "w")

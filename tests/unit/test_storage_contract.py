@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mongo_lifeboat.repo.filesystem import FileStorage
+from mongo_lifeboat.repo.s3 import S3Storage
 from mongo_lifeboat.repo.storage import ObjectMissing, Storage
 
-BACKENDS: dict[str, Callable[[Path], Storage]] = {"file": lambda p: FileStorage(p / "store")}
+from ..support.s3 import make_bucket, s3_server
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["file", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
-    return BACKENDS[request.param](tmp_path)
+    if request.param == "file":
+        return FileStorage(tmp_path / "store")
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = "contract-" + uuid.uuid4().hex[:12]
+    make_bucket(endpoint, bucket)
+    return S3Storage(bucket, "repo/prefix")
 
 
 def test_put_get_roundtrip_with_meta(store: Storage) -> None:
@@ -25,6 +38,7 @@ def test_put_get_roundtrip_with_meta(store: Storage) -> None:
     with store.get("a/b/c.bin") as f:
         assert f.read() == b"hello world"
     assert store.stat("a/b/c.bin").meta == {"sha256": "x", "entries": "3"}
+    assert [o.meta for o in store.list("a/", with_meta=True)] == [{"sha256": "x", "entries": "3"}]
 
 
 def test_ranged_get(store: Storage) -> None:

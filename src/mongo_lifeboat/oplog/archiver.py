@@ -95,14 +95,22 @@ class _OpenSegment:
             self.last_wall = wall
 
     def commit(self) -> None:
-        self.writer.key = layout.segment_key(self.deployment, self.start, self.end)
+        def name(sha256: str, size: int) -> str:
+            ms = [
+                int(w.replace(tzinfo=w.tzinfo or UTC).timestamp() * 1000) if w else None
+                for w in (self.first_wall, self.last_wall)
+            ]
+            facts = layout.SegmentFacts(self.entries, size, sha256, ms[0], ms[1])
+            return layout.segment_key(self.deployment, self.start, self.end, facts)
+
         self.writer.commit(
-            {
+            name=name,
+            meta={
                 "prev_end": to_str(self.start),
                 "entries": str(self.entries),
                 "first_wall": iso(self.first_wall) if self.first_wall else "",
                 "last_wall": iso(self.last_wall) if self.last_wall else "",
-            }
+            },
         )
 
 

@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import bson
@@ -23,7 +24,7 @@ from ..repo import layout
 from ..repo.manifest import FileEntry, Manifest
 from ..repo.objects import read_documents
 from ..repo.storage import ObjectMissing, Storage
-from ..timestamps import from_hex16, to_hex16
+from ..timestamps import from_hex16, iso, to_hex16
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,37 @@ class GapRecord:
     detected_at: str
 
 
+def _wall(ms: int | None) -> str:
+    return iso(datetime.fromtimestamp(ms / 1000, UTC)) if ms is not None else ""
+
+
 def list_segments(storage: Storage, deployment: str) -> list[Segment]:
+    """Every archived segment, from one listing: a segment's name carries its facts. (Segments
+    written before names did keep them in metadata: those cost one request each.)"""
     out = []
     for obj in storage.list(layout.oplog_prefix(deployment)):
         if not layout.is_segment_key(obj.key):
             continue
         start, end = layout.parse_span(obj.key)
-        meta = obj.meta
+        facts = layout.segment_facts(obj.key)
+        if facts is not None:
+            out.append(
+                Segment(
+                    obj.key,
+                    start,
+                    end,
+                    facts.entries,
+                    facts.size,
+                    facts.sha256,
+                    _wall(facts.first_wall_ms),
+                    _wall(facts.last_wall_ms),
+                )
+            )
+            continue
+        try:
+            meta = storage.stat(obj.key).meta
+        except ObjectMissing:
+            continue  # deleted while we listed
         out.append(
             Segment(
                 key=obj.key,

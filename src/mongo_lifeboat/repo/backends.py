@@ -19,10 +19,16 @@ def open_storage(url: str) -> Storage:
         if not path.is_absolute():
             raise UsageError(f"file URLs need an absolute path: {url}", "write it as file:///absolute/path")
         return FileStorage(path)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise UsageError(f"no bucket in {url}", "write it as s3://bucket/prefix")
+        from .s3 import S3Storage  # boto3 is imported only for S3 repositories
+
+        return S3Storage(parsed.netloc, unquote(parsed.path))
     if parsed.scheme == "" and url:
         # A bare path is accepted for convenience and made absolute.
         return FileStorage(Path(url).expanduser().resolve())
     raise UsageError(
         f"unsupported repository URL scheme {parsed.scheme!r}: {url}",
-        "use file:///path (S3 support is planned behind the same storage interface)",
+        "use file:///path or s3://bucket/prefix",
     )

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from ..errors import RepositoryError
 from ..faults import crash_point
-from .storage import ObjectInfo, ObjectMissing
+from .storage import ObjectInfo, ObjectMissing, check_key
 
 _META_SUFFIX = ".meta.json"
 _TMP_PREFIX = ".tmp-"
@@ -58,10 +58,8 @@ class FileStorage:
         self.url = "file://" + str(root)
 
     def _path(self, key: str) -> Path:
-        parts = key.split("/")
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise ValueError(f"unsafe object key: {key!r}")
-        return self.root.joinpath(*parts)
+        check_key(key)
+        return self.root.joinpath(*key.split("/"))
 
     def _atomic_write(self, path: Path, stream: BinaryIO) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +150,8 @@ class FileStorage:
             raise ObjectMissing(key)
         return ObjectInfo(key, size, self._meta(path))
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", with_meta: bool = False) -> Iterator[ObjectInfo]:
+        # Metadata sidecars are local: always read (``with_meta`` costs nothing here).
         keys: list[str] = []
         for dirpath, _dirs, files in os.walk(self.root):
             for name in files:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bson import Timestamp
@@ -95,9 +96,44 @@ def oplog_prefix(deployment: str) -> str:
     return f"{deployment_prefix(deployment)}oplog/"
 
 
-def segment_key(deployment: str, start: Timestamp, end: Timestamp) -> str:
+@dataclass(frozen=True)
+class SegmentFacts:
+    """What a segment's name carries, so that one listing (no request per object) tells them."""
+
+    entries: int
+    size: int
+    sha256: str
+    first_wall_ms: int | None
+    last_wall_ms: int | None
+
+
+def segment_key(deployment: str, start: Timestamp, end: Timestamp, facts: SegmentFacts | None = None) -> str:
+    """``<start>-<end>.<entries>.<size>.<first wall ms>.<last wall ms>.<sha256>.bson.zst``
+    (segments written before names carried facts: ``<start>-<end>.bson.zst``, facts in metadata)."""
     day = datetime.fromtimestamp(end.time, UTC).strftime("%Y%m%d")
-    return f"{oplog_prefix(deployment)}{day}/{to_hex16(start)}-{to_hex16(end)}.bson.zst"
+    name = f"{to_hex16(start)}-{to_hex16(end)}"
+    if facts is not None:
+        walls = [str(w) if w is not None else "-" for w in (facts.first_wall_ms, facts.last_wall_ms)]
+        name += f".{facts.entries}.{facts.size}.{walls[0]}.{walls[1]}.{facts.sha256}"
+    return f"{oplog_prefix(deployment)}{day}/{name}.bson.zst"
+
+
+def segment_facts(key: str) -> SegmentFacts | None:
+    """The facts in a segment's name; None for a name without them (or one not understood)."""
+    parts = key.rsplit("/", 1)[-1].removesuffix(".bson.zst").split(".")
+    if len(parts) != 6:
+        return None
+    _, entries, size, first, last, sha = parts
+    try:
+        return SegmentFacts(
+            int(entries),
+            int(size),
+            sha,
+            None if first == "-" else int(first),
+            None if last == "-" else int(last),
+        )
+    except ValueError:
+        return None
 
 
 def is_segment_key(key: str) -> bool:

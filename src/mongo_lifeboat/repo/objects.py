@@ -66,12 +66,17 @@ class ObjectWriter:
         self.raw_bytes += len(data)
         self.documents += documents
 
-    def commit(self, meta: dict[str, str] | None = None) -> FileEntry:
+    def commit(
+        self, meta: dict[str, str] | None = None, name: Callable[[str, int], str] | None = None
+    ) -> FileEntry:
         """Put the object. With ``meta``, its sha256 and size are added to the metadata
-        (objects that have no manifest, like oplog segments, carry their own checksum)."""
+        (objects that have no manifest, like oplog segments, carry their own checksum).
+        ``name(sha256, size)``: the key, when it is made from the object's own facts."""
         self._zstd.flush(zstandard.FLUSH_FRAME)
         self._zstd.close()
         self._spool.seek(0)
+        if name is not None:
+            self.key = name(self._sink.sha.hexdigest(), self._sink.size)
         if meta is not None:
             meta = {**meta, "sha256": self._sink.sha.hexdigest(), "size": str(self._sink.size)}
         try:

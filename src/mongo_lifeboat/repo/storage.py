@@ -23,6 +23,13 @@ class ObjectMissing(KeyError):
     """The key does not exist in the store."""
 
 
+def check_key(key: str) -> None:
+    """Keys are relative, ``/``-separated, with no empty, ``.`` or ``..`` part (every backend)."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"unsafe object key: {key!r}")
+
+
 class Storage(Protocol):
     """All operations are safe to retry; ``put`` is atomic (readers see all or nothing)."""
 
@@ -34,8 +41,10 @@ class Storage(Protocol):
         """A readable stream of the object (or part of it). Raises ObjectMissing."""
         ...
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with ``prefix``, in key order."""
+    def list(self, prefix: str = "", with_meta: bool = False) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order, with its size. Its
+        ``meta`` only with ``with_meta`` (object stores list without it: it costs a request
+        per object there)."""
         ...
 
     def delete(self, keys: Iterable[str]) -> None:

@@ -1,0 +1,179 @@
+"""S3 (and S3-compatible: MinIO, Ceph RGW, R2, B2, Wasabi) storage: ``s3://bucket/prefix``.
+
+boto3 does the protocol work: streaming multipart uploads (a large object never sits whole
+in memory; a failed upload is aborted, so nothing half-written is ever visible), ranged
+reads, retries with backoff on throttling and transient errors, timeouts. Credentials,
+region and endpoint come from the standard AWS chain (``AWS_ENDPOINT_URL``,
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, instance roles,
+``AWS_DEFAULT_REGION``). ``create`` is a conditional write (``If-None-Match: *``), so two
+processes racing for a lease or a repository marker cannot both win.
+
+Listings on S3 carry no user metadata: ``list(with_meta=True)`` asks for it object by object
+(one HEAD each), so only callers that need it ask.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import RepositoryError
+from .storage import ObjectInfo, ObjectMissing, check_key
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},  # backoff with jitter on 5xx, throttling, timeouts
+    connect_timeout=10,
+    read_timeout=60,
+)
+_TRANSFER = TransferConfig(multipart_threshold=32 << 20, multipart_chunksize=16 << 20, max_concurrency=4)
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+_EXISTS = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
+
+
+def _code(e: ClientError) -> str:
+    return str(e.response.get("Error", {}).get("Code", ""))
+
+
+class _Counting(io.RawIOBase):
+    """Pass a stream through, counting its bytes (the size of what was uploaded)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.size = stream, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.stream.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.size += n
+        return n
+
+
+class S3Storage:
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.client = client or boto3.client("s3", config=_CONFIG)
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return self.prefix + key
+
+    def _fail(self, what: str, key: str, e: Exception) -> RepositoryError:
+        return RepositoryError(
+            f"S3 {what} of {self.url}/{key} failed: {e}", "check the bucket, credentials and endpoint"
+        )
+
+    def put(self, key: str, stream: BinaryIO, meta: dict[str, str] | None = None) -> ObjectInfo:
+        counted = _Counting(stream)
+        try:
+            self.client.upload_fileobj(
+                io.BufferedReader(counted, 1 << 20),
+                self.bucket,
+                self._key(key),
+                ExtraArgs={"Metadata": dict(meta or {})},
+                Config=_TRANSFER,
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("upload", key, e) from e
+        return ObjectInfo(key, counted.size, dict(meta or {}))
+
+    def create(self, key: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+            return True
+        except ClientError as e:
+            if _code(e) in _EXISTS:
+                return False
+            raise self._fail("conditional create", key, e) from e
+        except BotoCoreError as e:
+            raise self._fail("conditional create", key, e) from e
+
+    def get(self, key: str, offset: int = 0, length: int | None = None) -> BinaryIO:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if offset or length is not None:
+            end = "" if length is None else str(offset + length - 1)
+            args["Range"] = f"bytes={offset}-{end}"
+        try:
+            body = self.client.get_object(**args)["Body"]
+        except ClientError as e:
+            if _code(e) in _MISSING:
+                raise ObjectMissing(key) from e
+            if _code(e) == "InvalidRange":  # reading from the very end: nothing there
+                return io.BytesIO(b"")
+            raise self._fail("read", key, e) from e
+        except BotoCoreError as e:
+            raise self._fail("read", key, e) from e
+        return io.BufferedReader(_Body(body), 1 << 20)
+
+    def stat(self, key: str) -> ObjectInfo:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as e:
+            if _code(e) in _MISSING:
+                raise ObjectMissing(key) from e
+            raise self._fail("stat", key, e) from e
+        except BotoCoreError as e:
+            raise self._fail("stat", key, e) from e
+        return ObjectInfo(key, int(head["ContentLength"]), dict(head.get("Metadata") or {}))
+
+    def list(self, prefix: str = "", with_meta: bool = False) -> Iterator[ObjectInfo]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix + prefix
+        )
+        try:
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    key = obj["Key"][len(self.prefix) :]
+                    if not with_meta:
+                        yield ObjectInfo(key, int(obj["Size"]))
+                        continue
+                    try:
+                        yield self.stat(key)
+                    except ObjectMissing:
+                        continue  # deleted while we listed
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("listing", prefix, e) from e
+
+    def delete(self, keys: Iterable[str]) -> None:
+        batch = [self._key(k) for k in keys]
+        for i in range(0, len(batch), 1000):
+            chunk = batch[i : i + 1000]
+            try:
+                self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+                )
+            except (ClientError, BotoCoreError) as e:
+                raise self._fail("delete", chunk[0], e) from e
+
+
+class _Body(io.RawIOBase):
+    """A GET's streaming body as a closeable, readable binary stream."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.body.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self.body.read() if size is None or size < 0 else self.body.read(size))
+
+    def close(self) -> None:
+        self.body.close()
+        super().close()
