@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,48 @@ def test_create_is_create_if_absent(store: Storage) -> None:
         assert f.read() == b"first"
     store.delete(["locks/a.json"])
     assert store.create("locks/a.json", b"third") is True
+
+
+def test_replace_is_compare_and_swap(store: Storage) -> None:
+    store.put("locks/l.json", io.BytesIO(b"v1"))
+    data, version = store.read_versioned("locks/l.json")
+    assert data == b"v1"
+    assert store.replace("locks/l.json", b"v2", version) is True
+    assert store.replace("locks/l.json", b"v3", version) is False  # stale version: refused
+    assert store.read_versioned("locks/l.json")[0] == b"v2"
+    assert store.replace("locks/missing.json", b"x", version) is False
+    with pytest.raises(ObjectMissing):
+        store.read_versioned("locks/missing.json")
+    assert [o.key for o in store.list("locks/")] == ["locks/l.json"]  # no helper files listed
+
+
+def _race(attempt: Callable[[str], bool], names: list[str]) -> list[bool]:
+    """Run ``attempt(name)`` for every name at the same moment, one thread each."""
+    barrier = threading.Barrier(len(names))
+    results: list[bool] = []
+
+    def run(name: str) -> None:
+        barrier.wait()
+        results.append(attempt(name))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(results)
+
+
+def test_two_competing_writers_exactly_one_wins(store: Storage) -> None:
+    store.put("locks/race.json", io.BytesIO(b"expired"))
+    _, version = store.read_versioned("locks/race.json")
+    for attempt in range(5):
+        names = [f"writer-{attempt}-{i}" for i in range(2)]
+        seen = version
+        assert _race(lambda n, seen=seen: store.replace("locks/race.json", n.encode(), seen), names) == [
+            False,
+            True,
+        ]
+        winner, version = store.read_versioned("locks/race.json")
+        assert winner.decode() in names
+    assert _race(lambda n: store.create("locks/new.json", n.encode()), ["c0", "c1"]) == [False, True]

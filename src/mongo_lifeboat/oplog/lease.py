@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
@@ -54,22 +53,26 @@ class Lease:
             }
         ).encode()
 
-    def _current(self) -> dict[str, str] | None:
+    def _current(self) -> tuple[dict[str, str], str] | None:
+        """The lease as stored, and its version (for a compare-and-swap); None if there is none."""
         try:
-            with self.storage.get(self.key) as f:
-                return dict(json.loads(f.read()))
+            data, version = self.storage.read_versioned(self.key)
+            return dict(json.loads(data)), version
         except (ObjectMissing, ValueError):
             return None
 
     def acquire(self) -> None:
-        for _ in range(2):
+        for _ in range(3):
             if self.storage.create(self.key, self._body()):
                 return
-            held = self._current()
-            if held is None:
+            current = self._current()
+            if current is None:
                 continue  # released between our two calls
+            held, version = current
             if datetime.fromisoformat(held["expires"]) < _now() or _dead_here(held):
-                self.storage.delete([self.key])  # the holder died: take the lease over
+                # The holder died: take the lease over, unless someone else just did.
+                if self.storage.replace(self.key, self._body(), version):
+                    return
                 continue
             raise LeaseHeld(
                 f"another {self.name} holds the lease: host {held.get('host')}, pid {held.get('pid')}, "
@@ -78,16 +81,20 @@ class Lease:
         raise LeaseHeld(f"could not take the {self.name} lease (contended)")
 
     def renew(self) -> None:
-        held = self._current()
-        if held is None or held.get("holder") != self.holder:
+        current = self._current()
+        # Compare-and-swap: a lease taken over between our read and our write is not overwritten.
+        if (
+            current is None
+            or current[0].get("holder") != self.holder
+            or not self.storage.replace(self.key, self._body(), current[1])
+        ):
             raise LeaseHeld(
                 f"the {self.name} lease was lost (taken over after expiry?)", "restart this process"
             )
-        self.storage.put(self.key, io.BytesIO(self._body()))
 
     def release(self) -> None:
-        held = self._current()
-        if held is not None and held.get("holder") == self.holder:
+        current = self._current()
+        if current is not None and current[0].get("holder") == self.holder:
             self.storage.delete([self.key])
 
 

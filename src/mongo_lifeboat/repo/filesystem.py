@@ -9,6 +9,9 @@ sidecar ``<name>.meta.json`` written the same way *before* the object itself.
 from __future__ import annotations
 
 import errno
+import fcntl
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -90,8 +93,6 @@ class FileStorage:
         path = self._path(key)
         meta_path = path.with_name(path.name + _META_SUFFIX)
         if meta:
-            import io
-
             self._atomic_write(meta_path, io.BytesIO(json.dumps(meta, sort_keys=True).encode()))
         else:
             meta_path.unlink(missing_ok=True)
@@ -118,6 +119,30 @@ class FileStorage:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        try:
+            data = self._path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise ObjectMissing(key) from e
+        return data, hashlib.sha256(data).hexdigest()
+
+    def replace(self, key: str, data: bytes, version: str) -> bool:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Read, compare and write under an exclusive lock beside the object (processes on this
+        # host; the lock file is hidden from listings like every temporary file).
+        lock = path.with_name(_TMP_PREFIX + path.name + ".cas")
+        with _writing(path), open(lock, "a+b") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            try:
+                current = hashlib.sha256(path.read_bytes()).hexdigest()
+            except FileNotFoundError:
+                return False
+            if current != version:
+                return False
+            self._atomic_write(path, io.BytesIO(data))
+            return True
+
     def get(self, key: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         path = self._path(key)
         try:
@@ -128,8 +153,6 @@ class FileStorage:
             f.seek(offset)
         if length is None:
             return f
-        import io
-
         with f:
             return io.BytesIO(f.read(length))
 

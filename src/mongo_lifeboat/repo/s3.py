@@ -98,6 +98,28 @@ class S3Storage:
         except BotoCoreError as e:
             raise self._fail("conditional create", key, e) from e
 
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return got["Body"].read(), str(got["ETag"])
+        except ClientError as e:
+            if _code(e) in _MISSING:
+                raise ObjectMissing(key) from e
+            raise self._fail("read", key, e) from e
+        except BotoCoreError as e:
+            raise self._fail("read", key, e) from e
+
+    def replace(self, key: str, data: bytes, version: str) -> bool:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=version)
+            return True
+        except ClientError as e:
+            if _code(e) in _EXISTS or _code(e) in _MISSING:
+                return False
+            raise self._fail("conditional replace", key, e) from e
+        except BotoCoreError as e:
+            raise self._fail("conditional replace", key, e) from e
+
     def get(self, key: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
         if offset or length is not None:

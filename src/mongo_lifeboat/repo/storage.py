@@ -58,3 +58,13 @@ class Storage(Protocol):
     def create(self, key: str, data: bytes) -> bool:
         """Atomically create ``key`` only if it does not exist; False if it did (for leases)."""
         ...
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        """A small object's bytes and its version (changes whenever the object does).
+        Raises ObjectMissing."""
+        ...
+
+    def replace(self, key: str, data: bytes, version: str) -> bool:
+        """Compare-and-swap: write ``data`` only if ``key`` is still at ``version``; False if
+        it changed or is gone (two writers racing: exactly one wins)."""
+        ...
