@@ -118,6 +118,10 @@ class RepositorySettings(_Section):
     name: str = "primary"
     url: str
     region: str | None = None
+    # S3: where and how (else the standard AWS chain: AWS_ENDPOINT_URL, AWS_PROFILE, …).
+    endpoint_url: str | None = None
+    profile: str | None = None
+    storage_class: str | None = None  # e.g. STANDARD_IA, GLACIER_IR
     # Retention (lifeboat prune): restore points this repository promises to keep.
     keep_last: int = Field(default=0, ge=0)
     keep_daily: int = Field(default=0, ge=0)
@@ -246,6 +250,11 @@ def repo_url(cli_value: str | None, plan: Plan) -> str:
         cli_value or os.environ.get("LIFEBOAT_REPO") or (plan.repository[0].url if plan.repository else None)
     )
     return require(url, "repository", "--repo URL", "LIFEBOAT_REPO", "[[repository]] url")
+
+
+def repository_settings(url: str, plan: Plan) -> RepositorySettings:
+    """The plan's settings for the repository at ``url`` (just the URL when the plan has none)."""
+    return next((r for r in plan.repository if r.url == url), None) or RepositorySettings(url=url)
 
 
 def target_uri(cli_value: str | None) -> str | None:

@@ -4,6 +4,7 @@ backend — a real S3 endpoint (moto's server) on loopback — equal the source 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,15 @@ def test_listing_the_archive_costs_the_same_requests_however_many_segments(s3_re
         assert len(segments) == total and all(s.sha256 and s.entries == 1 and s.last_wall for s in segments)
         requests[total] = list(calls)
     assert requests[10] == requests[1000] == ["ListObjectsV2"]
+
+
+def test_the_plan_names_the_s3_endpoint_of_its_repository(s3_repo: str, tmp_path: Path) -> None:
+    import os
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'[[repository]]\nurl = "{s3_repo}"\nendpoint_url = "{endpoint}"\nregion = "us-east-1"\n')
+    # The environment points elsewhere: the repository's own setting wins.
+    res = lifeboat("--config", str(plan), "init", "--json", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert res.code == 0, res.stderr
+    assert res.json()["created"] is True

@@ -26,6 +26,7 @@ from .context import (
     human_bytes,
     json_option,
     member_option,
+    open_repository,
     repo_option,
     source_option,
 )
@@ -38,7 +39,8 @@ from .signals import event, failure_signalled, signals_for
 @app
 def init(ctx: AppContext, repo: str | None) -> None:
     """Create a repository."""
-    r = Repository.init(repo_url(repo, ctx.plan))
+    url = repo_url(repo, ctx.plan)
+    r = Repository.init(url, config.repository_settings(url, ctx.plan))
     verb = "already a repository, nothing changed:" if r.already_existed else "created repository"
     ctx.output.result(
         {
@@ -122,7 +124,7 @@ def backup(
 ) -> None:
     """Take a consistent base backup (oplog captured around the dump)."""
     plan = ctx.plan
-    repository = Repository.open(repo_url(repo, plan))
+    repository = open_repository(ctx, repo)
     repository.check_writable()
     opts = BackupOptions(
         source_uri=config.require(
@@ -196,7 +198,7 @@ def backup(
 @app
 def list_backups(ctx: AppContext, repo: str | None) -> None:
     """List backups, complete and incomplete."""
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     rows: list[dict[str, Any]] = []
     for b in repository.list_backups():
         if b.manifest is not None:
@@ -252,7 +254,7 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
 @app
 def info(ctx: AppContext, backup_id: str, repo: str | None) -> None:
     """Details of one backup (or 'latest')."""
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     m = repository.resolve(backup_id)
     data = {**manifest_summary(m), "collections": _collections(m)}
 
@@ -289,7 +291,7 @@ def info(ctx: AppContext, backup_id: str, repo: str | None) -> None:
 @app
 def delete(ctx: AppContext, backup_id: str, repo: str | None, force: bool, dry_run: bool) -> None:
     """Delete a backup (its manifest first, so an interrupted delete leaves it incomplete)."""
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     listing = next((b for b in repository.list_backups() if b.backup_id == backup_id and b.manifest), None)
     timeline = (
         load_history(repository, listing.manifest.deployment).timeline
@@ -313,7 +315,7 @@ def delete(ctx: AppContext, backup_id: str, repo: str | None, force: bool, dry_r
 @app
 def cleanup(ctx: AppContext, repo: str | None, dry_run: bool) -> None:
     """Remove incomplete backups (killed or failed; never a running one)."""
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     removed = housekeeping.cleanup(repository, dry_run)
     verb = "would remove" if dry_run else "removed"
 
@@ -398,7 +400,7 @@ def prune(
 ) -> None:
     """Apply the retention policy ([[repository]] keep_* and recovery_window, or the options)."""
     url = repo_url(repo, ctx.plan)
-    repository = Repository.open(url)
+    repository = Repository.open(url, config.repository_settings(url, ctx.plan))
     policy = _policy(
         ctx,
         url,

@@ -18,8 +18,15 @@ from ..plan.checks import overall, run_checks
 from ..plan.facts import gather
 from ..repo import layout
 from ..repo.records import put_record
-from ..repo.repository import Repository
-from .context import AppContext, app, deployment_option, json_option, repo_option, source_option
+from .context import (
+    AppContext,
+    app,
+    deployment_option,
+    json_option,
+    open_repository,
+    repo_option,
+    source_option,
+)
 from .signals import event, signals_for
 
 _NAGIOS = {"ok": 0, "warning": 1, "critical": 2}
@@ -116,7 +123,7 @@ def notify_test(ctx: AppContext, repo: str | None, deployment: str | None) -> No
     if not urls:
         raise UsageError("no alert destination in the plan", 'add [alerts] notify = ["json://host/path", …]')
     repository = (
-        Repository.open(config.repo_url(repo, ctx.plan))
+        open_repository(ctx, repo)
         if (repo or ctx.plan.repository or os.environ.get("LIFEBOAT_REPO"))
         else None
     )
@@ -160,7 +167,7 @@ def metrics(ctx: AppContext, listen: str, once: bool, repo: str | None, deployme
     """Serve Prometheus metrics read from the repository (each scrape reads it afresh)."""
     from prometheus_client import generate_latest, start_http_server
 
-    repository = Repository.open(config.repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     registry = registry_for(repository, deployment)
     if once:
         click.echo(generate_latest(registry).decode(), nl=False)

@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 
 import click
 
+from .. import config
 from ..config import Plan
 from ..output import Output
+from ..repo.repository import Repository
 
 
 @dataclass
@@ -42,6 +44,13 @@ member_option = click.option(
 deployment_option = click.option(
     "--deployment", default=None, help="Replica set name (when the repository holds several)."
 )
+
+
+def open_repository(ctx: AppContext, repo: str | None) -> Repository:
+    """Every command opens its repository here: --repo, else $LIFEBOAT_REPO, else the plan's
+    first; with the plan's settings for it (S3 endpoint, region, profile, storage class)."""
+    url = config.repo_url(repo, ctx.plan)
+    return Repository.open(url, config.repository_settings(url, ctx.plan))
 
 
 def app(f: F) -> F:

@@ -13,8 +13,15 @@ from ..drill.report import DrillReport
 from ..drill.service import DrillOptions, run_drill
 from ..errors import DrillFailed
 from ..oplog.history import load_history
-from ..repo.repository import Repository
-from .context import AppContext, app, deployment_option, json_option, repo_option, source_option
+from .context import (
+    AppContext,
+    app,
+    deployment_option,
+    json_option,
+    open_repository,
+    repo_option,
+    source_option,
+)
 from .signals import event, failure_signalled, signals_for
 
 _PHASES = {
@@ -83,7 +90,7 @@ def drill(
     if to and latest:
         raise click.UsageError("give --to T or --latest, not both")
     plan, out = ctx.plan, ctx.output
-    repository = Repository.open(config.repo_url(repo, plan))
+    repository = open_repository(ctx, repo)
     name = load_history(repository, deployment).deployment
     signals = signals_for(ctx, repository, name)
     opts = DrillOptions(
@@ -143,7 +150,7 @@ def drill(
 @app
 def drill_list(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
     """Past drills, oldest first."""
-    repository = Repository.open(config.repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     name = load_history(repository, deployment).deployment
     past = reports.history(repository.storage, name)
     rows = [
@@ -189,7 +196,7 @@ def drill_show(
     ctx: AppContext, drill_id: str, html_path: Path | None, repo: str | None, deployment: str | None
 ) -> None:
     """One drill's report (DRILL_ID or latest)."""
-    repository = Repository.open(config.repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     name = load_history(repository, deployment).deployment
     report = reports.load(repository.storage, name, drill_id)
     if html_path is not None:

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import click
 
-from ..config import repo_url
 from ..errors import UsageError
 from ..mongo.nsmap import NamespaceMap
 from ..mongodump.exporter import FORMATS, ExportSource, export_archive, export_directory
 from ..mongodump.importer import DEFAULT_JOBS, import_dump
 from ..output import DocumentProgress
-from ..repo.repository import Repository
 from ..restore.pitr import choose_restore
 from ..timestamps import parse_position, wall_of
 from .backup_cmds import manifest_summary
-from .context import AppContext, app, deployment_option, json_option, repo_option
+from .context import AppContext, app, deployment_option, json_option, open_repository, repo_option
 
 DEFAULT_DEPLOYMENT = "mongodump"
 
@@ -56,7 +54,7 @@ def import_mongodump(
     """Import a mongodump directory or archive (plain or gzip; - reads an archive from stdin)
     as a base backup; its oplog.bson becomes the backup's oplog bracket."""
     out = ctx.output
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     repository.check_writable()
     bar = DocumentProgress(out, "importing", 0)
     try:
@@ -128,7 +126,7 @@ def export(
         raise UsageError(
             "only an archive can go to standard output", "use --format mongodump-archive with --out -"
         )
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     plan, pitr = choose_restore(repository, backup_id, to, deployment, NamespaceMap.build((), (), (), ()))
     source = ExportSource(
         repository.storage,

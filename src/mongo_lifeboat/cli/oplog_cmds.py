@@ -10,12 +10,11 @@ from typing import Any
 import click
 
 from .. import config
-from ..config import repo_url, source_uri
+from ..config import source_uri
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
 from ..oplog.dropped import what_was_dropped
 from ..oplog.history import load_history, scan_incidents
-from ..repo.repository import Repository
 from ..timestamps import parse_position
 from .context import (
     AppContext,
@@ -23,6 +22,7 @@ from .context import (
     deployment_option,
     json_option,
     member_option,
+    open_repository,
     repo_option,
     source_option,
 )
@@ -66,7 +66,7 @@ def stream(
         "LIFEBOAT_SOURCE_URI",
         "[deployment] source",
     )
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     repository.check_writable()
     signals = signals_for(ctx, repository, None)
     stop = threading.Event()
@@ -116,7 +116,7 @@ def stream(
 def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
     """The restorable windows, the gaps between them, and the archiver's position and lag."""
     out = ctx.output
-    history = load_history(Repository.open(repo_url(repo, ctx.plan)), deployment)
+    history = load_history(open_repository(ctx, repo), deployment)
     t = history.timeline
     data: dict[str, Any] = {"deployment": history.deployment, "verdict": t.verdict(), **t.describe()}
 
@@ -181,7 +181,7 @@ def incidents(
 ) -> None:
     """Find drops, dropped databases, renames over collections, bulk deletes and updates."""
     out = ctx.output
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     history = load_history(repository, deployment)
     nsmap = NamespaceMap.build(include=ns_patterns) if ns_patterns else None
     found = scan_incidents(

@@ -7,15 +7,21 @@ from dataclasses import asdict
 import click
 
 from .. import config
-from ..config import repo_url
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
 from ..output import DocumentProgress
-from ..repo.repository import Repository
 from ..restore.pitr import choose_restore
 from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_restore
 from ..timestamps import parse_position, wall_of
-from .context import AppContext, app, deployment_option, human_bytes, json_option, repo_option
+from .context import (
+    AppContext,
+    app,
+    deployment_option,
+    human_bytes,
+    json_option,
+    open_repository,
+    repo_option,
+)
 
 # What each phase is doing, for the person watching (every phase can take a while).
 _PHASES = {
@@ -76,7 +82,7 @@ def restore(
     """Restore BACKUP_ID (default: latest) into --target, consistent at its end_ts."""
     out = ctx.output
     nsmap = NamespaceMap.build(ns_include, ns_exclude, ns_from, ns_to)
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     plan, pitr = choose_restore(repository, backup_id, to, deployment, nsmap, with_users)
     manifest = plan.manifest
     target_uri = config.target_uri(target)

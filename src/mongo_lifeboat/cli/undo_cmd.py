@@ -7,13 +7,12 @@ from dataclasses import asdict
 import click
 
 from .. import config
-from ..config import repo_url, source_uri
+from ..config import source_uri
 from ..errors import UsageError
 from ..mongo.client import connect, describe
 from ..oplog.history import incident_by_id, load_history
-from ..repo.repository import Repository
 from ..undo.service import LISTED, UndoOptions, run_undo
-from .context import AppContext, app, deployment_option, json_option, repo_option
+from .context import AppContext, app, deployment_option, json_option, open_repository, repo_option
 
 
 @click.command()
@@ -53,7 +52,7 @@ def undo(
     """
     out = ctx.output
     opts = UndoOptions(apply=apply_, into=into, dry_run=dry_run, jobs=jobs or ctx.plan.restore.jobs)
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     history = load_history(repository, deployment)
     incident = incident_by_id(repository.storage, history.segments, incident_id)
     uri = target or source_uri(source, ctx.plan)

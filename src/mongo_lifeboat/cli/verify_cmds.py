@@ -6,17 +6,15 @@ from typing import Any
 
 import click
 
-from ..config import repo_url
 from ..errors import NotEqual, UsageError, VerificationFailed
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.history import deployments
 from ..repo.integrity import verify_backup
-from ..repo.repository import Repository
 from ..verify.compare import compare as compare_summaries
 from ..verify.compare import summarize
 from ..verify.integrity import verify_segments
-from .context import AppContext, app, human_bytes, json_option, repo_option
+from .context import AppContext, app, human_bytes, json_option, open_repository, repo_option
 
 
 @click.command()
@@ -33,7 +31,7 @@ def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str 
     if backup_id and all_backups:
         raise UsageError("give a backup id or --all, not both")
     out = ctx.output
-    repository = Repository.open(repo_url(repo, ctx.plan))
+    repository = open_repository(ctx, repo)
     listings = repository.list_backups()
     if all_backups:
         manifests = [b.manifest for b in listings if b.manifest is not None]

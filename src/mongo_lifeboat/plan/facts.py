@@ -12,7 +12,7 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from ..config import Plan, cron_interval, timeout_ms
+from ..config import Plan, cron_interval, repository_settings, timeout_ms
 from ..drill import report as drills
 from ..drill.report import DrillReport
 from ..errors import LifeboatError
@@ -87,7 +87,7 @@ def _repository(
 ) -> tuple[RepositoryFact, Repository | None]:
     fact = RepositoryFact(name, redact(url), region)
     try:
-        repo = Repository.open(url)
+        repo = Repository.open(url, repository_settings(url, plan))
         repo.check_writable()
         return fact, repo
     except (LifeboatError, OSError) as e:

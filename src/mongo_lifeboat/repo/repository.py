@@ -7,12 +7,16 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from ..errors import BackupNotFound, IntegrityError, RepositoryError, UsageError
 from . import layout
 from .backends import open_storage
+
+if TYPE_CHECKING:
+    from ..config import RepositorySettings
 from .manifest import FORMAT_VERSION, Manifest
 from .storage import ObjectMissing, Storage
 
@@ -41,8 +45,8 @@ class Repository:
         return self.storage.url
 
     @classmethod
-    def init(cls, url: str) -> Repository:
-        storage = open_storage(url)
+    def init(cls, url: str, settings: RepositorySettings | None = None) -> Repository:
+        storage = open_storage(url, settings)
         try:
             storage.stat(layout.REPO_MARKER)
         except ObjectMissing:
@@ -61,8 +65,8 @@ class Repository:
         return cls(storage, info)
 
     @classmethod
-    def open(cls, url: str) -> Repository:
-        storage = open_storage(url)
+    def open(cls, url: str, settings: RepositorySettings | None = None) -> Repository:
+        storage = open_storage(url, settings)
         try:
             with storage.get(layout.REPO_MARKER) as f:
                 info = json.loads(f.read())

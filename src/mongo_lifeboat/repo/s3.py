@@ -58,11 +58,25 @@ class _Counting(io.RawIOBase):
 
 
 class S3Storage:
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        client: Any = None,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        storage_class: str | None = None,
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
-        self.client = client or boto3.client("s3", config=_CONFIG)
+        session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+        self.client = client or session.client(
+            "s3", endpoint_url=endpoint_url, region_name=region, config=_CONFIG
+        )
+        self.extra = {"StorageClass": storage_class} if storage_class else {}
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -80,7 +94,7 @@ class S3Storage:
                 io.BufferedReader(counted, 1 << 20),
                 self.bucket,
                 self._key(key),
-                ExtraArgs={"Metadata": dict(meta or {})},
+                ExtraArgs={"Metadata": dict(meta or {}), **self.extra},
                 Config=_TRANSFER,
             )
         except (ClientError, BotoCoreError) as e:
