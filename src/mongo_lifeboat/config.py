@@ -122,6 +122,10 @@ class RepositorySettings(_Section):
     endpoint_url: str | None = None
     profile: str | None = None
     storage_class: str | None = None  # e.g. STANDARD_IA, GLACIER_IR
+    # S3 Object Lock (the bucket must have it enabled): backups and segments cannot be deleted
+    # or overwritten for this many days, even with the repository's own credentials.
+    object_lock_days: int = Field(default=0, ge=0)
+    object_lock_mode: Literal["governance", "compliance"] = "governance"
     # Retention (lifeboat prune): restore points this repository promises to keep.
     keep_last: int = Field(default=0, ge=0)
     keep_daily: int = Field(default=0, ge=0)

@@ -3,10 +3,12 @@ backend — a real S3 endpoint (moto's server) on loopback — equal the source 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.oplog.history import load_history
@@ -21,9 +23,11 @@ from ..support.servers import ServerPool
 
 @pytest.fixture
 def s3_repo() -> Iterator[str]:
+    # moto keeps its state per process, whichever server serves it: a bucket of its own each time.
+    bucket = "backups-" + uuid.uuid4().hex[:12]
     with s3_server() as endpoint:
-        make_bucket(endpoint, "backups")
-        yield "s3://backups/lifeboat/prod"
+        make_bucket(endpoint, bucket)
+        yield f"s3://{bucket}/lifeboat/prod"
 
 
 def test_backup_archive_and_point_in_time_restore_through_s3(servers: ServerPool, s3_repo: str) -> None:
@@ -105,5 +109,47 @@ def test_the_plan_names_the_s3_endpoint_of_its_repository(s3_repo: str, tmp_path
     plan.write_text(f'[[repository]]\nurl = "{s3_repo}"\nendpoint_url = "{endpoint}"\nregion = "us-east-1"\n')
     # The environment points elsewhere: the repository's own setting wins.
     res = lifeboat("--config", str(plan), "init", "--json", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
-    assert res.code == 0, res.stderr
+    assert res.code == 0, (res.stderr, plan.read_text())
     assert res.json()["created"] is True
+
+
+def test_object_lock_protects_backups_and_prune_skips_them(servers: ServerPool, tmp_path: Path) -> None:
+    with s3_server() as endpoint:
+        bucket = "locked-" + uuid.uuid4().hex[:12]
+        client = make_bucket(endpoint, bucket, object_lock=True)
+        url = f"s3://{bucket}/prod"
+        plan = tmp_path / "plan.toml"
+        plan.write_text(f'[[repository]]\nurl = "{url}"\nobject_lock_days = 1\nkeep_last = 1\n')
+        source = servers.new()
+        workload.seed(source.client(), 30)
+        run = ["--config", str(plan)]
+        assert lifeboat(*run, "init").code == 0
+        first = lifeboat(*run, "backup", "--source", source.uri, "--json")
+        assert first.code == 0, first.stderr
+        key = next(
+            o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="prod/")["Contents"]
+            if "/backups/" in o["Key"] and o["Key"].endswith(".bson.zst")
+        )  # fmt: skip
+        head = client.head_object(Bucket=bucket, Key=key)
+        assert head["ObjectLockMode"] == "GOVERNANCE"
+        version = head["VersionId"]
+        # Deleting or overwriting the stored version fails at the store, whoever asks.
+        with pytest.raises(ClientError, match="AccessDenied"):
+            client.delete_object(Bucket=bucket, Key=key, VersionId=version)
+        client.put_object(Bucket=bucket, Key=key, Body=b"ransom")
+        original = client.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+        assert original != b"ransom" and len(original) == head["ContentLength"]
+        # Leases and state are not locked: they must change.
+        assert "ObjectLockMode" not in client.head_object(Bucket=bucket, Key="prod/lifeboat.json")
+        second = lifeboat(*run, "backup", "--source", source.uri, "--json")
+        assert second.code == 0, second.stderr
+        res = lifeboat(*run, "prune", "--json")
+        assert res.code == 0, res.stderr
+        out = res.json()
+        assert out["deleted_backups"] == []
+        assert out["locked"][0]["backup_id"] == first.json()["backup_id"]
+        listed = lifeboat(*run, "list", "--json")
+        assert {b["backup_id"] for b in listed.json()["backups"]} >= {
+            first.json()["backup_id"],
+            second.json()["backup_id"],
+        }

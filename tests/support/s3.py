@@ -44,12 +44,12 @@ def s3_server() -> Iterator[str]:
         server.stop()
 
 
-def make_bucket(endpoint: str, name: str) -> Any:
+def make_bucket(endpoint: str, name: str, object_lock: bool = False) -> Any:
     client = boto3.client(
         "s3",
         endpoint_url=endpoint,
         **{k.lower(): v for k, v in CREDENTIALS.items() if k != "AWS_DEFAULT_REGION"},
         region_name="us-east-1",
     )
-    client.create_bucket(Bucket=name)
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=object_lock)
     return client

@@ -31,6 +31,8 @@ class PruneReport:
     deleted_segments: int = 0
     segment_bytes: int = 0
     incomplete_removed: list[str] = field(default_factory=list)
+    # Past the policy but under Object Lock retention: left for a later prune.
+    locked: list[dict[str, str]] = field(default_factory=list)
     promised: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -66,6 +68,10 @@ def prune(
             if b.deployment_key == layout.escape_name(history.deployment)
         }
         for backup_id in plan.delete:
+            until = repo.storage.locked_until(layout.manifest_key(history.deployment, backup_id))
+            if until is not None:
+                report.locked.append({"backup_id": backup_id, "until": until.isoformat(timespec="seconds")})
+                continue
             d = housekeeping.planned_deletion(repo, listings[backup_id], "complete")
             report.deleted_backups.append({"backup_id": backup_id, "objects": d.objects, "bytes": d.bytes})
             if not dry_run:
@@ -81,7 +87,13 @@ def prune(
                 )
                 if not dry_run:
                     housekeeping.execute(repo, d)
-        doomed = sorted(plan.delete_segments, key=lambda s: (s.start, s.end))
+        doomed = []
+        for seg in sorted(plan.delete_segments, key=lambda s: (s.start, s.end)):
+            until = repo.storage.locked_until(seg.key)
+            if until is not None:  # locks end in the order segments were written: the rest wait too
+                report.locked.append({"segment": seg.key, "until": until.isoformat(timespec="seconds")})
+                break
+            doomed.append(seg)
         report.deleted_segments = len(doomed)
         report.segment_bytes = sum(s.size for s in doomed)
         if not dry_run:

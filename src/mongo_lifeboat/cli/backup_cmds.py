@@ -428,6 +428,11 @@ def prune(
             )
         for p in report.promised:
             ctx.output.say(f"restorable kept: after {p['after']} through {p['through']}")
+        for lock in report.locked:
+            what = lock.get("backup_id") or lock.get("segment")
+            ctx.output.say(
+                f"skip    {what}: under Object Lock until {lock['until']} (a later prune deletes it)"
+            )
         ctx.output.say(
             f"{verb} {len(report.deleted_backups)} backup(s) and {report.deleted_segments} segment(s): "
             f"{human_bytes(report.bytes_freed)} freed"

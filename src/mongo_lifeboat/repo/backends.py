@@ -36,6 +36,8 @@ def open_storage(url: str, settings: RepositorySettings | None = None) -> Storag
             region=settings.region if settings else None,
             profile=settings.profile if settings else None,
             storage_class=settings.storage_class if settings else None,
+            lock_days=settings.object_lock_days if settings else 0,
+            lock_mode=settings.object_lock_mode if settings else "governance",
         )
     if parsed.scheme == "" and url:
         # A bare path is accepted for convenience and made absolute.

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -118,6 +119,9 @@ class FileStorage:
             return False
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+    def locked_until(self, key: str) -> datetime | None:
+        return None  # a directory has no retention of its own
 
     def read_versioned(self, key: str) -> tuple[bytes, str]:
         try:

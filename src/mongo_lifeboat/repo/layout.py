@@ -136,6 +136,15 @@ def segment_facts(key: str) -> SegmentFacts | None:
         return None
 
 
+def is_immutable(key: str) -> bool:
+    """Objects written once and never changed (what Object Lock protects): everything of a
+    backup, archived segments and gap records. Leases, state and reports change; they are not."""
+    parts = key.split("/")
+    return len(parts) > 2 and (
+        parts[1] == "backups" or is_segment_key(key) or (parts[1:3] == ["oplog", "gaps"])
+    )
+
+
 def is_segment_key(key: str) -> bool:
     parts = key.split("/")
     return len(parts) == 4 and parts[1] == "oplog" and len(parts[2]) == 8 and parts[3].endswith(".bson.zst")

@@ -52,7 +52,7 @@ class Repository:
         except ObjectMissing:
             pass
         else:  # init is idempotent: an existing repository of this format is fine as it is
-            existing = cls.open(url)
+            existing = cls.open(url, settings)
             existing.already_existed = True
             return existing
         info: dict[str, object] = {

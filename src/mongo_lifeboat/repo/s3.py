@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 import boto3
@@ -24,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import RepositoryError
+from . import layout
 from .storage import ObjectInfo, ObjectMissing, check_key
 
 _CONFIG = Config(
@@ -68,6 +70,8 @@ class S3Storage:
         region: str | None = None,
         profile: str | None = None,
         storage_class: str | None = None,
+        lock_days: int = 0,
+        lock_mode: str = "governance",
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
@@ -77,6 +81,15 @@ class S3Storage:
             "s3", endpoint_url=endpoint_url, region_name=region, config=_CONFIG
         )
         self.extra = {"StorageClass": storage_class} if storage_class else {}
+        self.lock_days, self.lock_mode = lock_days, lock_mode.upper()
+
+    def _retention(self, key: str) -> dict[str, Any]:
+        """Object Lock for objects that never change: a stolen credential cannot delete or
+        overwrite them (their versions) before the retention ends."""
+        if not self.lock_days or not layout.is_immutable(key):
+            return {}
+        until = datetime.now(UTC) + timedelta(days=self.lock_days)
+        return {"ObjectLockMode": self.lock_mode, "ObjectLockRetainUntilDate": until}
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -94,7 +107,7 @@ class S3Storage:
                 io.BufferedReader(counted, 1 << 20),
                 self.bucket,
                 self._key(key),
-                ExtraArgs={"Metadata": dict(meta or {}), **self.extra},
+                ExtraArgs={"Metadata": dict(meta or {}), **self.extra, **self._retention(key)},
                 Config=_TRANSFER,
             )
         except (ClientError, BotoCoreError) as e:
@@ -103,7 +116,9 @@ class S3Storage:
 
     def create(self, key: str, data: bytes) -> bool:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*", **self._retention(key)
+            )
             return True
         except ClientError as e:
             if _code(e) in _EXISTS:
@@ -111,6 +126,16 @@ class S3Storage:
             raise self._fail("conditional create", key, e) from e
         except BotoCoreError as e:
             raise self._fail("conditional create", key, e) from e
+
+    def locked_until(self, key: str) -> datetime | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as e:
+            if _code(e) in _MISSING:
+                return None
+            raise self._fail("stat", key, e) from e
+        until = head.get("ObjectLockRetainUntilDate")
+        return until if isinstance(until, datetime) and until > datetime.now(UTC) else None
 
     def read_versioned(self, key: str) -> tuple[bytes, str]:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 
@@ -62,6 +63,10 @@ class Storage(Protocol):
     def read_versioned(self, key: str) -> tuple[bytes, str]:
         """A small object's bytes and its version (changes whenever the object does).
         Raises ObjectMissing."""
+        ...
+
+    def locked_until(self, key: str) -> datetime | None:
+        """When an object under retention (Object Lock) may be deleted; None if it may now."""
         ...
 
     def replace(self, key: str, data: bytes, version: str) -> bool:
