@@ -61,7 +61,9 @@ def good_facts(**plan_changes: Any) -> Facts:
     return Facts(
         plan=plan,
         now=NOW,
-        repositories=[RepositoryFact(r.name, r.url, r.region) for r in plan.repository],
+        repositories=[
+            RepositoryFact(r.name, r.url, r.region, backups={base.backup_id}) for r in plan.repository
+        ],
         history=History("rs0", [base], [], timeline),
         member=Member("db2:27017", "SECONDARY"),
         members=[Member("db1:27017", "PRIMARY"), Member("db2:27017", "SECONDARY")],
@@ -147,6 +149,13 @@ def test_each_check_passes_then_fails(check_id: str, broken_status: str) -> None
     check = next(c for c in checks.CHECKS if c(good_facts()).id == check_id)
     assert _status(check, good_facts()) == "ok"
     assert _status(check, _broken(good_facts(), check_id)) == broken_status
+
+
+def test_cross_region_counts_the_regions_that_hold_the_newest_backup() -> None:
+    facts = good_facts()
+    facts.repositories[1].backups = set()  # named in the plan, but the copy never arrived
+    result = checks.check_cross_region(facts)
+    assert result.status == "critical" and "held by 1 of 2" in result.finding
 
 
 def test_encryption_is_a_warning_until_it_exists() -> None:

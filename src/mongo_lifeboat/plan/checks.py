@@ -100,28 +100,41 @@ def check_repositories(f: Facts) -> Result:
 
 
 def check_cross_region(f: Facts) -> Result:
-    regions = {r.region for r in f.repositories if r.region}
+    """Regions that actually hold the newest base backup (however it got there: Lifeboat, or the
+    store's own replication), not just the regions the plan names."""
+    newest = f.history.manifests[-1].backup_id if f.history and f.history.manifests else None
+    holding = [r for r in f.repositories if newest is None or newest in r.backups]
+    regions = sorted({r.region for r in holding if r.region})
     if len(f.repositories) < 2:
         return Result(
             "cross-region",
             "critical",
             f"{len(f.repositories)} repository: one region's outage loses every backup",
             "add a second [[repository]] in another region",
-            value=sorted(regions),
+            value=regions,
+        )
+    if len(holding) < 2:
+        return Result(
+            "cross-region",
+            "critical",
+            f"the newest backup {newest} is held by {len(holding)} of {len(f.repositories)} repositories "
+            f"({', '.join(r.name for r in holding) or 'none'})",
+            "copy it to the others (the store's replication, or lifeboat copy when it exists)",
+            value=regions,
         )
     if len(regions) < 2:
         return Result(
             "cross-region",
             "warning",
-            f"{len(f.repositories)} repositories but {len(regions) or 'no'} distinct region(s) named",
+            f"{len(holding)} repositories hold the newest backup, in {len(regions) or 'no'} named region(s)",
             "put a copy in another region and set region on each repository",
-            value=sorted(regions),
+            value=regions,
         )
     return Result(
         "cross-region",
         "ok",
-        f"copies in {len(regions)} regions: {', '.join(sorted(regions))}",
-        value=sorted(regions),
+        f"the newest backup is in {len(regions)} regions: {', '.join(regions)}",
+        value=regions,
     )
 
 

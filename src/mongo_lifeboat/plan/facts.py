@@ -31,6 +31,7 @@ class RepositoryFact:
     url: str  # redacted
     region: str | None
     error: str | None = None  # None: reachable and writable now
+    backups: set[str] = field(default_factory=set)  # complete base backups it holds
 
 
 @dataclass
@@ -89,6 +90,7 @@ def _repository(
     try:
         repo = Repository.open(url, repository_settings(url, plan))
         repo.check_writable()
+        fact.backups = {b.backup_id for b in repo.list_backups() if b.complete}
         return fact, repo
     except (LifeboatError, OSError) as e:
         fact.error = _message(e)
