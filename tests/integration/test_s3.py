@@ -153,3 +153,36 @@ def test_object_lock_protects_backups_and_prune_skips_them(servers: ServerPool, 
             first.json()["backup_id"],
             second.json()["backup_id"],
         }
+
+
+def test_copy_seeds_an_s3_repository_verified_and_it_restores(
+    servers: ServerPool, s3_repo: str, tmp_path: Path
+) -> None:
+    source = servers.new()
+    src = source.client()
+    workload.seed(src, 100)
+    local = Repository.init("file://" + str(tmp_path / "local"))
+    assert lifeboat("backup", "--source", source.uri, "--repo", local.url).code == 0
+    with archiving(local, source.uri):
+        src.shop.orders.insert_many([{"_id": f"late-{i}", "qty": i} for i in range(30)])
+    copied = lifeboat("copy", "--from", local.url, "--to", s3_repo, "--json")
+    assert copied.code == 0, copied.stderr
+    first = copied.json()
+    assert len(first["backups"]) == 1 and first["segments"] == len(load_history(local).segments) > 0
+    again = lifeboat("copy", "--from", local.url, "--to", s3_repo, "--json").json()
+    assert again["backups"] == [] and again["segments"] == 0 and again["already_there"] == first["backups"]
+    target = servers.new()
+    res = lifeboat("restore", "--to", "latest", "--target", target.uri, "--repo", s3_repo)
+    assert res.code == 0, res.stderr
+    assert_same(src, target.client())
+
+    # A damaged object stops the copy, named, and the target gets no manifest for that backup.
+    assert lifeboat("backup", "--source", source.uri, "--repo", local.url).code == 0
+    newest = load_history(local).manifests[-1]
+    victim = tmp_path / "local" / newest.collections[0].files[0].key
+    victim.write_bytes(victim.read_bytes()[:-3] + b"xyz")
+    bad = lifeboat("copy", "--from", local.url, "--to", s3_repo)
+    assert bad.code == 7 and newest.collections[0].files[0].key in bad.error_lines[0]
+    assert newest.backup_id not in {
+        b.backup_id for b in Repository.open(s3_repo).list_backups() if b.complete
+    }

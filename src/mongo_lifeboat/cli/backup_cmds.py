@@ -9,6 +9,7 @@ import click
 
 from .. import config
 from ..backup import housekeeping
+from ..backup.copy import copy_repository
 from ..backup.prune import prune as run_prune
 from ..backup.retention import Policy
 from ..backup.service import BackupEvent, BackupOptions, run_backup
@@ -441,4 +442,38 @@ def prune(
     ctx.output.result({**asdict(report), "bytes_freed": report.bytes_freed}, render)
 
 
-COMMANDS = [init, backup, list_backups, info, delete, cleanup, prune]
+def _repository_named(ctx: AppContext, name_or_url: str) -> Repository:
+    """A plan repository by name, or a URL; created if it does not exist yet."""
+    entry = next((r for r in ctx.plan.repository if r.name == name_or_url), None)
+    url = entry.url if entry else name_or_url
+    return Repository.init(url, config.repository_settings(url, ctx.plan))
+
+
+@click.command()
+@click.option("--from", "source", required=True, metavar="NAME|URL", help="The repository to copy from.")
+@click.option(
+    "--to", "target", required=True, metavar="NAME|URL", help="The repository to copy to (created if new)."
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be copied; copy nothing.")
+@json_option
+@app
+def copy(ctx: AppContext, source: str, target: str, dry_run: bool) -> None:
+    """Copy backups and the archived oplog to another repository, each object verified first."""
+    src_url = next((r.url for r in ctx.plan.repository if r.name == source), source)
+    src = Repository.open(src_url, config.repository_settings(src_url, ctx.plan))
+    dst = _repository_named(ctx, target)
+    if dst.url == src.url:
+        raise UsageError("--from and --to are the same repository", "name two different repositories")
+    report = copy_repository(src, dst, dry_run)
+    verb = "would copy" if dry_run else "copied"
+    ctx.output.result(
+        asdict(report),
+        lambda: ctx.output.say(
+            f"{verb} {len(report.backups)} backup(s), {report.segments} segment(s), {report.gaps} gap record(s): "
+            f"{report.objects} objects, {human_bytes(report.bytes)} from {src.url} to {dst.url}"
+            + (f" ({len(report.already_there)} backup(s) already there)" if report.already_there else "")
+        ),
+    )
+
+
+COMMANDS = [init, backup, list_backups, info, delete, cleanup, prune, copy]
