@@ -126,6 +126,10 @@ class RepositorySettings(_Section):
     # or overwritten for this many days, even with the repository's own credentials.
     object_lock_days: int = Field(default=0, ge=0)
     object_lock_mode: Literal["governance", "compliance"] = "governance"
+    # Encryption at rest: the key (base64 of 32 bytes) from LIFEBOAT_ENCRYPTION_KEY, else this
+    # file; keys of earlier rotations stay listed so older backups stay readable.
+    key_file: str | None = None
+    old_key_files: list[str] = Field(default_factory=list)
     # Retention (lifeboat prune): restore points this repository promises to keep.
     keep_last: int = Field(default=0, ge=0)
     keep_daily: int = Field(default=0, ge=0)

@@ -166,3 +166,10 @@ class ChecksCritical(LifeboatError):
     """`check` found at least one critical problem."""
 
     exit_code = 21
+
+
+class EncryptionKeyError(LifeboatError):
+    """The repository is encrypted and the key is missing or wrong (or a key is malformed)."""
+
+    exit_code = 22
+    default_hint = "set LIFEBOAT_ENCRYPTION_KEY (base64 of 32 bytes) or [[repository]] key_file"

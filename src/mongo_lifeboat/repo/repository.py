@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..errors import BackupNotFound, IntegrityError, RepositoryError, UsageError
-from . import layout
+from ..errors import BackupNotFound, EncryptionKeyError, IntegrityError, RepositoryError, UsageError
+from . import crypto, layout
 from .backends import open_storage
+from .manifest import FORMAT_VERSION, Manifest
+from .storage import ObjectMissing, Storage
 
 if TYPE_CHECKING:
     from ..config import RepositorySettings
-from .manifest import FORMAT_VERSION, Manifest
-from .storage import ObjectMissing, Storage
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,30 @@ class BackupListing:
     @property
     def complete(self) -> bool:
         return self.manifest is not None
+
+
+def _keys(settings: RepositorySettings | None) -> list[crypto.Key]:
+    return crypto.load_keys(
+        os.environ.get("LIFEBOAT_ENCRYPTION_KEY"),
+        settings.key_file if settings else None,
+        settings.old_key_files if settings else [],
+    )
+
+
+def _decrypting(storage: Storage, info: dict[str, Any], settings: RepositorySettings | None) -> Storage:
+    """The repository's storage, decrypting when it is encrypted (key checked here, at open:
+    before anything is read from it or written anywhere)."""
+    keys = _keys(settings)
+    record = info.get("encryption")
+    if record is None:
+        if keys:
+            raise EncryptionKeyError(
+                f"an encryption key is set but the repository {storage.url} is not encrypted",
+                "unset LIFEBOAT_ENCRYPTION_KEY for it, or copy it into a new encrypted repository",
+            )
+        return storage
+    crypto.verify_check(keys, record, storage.url)
+    return crypto.EncryptedStorage(storage, keys)
 
 
 class Repository:
@@ -61,8 +86,11 @@ class Repository:
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "tool": "lifeboat",
         }
+        keys = _keys(settings)
+        if keys:  # the marker stays plaintext; it proves which key the repository needs
+            info["encryption"] = {"cipher": "AES-256-GCM", **crypto.key_check(keys[0])}
         storage.put(layout.REPO_MARKER, io.BytesIO(json.dumps(info, indent=2).encode()))
-        return cls(storage, info)
+        return cls(crypto.EncryptedStorage(storage, keys) if keys else storage, info)
 
     @classmethod
     def open(cls, url: str, settings: RepositorySettings | None = None) -> Repository:
@@ -74,6 +102,7 @@ class Repository:
             raise RepositoryError(f"no Lifeboat repository at {storage.url}") from e
         except (OSError, ValueError) as e:
             raise RepositoryError(f"cannot read the repository marker at {storage.url}: {e}") from e
+        storage = _decrypting(storage, info, settings)
         if info.get("format") != FORMAT_VERSION:
             raise RepositoryError(
                 f"repository format {info.get('format')} at {storage.url} is not supported",
