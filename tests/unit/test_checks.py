@@ -158,8 +158,15 @@ def test_cross_region_counts_the_regions_that_hold_the_newest_backup() -> None:
     assert result.status == "critical" and "held by 1 of 2" in result.finding
 
 
-def test_encryption_is_a_warning_until_it_exists() -> None:
-    assert _status(checks.check_encryption, good_facts()) == "warning"
+def test_encryption_is_ok_only_when_every_repository_is_encrypted() -> None:
+    facts = good_facts()
+    assert _status(checks.check_encryption, facts) == "warning"  # encryption unknown / off
+    for r in facts.repositories:
+        r.encrypted = True
+    assert _status(checks.check_encryption, facts) == "ok"
+    facts.repositories[1].encrypted = False
+    result = checks.check_encryption(facts)
+    assert result.status == "warning" and result.value == ["b"]
 
 
 def test_oplog_window_gives_both_numbers_and_the_size_needed() -> None:

@@ -377,11 +377,17 @@ def check_alerts(f: Facts) -> Result:
 
 
 def check_encryption(f: Facts) -> Result:
+    plain = [r.name for r in f.repositories if r.encrypted is not True]
+    if not f.repositories or plain:
+        return Result(
+            "encryption",
+            "warning",
+            f"not encrypted at rest: {', '.join(plain) or 'no repository'}",
+            "create encrypted repositories (LIFEBOAT_ENCRYPTION_KEY or key_file) and lifeboat copy into them",
+            value=plain,
+        )
     return Result(
-        "encryption",
-        "warning",
-        "backups are not encrypted at rest",
-        "encryption at rest is not available yet; restrict access to the repositories",
+        "encryption", "ok", f"all {len(f.repositories)} repositories encrypted at rest (AES-256-GCM)"
     )
 
 

@@ -32,6 +32,7 @@ class RepositoryFact:
     region: str | None
     error: str | None = None  # None: reachable and writable now
     backups: set[str] = field(default_factory=set)  # complete base backups it holds
+    encrypted: bool | None = None  # None: not known (unreachable)
 
 
 @dataclass
@@ -91,6 +92,7 @@ def _repository(
         repo = Repository.open(url, repository_settings(url, plan))
         repo.check_writable()
         fact.backups = {b.backup_id for b in repo.list_backups() if b.complete}
+        fact.encrypted = "encryption" in repo.info
         return fact, repo
     except (LifeboatError, OSError) as e:
         fact.error = _message(e)
