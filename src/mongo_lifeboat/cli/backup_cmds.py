@@ -199,7 +199,7 @@ def backup(
 @app
 def list_backups(ctx: AppContext, repo: str | None) -> None:
     """List backups, complete and incomplete."""
-    repository = open_repository(ctx, repo)
+    repository = open_repository(ctx, repo, reading=True)
     rows: list[dict[str, Any]] = []
     for b in repository.list_backups():
         if b.manifest is not None:
@@ -255,7 +255,7 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
 @app
 def info(ctx: AppContext, backup_id: str, repo: str | None) -> None:
     """Details of one backup (or 'latest')."""
-    repository = open_repository(ctx, repo)
+    repository = open_repository(ctx, repo, reading=True)
     m = repository.resolve(backup_id)
     data = {**manifest_summary(m), "collections": _collections(m)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -11,8 +12,10 @@ import click
 
 from .. import config
 from ..config import Plan
+from ..errors import RepositoryError
 from ..output import Output
 from ..repo.repository import Repository
+from ..secrets import redact
 
 
 @dataclass
@@ -46,11 +49,27 @@ deployment_option = click.option(
 )
 
 
-def open_repository(ctx: AppContext, repo: str | None) -> Repository:
+def open_repository(ctx: AppContext, repo: str | None, reading: bool = False) -> Repository:
     """Every command opens its repository here: --repo, else $LIFEBOAT_REPO, else the plan's
-    first; with the plan's settings for it (S3 endpoint, region, profile, storage class)."""
+    first; with the plan's settings for it (S3 endpoint, region, profile, storage class).
+
+    ``reading``: a command that only reads (restore, drill, export, timeline …) given no
+    repository of its own goes on to the plan's next repository when one cannot be opened,
+    and says so. A named repository is never swapped for another."""
     url = config.repo_url(repo, ctx.plan)
-    return Repository.open(url, config.repository_settings(url, ctx.plan))
+    candidates = [url]
+    if reading and not repo and not os.environ.get("LIFEBOAT_REPO"):
+        candidates += [r.url for r in ctx.plan.repository if r.url != url]
+    for i, candidate in enumerate(candidates):
+        try:
+            return Repository.open(candidate, config.repository_settings(candidate, ctx.plan))
+        except RepositoryError as e:
+            if i == len(candidates) - 1:
+                raise
+            ctx.output.warn(
+                f"repository {redact(candidate)} cannot be read ({e.message}); reading from {redact(candidates[i + 1])}"
+            )
+    raise AssertionError("unreachable")
 
 
 def app(f: F) -> F:

@@ -126,7 +126,7 @@ def export(
         raise UsageError(
             "only an archive can go to standard output", "use --format mongodump-archive with --out -"
         )
-    repository = open_repository(ctx, repo)
+    repository = open_repository(ctx, repo, reading=True)
     plan, pitr = choose_restore(repository, backup_id, to, deployment, NamespaceMap.build((), (), (), ()))
     source = ExportSource(
         repository.storage,
