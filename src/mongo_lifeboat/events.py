@@ -63,13 +63,11 @@ class Signals:
 
     def __init__(self, sinks: list[Sink] | None = None) -> None:
         self.sinks: list[Sink] = list(sinks or [])
-        self.emitted: list[Event] = []
 
     def add(self, sink: Sink) -> None:
         self.sinks.append(sink)
 
     def emit(self, event: Event) -> None:
-        self.emitted.append(event)
         for sink in self.sinks:
             try:
                 sink(event)

@@ -442,11 +442,9 @@ def prune(
     ctx.output.result({**asdict(report), "bytes_freed": report.bytes_freed}, render)
 
 
-def _repository_named(ctx: AppContext, name_or_url: str) -> Repository:
-    """A plan repository by name, or a URL; created if it does not exist yet."""
-    entry = next((r for r in ctx.plan.repository if r.name == name_or_url), None)
-    url = entry.url if entry else name_or_url
-    return Repository.init(url, config.repository_settings(url, ctx.plan))
+def _url_of(ctx: AppContext, name_or_url: str) -> str:
+    """A plan repository's URL by its name, or the URL given."""
+    return next((r.url for r in ctx.plan.repository if r.name == name_or_url), name_or_url)
 
 
 @click.command()
@@ -459,9 +457,9 @@ def _repository_named(ctx: AppContext, name_or_url: str) -> Repository:
 @app
 def copy(ctx: AppContext, source: str, target: str, dry_run: bool) -> None:
     """Copy backups and the archived oplog to another repository, each object verified first."""
-    src_url = next((r.url for r in ctx.plan.repository if r.name == source), source)
+    src_url, dst_url = _url_of(ctx, source), _url_of(ctx, target)
     src = Repository.open(src_url, config.repository_settings(src_url, ctx.plan))
-    dst = _repository_named(ctx, target)
+    dst = Repository.init(dst_url, config.repository_settings(dst_url, ctx.plan))  # created if new
     if dst.url == src.url:
         raise UsageError("--from and --to are the same repository", "name two different repositories")
     report = copy_repository(src, dst, dry_run)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
 
 import click
 
@@ -179,9 +178,8 @@ def metrics(ctx: AppContext, listen: str, once: bool, repo: str | None, deployme
     ctx.output.note(
         f"serving metrics on http://{host or '127.0.0.1'}:{server.server_port}/metrics (Ctrl-C stops)"
     )
-    stop: Any = threading.Event()
     try:
-        stop.wait()
+        threading.Event().wait()  # serve until interrupted
     except KeyboardInterrupt:
         server.shutdown()
 

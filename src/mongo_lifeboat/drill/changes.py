@@ -78,7 +78,7 @@ class Changes:
 
     def _add_command(self, op: Op) -> None:
         name, o = op.command, op.o
-        if name in ("dropDatabase",):
+        if name == "dropDatabase":
             self.commanded_dbs.add(op.db)
         elif name == "renameCollection":
             self.commanded.update({str(o.get("renameCollection")), str(o.get("to"))})

@@ -102,8 +102,8 @@ def check_structure(
 class Counts:
     """Source counts taken between two oplog positions (to reconcile with the oplog)."""
 
-    at: Any
-    by: Any
+    at: Timestamp
+    by: Timestamp
     documents: dict[str, int]
 
 

@@ -24,7 +24,7 @@ from ..mongo.nsmap import NamespaceMap
 from ..oplog.history import History, load_history
 from ..repo.integrity import verify_objects
 from ..repo.repository import Repository
-from ..restore.pitr import choose_restore
+from ..restore.pitr import PitrPlan, choose_restore
 from ..restore.plan import RestorePlan
 from ..restore.service import RestoreEvent, RestoreOptions, run_restore
 from ..secrets import redact
@@ -159,7 +159,7 @@ def run_drill(
 def _restore(
     repo: Repository,
     plan: RestorePlan,
-    pitr: Any,
+    pitr: PitrPlan | None,
     staging: MongoClient[Any],
     opts: DrillOptions,
     clock: _Clock,

@@ -14,6 +14,7 @@ a position that left the oplog) need the separate, costlier look at the oldest e
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from typing import Any
@@ -74,7 +75,8 @@ class OplogReader:
         limit = self.batch + (self._at_position or 1)
         while True:
             found = self._query(limit)
-            at_start = sum(1 for e in found if e["ts"] == self.position)
+            # Entries at the start position lead the batch (ascending): count only those.
+            at_start = sum(1 for _ in itertools.takewhile(lambda e: e["ts"] == self.position, found))
             # Skip what was returned before: all entries at an exclusive start, else as many as
             # were returned at this ts (fewer are there only if the oplog lost them).
             skip = at_start if self._at_position is None else min(self._at_position, at_start)

@@ -42,21 +42,27 @@ def _code(e: ClientError) -> str:
     return str(e.response.get("Error", {}).get("Code", ""))
 
 
-class _Counting(io.RawIOBase):
-    """Pass a stream through, counting its bytes (the size of what was uploaded)."""
+class _Stream(io.RawIOBase):
+    """Any object with ``read(n)`` as a raw binary stream, counting what passed through (the
+    size of an upload); with ``owns``, closing the source with it (a GET's body)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream, self.size = stream, 0
+    def __init__(self, source: Any, owns: bool = False) -> None:
+        self.source, self.owns, self.size = source, owns, 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        data = self.stream.read(len(b))
+        data = self.source.read(len(b))
         n = len(data)
         b[:n] = data
         self.size += n
         return n
+
+    def close(self) -> None:
+        if self.owns and not self.closed:
+            self.source.close()
+        super().close()
 
 
 class S3Storage:
@@ -101,7 +107,7 @@ class S3Storage:
         )
 
     def put(self, key: str, stream: BinaryIO, meta: dict[str, str] | None = None) -> ObjectInfo:
-        counted = _Counting(stream)
+        counted = _Stream(stream)
         try:
             self.client.upload_fileobj(
                 io.BufferedReader(counted, 1 << 20),
@@ -174,7 +180,7 @@ class S3Storage:
             raise self._fail("read", key, e) from e
         except BotoCoreError as e:
             raise self._fail("read", key, e) from e
-        return io.BufferedReader(_Body(body), 1 << 20)
+        return io.BufferedReader(_Stream(body, owns=True), 1 << 20)
 
     def stat(self, key: str) -> ObjectInfo:
         try:
@@ -215,26 +221,3 @@ class S3Storage:
                 )
             except (ClientError, BotoCoreError) as e:
                 raise self._fail("delete", chunk[0], e) from e
-
-
-class _Body(io.RawIOBase):
-    """A GET's streaming body as a closeable, readable binary stream."""
-
-    def __init__(self, body: Any) -> None:
-        self.body = body
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.body.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
-
-    def read(self, size: int = -1) -> bytes:
-        return bytes(self.body.read() if size is None or size < 0 else self.body.read(size))
-
-    def close(self) -> None:
-        self.body.close()
-        super().close()
