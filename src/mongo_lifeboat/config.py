@@ -122,6 +122,9 @@ class RepositorySettings(_Section):
     endpoint_url: str | None = None
     profile: str | None = None
     storage_class: str | None = None  # e.g. STANDARD_IA, GLACIER_IR
+    # How long one request may keep failing (retried with backoff) before the command stops
+    # with an error naming it: an outage longer than this fails the run, it never hangs it.
+    timeout_s: float = Field(default=60.0, gt=0)
     # S3 Object Lock (the bucket must have it enabled): backups and segments cannot be deleted
     # or overwritten for this many days, even with the repository's own credentials.
     object_lock_days: int = Field(default=0, ge=0)

@@ -55,6 +55,15 @@ class RepositoryError(LifeboatError):
     default_hint = "create one with: lifeboat init --repo URL"
 
 
+class StorageFailed(RepositoryError):
+    """A repository request kept failing until its deadline (the operation and object are named)."""
+
+    default_hint = (
+        "check the repository's endpoint, network and credentials; "
+        "what was committed before is safe, and the command can be run again"
+    )
+
+
 class BackupNotFound(LifeboatError):
     """The named backup does not exist (or is incomplete) in the repository."""
 

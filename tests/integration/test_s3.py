@@ -74,7 +74,7 @@ def test_listing_the_archive_costs_the_same_requests_however_many_segments(s3_re
     from mongo_lifeboat.repo import layout
     from mongo_lifeboat.repo.objects import ObjectWriter
 
-    storage = Repository.init(s3_repo).storage
+    storage = Repository.init(s3_repo).storage.inner  # type: ignore[attr-defined]  # the S3Storage under the retries
     calls: list[str] = []
     storage.client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))  # type: ignore[attr-defined]
 

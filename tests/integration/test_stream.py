@@ -5,8 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +20,7 @@ from mongo_lifeboat.repo.repository import Repository
 from ..support.cli import lifeboat, popen
 from ..support.data import assert_same
 from ..support.servers import ServerPool
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait for a condition to hold, failing with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
+from ..support.waiting import wait_for
 
 
 def archived_to(repo: Repository) -> Any:

@@ -12,13 +12,23 @@ from mongo_lifeboat.repo.repository import Repository
 
 @contextmanager
 def archiving(
-    repo: Repository, uri: str, segment_seconds: float = 0.5, segment_bytes: int = 64 << 10
+    repo: Repository,
+    uri: str,
+    segment_seconds: float = 0.5,
+    segment_bytes: int = 64 << 10,
+    catch_up_s: float = 0.5,
 ) -> Iterator[ArchiverStats]:
     """Small segments (by size, so their number does not depend on the machine's speed)."""
     stop = threading.Event()
     archiver = Archiver(
         repo,
-        ArchiverOptions(uri, segment_seconds=segment_seconds, segment_bytes=segment_bytes, poll_s=0.05),
+        ArchiverOptions(
+            uri,
+            segment_seconds=segment_seconds,
+            segment_bytes=segment_bytes,
+            poll_s=0.05,
+            catch_up_s=catch_up_s,
+        ),
     )
     errors: list[BaseException] = []
 

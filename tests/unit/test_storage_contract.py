@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +18,7 @@ from mongo_lifeboat.repo.s3 import S3Storage
 from mongo_lifeboat.repo.storage import ObjectMissing, Storage
 
 from ..support.s3 import make_bucket, s3_server
+from ..support.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +176,43 @@ def test_two_competing_writers_exactly_one_wins(store: Storage) -> None:
         winner, version = store.read_versioned("locks/race.json")
         assert winner.decode() in names
     assert _race(lambda n: store.create("locks/new.json", n.encode()), ["c0", "c1"]) == [False, True]
+
+
+_KILLED_UPLOADER = """
+import io, sys, time
+from pathlib import Path
+from mongo_lifeboat.repo.backends import open_storage
+
+url, ready = sys.argv[1], Path(sys.argv[2])
+
+class Endless(io.RawIOBase):
+    sent = 0
+    def readable(self):
+        return True
+    def readinto(self, b):
+        if self.sent >= 40 << 20:  # past the multipart threshold: parts are already stored
+            ready.write_text("uploading")
+            time.sleep(3600)  # hold the upload open until the test kills us
+        n = len(b)
+        b[:n] = bytes(n)
+        self.sent += n
+        return n
+
+open_storage(url).put("backups/rs0/big/data.bson.zst", io.BufferedReader(Endless(), 1 << 20))
+"""
+
+
+def test_a_process_killed_mid_upload_leaves_nothing_listed(store: Storage, tmp_path: Path) -> None:
+    """SIGKILL half-way through a (multipart, on S3) upload: no object, complete or not, appears."""
+    store.put("backups/rs0/big/manifest-before.json", io.BytesIO(b"{}"))
+    ready = tmp_path / "ready"
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_UPLOADER, store.url, str(ready)])
+    try:
+        wait_for(lambda: ready.exists() or child.poll() is not None, "the upload to be under way", 120)
+        assert child.poll() is None, "the uploader ended before it could be killed"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert [o.key for o in store.list("backups/")] == ["backups/rs0/big/manifest-before.json"]
+    with pytest.raises(ObjectMissing):
+        store.stat("backups/rs0/big/data.bson.zst")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 
+from ..oplog.catchup import copy_archive
 from ..oplog.history import deployments
-from ..oplog.segments import list_segments
 from ..repo import layout
 from ..repo.objects import fetch_verified
 from ..repo.repository import Repository
@@ -53,22 +53,9 @@ def copy_repository(src: Repository, dst: Repository, dry_run: bool = False) -> 
             with src.storage.get(key) as f:
                 dst.storage.put(key, io.BytesIO(f.read()))
     for deployment in deployments(src):
-        have = {s.key for s in list_segments(dst.storage, deployment)}
-        for seg in list_segments(src.storage, deployment):  # oldest first
-            if seg.key in have:
-                continue
-            report.segments += 1
-            report.objects += 1
-            report.bytes += seg.size
-            if not dry_run:
-                meta = src.storage.stat(seg.key).meta
-                dst.storage.put(seg.key, fetch_verified(src.storage, seg.file), meta)
-        gaps_prefix = layout.oplog_prefix(deployment) + "gaps/"
-        have_gaps = {o.key for o in dst.storage.list(gaps_prefix)}
-        for obj in src.storage.list(gaps_prefix):
-            if obj.key not in have_gaps:
-                report.gaps += 1
-                if not dry_run:
-                    with src.storage.get(obj.key) as f:
-                        dst.storage.put(obj.key, io.BytesIO(f.read()))
+        archive = copy_archive(src.storage, dst.storage, deployment, dry_run)
+        report.segments += archive.segments
+        report.gaps += archive.gaps
+        report.objects += archive.segments
+        report.bytes += archive.bytes
     return report

@@ -125,8 +125,7 @@ def backup(
 ) -> None:
     """Take a consistent base backup (oplog captured around the dump)."""
     plan = ctx.plan
-    repository = open_repository(ctx, repo)
-    repository.check_writable()
+    repository = open_repository(ctx, repo, every=True)
     opts = BackupOptions(
         source_uri=config.require(
             source_uri(source, plan),
@@ -143,6 +142,7 @@ def backup(
     out = ctx.output
     signals = signals_for(ctx, repository, None)
     bar: DocumentProgress | None = None
+    repository.check_writable()  # a repository that is down now is a warning event
 
     def on_event(e: BackupEvent) -> None:
         nonlocal bar
@@ -170,17 +170,23 @@ def backup(
         if bar:
             bar.close()
     data = {**manifest_summary(m), "collections": _collections(m)}
+    written = _written_to(repository)
+    missed = [name for name, outcome in written.items() if outcome != "complete"]
+    if written:
+        data["repositories"] = written
+    summary = f"backup {m.backup_id} complete: {m.documents} documents, consistent at {m.end_ts}"
     signals.emit(
         event(
             ctx,
             "backup",
-            "success",
+            "warning" if missed else "success",
             m.deployment,
             repository.url,
-            f"backup {m.backup_id} complete: {m.documents} documents, consistent at {m.end_ts}",
+            summary + (f"; NOT in repository {', '.join(missed)} (it was down)" if missed else ""),
             backup_id=m.backup_id,
             duration_s=m.duration_s,
             stored_bytes=m.stored_bytes,
+            repositories=written,
         )
     )
     out.result(
@@ -193,13 +199,20 @@ def backup(
     )
 
 
+def _written_to(repository: Repository) -> dict[str, str]:
+    """Several repositories: where the backup is complete, and why not elsewhere."""
+    if repository.mirror is None:
+        return {}
+    return {m.name: "complete" if m.down is None else f"missed: {m.down}" for m in repository.mirror.members}
+
+
 @click.command(name="list")
 @repo_option
 @json_option
 @app
 def list_backups(ctx: AppContext, repo: str | None) -> None:
     """List backups, complete and incomplete."""
-    repository = open_repository(ctx, repo, reading=True)
+    repository = open_repository(ctx, repo, every=True)
     rows: list[dict[str, Any]] = []
     for b in repository.list_backups():
         if b.manifest is not None:
@@ -255,7 +268,7 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
 @app
 def info(ctx: AppContext, backup_id: str, repo: str | None) -> None:
     """Details of one backup (or 'latest')."""
-    repository = open_repository(ctx, repo, reading=True)
+    repository = open_repository(ctx, repo, every=True)
     m = repository.resolve(backup_id)
     data = {**manifest_summary(m), "collections": _collections(m)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,10 +12,13 @@ from typing import Any, TypeVar
 import click
 
 from .. import config
-from ..config import Plan
+from ..config import Plan, RepositorySettings
 from ..errors import RepositoryError
 from ..output import Output
+from ..repo.backends import open_storage
+from ..repo.mirror import Member
 from ..repo.repository import Repository
+from ..repo.storage import Storage
 from ..secrets import redact
 
 
@@ -49,27 +53,54 @@ deployment_option = click.option(
 )
 
 
-def open_repository(ctx: AppContext, repo: str | None, reading: bool = False) -> Repository:
+def open_repository(ctx: AppContext, repo: str | None, every: bool = False) -> Repository:
     """Every command opens its repository here: --repo, else $LIFEBOAT_REPO, else the plan's
-    first; with the plan's settings for it (S3 endpoint, region, profile, storage class).
+    first; with the plan's settings for it (S3 endpoint, region, profile, storage class, key).
 
-    ``reading``: a command that only reads (restore, drill, export, timeline …) given no
-    repository of its own goes on to the plan's next repository when one cannot be opened,
-    and says so. A named repository is never swapped for another."""
+    ``every``: given no repository of its own, the command works on every repository of the
+    plan as one (``repo.mirror``): backups and the archive are written to each, reads come
+    from the first that has what is needed and passes its checksum. A repository that cannot
+    be opened, or fails later, is left out with a warning and the others carry on. A named
+    repository is never swapped for another."""
     url = config.repo_url(repo, ctx.plan)
-    candidates = [url]
-    if reading and not repo and not os.environ.get("LIFEBOAT_REPO"):
-        candidates += [r.url for r in ctx.plan.repository if r.url != url]
-    for i, candidate in enumerate(candidates):
+    named = repo or os.environ.get("LIFEBOAT_REPO")
+    if not every or named or len(ctx.plan.repository) < 2:
+        return Repository.open(url, config.repository_settings(url, ctx.plan))
+    members: list[Member] = []
+    first: Repository | None = None
+    failure: RepositoryError | None = None
+    for r in ctx.plan.repository:
+        settings = config.repository_settings(r.url, ctx.plan)
         try:
-            return Repository.open(candidate, config.repository_settings(candidate, ctx.plan))
+            opened = Repository.open(r.url, settings)
         except RepositoryError as e:
-            if i == len(candidates) - 1:
-                raise
+            failure = e
             ctx.output.warn(
-                f"repository {redact(candidate)} cannot be read ({e.message}); reading from {redact(candidates[i + 1])}"
+                f"repository {r.name} ({redact(r.url)}) cannot be opened ({e.message}); going on without it"
             )
-    raise AssertionError("unreachable")
+            # Kept as a member that is down: the run reports it missed, the archiver retries it.
+            members.append(
+                Member(
+                    r.name,
+                    open_storage(r.url, settings),
+                    down=f"open: {e.message}",
+                    reopen=functools.partial(_storage_of, r.url, settings),
+                )
+            )
+            continue
+        first = first or opened
+        members.append(Member(r.name, opened.storage))
+    if first is None:
+        assert failure is not None
+        raise failure
+    repository = Repository.mirrored(members, first.info)
+    assert repository.mirror is not None
+    repository.mirror.listeners.append(lambda notice: ctx.output.warn(notice.message))
+    return repository
+
+
+def _storage_of(url: str, settings: RepositorySettings | None) -> Storage:
+    return Repository.open(url, settings).storage
 
 
 def app(f: F) -> F:

@@ -90,7 +90,7 @@ def drill(
     if to and latest:
         raise click.UsageError("give --to T or --latest, not both")
     plan, out = ctx.plan, ctx.output
-    repository = open_repository(ctx, repo, reading=True)
+    repository = open_repository(ctx, repo, every=True)
     name = load_history(repository, deployment).deployment
     signals = signals_for(ctx, repository, name)
     opts = DrillOptions(
@@ -150,7 +150,7 @@ def drill(
 @app
 def drill_list(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
     """Past drills, oldest first."""
-    repository = open_repository(ctx, repo, reading=True)
+    repository = open_repository(ctx, repo, every=True)
     name = load_history(repository, deployment).deployment
     past = reports.history(repository.storage, name)
     rows = [
@@ -196,7 +196,7 @@ def drill_show(
     ctx: AppContext, drill_id: str, html_path: Path | None, repo: str | None, deployment: str | None
 ) -> None:
     """One drill's report (DRILL_ID or latest)."""
-    repository = open_repository(ctx, repo, reading=True)
+    repository = open_repository(ctx, repo, every=True)
     name = load_history(repository, deployment).deployment
     report = reports.load(repository.storage, name, drill_id)
     if html_path is not None:

@@ -54,7 +54,7 @@ def import_mongodump(
     """Import a mongodump directory or archive (plain or gzip; - reads an archive from stdin)
     as a base backup; its oplog.bson becomes the backup's oplog bracket."""
     out = ctx.output
-    repository = open_repository(ctx, repo)
+    repository = open_repository(ctx, repo, every=True)
     repository.check_writable()
     bar = DocumentProgress(out, "importing", 0)
     try:
@@ -126,7 +126,7 @@ def export(
         raise UsageError(
             "only an archive can go to standard output", "use --format mongodump-archive with --out -"
         )
-    repository = open_repository(ctx, repo, reading=True)
+    repository = open_repository(ctx, repo, every=True)
     plan, pitr = choose_restore(repository, backup_id, to, deployment, NamespaceMap.build((), (), (), ()))
     source = ExportSource(
         repository.storage,

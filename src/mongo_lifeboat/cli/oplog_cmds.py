@@ -66,9 +66,9 @@ def stream(
         "LIFEBOAT_SOURCE_URI",
         "[deployment] source",
     )
-    repository = open_repository(ctx, repo)
-    repository.check_writable()
+    repository = open_repository(ctx, repo, every=True)
     signals = signals_for(ctx, repository, None)
+    repository.check_writable()  # a repository that is down now is a warning event
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -116,7 +116,7 @@ def stream(
 def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
     """The restorable windows, the gaps between them, and the archiver's position and lag."""
     out = ctx.output
-    history = load_history(open_repository(ctx, repo, reading=True), deployment)
+    history = load_history(open_repository(ctx, repo, every=True), deployment)
     t = history.timeline
     data: dict[str, Any] = {"deployment": history.deployment, "verdict": t.verdict(), **t.describe()}
 
@@ -181,7 +181,7 @@ def incidents(
 ) -> None:
     """Find drops, dropped databases, renames over collections, bulk deletes and updates."""
     out = ctx.output
-    repository = open_repository(ctx, repo, reading=True)
+    repository = open_repository(ctx, repo, every=True)
     history = load_history(repository, deployment)
     nsmap = NamespaceMap.build(include=ns_patterns) if ns_patterns else None
     found = scan_incidents(

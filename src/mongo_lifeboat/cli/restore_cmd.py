@@ -82,7 +82,7 @@ def restore(
     """Restore BACKUP_ID (default: latest) into --target, consistent at its end_ts."""
     out = ctx.output
     nsmap = NamespaceMap.build(ns_include, ns_exclude, ns_from, ns_to)
-    repository = open_repository(ctx, repo, reading=True)
+    repository = open_repository(ctx, repo, every=True)
     plan, pitr = choose_restore(repository, backup_id, to, deployment, nsmap, with_users)
     manifest = plan.manifest
     target_uri = config.target_uri(target)

@@ -11,6 +11,7 @@ from ..events import Event, Signals, Status
 from ..metrics import write_textfile
 from ..notify import Notifier
 from ..oplog.history import single_deployment
+from ..repo.mirror import Notice
 from ..repo.repository import Repository
 from .context import AppContext
 
@@ -24,6 +25,26 @@ def signals_for(ctx: AppContext, repository: Repository | None, deployment: str 
             out.note(f"{event.event} {event.status}: {event.summary}")
 
     signals = Signals([console])
+    mirror = repository.mirror if repository is not None else None
+    if mirror is not None:
+        # Several repositories: one that goes down, serves a bad object, or comes back is an
+        # event of its own (a warning, or the "resolved" success), not just a console line.
+        def repository_notice(notice: Notice) -> None:
+            status: Status = "success" if notice.kind == "revived" else "warning"
+            if status == "success":
+                out.note(notice.message)
+            signals.emit(
+                Event(
+                    "repository",
+                    status,
+                    ctx.plan.deployment.name or deployment or "?",
+                    notice.url,
+                    notice.message,
+                    {"repository": notice.member, "notice": notice.kind},
+                )
+            )
+
+        mirror.listeners[:] = [repository_notice]
     alerts = ctx.plan.alerts
     storage = repository.storage if repository is not None else None
     if alerts.notify:

@@ -52,7 +52,7 @@ def undo(
     """
     out = ctx.output
     opts = UndoOptions(apply=apply_, into=into, dry_run=dry_run, jobs=jobs or ctx.plan.restore.jobs)
-    repository = open_repository(ctx, repo, reading=True)
+    repository = open_repository(ctx, repo, every=True)
     history = load_history(repository, deployment)
     incident = incident_by_id(repository.storage, history.segments, incident_id)
     uri = target or source_uri(source, ctx.plan)

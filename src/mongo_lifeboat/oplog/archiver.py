@@ -24,14 +24,16 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure, OperationFailure
 
-from ..errors import SourceUnreachable, UnsupportedSource
+from ..errors import IntegrityError, SourceUnreachable, UnsupportedSource
 from ..faults import crash_point
 from ..mongo import members
 from ..mongo.client import connect
 from ..repo import layout
+from ..repo.mirror import MEMBER_FAILURES
 from ..repo.objects import ObjectWriter
 from ..repo.repository import Repository
 from ..timestamps import iso, just_before, to_str
+from .catchup import catch_up
 from .lease import Lease
 from .reader import OplogReader, newest_ts, oldest_ts, pause_for
 from .segments import GapRecord, list_segments, record_gap
@@ -48,11 +50,12 @@ class ArchiverOptions:
     timeout_ms: int = 10_000
     poll_s: float = 0.25
     lease_ttl_s: float = 60.0
+    catch_up_s: float = 30.0  # how often a repository that is down is tried again
 
 
 @dataclass(frozen=True)
 class ArchiverEvent:
-    kind: str  # started | segment | idle | gap | reconnecting | stopped
+    kind: str  # started | segment | idle | gap | reconnecting | caught-up | stopped
     detail: str = ""
     start: str = ""
     end: str = ""
@@ -123,6 +126,7 @@ class Archiver:
         self.emit = on_event or (lambda e: None)
         self.stats = ArchiverStats()
         self.deployment = ""
+        self._last_catch_up = time.monotonic()
 
     # -- setup ----------------------------------------------------------------------
 
@@ -187,6 +191,31 @@ class Archiver:
             layout.archiver_state_key(self.deployment), io.BytesIO(json.dumps(state).encode())
         )
 
+    def _catch_up(self, everyone: bool) -> None:
+        """Several repositories: bring one that missed segments (it was down, or the archiver
+        died between two of them) up to date from the others. ``everyone`` at start; later
+        only those that are down, every ``catch_up_s``. One that still fails stays down."""
+        mirror = self.repo.mirror
+        self._last_catch_up = time.monotonic()
+        if mirror is None:
+            return
+        for member in mirror.members:
+            if not everyone and member.down is None:
+                continue
+            if not any(m is not member and m.down is None for m in mirror.members):
+                continue  # nobody to copy from
+            try:
+                copied = catch_up(mirror, member, self.deployment)
+            except (*MEMBER_FAILURES, IntegrityError) as e:
+                if member.down is None:
+                    mirror.mark_down(member, "catching up", e)
+                continue
+            if member.down is not None or copied.segments:
+                mirror.revive(member, f"caught up with {copied.segments} segments")
+                self.emit(
+                    ArchiverEvent("caught-up", f"repository {member.name}: {copied.segments} segments copied")
+                )
+
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> ArchiverStats:
@@ -194,6 +223,7 @@ class Archiver:
         lease = Lease(self.repo.storage, self.deployment, "archiver", self.opts.lease_ttl_s)
         lease.acquire()
         try:
+            self._catch_up(everyone=True)
             position, guard = self._check_gap(client, self._resume_point(client))
             self.emit(
                 ArchiverEvent(
@@ -262,6 +292,8 @@ class Archiver:
                 if self._due(seg) and seg.entries and caught_up:
                     position = self._commit(client, reader, seg, caught_up=True)
                     seg = _OpenSegment(self.repo, self.deployment, position)
+                if time.monotonic() - self._last_catch_up > self.opts.catch_up_s:
+                    self._catch_up(everyone=False)
                 if time.monotonic() - last_state > self.opts.segment_seconds:
                     # Idle or not, the archived position advances visibly each period.
                     lease.renew()

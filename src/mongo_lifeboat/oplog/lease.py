@@ -69,6 +69,8 @@ class Lease:
             if current is None:
                 continue  # released between our two calls
             held, version = current
+            if held.get("holder") == self.holder:
+                return  # our create landed though its answer was lost (and was retried)
             if datetime.fromisoformat(held["expires"]) < _now() or _dead_here(held):
                 # The holder died: take the lease over, unless someone else just did.
                 if self.storage.replace(self.key, self._body(), version):
@@ -81,16 +83,16 @@ class Lease:
         raise LeaseHeld(f"could not take the {self.name} lease (contended)")
 
     def renew(self) -> None:
-        current = self._current()
         # Compare-and-swap: a lease taken over between our read and our write is not overwritten.
-        if (
-            current is None
-            or current[0].get("holder") != self.holder
-            or not self.storage.replace(self.key, self._body(), current[1])
-        ):
-            raise LeaseHeld(
-                f"the {self.name} lease was lost (taken over after expiry?)", "restart this process"
-            )
+        current = self._current()
+        if current is not None and current[0].get("holder") == self.holder:
+            if self.storage.replace(self.key, self._body(), current[1]):
+                return
+            # Refused: taken over — or our own write landed and its answer was lost.
+            current = self._current()
+            if current is not None and current[0].get("holder") == self.holder:
+                return
+        raise LeaseHeld(f"the {self.name} lease was lost (taken over after expiry?)", "restart this process")
 
     def release(self) -> None:
         current = self._current()

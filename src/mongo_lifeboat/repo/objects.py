@@ -18,6 +18,7 @@ import zstandard
 from ..errors import IntegrityError, LifeboatError
 from ..faults import crash_point
 from .manifest import FileEntry
+from .mirror import reading_from
 from .storage import ObjectMissing, Storage
 
 _SPOOL_IN_MEMORY = 8 << 20
@@ -134,7 +135,12 @@ def put_object(storage: Storage, key: str, data: bytes, documents: int = 0) -> F
 
 
 def fetch_verified(storage: Storage, entry: FileEntry) -> BinaryIO:
-    """The stored (compressed) bytes of ``entry``, after size and sha256 both match."""
+    """The stored (compressed) bytes of ``entry``, after size and sha256 both match; from
+    several repositories, from the first whose copy does."""
+    return reading_from(storage, entry.key, lambda s: _fetch_checked(s, entry))
+
+
+def _fetch_checked(storage: Storage, entry: FileEntry) -> BinaryIO:
     try:
         src = storage.get(entry.key)
     except ObjectMissing as e:

@@ -16,6 +16,8 @@ from ..errors import BackupNotFound, EncryptionKeyError, IntegrityError, Reposit
 from . import crypto, layout
 from .backends import open_storage
 from .manifest import FORMAT_VERSION, Manifest
+from .mirror import Member, MirrorStorage
+from .retrying import DEFAULT_DEADLINE_S, RetryingStorage
 from .storage import ObjectMissing, Storage
 
 if TYPE_CHECKING:
@@ -57,6 +59,10 @@ def _decrypting(storage: Storage, info: dict[str, Any], settings: RepositorySett
     return crypto.EncryptedStorage(storage, keys)
 
 
+def _retrying(storage: Storage, settings: RepositorySettings | None) -> Storage:
+    return RetryingStorage(storage, settings.timeout_s if settings else DEFAULT_DEADLINE_S)
+
+
 class Repository:
     already_existed = False  # set by init() when it found the repository there
 
@@ -73,7 +79,7 @@ class Repository:
     def init(cls, url: str, settings: RepositorySettings | None = None) -> Repository:
         storage = open_storage(url, settings)
         try:
-            storage.stat(layout.REPO_MARKER)
+            _retrying(storage, settings).stat(layout.REPO_MARKER)
         except ObjectMissing:
             pass
         else:  # init is idempotent: an existing repository of this format is fine as it is
@@ -89,26 +95,36 @@ class Repository:
         keys = _keys(settings)
         if keys:  # the marker stays plaintext; it proves which key the repository needs
             info["encryption"] = {"cipher": "AES-256-GCM", **crypto.key_check(keys[0])}
-        storage.put(layout.REPO_MARKER, io.BytesIO(json.dumps(info, indent=2).encode()))
-        return cls(crypto.EncryptedStorage(storage, keys) if keys else storage, info)
+        _retrying(storage, settings).put(layout.REPO_MARKER, io.BytesIO(json.dumps(info, indent=2).encode()))
+        return cls(_retrying(crypto.EncryptedStorage(storage, keys) if keys else storage, settings), info)
 
     @classmethod
     def open(cls, url: str, settings: RepositorySettings | None = None) -> Repository:
         storage = open_storage(url, settings)
         try:
-            with storage.get(layout.REPO_MARKER) as f:
+            with _retrying(storage, settings).get(layout.REPO_MARKER) as f:
                 info = json.loads(f.read())
         except ObjectMissing as e:
             raise RepositoryError(f"no Lifeboat repository at {storage.url}") from e
         except (OSError, ValueError) as e:
             raise RepositoryError(f"cannot read the repository marker at {storage.url}: {e}") from e
-        storage = _decrypting(storage, info, settings)
+        storage = _retrying(_decrypting(storage, info, settings), settings)
         if info.get("format") != FORMAT_VERSION:
             raise RepositoryError(
                 f"repository format {info.get('format')} at {storage.url} is not supported",
                 f"this lifeboat reads format {FORMAT_VERSION}",
             )
         return cls(storage, info)
+
+    @classmethod
+    def mirrored(cls, members: list[Member], info: dict[str, object]) -> Repository:
+        """Several repositories as one (see ``repo.mirror``): written to all, read from the
+        first that has what is needed. ``info``: the first open one's marker."""
+        return cls(MirrorStorage(members), info)
+
+    @property
+    def mirror(self) -> MirrorStorage | None:
+        return self.storage if isinstance(self.storage, MirrorStorage) else None
 
     def check_writable(self) -> None:
         """Fail now, naming the repository, if it cannot be written: before a backup or an

@@ -24,6 +24,11 @@ class ObjectMissing(KeyError):
     """The key does not exist in the store."""
 
 
+class TransientStorageError(OSError):
+    """A failure worth retrying: a timeout, a dropped connection, throttling. Backends raise
+    it (or an OSError with a transient errno); ``repo.retrying`` retries it with backoff."""
+
+
 def check_key(key: str) -> None:
     """Keys are relative, ``/``-separated, with no empty, ``.`` or ``..`` part (every backend)."""
     parts = key.split("/")

@@ -1,0 +1,58 @@
+"""Bringing a repository's oplog archive up to date from the others.
+
+``lifeboat copy`` seeds a repository with it; the archiver uses it for a repository of the
+plan that was down (``repo.mirror``): at start, and every little while until it is back.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from ..repo import layout
+from ..repo.mirror import Member, MirrorStorage
+from ..repo.objects import fetch_verified
+from ..repo.storage import Storage
+from .segments import list_segments
+
+
+@dataclass
+class ArchiveCopy:
+    segments: int = 0
+    gaps: int = 0
+    bytes: int = 0
+
+
+def copy_archive(src: Storage, dst: Storage, deployment: str, dry_run: bool = False) -> ArchiveCopy:
+    """The segments and gap records of ``deployment`` that ``dst`` lacks, oldest first (so its
+    archive only ever grows at its end), each verified as it is read."""
+    done = ArchiveCopy()
+    have = {s.key for s in list_segments(dst, deployment)}
+    for seg in list_segments(src, deployment):
+        if seg.key in have:
+            continue
+        done.segments += 1
+        done.bytes += seg.size
+        if not dry_run:
+            meta = src.stat(seg.key).meta
+            dst.put(seg.key, fetch_verified(src, seg.file), meta)
+    gaps_prefix = layout.oplog_prefix(deployment) + "gaps/"
+    have_gaps = {o.key for o in dst.list(gaps_prefix)}
+    for obj in src.list(gaps_prefix):
+        if obj.key not in have_gaps:
+            done.gaps += 1
+            if not dry_run:
+                with src.get(obj.key) as f:
+                    dst.put(obj.key, io.BytesIO(f.read()))
+    return done
+
+
+def catch_up(mirror: MirrorStorage, member: Member, deployment: str) -> ArchiveCopy:
+    """Copy to ``member`` what the other repositories have and it lacks, read through their
+    checksums; raises (leaving it as it was, plus whatever was copied) when it fails."""
+    if member.reopen is not None:  # it could not be opened at start: open it first
+        member.storage = member.reopen()
+        member.reopen = None
+    others = MirrorStorage([m for m in mirror.members if m is not member and m.down is None])
+    others.listeners = mirror.listeners
+    return copy_archive(others, member.storage, deployment)
