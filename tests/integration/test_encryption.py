@@ -4,6 +4,7 @@ missing key is refused before the target is touched; after rotation old and new 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import Path
 
@@ -84,6 +85,20 @@ def test_after_rotation_old_and_new_backups_both_restore(servers: ServerPool, tm
         assert res.code == 0, res.stderr
         assert res.json()["documents"] == docs
     assert_same(src, target.client())
-    # Without the old key, the repository (created with it) no longer opens.
+    # The marker's key check now proves the new key (the old one is remembered by id only).
+    marker = json.loads((tmp_path / "repo" / "lifeboat.json").read_text())
+    assert marker["encryption"]["key_id"] != marker["encryption"]["previous_key_ids"][0]
+    # Without the old key, what it encrypted cannot be read: named, exit 22 …
     plan.write_text(f'[[repository]]\nurl = "{repo_url}"\nkey_file = "{new_file}"\n')
-    assert lifeboat(*run, "list").code == 22
+    refused = lifeboat(*run, "list")
+    assert refused.code == 22 and "encrypted with a key not given" in refused.error_lines[0]
+    # … and once the backups written with it are gone, the old key is no longer needed.
+    plan.write_text(
+        f'[[repository]]\nurl = "{repo_url}"\nkey_file = "{new_file}"\nold_key_files = ["{old_file}"]\n'
+    )
+    assert lifeboat(*run, "delete", first.json()["backup_id"], "--force").code == 0
+    plan.write_text(f'[[repository]]\nurl = "{repo_url}"\nkey_file = "{new_file}"\n')
+    target = servers.new()
+    res = lifeboat(*run, "restore", "latest", "--target", target.uri)
+    assert res.code == 0, res.stderr
+    assert_same(src, target.client())

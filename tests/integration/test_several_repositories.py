@@ -43,7 +43,7 @@ def test_a_repository_lost_half_way_through_a_backup_gets_no_manifest(
     source = servers.new()
     src = source.client()
     workload.seed(src, 400)
-    repo, faulty, notices = _pair(tmp_path, outage_after=8)
+    repo, _, notices = _pair(tmp_path, outage_after=8)
     manifest = run_backup(repo, BackupOptions(source.uri, jobs=2, chunk_bytes=16 << 10))
     assert [(n.member, n.kind) for n in notices] == [("b", "down")]
     a, b = Repository.open("file://" + str(tmp_path / "a")), Repository.open("file://" + str(tmp_path / "b"))

@@ -56,7 +56,24 @@ def _decrypting(storage: Storage, info: dict[str, Any], settings: RepositorySett
             )
         return storage
     crypto.verify_check(keys, record, storage.url)
+    if record.get("key_id") != keys[0].id.hex():
+        _record_rotation(storage, info, keys[0], settings)
     return crypto.EncryptedStorage(storage, keys)
+
+
+def _record_rotation(
+    storage: Storage, info: dict[str, Any], current: crypto.Key, settings: RepositorySettings | None
+) -> None:
+    """The key was rotated: the marker's check now proves the new key, so that once the last
+    object written with an old key is pruned, the old key can go. Best effort (a read-only
+    credential leaves the marker as it was; the next writer records it)."""
+    record = dict(info["encryption"])
+    previous = sorted({*record.get("previous_key_ids", []), record["key_id"]})
+    info["encryption"] = {**record, **crypto.key_check(current), "previous_key_ids": previous}
+    try:
+        _retrying(storage, settings).put(layout.REPO_MARKER, io.BytesIO(json.dumps(info, indent=2).encode()))
+    except (RepositoryError, OSError):
+        info["encryption"] = record
 
 
 def _retrying(storage: Storage, settings: RepositorySettings | None) -> Storage:
