@@ -133,6 +133,9 @@ class RepositorySettings(_Section):
     # file; keys of earlier rotations stay listed so older backups stay readable.
     key_file: str | None = None
     old_key_files: list[str] = Field(default_factory=list)
+    # Or: the data key is generated and wrapped by this AWS KMS key (id, ARN or alias), and
+    # only its wrapped copy is stored; opening the repository needs kms:Decrypt on it.
+    kms_key_id: str | None = None
     # Retention (lifeboat prune): restore points this repository promises to keep.
     keep_last: int = Field(default=0, ge=0)
     keep_daily: int = Field(default=0, ge=0)

@@ -186,3 +186,48 @@ def test_copy_seeds_an_s3_repository_verified_and_it_restores(
     assert newest.backup_id not in {
         b.backup_id for b in Repository.open(s3_repo).list_backups() if b.complete
     }
+
+
+def test_the_archivers_requests_per_segment_stay_constant_as_the_archive_grows(
+    servers: ServerPool, s3_repo: str
+) -> None:
+    """Every S3 request the archiver makes, counted over 1,000 committed segments: one PUT per
+    segment, whether the archive holds 10 segments or 990 (no listing, no HEAD, no read)."""
+    import threading
+
+    from mongo_lifeboat.oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
+
+    from ..support.waiting import wait_for
+
+    source = servers.new()
+    src = source.client()
+    repo = Repository.init(s3_repo)
+    calls: list[str] = []
+    repo.storage.inner.client.meta.events.register(
+        "before-call.s3", lambda model, **_: calls.append(model.name)
+    )  # type: ignore[attr-defined]
+    at_segment: list[int] = []  # requests made so far, at each committed segment
+    started = threading.Event()
+
+    def on_event(e: ArchiverEvent) -> None:
+        if e.kind == "segment":
+            at_segment.append(len(calls))
+        elif e.kind == "started":
+            started.set()
+
+    # Segments cut by size after every entry; the time-based state and lease writes never come.
+    opts = ArchiverOptions(source.uri, segment_seconds=3600, segment_bytes=1, poll_s=0.05)
+    archiver, stop = Archiver(repo, opts, on_event), threading.Event()
+    thread = threading.Thread(target=archiver.run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(started.is_set, "the archiver to start")
+        for i in range(10):
+            src.shop.ticks.insert_many([{"_id": i * 100 + j} for j in range(100)])
+        wait_for(lambda: len(at_segment) >= 1000, "1,000 segments", timeout=300)
+    finally:
+        stop.set()
+        thread.join()
+    early = calls[at_segment[9] : at_segment[99]]
+    late = calls[at_segment[899] : at_segment[989]]
+    assert early == late == ["PutObject"] * 90

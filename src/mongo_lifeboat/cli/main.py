@@ -53,6 +53,10 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
+    # The AWS SDK's debug log prints request and response bodies and headers: KMS data keys,
+    # signatures. It stays at INFO even with -v (our own messages say what each call was).
+    for sdk in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(sdk).setLevel(logging.INFO if verbose else logging.WARNING)
     if not verbose:
         logging.getLogger("pymongo").setLevel(logging.WARNING)
         logging.getLogger("apprise").setLevel(logging.ERROR)  # our notifier says what failed, once

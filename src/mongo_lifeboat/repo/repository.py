@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..errors import BackupNotFound, EncryptionKeyError, IntegrityError, RepositoryError, UsageError
-from . import crypto, layout
+from . import crypto, kms, layout
 from .backends import open_storage
 from .manifest import FORMAT_VERSION, Manifest
 from .mirror import Member, MirrorStorage
@@ -48,13 +48,22 @@ def _decrypting(storage: Storage, info: dict[str, Any], settings: RepositorySett
     before anything is read from it or written anywhere)."""
     keys = _keys(settings)
     record = info.get("encryption")
+    kms_key_id = settings.kms_key_id if settings else None
     if record is None:
-        if keys:
+        if keys or kms_key_id:
             raise EncryptionKeyError(
                 f"an encryption key is set but the repository {storage.url} is not encrypted",
-                "unset LIFEBOAT_ENCRYPTION_KEY for it, or copy it into a new encrypted repository",
+                "unset LIFEBOAT_ENCRYPTION_KEY (or key_file, kms_key_id) for it, "
+                "or copy it into a new encrypted repository",
             )
         return storage
+    if "kms" in record:  # the data key, unwrapped by KMS; local keys stay readable (rotation)
+        keys = [kms.unwrap(record["kms"], str(info.get("repo_id")), settings), *keys]
+    elif kms_key_id:
+        raise EncryptionKeyError(
+            f"the repository {storage.url} was created with a local key, not with KMS key {kms_key_id}",
+            "give its key (key_file or LIFEBOAT_ENCRYPTION_KEY), or copy it into a new repository created with KMS",
+        )
     crypto.verify_check(keys, record, storage.url)
     if record.get("key_id") != keys[0].id.hex():
         _record_rotation(storage, info, keys[0], settings)
@@ -110,8 +119,16 @@ class Repository:
             "tool": "lifeboat",
         }
         keys = _keys(settings)
+        wrapped: dict[str, str] = {}
+        if settings and settings.kms_key_id:  # a data key made and wrapped by KMS
+            data_key, wrapped = kms.new_data_key(settings.kms_key_id, str(info["repo_id"]), settings)
+            keys = [data_key]
         if keys:  # the marker stays plaintext; it proves which key the repository needs
-            info["encryption"] = {"cipher": "AES-256-GCM", **crypto.key_check(keys[0])}
+            info["encryption"] = {
+                "cipher": "AES-256-GCM",
+                **crypto.key_check(keys[0]),
+                **({"kms": wrapped} if wrapped else {}),
+            }
         _retrying(storage, settings).put(layout.REPO_MARKER, io.BytesIO(json.dumps(info, indent=2).encode()))
         return cls(_retrying(crypto.EncryptedStorage(storage, keys) if keys else storage, settings), info)
 
