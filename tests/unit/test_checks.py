@@ -208,3 +208,15 @@ def test_an_oplog_still_filling_is_judged_by_its_window_when_full() -> None:
     assert checks.check_oplog_window(facts).status == "warning"  # too young to judge
     facts.oplog = OplogFact(window_s=600.0, entries=90_000, max_entries=100_000)
     assert checks.check_oplog_window(facts).status == "critical"  # 11 min when full
+
+
+def test_a_repository_whose_archive_fell_behind_is_a_warning_naming_the_fix() -> None:
+    facts = good_facts()
+    facts.repositories[0].archived_to = Timestamp(T0 - 5, 1)
+    facts.repositories[1].archived_to = Timestamp(T0 - 4, 1)  # a second apart: fine
+    assert _status(checks.check_repositories, facts) == "ok"
+    facts.repositories[1].archived_to = Timestamp(T0 - 3605, 1)  # an hour behind; the RPO is 5m
+    result = checks.check_repositories(facts)
+    assert result.status == "warning"
+    assert result.finding == "repository b's oplog archive ends 1h before a's: it missed segments"
+    assert "lifeboat copy --from a --to b" in result.hint

@@ -91,6 +91,23 @@ def check_repositories(f: Facts) -> Result:
             "fix access to it (path, permissions, credentials), or remove it from the plan",
             value=[r.name for r in bad],
         )
+    # A repository whose archive ends well before another's missed segments (it was down):
+    # restores from it alone stop earlier. The archiver catches it up while it runs.
+    ends = {r.name: r.archived_to for r in f.repositories if r.archived_to is not None}
+    if len(ends) > 1:
+        best = max(ends.values())
+        ahead = next(name for name, end in ends.items() if end == best)
+        allowed = f.plan.objectives.rpo or 300.0
+        behind = {name: best.time - end.time for name, end in ends.items() if best.time - end.time > allowed}
+        if behind:
+            name, lag = max(behind.items(), key=lambda kv: kv[1])
+            return Result(
+                "repositories",
+                "warning",
+                f"repository {name}'s oplog archive ends {fmt(lag)} before {ahead}'s: it missed segments",
+                f"a running archiver catches it up; or now: lifeboat copy --from {ahead} --to {name}",
+                value=[r.name for r in f.repositories],
+            )
     return Result(
         "repositories",
         "ok",
@@ -119,7 +136,8 @@ def check_cross_region(f: Facts) -> Result:
             "critical",
             f"the newest backup {newest} is held by {len(holding)} of {len(f.repositories)} repositories "
             f"({', '.join(r.name for r in holding) or 'none'})",
-            "copy it to the others (the store's replication, or lifeboat copy when it exists)",
+            f"copy it: lifeboat copy --from {holding[0].name if holding else 'NAME'} --to NAME (a backup goes to "
+            "every repository of the plan; one that was down missed it)",
             value=regions,
         )
     if len(regions) < 2:

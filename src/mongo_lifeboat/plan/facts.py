@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
@@ -21,6 +22,8 @@ from ..mongo.client import connect
 from ..notify import last_delivery
 from ..oplog.history import History, load_history
 from ..oplog.reader import newest_ts, oldest_ts
+from ..oplog.segments import list_segments
+from ..repo.mirror import Member
 from ..repo.repository import Repository
 from ..secrets import redact
 
@@ -33,6 +36,7 @@ class RepositoryFact:
     error: str | None = None  # None: reachable and writable now
     backups: set[str] = field(default_factory=set)  # complete base backups it holds
     encrypted: bool | None = None  # None: not known (unreachable)
+    archived_to: Timestamp | None = None  # the end of the oplog archive it holds
 
 
 @dataclass
@@ -145,16 +149,23 @@ def gather(
 ) -> Facts:
     """``repo_urls``: (name, url, region) of every repository the plan names (or the one given)."""
     facts = Facts(plan, datetime.now(UTC))
+    opened: list[tuple[RepositoryFact, Repository]] = []
     for name, url, region in repo_urls:
         fact, repo = _repository(plan, url, name, region)
         facts.repositories.append(fact)
-        if repo is not None and facts.repo is None:
-            facts.repo = repo
-    if facts.repo is not None:
+        if repo is not None:
+            opened.append((fact, repo))
+    if opened:
+        # What can be restored is what the repositories hold together (restores fall back from
+        # one to the next), so the history is read from all of them as one.
+        facts.repo = Repository.mirrored([Member(f.name, r.storage) for f, r in opened], opened[0][1].info)
         try:
             facts.history = load_history(facts.repo, deployment)
             facts.drills = drills.history(facts.repo.storage, facts.history.deployment)
             facts.delivery = last_delivery(facts.repo.storage, facts.history.deployment)
+            for fact, repo in opened:
+                ends = [s.end for s in list_segments(repo.storage, facts.history.deployment)]
+                fact.archived_to = max(ends) if ends else None
         except LifeboatError as e:
             facts.history_error = _message(e)
     if source_uri:
