@@ -29,11 +29,14 @@ keep_daily = 14
 keep_weekly = 8
 recovery_window = "7d"          # every second of the last 7 days stays restorable
 
-# A copy in another region (cross-region check):
+# A copy in another region (cross-region check): backups and the archive go to every
+# repository; one that is down is caught up when it returns.
 # [[repository]]
 # name = "dr"
-# url = "file:///mnt/dr/lifeboat"
+# url = "s3://acme-backups-dr/orders"
 # region = "us-east-1"
+# object_lock_days = 30         # immutable for 30 days (the bucket needs Object Lock)
+# kms_key_id = "alias/lifeboat" # encryption at rest, data key wrapped by AWS KMS
 
 [schedule]
 base_backup = "0 */6 * * *"
