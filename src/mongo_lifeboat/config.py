@@ -68,8 +68,11 @@ def format_duration(seconds: float) -> str:
 
 
 def _check_cron(expr: str) -> str:
-    if not croniter.is_valid(expr):
-        raise ValueError(f"not a cron expression: {expr!r} (five fields: minute hour day month weekday)")
+    if not croniter.is_valid(expr) or len(expr.split()) not in (5, 6):
+        raise ValueError(
+            f"not a cron expression: {expr!r} (five fields: minute hour day month weekday; "
+            "a sixth gives seconds)"
+        )
     return expr
 
 
@@ -167,6 +170,18 @@ class RestoreSettings(_Section):
     jobs: int = Field(default=4, ge=1, le=64)
 
 
+class AgentSettings(_Section):
+    """``lifeboat agent``: where its dashboard listens and how often it looks."""
+
+    listen: str = "127.0.0.1:8077"  # HOST:PORT of the dashboard, /api and /metrics
+    token: str | None = None  # needed (bearer, or basic-auth password) when listening beyond loopback
+    check_interval: Duration = 300.0  # the plan's checks run this often, and after every job
+    stop_grace: Duration = 600.0  # on SIGTERM, how long a running backup or drill may finish
+    repeat: Duration = 86400.0  # a failure that goes on is said again after this long
+    warmup: Duration = 60.0  # no check alert this soon after start (the archiver is starting)
+    segment_seconds: float | None = Field(default=None, gt=0)  # the archiver's (default 10)
+
+
 class Plan(_Section):
     format: Literal[1] = 1
     deployment: DeploymentSettings = DeploymentSettings()
@@ -178,6 +193,7 @@ class Plan(_Section):
     drill: DrillSettings = DrillSettings()
     backup: BackupSettings = BackupSettings()
     restore: RestoreSettings = RestoreSettings()
+    agent: AgentSettings = AgentSettings()
 
     def shown(self) -> dict[str, Any]:
         """The plan as ``plan show`` prints it: every credential replaced by ``***``."""
@@ -188,6 +204,8 @@ class Plan(_Section):
         for repo in data["repository"]:
             repo["url"] = secrets.redact(repo["url"])
         data["alerts"]["notify"] = [secrets.redact_notify_url(u) for u in data["alerts"]["notify"]]
+        if data["agent"]["token"]:
+            data["agent"]["token"] = "***"
         return data
 
 
@@ -222,16 +240,21 @@ def _interpolate(value: Any, path: tuple[int | str, ...], where: Path) -> Any:
     return _VAR.sub(substitute, value)
 
 
+def plan_path(path: Path | None) -> Path | None:
+    """The plan file in effect: ``path``, else ``$LIFEBOAT_CONFIG``, else ``./lifeboat.toml`` if present."""
+    if path is not None:
+        return path
+    env = os.environ.get("LIFEBOAT_CONFIG")
+    if env:
+        return Path(env)
+    return DEFAULT_PLAN if DEFAULT_PLAN.exists() else None
+
+
 def load_plan(path: Path | None) -> Plan:
     """Load ``path``; with None, ``$LIFEBOAT_CONFIG`` or ``./lifeboat.toml`` if present, else defaults."""
+    path = plan_path(path)
     if path is None:
-        env = os.environ.get("LIFEBOAT_CONFIG")
-        if env:
-            path = Path(env)
-        elif DEFAULT_PLAN.exists():
-            path = DEFAULT_PLAN
-        else:
-            return Plan()
+        return Plan()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:

@@ -14,12 +14,13 @@ from ..backup.prune import prune as run_prune
 from ..backup.retention import Policy
 from ..backup.service import BackupEvent, BackupOptions, run_backup
 from ..config import repo_url, source_uri
+from ..documents import backups_document, manifest_summary
 from ..errors import UsageError
 from ..oplog.history import load_history
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
-from ..timestamps import parse_position, wall_of
+from ..timestamps import wall_of
 from .context import (
     AppContext,
     app,
@@ -52,34 +53,6 @@ def init(ctx: AppContext, repo: str | None) -> None:
         },
         lambda: ctx.output.say(f"{verb} {r.url} (id {r.info['repo_id']})"),
     )
-
-
-def _ts_fields(text: str) -> dict[str, str]:
-    return {"ts": text, "wall": wall_of(parse_position(text))}
-
-
-def manifest_summary(m: Manifest) -> dict[str, Any]:
-    return {
-        "backup_id": m.backup_id,
-        "status": "complete",
-        "deployment": m.deployment,
-        "member": m.member,
-        "server_version": m.server_version,
-        "fcv": m.fcv,
-        "started_at": m.started_at,
-        "finished_at": m.finished_at,
-        "duration_s": m.duration_s,
-        "start_ts": m.start_ts,
-        "end_ts": m.end_ts,
-        "consistent_at": _ts_fields(m.end_ts),
-        "documents": m.documents,
-        "bytes": sum(c.raw_bytes for c in m.collections),
-        "stored_bytes": m.stored_bytes,
-        "oplog_entries": m.oplog.entries,
-        "phases": m.phases,
-        "tool_version": m.tool_version,
-        "imported_from": m.imported_from.model_dump() if m.imported_from else None,
-    }
 
 
 def _collections(m: Manifest) -> list[dict[str, Any]]:
@@ -213,13 +186,8 @@ def _written_to(repository: Repository) -> dict[str, str]:
 def list_backups(ctx: AppContext, repo: str | None) -> None:
     """List backups, complete and incomplete."""
     repository = open_repository(ctx, repo, every=True)
-    rows: list[dict[str, Any]] = []
-    for b in repository.list_backups():
-        if b.manifest is not None:
-            rows.append(manifest_summary(b.manifest))
-        else:
-            state = housekeeping.status(repository, b)
-            rows.append({"backup_id": b.backup_id, "status": state, "deployment": b.deployment_key})
+    document = backups_document(repository)
+    rows: list[dict[str, Any]] = document["backups"]
 
     def render() -> None:
         from rich.table import Column, Table
@@ -258,7 +226,7 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
             t.add_row(*(c[name] for name in shown))
         ctx.output.out.print(t)
 
-    ctx.output.result({"repository": repository.url, "backups": rows}, render)
+    ctx.output.result(document, render)
 
 
 @click.command()

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -26,6 +27,7 @@ from ..secrets import redact
 class AppContext:
     output: Output
     plan: Plan
+    plan_path: Path | None = None  # the file it came from (None: defaults)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .. import config
+from ..documents import drill_rows
 from ..drill import report as reports
 from ..drill.html import render
 from ..drill.report import DrillReport
@@ -152,20 +153,7 @@ def drill_list(ctx: AppContext, repo: str | None, deployment: str | None) -> Non
     """Past drills, oldest first."""
     repository = open_repository(ctx, repo, every=True)
     name = load_history(repository, deployment).deployment
-    past = reports.history(repository.storage, name)
-    rows = [
-        {
-            "id": d.id,
-            "verdict": d.verdict,
-            "target_ts": d.target_ts,
-            "recovery_s": d.recovery_s,
-            "projected_recovery_s": d.projected_recovery_s,
-            "margin": d.margin,
-            "documents_compared": d.documents_compared,
-            "failures": len(d.failures),
-        }
-        for d in past
-    ]
+    rows = drill_rows(reports.history(repository.storage, name))
 
     def render_text() -> None:
         if not rows:

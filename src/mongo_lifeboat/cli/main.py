@@ -11,11 +11,12 @@ import click
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from .. import __version__
-from ..config import load_plan
+from ..config import load_plan, plan_path
 from ..errors import LifeboatError, SourceUnreachable
 from ..output import Output
 from ..secrets import RedactingFilter, redact
 from . import (
+    agent_cmd,
     backup_cmds,
     check_cmds,
     demo_cmd,
@@ -60,7 +61,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool
     if not verbose:
         logging.getLogger("pymongo").setLevel(logging.WARNING)
         logging.getLogger("apprise").setLevel(logging.ERROR)  # our notifier says what failed, once
-    ctx.obj = AppContext(Output(quiet=quiet, verbose=verbose), load_plan(config_path))
+    ctx.obj = AppContext(Output(quiet=quiet, verbose=verbose), load_plan(config_path), plan_path(config_path))
 
 
 for command in (
@@ -74,6 +75,7 @@ for command in (
     *check_cmds.COMMANDS,
     *plan_cmds.COMMANDS,
     *demo_cmd.COMMANDS,
+    *agent_cmd.COMMANDS,
 ):
     cli.add_command(command)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..documents import manifest_summary
 from ..errors import UsageError
 from ..mongo.nsmap import NamespaceMap
 from ..mongodump.exporter import FORMATS, ExportSource, export_archive, export_directory
@@ -14,7 +15,6 @@ from ..mongodump.importer import DEFAULT_JOBS, import_dump
 from ..output import DocumentProgress
 from ..restore.pitr import choose_restore
 from ..timestamps import parse_position, wall_of
-from .backup_cmds import manifest_summary
 from .context import AppContext, app, deployment_option, json_option, open_repository, repo_option
 
 DEFAULT_DEPLOYMENT = "mongodump"

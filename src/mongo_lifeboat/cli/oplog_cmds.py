@@ -11,6 +11,7 @@ import click
 
 from .. import config
 from ..config import source_uri
+from ..documents import timeline_document
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
 from ..oplog.dropped import what_was_dropped
@@ -118,7 +119,7 @@ def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
     out = ctx.output
     history = load_history(open_repository(ctx, repo, every=True), deployment)
     t = history.timeline
-    data: dict[str, Any] = {"deployment": history.deployment, "verdict": t.verdict(), **t.describe()}
+    data: dict[str, Any] = timeline_document(history)
 
     def render() -> None:
         from rich.table import Table

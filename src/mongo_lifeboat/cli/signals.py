@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,7 +48,8 @@ def signals_for(ctx: AppContext, repository: Repository | None, deployment: str 
         mirror.listeners[:] = [repository_notice]
     alerts = ctx.plan.alerts
     storage = repository.storage if repository is not None else None
-    if alerts.notify:
+    # Under the agent a job's outcome is reported by the agent itself, grouped (agent.alerts).
+    if alerts.notify and not os.environ.get("LIFEBOAT_AGENT_CHILD"):
 
         def where() -> str | None:  # looked up when an event comes: a backup learns it from the server
             if deployment or repository is None:

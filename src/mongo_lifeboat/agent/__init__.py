@@ -1,0 +1,1 @@
+"""``lifeboat agent``: the recovery plan, carried out unattended, with its dashboard."""

@@ -1,0 +1,134 @@
+"""The agent's jobs run as ``lifeboat`` child processes: the same commands, exit codes and
+``--json`` documents an operator gets by hand, and a job that crashes cannot take the agent
+with it. Children die with the agent (``PR_SET_PDEATHSIG``), so a killed agent never leaves a
+backup running that a restarted one would not know about; their own notifications are off
+(``LIFEBOAT_AGENT_CHILD``): the agent reports their outcome itself, grouped (``alerts``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..secrets import redact
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child, between fork and exec
+    # Not Linux: children outlive a killed agent; the leases still keep runs apart.
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def command(plan_path: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "mongo_lifeboat.cli.main", "--config", str(plan_path), *args]
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "LIFEBOAT_AGENT_CHILD": "1"}
+
+
+@dataclass
+class JobResult:
+    args: list[str]
+    started_at: str
+    finished_at: str
+    duration_s: float
+    exit_code: int
+    document: Any  # the --json document (None when the run printed none)
+    error: str  # the "error: …" line, when it failed
+    stderr_tail: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command": " ".join(self.args),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_s": self.duration_s,
+            "exit_code": self.exit_code,
+            "error": self.error,
+        }
+
+
+class Running:
+    """One child process, its stderr followed line by line."""
+
+    def __init__(self, argv: list[str], on_line: Any = None) -> None:
+        self.argv = argv
+        self.started = time.monotonic()
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.tail: deque[str] = deque(maxlen=40)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            preexec_fn=_die_with_parent,
+        )
+        self._stdout: list[str] = []
+        self._on_line = on_line
+        self._readers = [
+            threading.Thread(target=self._read_stderr, daemon=True),
+            threading.Thread(target=self._read_stdout, daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            line = redact(line.rstrip("\n"))
+            self.tail.append(line)
+            if self._on_line is not None:
+                self._on_line(line)
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        self._stdout.append(self.proc.stdout.read())
+
+    def wait(self, timeout: float | None = None) -> JobResult:
+        code = self.proc.wait(timeout)
+        for t in self._readers:
+            t.join()
+        out = "".join(self._stdout)
+        try:
+            document = json.loads(out) if out.strip() else None
+        except ValueError:
+            document = None
+        error = next((line[len("error: ") :] for line in self.tail if line.startswith("error: ")), "")
+        return JobResult(
+            self.argv[5:],  # after python -m mongo_lifeboat.cli.main --config PLAN
+            self.started_at,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            round(time.monotonic() - self.started, 3),
+            code,
+            document,
+            error,
+            list(self.tail),
+        )
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
