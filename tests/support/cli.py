@@ -24,14 +24,20 @@ class Result:
         return [line for line in self.stderr.splitlines() if line.startswith(("error:", "hint:"))]
 
 
-def lifeboat(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: str | None = None
-) -> Result:
-    # The developer's own LIFEBOAT_* settings must not leak into a test.
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a lifeboat process a test starts: the developer's own LIFEBOAT_*
+    settings must not leak into a test."""
     full_env = {
         k: v for k, v in os.environ.items() if not k.startswith("LIFEBOAT_") or k.startswith("LIFEBOAT_TEST_")
     }
     full_env.update(env or {})
+    return full_env
+
+
+def lifeboat(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: str | None = None
+) -> Result:
+    full_env = child_env(env)
     proc = subprocess.run(
         [sys.executable, "-m", "mongo_lifeboat.cli.main", *args],
         capture_output=True,
@@ -44,10 +50,7 @@ def lifeboat(
 
 
 def popen(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith("LIFEBOAT_") or k.startswith("LIFEBOAT_TEST_")
-    }
-    full_env.update(env or {})
+    full_env = child_env(env)
     return subprocess.Popen(
         [sys.executable, "-m", "mongo_lifeboat.cli.main", *args],
         stdout=subprocess.DEVNULL,
