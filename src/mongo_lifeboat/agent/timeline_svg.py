@@ -34,8 +34,8 @@ def _wall(t: float) -> str:
 
 def render(spans: list[Span], marks: list[Mark], now: float) -> str:
     times = [s.start for s in spans] + [s.end for s in spans] + [m.at for m in marks] + [now]
-    t0 = min(times)
-    t1 = max(max(times), t0 + 60.0)
+    t1 = max(times)
+    t0 = min(min(times), t1 - 60.0)  # at least a minute shown, ending now
     pad = (t1 - t0) * 0.02
     t0, t1 = t0 - pad, t1 + pad
 
