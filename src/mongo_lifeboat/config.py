@@ -170,6 +170,43 @@ class RestoreSettings(_Section):
     jobs: int = Field(default=4, ge=1, le=64)
 
 
+class SnapshotCommands(_Section):
+    snapshot: str | None = None  # prints the provider's snapshot ids, one per line
+    delete: str | None = None
+    restore: str | None = None  # brings the member's data back from $LIFEBOAT_PROVIDER_IDS
+
+
+class EbsSettings(_Section):
+    volume_ids: list[str] = Field(default_factory=list)  # else: volumes tagged lifeboat:member=<host:port>
+    region: str | None = None
+    wait_s: float = Field(default=3600.0, gt=0)
+
+
+class LvmSettings(_Section):
+    volume_group: str
+    logical_volume: str
+    size: str = "10G"  # copy-on-write space for the snapshot
+
+
+class ZfsSettings(_Section):
+    dataset: str
+
+
+class SnapshotSettings(_Section):
+    """``lifeboat snapshot``: volume snapshots as point-in-time bases."""
+
+    provider: Literal["command", "ebs", "lvm", "zfs"] = "command"
+    consistency: Literal["fsync-lock", "journal", "cold"] = "fsync-lock"
+    lock_timeout: Duration = 120.0  # fsync-lock: writes are never blocked longer than this
+    member: str | None = None  # default: [deployment] member
+    pre: str | None = None  # run before the snapshot (cold: stops the member)
+    post: str | None = None  # run after it, whatever happened (cold: starts the member)
+    command: SnapshotCommands | None = None
+    ebs: EbsSettings | None = None
+    lvm: LvmSettings | None = None
+    zfs: ZfsSettings | None = None
+
+
 class AgentSettings(_Section):
     """``lifeboat agent``: where its dashboard listens and how often it looks."""
 
@@ -194,6 +231,7 @@ class Plan(_Section):
     backup: BackupSettings = BackupSettings()
     restore: RestoreSettings = RestoreSettings()
     agent: AgentSettings = AgentSettings()
+    snapshot: SnapshotSettings = SnapshotSettings()
 
     def shown(self) -> dict[str, Any]:
         """The plan as ``plan show`` prints it: every credential replaced by ``***``."""

@@ -182,3 +182,17 @@ class EncryptionKeyError(LifeboatError):
 
     exit_code = 22
     default_hint = "set LIFEBOAT_ENCRYPTION_KEY (base64 of 32 bytes) or [[repository]] key_file"
+
+
+class SnapshotFailed(LifeboatError):
+    """A snapshot could not be taken consistently (the step is named); nothing was recorded."""
+
+    exit_code = 23
+    default_hint = "check the provider's commands or credentials; writes were unlocked and the member restarted"
+
+
+class NotSnapshotData(LifeboatError):
+    """The restore target does not hold the snapshot's data: nothing was written to it."""
+
+    exit_code = 24
+    default_hint = "start the target on the snapshot's data (the provider's restore), then restore again"

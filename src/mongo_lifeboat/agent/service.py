@@ -287,6 +287,7 @@ class Agent:
                 duration_s=doc.get("duration_s"),
             ),
         )
+        self._cleanup_incomplete()
         self.prune_job()
 
     def prune_job(self) -> None:

@@ -25,6 +25,7 @@ from . import (
     oplog_cmds,
     plan_cmds,
     restore_cmd,
+    snapshot_cmds,
     undo_cmd,
     verify_cmds,
 )
@@ -76,6 +77,7 @@ for command in (
     *plan_cmds.COMMANDS,
     *demo_cmd.COMMANDS,
     *agent_cmd.COMMANDS,
+    *snapshot_cmds.COMMANDS,
 ):
     cli.add_command(command)
 

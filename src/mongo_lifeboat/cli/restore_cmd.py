@@ -7,12 +7,17 @@ from dataclasses import asdict
 import click
 
 from .. import config
+from ..errors import NotRestorable, UsageError
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
+from ..oplog.history import load_history
 from ..output import DocumentProgress
-from ..restore.pitr import choose_restore
+from ..repo.repository import Repository
+from ..restore.pitr import choose_restore, resolve_to
 from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_restore
-from ..timestamps import parse_position, wall_of
+from ..snapshot import manifest as snapshots
+from ..snapshot.restore import restore_from_snapshot
+from ..timestamps import just_after, parse_position, wall_of
 from .context import (
     AppContext,
     app,
@@ -59,6 +64,12 @@ _PHASES = {
     metavar="T",
     help="Point in time (exclusive): ISO-8601 UTC, seconds:increment, an incident id, or latest.",
 )
+@click.option(
+    "--base",
+    default=None,
+    metavar="snapshot:ID",
+    help="Roll a member started on a snapshot's data forward to --to (see lifeboat snapshot list).",
+)
 @deployment_option
 @json_option
 @app
@@ -77,12 +88,26 @@ def restore(
     verify_first: bool,
     with_users: bool,
     to: str | None,
+    base: str | None,
     deployment: str | None,
 ) -> None:
     """Restore BACKUP_ID (default: latest) into --target, consistent at its end_ts."""
     out = ctx.output
     nsmap = NamespaceMap.build(ns_include, ns_exclude, ns_from, ns_to)
     repository = open_repository(ctx, repo, every=True)
+    if base is not None:
+        if (
+            not base.startswith(snapshots.PREFIX)
+            or not to
+            or backup_id != "latest"
+            or nsmap != NamespaceMap.build()
+        ):
+            raise UsageError(
+                "--base takes snapshot:ID with --to T, and no backup id or namespace options",
+                "e.g. lifeboat restore --to 2026-11-27T03:00:00Z --base snapshot:20261127T020000Z --target URI",
+            )
+        _restore_from_snapshot(ctx, repository, base, to, config.target_uri(target), deployment, jobs)
+        return
     plan, pitr = choose_restore(repository, backup_id, to, deployment, nsmap, with_users)
     manifest = plan.manifest
     target_uri = config.target_uri(target)
@@ -164,3 +189,43 @@ def restore(
 
 
 COMMANDS = [restore]
+
+
+def _restore_from_snapshot(
+    ctx: AppContext,
+    repository: Repository,
+    base: str,
+    to: str,
+    target_uri: str | None,
+    deployment: str | None,
+    jobs: int | None,
+) -> None:
+    out = ctx.output
+    history = load_history(repository, deployment)
+    manifest = snapshots.load(repository.storage, history.deployment, base)
+    if to.strip() == "latest":
+        if history.timeline.archived_to is None:
+            raise NotRestorable("nothing is archived yet", "run lifeboat stream (or the agent)")
+        stop_before = just_after(history.timeline.archived_to)
+    else:
+        stop_before = resolve_to(to, history.timeline, repository.storage, history.segments)
+    if not target_uri:
+        raise UsageError("no --target: where is the member started on the snapshot's data?", "--target URI")
+    client = connect(target_uri, role="target")
+    try:
+        out.note(
+            f"restore: checking that {describe(target_uri)} holds snapshot {manifest.snapshot_id}'s data"
+        )
+        report = restore_from_snapshot(
+            repository.storage, manifest, history, client, stop_before, jobs or ctx.plan.restore.jobs
+        )
+    finally:
+        client.close()
+    data = {"target": describe(target_uri), **asdict(report), "restored_to_wall": wall_of(stop_before)}
+    out.result(
+        data,
+        lambda: out.say(
+            f"rolled snapshot {report.snapshot_id}'s data (at {report.data_at}) forward to {report.restored_to} "
+            f"({data['restored_to_wall']}) in {data['target']}: {report.oplog_entries} oplog entries replayed"
+        ),
+    )

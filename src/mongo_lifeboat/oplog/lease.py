@@ -23,12 +23,22 @@ def _dead_here(held: dict[str, str]) -> bool:
     if held.get("host") != socket.gethostname():
         return False
     try:
-        os.kill(int(held.get("pid", "0")), 0)
+        pid = int(held.get("pid", "0"))
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except (PermissionError, ValueError):
         return False
-    return False
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Dead but not yet reaped (in a container whose PID 1 does not reap orphans, for long)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class Lease:

@@ -154,6 +154,15 @@ def gap_key(deployment: str, start: Timestamp, end: Timestamp) -> str:
     return f"{oplog_prefix(deployment)}gaps/{to_hex16(start)}-{to_hex16(end)}.json"
 
 
+def snapshot_prefix(deployment: str) -> str:
+    return f"{deployment_prefix(deployment)}snapshots/"
+
+
+def snapshot_key(deployment: str, snapshot_id: str) -> str:
+    """A filesystem snapshot's record (``snapshot.manifest``): the commit point of a snapshot."""
+    return f"{snapshot_prefix(deployment)}{escape_name(snapshot_id)}.json"
+
+
 def archiver_state_key(deployment: str) -> str:
     return f"{oplog_prefix(deployment)}state.json"
 

@@ -1,0 +1,146 @@
+"""snapshot, snapshot list, snapshot delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .. import config
+from ..oplog.history import single_deployment
+from ..snapshot import manifest as records
+from ..snapshot.providers import Context, provider_for
+from ..snapshot.service import SnapshotOptions, take_snapshot
+from .context import (
+    AppContext,
+    app,
+    deployment_option,
+    json_option,
+    member_option,
+    open_repository,
+    repo_option,
+    source_option,
+)
+from .signals import event, failure_signalled, signals_for
+
+
+def _row(m: records.SnapshotManifest) -> dict[str, Any]:
+    return {
+        **m.model_dump(mode="json"),
+        "base": f"{records.PREFIX}{m.snapshot_id}",
+        "exact": m.exact,
+    }
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--provider",
+    type=click.Choice(["command", "ebs", "lvm", "zfs"]),
+    default=None,
+    help="Who takes it (default [snapshot] provider).",
+)
+@source_option
+@repo_option
+@member_option
+@json_option
+@click.pass_context
+def snapshot(
+    click_ctx: click.Context,
+    provider: str | None,
+    source: str | None,
+    repo: str | None,
+    member: str | None,
+    as_json: bool,
+) -> None:
+    """Take a consistent volume snapshot of one member, recorded as a point-in-time base."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    ctx: AppContext = click_ctx.obj
+    if as_json:
+        ctx.output.json_mode = True
+    plan, out = ctx.plan, ctx.output
+    settings = plan.snapshot
+    repository = open_repository(ctx, repo, every=True)
+    opts = SnapshotOptions(
+        source_uri=config.require(
+            config.source_uri(source, plan),
+            "source URI",
+            "--source URI",
+            "LIFEBOAT_SOURCE_URI",
+            "[deployment] source",
+        ),
+        member=member or settings.member or config.member(None, plan),
+        consistency=settings.consistency,
+        lock_timeout_s=settings.lock_timeout,
+        pre=settings.pre,
+        post=settings.post,
+        timeout_ms=config.timeout_ms(plan),
+    )
+    chosen = provider_for(settings, provider)
+    signals = signals_for(ctx, repository, None)
+    with failure_signalled(ctx, signals, "snapshot", None, repository.url):
+        m = take_snapshot(repository, opts, chosen, lambda step: out.note(f"snapshot: {step}"))
+    how = {
+        "fsync-lock": f"writes locked for {m.lock_held_s}s",
+        "journal": "crash-consistent (journal)",
+        "cold": "member stopped",
+    }
+    at = m.consistent_from if m.exact else f"between {m.consistent_from} and {m.consistent_to}"
+    summary = f"snapshot {m.snapshot_id} of {m.member} ({m.provider}: {', '.join(m.provider_ids)}), {how[m.consistency]}; data at {at}"
+    signals.emit(
+        event(ctx, "snapshot", "success", m.deployment, repository.url, summary, snapshot_id=m.snapshot_id)
+    )
+    out.result(_row(m), lambda: out.say(summary))
+
+
+@snapshot.command("list")
+@repo_option
+@deployment_option
+@json_option
+@app
+def snapshot_list(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
+    """Recorded snapshots, oldest first."""
+    repository = open_repository(ctx, repo, every=True)
+    name = deployment or single_deployment(repository)
+    rows = [_row(m) for m in records.list_snapshots(repository.storage, name)] if name else []
+
+    def render() -> None:
+        if not rows:
+            ctx.output.say("no snapshots yet: lifeboat snapshot")
+        for r in rows:
+            at = r["consistent_from"] if r["exact"] else f"{r['consistent_from']}..{r['consistent_to']}"
+            ctx.output.say(
+                f"{r['base']}  {r['provider']:<7} {r['consistency']:<10} data at {at}  {' '.join(r['provider_ids'])}"
+            )
+
+    ctx.output.result(rows, render)
+
+
+@snapshot.command("delete")
+@click.argument("snapshot_id")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@repo_option
+@deployment_option
+@json_option
+@app
+def snapshot_delete(
+    ctx: AppContext, snapshot_id: str, dry_run: bool, repo: str | None, deployment: str | None
+) -> None:
+    """Delete a snapshot: the provider's snapshots, then its record."""
+    repository = open_repository(ctx, repo, every=True)
+    name = deployment or single_deployment(repository) or "?"
+    m = records.load(repository.storage, name, snapshot_id)
+    if not dry_run:
+        provider_for(ctx.plan.snapshot, m.provider).delete(
+            Context(m.snapshot_id, m.deployment, m.member, m.provider_ids)
+        )
+        records.delete(repository.storage, m)
+    ctx.output.result(
+        {"snapshot_id": m.snapshot_id, "provider_ids": m.provider_ids, "dry_run": dry_run},
+        lambda: ctx.output.say(
+            f"{'would delete' if dry_run else 'deleted'} snapshot {m.snapshot_id} ({', '.join(m.provider_ids)})"
+        ),
+    )
+
+
+COMMANDS = [snapshot]

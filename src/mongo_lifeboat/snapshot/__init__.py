@@ -1,0 +1,1 @@
+"""Filesystem snapshots as point-in-time bases: ``lifeboat snapshot`` and restores from them."""
