@@ -188,7 +188,9 @@ class SnapshotFailed(LifeboatError):
     """A snapshot could not be taken consistently (the step is named); nothing was recorded."""
 
     exit_code = 23
-    default_hint = "check the provider's commands or credentials; writes were unlocked and the member restarted"
+    default_hint = (
+        "check the provider's commands or credentials; writes were unlocked and the member restarted"
+    )
 
 
 class NotSnapshotData(LifeboatError):
