@@ -37,7 +37,7 @@ class History:
 def deployments(repo: Repository) -> list[str]:
     names = {b.manifest.deployment for b in repo.list_backups() if b.manifest}
     for obj in repo.storage.list():
-        if layout.is_segment_key(obj.key):
+        if layout.is_segment_key(obj.key) or obj.key.split("/")[1:2] == ["snapshots"]:
             names.add(obj.key.split("/", 1)[0])
     return sorted(names)
 
