@@ -71,6 +71,10 @@ def _scenario(member: StoppableMember, servers: ServerPool, tmp_path: Path) -> N
     assert snap["consistent_from"] <= snap["consistent_to"]
     listed = lifeboat("--config", str(plan), "snapshot", "list", "--json").json()
     assert [s["snapshot_id"] for s in listed] == [snap["snapshot_id"]]
+    # On the timeline the snapshot is a base: a window from its data on.
+    windows = lifeboat("timeline", "--repo", repo_url, "--json").json()["windows"]
+    assert [w["backups"] for w in windows] == [[f"snapshot:{snap['snapshot_id']}"]]
+    assert windows[0]["start"] == snap["consistent_to"]
 
     # Two points after the snapshot: the member started on the copy, rolled forward, each time.
     after = [op for op in log if op.ts_before > _parse(snap["consistent_to"])]
@@ -95,8 +99,12 @@ def _scenario(member: StoppableMember, servers: ServerPool, tmp_path: Path) -> N
         finally:
             restored.stop()
 
-    # A target that is not the snapshot's data is refused, and left as it was.
+    # Without --base, restore --to says what must be done first.
     other = servers.new()
+    res = lifeboat("restore", "--to", to_str(after[-5].ts_after), "--repo", repo_url, "--target", other.uri)
+    assert res.code == 16 and f"--base snapshot:{snap['snapshot_id']}" in res.stderr
+
+    # A target that is not the snapshot's data is refused, and left as it was.
     workload.seed(other.client(), 20)
     before = summarize(other.client())
     res = lifeboat(

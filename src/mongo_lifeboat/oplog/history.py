@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from ..repo import layout
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..repo.storage import ObjectMissing, Storage
+from ..snapshot.manifest import SnapshotManifest, list_snapshots
 from ..timestamps import from_hex16
 from .entries import units
 from .incidents import INCIDENT_PREFIX, Incident, find_incidents
@@ -32,6 +33,7 @@ class History:
     manifests: list[Manifest]
     segments: list[Segment]
     timeline: Timeline
+    snapshots: list[SnapshotManifest] = field(default_factory=list)
 
 
 def deployments(repo: Repository) -> list[str]:
@@ -65,7 +67,10 @@ def load_history(repo: Repository, deployment: str | None = None) -> History:
     state = read_state(repo.storage, deployment)
     if state is not None:
         state = {**state, **archiver_status(repo, deployment, state)}
-    return History(deployment, manifests, segments, build_timeline(manifests, segments, state))
+    snapshots = list_snapshots(repo.storage, deployment)
+    return History(
+        deployment, manifests, segments, build_timeline(manifests, segments, state, snapshots), snapshots
+    )
 
 
 def scan_incidents(

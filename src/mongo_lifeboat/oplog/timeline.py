@@ -3,6 +3,7 @@ segments, and the gaps between them. Pure functions (no I/O)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from bson import Timestamp
 
 from ..repo.manifest import Manifest
+from ..snapshot.manifest import SnapshotManifest
 from ..timestamps import just_after, parse_position, to_str, wall_of
 from .segments import Segment
 
@@ -85,7 +87,10 @@ def _chains(segments: list[Segment]) -> list[tuple[Timestamp, Timestamp]]:
 
 
 def build_timeline(
-    manifests: list[Manifest], segments: list[Segment], state: dict[str, Any] | None = None
+    manifests: list[Manifest],
+    segments: list[Segment],
+    state: dict[str, Any] | None = None,
+    snapshots: Sequence[SnapshotManifest] = (),
 ) -> Timeline:
     chains = _chains(segments)
     gaps = [(chains[i][1], chains[i + 1][0]) for i in range(len(chains) - 1)]
@@ -110,6 +115,20 @@ def build_timeline(
                 end = confirmed
             windows[idx] = Window(m.end, end)
         windows[idx].backups.append(m.backup_id)
+    for snap in sorted(snapshots, key=lambda m: m.end):
+        # A snapshot's data ends somewhere in [consistent_from, consistent_to]: it rolls forward
+        # from any point after consistent_to when one chain holds both (and the entry itself).
+        idx = next((i for i, (a, b) in enumerate(chains) if a < snap.start and snap.end <= b), None)
+        if idx is None:
+            continue  # not rollable forward: a snapshot restores only to itself (the provider's)
+        if idx not in windows:
+            end = just_after(chains[idx][1])
+            if confirmed is not None and position == chains[idx][1] and confirmed > end:
+                end = confirmed
+            windows[idx] = Window(snap.end, end)
+        window = windows[idx]
+        window.start = min(window.start, snap.end)
+        window.backups.append(f"snapshot:{snap.snapshot_id}")
     all_windows = sorted([*windows.values(), *loose.values()], key=lambda w: w.start)
     archived_to = chains[-1][1] if chains else None
     return Timeline(all_windows, gaps, archived_to, state)

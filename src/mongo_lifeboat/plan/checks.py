@@ -264,22 +264,25 @@ def check_archiver(f: Facts) -> Result:
 
 
 def check_last_backup(f: Facts) -> Result:
-    if not f.history or not f.history.manifests:
+    """The newest base: a complete logical backup, or a recorded volume snapshot."""
+    bases = [(m.finished_at, m.backup_id) for m in f.history.manifests] if f.history else []
+    bases += [(s.finished_at, f"snapshot:{s.snapshot_id}") for s in f.history.snapshots] if f.history else []
+    if not bases:
         return Result("last-backup", "critical", "no complete base backup", "run lifeboat backup")
-    last = f.history.manifests[-1]
-    age = _since(f, last.finished_at)
+    finished_at, base_id = max(bases, key=lambda b: datetime.fromisoformat(b[0].replace("Z", "+00:00")))
+    age = _since(f, finished_at)
     interval = f.backup_interval_s or DEFAULT_INTERVAL_S
     allowed = interval * 1.1 + 600
     if age > allowed:
         return Result(
             "last-backup",
             "critical",
-            f"the newest complete backup {last.backup_id} is {fmt(age)} old; the schedule promises {fmt(interval)}",
+            f"the newest complete backup {base_id} is {fmt(age)} old; the schedule promises {fmt(interval)}",
             "run lifeboat backup, and check what runs the schedule",
             value={"age_s": age},
         )
     return Result(
-        "last-backup", "ok", f"{last.backup_id}, {fmt(age)} ago (every {fmt(interval)})", value={"age_s": age}
+        "last-backup", "ok", f"{base_id}, {fmt(age)} ago (every {fmt(interval)})", value={"age_s": age}
     )
 
 

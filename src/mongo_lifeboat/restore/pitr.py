@@ -107,6 +107,14 @@ def plan_pitr(
         m for m in manifests if m.backup_id in window.backups and m.end < stop_before and m.point_in_time_base
     ]
     if not candidates:
+        snapshots = [b for b in window.backups if b.startswith("snapshot:")]
+        if snapshots:  # the base is a volume snapshot: its data must be brought back first
+            raise NotRestorable(
+                f"the base before {to_str(stop_before)} is {snapshots[-1]}, a volume snapshot: a member must "
+                "first run on its data",
+                f"restore its volumes (lifeboat snapshot list shows them; the provider's restore command), start a "
+                f"member on them, then: lifeboat restore --to {to_str(stop_before)} --base {snapshots[-1]} --target URI",
+            )
         raise NotRestorable(f"no provable base backup before {to_str(stop_before)}; {_windows(timeline)}")
     base = max(candidates, key=lambda m: m.end)
     needed = [s for s in segments if s.end > base.end and s.start < stop_before]
