@@ -499,6 +499,10 @@ class Agent:
                 timeline_svg.Mark(m.end.time, f"base backup {m.backup_id}", "backup")
                 for m in history.manifests
             ]
+            marks += [
+                timeline_svg.Mark(s.end.time, f"snapshot {s.snapshot_id} ({s.provider})", "backup")
+                for s in history.snapshots
+            ]
             if t.windows:
                 last = t.windows[-1]
                 restorable = (
