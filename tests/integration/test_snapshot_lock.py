@@ -136,12 +136,19 @@ def test_the_ebs_provider_snapshots_tagged_volumes_waits_and_deletes(
         made = ec2.describe_snapshots(SnapshotIds=snap["provider_ids"])["Snapshots"]
         assert all(s["State"] == "completed" for s in made)
         assert all({"Key": "lifeboat:snapshot-id", "Value": snap["snapshot_id"]} in s["Tags"] for s in made)
-        deleted = lifeboat("--config", str(plan), "snapshot", "delete", snap["snapshot_id"])
+        # Retention: prune keeps the newest (keep_last = 1) and deletes the older one at EC2.
+        newer = lifeboat("--config", str(plan), "snapshot", "--json")
+        assert newer.code == 0, newer.stderr
+        pruned = lifeboat("--config", str(plan), "prune", "--keep-last", "1", "--json")
+        assert pruned.code == 0, pruned.stderr
+        assert [d["snapshot_id"] for d in pruned.json()["deleted_snapshots"]] == [snap["snapshot_id"]]
+        remaining = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+        assert not remaining & set(snap["provider_ids"]) and set(newer.json()["provider_ids"]) <= remaining
+        assert len(_records(repo)) == 1
+        deleted = lifeboat("--config", str(plan), "snapshot", "delete", newer.json()["snapshot_id"])
         assert deleted.code == 0, deleted.stderr
-        left = ec2.describe_snapshots(
-            Filters=[{"Name": "tag:lifeboat:snapshot-id", "Values": [snap["snapshot_id"]]}]
-        )
-        assert left["Snapshots"] == [] and _records(repo) == []
+        remaining = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+        assert not remaining & set(newer.json()["provider_ids"]) and _records(repo) == []
 
         # A provider that fails: writes unlocked, nothing recorded.
         plan.write_text(

@@ -5,6 +5,7 @@ restorable after the prune, and nothing is kept that no promise needs."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from bson import Timestamp
 from hypothesis import given, settings
@@ -109,3 +110,27 @@ def test_every_promised_point_stays_restorable_and_nothing_else_is_kept(
 
 def test_an_empty_policy_is_refused_by_the_caller() -> None:
     assert Policy().empty and not Policy(keep_last=1).empty
+
+
+def _snapshot(i: int, start: int, end: int) -> Any:
+    from mongo_lifeboat.snapshot.manifest import SnapshotManifest
+
+    return SnapshotManifest(
+        snapshot_id=f"s{i}", deployment="rs0", member="m:1", server_version="7", provider="command",
+        provider_ids=[f"p{i}"], volumes=[], consistency="cold", started_at="", finished_at="", duration_s=0,
+        consistent_from=f"{start}:1", consistent_to=f"{end}:1", tool_version="t",
+    )  # fmt: skip
+
+
+def test_snapshots_are_kept_by_the_same_rules_with_the_archive_that_rolls_them_forward() -> None:
+    segments = [_segment(T0 + h * HOUR, T0 + (h + 1) * HOUR) for h in range(10)]
+    snaps = [_snapshot(i, T0 + h * HOUR + 60, T0 + h * HOUR + 120) for i, h in enumerate((1, 4, 7))]
+    now = datetime.fromtimestamp(T0 + 10 * HOUR, UTC)
+    plan = plan_prune([], segments, Policy(keep_last=2), now, snaps)
+    assert plan.delete_snapshots == ["s0"] and sorted(plan.keep_snapshots) == ["s1", "s2"]
+    kept = {s.start.time for s in plan.keep_segments}
+    # Each kept snapshot keeps the hour that proves and reaches its data (restorable at its own
+    # point, as keep_last promises), and the newest the archive after it; nothing else stays.
+    assert kept == {T0 + h * HOUR for h in (4, 7, 8, 9)}
+    assert {s.start.time for s in plan.delete_segments} == {T0 + h * HOUR for h in (0, 1, 2, 3, 5, 6)}
+    assert plan_prune([], segments, Policy(keep_last=3), now, snaps).delete_snapshots == []

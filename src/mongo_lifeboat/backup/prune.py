@@ -9,6 +9,7 @@ complete backup with holes or a hole inside the archive that is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,8 @@ from ..oplog.history import History
 from ..oplog.lease import Lease
 from ..repo import layout
 from ..repo.repository import Repository
+from ..snapshot.manifest import SnapshotManifest
+from ..snapshot.manifest import delete as delete_snapshot_record
 from ..timestamps import to_str
 from . import housekeeping
 from .retention import Policy, plan_prune
@@ -34,6 +37,7 @@ class PruneReport:
     # Past the policy but under Object Lock retention: left for a later prune.
     locked: list[dict[str, str]] = field(default_factory=list)
     promised: list[dict[str, str]] = field(default_factory=list)
+    deleted_snapshots: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def bytes_freed(self) -> int:
@@ -52,14 +56,18 @@ def prune(
     grace_s: float,
     dry_run: bool,
     now: datetime | None = None,
+    delete_snapshot: Callable[[SnapshotManifest], None] | None = None,
 ) -> PruneReport:
+    """``delete_snapshot``: removes a snapshot at its provider (then its record goes); without
+    it snapshots are left as they are."""
     now = now or datetime.now(UTC)
     report = PruneReport(history.deployment, dry_run)
     lease = Lease(repo.storage, history.deployment, "prune", 300.0)
     if not dry_run:
         lease.acquire()
     try:
-        plan = plan_prune(history.manifests, history.segments, policy, now)
+        snapshots = history.snapshots if delete_snapshot is not None else []
+        plan = plan_prune(history.manifests, history.segments, policy, now, snapshots)
         report.kept = plan.keep
         report.promised = [{"after": to_str(a), "through": to_str(b)} for a, b in plan.promised]
         listings = {
@@ -87,6 +95,13 @@ def prune(
                 )
                 if not dry_run:
                     housekeeping.execute(repo, d)
+        by_id = {m.snapshot_id: m for m in snapshots}
+        for snapshot_id in plan.delete_snapshots:  # the provider's first, then the record
+            snap = by_id[snapshot_id]
+            report.deleted_snapshots.append({"snapshot_id": snapshot_id, "provider_ids": snap.provider_ids})
+            if not dry_run and delete_snapshot is not None:
+                delete_snapshot(snap)
+                delete_snapshot_record(repo.storage, snap)
         doomed = []
         for seg in sorted(plan.delete_segments, key=lambda s: (s.start, s.end)):
             until = repo.storage.locked_until(seg.key)

@@ -20,6 +20,9 @@ from ..oplog.history import load_history
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
+from ..snapshot.manifest import SnapshotManifest
+from ..snapshot.providers import Context as SnapshotContext
+from ..snapshot.providers import provider_for
 from ..timestamps import wall_of
 from .context import (
     AppContext,
@@ -398,7 +401,20 @@ def prune(
             "no retention policy: prune would keep nothing",
             "set keep_last / keep_daily / keep_weekly / recovery_window on the [[repository]], or pass --keep-last N",
         )
-    report = run_prune(repository, load_history(repository, deployment), policy, grace, dry_run)
+
+    def delete_snapshot(snap: SnapshotManifest) -> None:
+        provider_for(ctx.plan.snapshot, snap.provider).delete(
+            SnapshotContext(snap.snapshot_id, snap.deployment, snap.member, snap.provider_ids)
+        )
+
+    report = run_prune(
+        repository,
+        load_history(repository, deployment),
+        policy,
+        grace,
+        dry_run,
+        delete_snapshot=delete_snapshot,
+    )
     verb = "would delete" if dry_run else "deleted"
 
     def render() -> None:
@@ -408,6 +424,10 @@ def prune(
             ctx.output.say(
                 f"{'delete' if dry_run else 'deleted':<7} {b['backup_id']}  {b['objects']} objects, {human_bytes(b['bytes'])}"
             )
+        for snap in report.deleted_snapshots:
+            ctx.output.say(
+                f"{'delete' if dry_run else 'deleted':<7} snapshot:{snap['snapshot_id']}  ({', '.join(snap['provider_ids'])})"
+            )
         for p in report.promised:
             ctx.output.say(f"restorable kept: after {p['after']} through {p['through']}")
         for lock in report.locked:
@@ -416,7 +436,8 @@ def prune(
                 f"skip    {what}: under Object Lock until {lock['until']} (a later prune deletes it)"
             )
         ctx.output.say(
-            f"{verb} {len(report.deleted_backups)} backup(s) and {report.deleted_segments} segment(s): "
+            f"{verb} {len(report.deleted_backups)} backup(s), {len(report.deleted_snapshots)} snapshot(s) and "
+            f"{report.deleted_segments} segment(s): "
             f"{human_bytes(report.bytes_freed)} freed"
         )
 
