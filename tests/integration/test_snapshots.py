@@ -57,6 +57,8 @@ def _scenario(member: StoppableMember, servers: ServerPool, tmp_path: Path) -> N
         f'snapshot = "cp -a {tmp_path / "data"} {copies}/$LIFEBOAT_SNAPSHOT_ID && echo {copies}/$LIFEBOAT_SNAPSHOT_ID"\n'
         f'delete = "rm -rf $LIFEBOAT_PROVIDER_IDS"\n'
     )
+    backup = lifeboat("--config", str(plan), "backup", "--json")  # a logical base before the snapshot
+    assert backup.code == 0, backup.stderr
     traffic = Traffic(src, {ns: list(range(DOCS)) for ns in TRAFFIC}).start()
     with archiving(repo, member.uri, segment_bytes=4 << 10):
         traffic.wait_ops(40)  # before
@@ -71,10 +73,11 @@ def _scenario(member: StoppableMember, servers: ServerPool, tmp_path: Path) -> N
     assert snap["consistent_from"] <= snap["consistent_to"]
     listed = lifeboat("--config", str(plan), "snapshot", "list", "--json").json()
     assert [s["snapshot_id"] for s in listed] == [snap["snapshot_id"]]
-    # On the timeline the snapshot is a base: a window from its data on.
+    # On the timeline the snapshot is a base in the window the logical backup opened.
     windows = lifeboat("timeline", "--repo", repo_url, "--json").json()["windows"]
-    assert [w["backups"] for w in windows] == [[f"snapshot:{snap['snapshot_id']}"]]
-    assert windows[0]["start"] == snap["consistent_to"]
+    assert [w["backups"] for w in windows] == [
+        [backup.json()["backup_id"], f"snapshot:{snap['snapshot_id']}"]
+    ]
 
     # Two points after the snapshot: the member started on the copy, rolled forward, each time.
     after = [op for op in log if op.ts_before > _parse(snap["consistent_to"])]
@@ -99,10 +102,16 @@ def _scenario(member: StoppableMember, servers: ServerPool, tmp_path: Path) -> N
         finally:
             restored.stop()
 
-    # Without --base, restore --to says what must be done first.
+    # Without --base, restore --to uses the logical backup, and says the snapshot is closer.
+    point = after[-5].ts_after
+    logical = servers.new()
+    res = lifeboat("restore", "--to", to_str(point), "--repo", repo_url, "--target", logical.uri)
+    assert res.code == 0, res.stderr
+    assert f"snapshot:{snap['snapshot_id']} is a closer base" in res.stderr
+    oracle = Oracle(servers.new().client(), DOCS)
+    oracle.replay_before(log, point, src)
+    assert_same(logical.client(), oracle.client)
     other = servers.new()
-    res = lifeboat("restore", "--to", to_str(after[-5].ts_after), "--repo", repo_url, "--target", other.uri)
-    assert res.code == 16 and f"--base snapshot:{snap['snapshot_id']}" in res.stderr
 
     # A target that is not the snapshot's data is refused, and left as it was.
     workload.seed(other.client(), 20)

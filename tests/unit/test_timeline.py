@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from bson import Timestamp
 
 from mongo_lifeboat.oplog.segments import Segment
@@ -36,3 +37,30 @@ def test_the_verdict_never_claims_one_range_over_disjoint_windows() -> None:
     assert "1970-01-01T00:16:40" not in verdict  # the first window's start is not claimed as a range start
     one = build_timeline([_backup("a", 1000)], [_segment(1000, 1100)])
     assert one.verdict().startswith("restorable from ")
+
+
+def test_a_snapshot_base_opens_a_window_and_a_restore_from_it_says_what_to_do_first() -> None:
+    from mongo_lifeboat.errors import NotRestorable
+    from mongo_lifeboat.mongo.nsmap import NamespaceMap
+    from mongo_lifeboat.restore.pitr import plan_pitr
+    from mongo_lifeboat.snapshot.manifest import SnapshotManifest
+
+    t0 = 1_800_000_000
+    segments = [
+        Segment(
+            f"rs0/oplog/{i}", Timestamp(t0 + i * 100, 1), Timestamp(t0 + (i + 1) * 100, 1), 1, 1, "", "", ""
+        )
+        for i in range(3)
+    ]
+    snap = SnapshotManifest(
+        snapshot_id="s1", deployment="rs0", member="m:1", server_version="7", provider="zfs", provider_ids=["p@s1"],
+        volumes=[], consistency="journal", started_at="", finished_at="", duration_s=0,
+        consistent_from=f"{t0 + 50}:1", consistent_to=f"{t0 + 60}:1", tool_version="t",
+    )  # fmt: skip
+    timeline = build_timeline([], segments, None, [snap])
+    assert [(w.start, w.backups) for w in timeline.windows] == [(Timestamp(t0 + 60, 1), ["snapshot:s1"])]
+    # Its data could end anywhere in [from, to]: an archive that starts inside that range cannot roll it.
+    assert build_timeline([], segments[1:], None, [snap]).windows == []
+    with pytest.raises(NotRestorable) as caught:
+        plan_pitr([], timeline, segments, Timestamp(t0 + 250, 1), NamespaceMap.build())
+    assert "--base snapshot:s1" in (caught.value.hint or "")

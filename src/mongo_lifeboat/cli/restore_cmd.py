@@ -110,6 +110,12 @@ def restore(
         return
     plan, pitr = choose_restore(repository, backup_id, to, deployment, nsmap, with_users)
     manifest = plan.manifest
+    if pitr is not None and pitr.closer_snapshot:
+        out.note(
+            f"restore: {pitr.closer_snapshot} is a closer base than backup {manifest.backup_id}: for a faster "
+            f"restore, bring its volumes back on a member and run lifeboat restore --to {to} "
+            f"--base {pitr.closer_snapshot} --target URI"
+        )
     target_uri = config.target_uri(target)
     if dry_run:
         if target_uri:  # the same target checks as the real run (exit 9 where it would)

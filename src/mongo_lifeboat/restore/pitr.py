@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,8 @@ class PitrPlan:
     base: RestorePlan
     stop_before: Timestamp  # exclusive: entries with ts >= stop_before are not applied
     segments: list[Segment]
+    # A volume snapshot that is a closer base than the logical backup (less oplog to replay).
+    closer_snapshot: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -160,4 +162,14 @@ def choose_restore(
     history = load_history(repo, deployment)
     stop_before = resolve_to(to, history.timeline, repo.storage, history.segments)
     pitr = plan_pitr(history.manifests, history.timeline, history.segments, stop_before, nsmap, with_users)
+    window = history.timeline.window_for(pitr.stop_before)
+    closer = [
+        s
+        for s in history.snapshots
+        if window is not None
+        and f"snapshot:{s.snapshot_id}" in window.backups
+        and pitr.base.manifest.end < s.end < pitr.stop_before
+    ]
+    if closer:
+        pitr = replace(pitr, closer_snapshot=f"snapshot:{max(closer, key=lambda s: s.end).snapshot_id}")
     return pitr.base, pitr
