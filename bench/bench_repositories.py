@@ -1,6 +1,7 @@
 """Backup and restore throughput by repository kind, measured side by side on the same data:
-the filesystem, the filesystem encrypted (AES-256-GCM), and S3 (moto's server on loopback —
-a local endpoint, so this measures Lifeboat's S3 path, not a network).
+the filesystem, the filesystem encrypted (AES-256-GCM), S3 (moto's server on loopback — a
+local endpoint, so this measures Lifeboat's S3 path, not a network), and two filesystem
+repositories written as one (a plan with two [[repository]]: the source is read once).
 
 Prints each as a ratio to the plain filesystem repository.
 """
@@ -25,6 +26,7 @@ from tests.support.s3 import make_bucket, s3_server
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.embedded import ScratchServer
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
+from mongo_lifeboat.repo.mirror import Member
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.restore.plan import plan_restore
 from mongo_lifeboat.restore.service import RestoreOptions, run_restore
@@ -37,8 +39,8 @@ def seed(client: MongoClient[Any], docs: int) -> None:
         )
 
 
-def measure(url: str, source: str, jobs: int) -> tuple[float, float, int]:
-    repo = Repository.init(url)
+def measure(url: str | Repository, source: str, jobs: int) -> tuple[float, float, int]:
+    repo = Repository.init(url) if isinstance(url, str) else url
     t = time.perf_counter()
     manifest = run_backup(repo, BackupOptions(source, jobs=jobs))
     backup_s = time.perf_counter() - t
@@ -71,6 +73,9 @@ def main() -> None:
         finally:
             del os.environ["LIFEBOAT_ENCRYPTION_KEY"]
         results["s3 (moto, loopback)"] = measure("s3://bench/repo", src.uri, args.jobs)
+        a, b = (Repository.init(f"file://{root}/mirror-{n}") for n in "ab")
+        both = Repository.mirrored([Member("a", a.storage), Member("b", b.storage)], a.info)
+        results["two filesystem repositories as one"] = measure(both, src.uri, args.jobs)
     base_backup, base_restore, docs = results["filesystem"]
     for name, (backup_s, restore_s, _) in results.items():
         print(

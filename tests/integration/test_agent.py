@@ -182,10 +182,16 @@ def test_an_agent_killed_mid_backup_runs_it_again_once_without_a_gap(
     first = AgentRun(plan, env={"LIFEBOAT_FAULT": "before-manifest:stall"})
     try:
         wait_for(lambda: bool(repository.list_backups()), "the backup to be under way", 60)
+        wait_for(
+            lambda: any("archiving" in line for line in first.api("status")["archiver"]["log"]),
+            "the archiver",
+            60,
+        )
         src.shop.orders.insert_many([{"_id": f"while-{i}", "qty": i} for i in range(50)])
         wait_for(lambda: _segments(repository) > 0, "the archiver to archive", 60)
     finally:
         first.kill()  # SIGKILL: no cleanup of any kind; its children die with it
+        print("first agent:\n" + first.log)  # shown when the test fails
     stalled = repository.list_backups()
     assert [b.complete for b in stalled] == [False]
     src.shop.orders.insert_many([{"_id": f"between-{i}", "qty": i} for i in range(50)])
