@@ -56,6 +56,7 @@ def _scenario(member: StoppableMember, servers: ServerPool, tmp_path: Path) -> N
         "[snapshot.command]\n"
         f'snapshot = "cp -a {tmp_path / "data"} {copies}/$LIFEBOAT_SNAPSHOT_ID && echo {copies}/$LIFEBOAT_SNAPSHOT_ID"\n'
         f'delete = "rm -rf $LIFEBOAT_PROVIDER_IDS"\n'
+        f'restore = "{ctl} serve-copy $LIFEBOAT_PROVIDER_IDS {tmp_path / "drill-data"} {tmp_path / "drill.json"}"\n'
     )
     backup = lifeboat("--config", str(plan), "backup", "--json")  # a logical base before the snapshot
     assert backup.code == 0, backup.stderr
@@ -112,6 +113,18 @@ def _scenario(member: StoppableMember, servers: ServerPool, tmp_path: Path) -> N
     oracle.replay_before(log, point, src)
     assert_same(logical.client(), oracle.client)
     other = servers.new()
+
+    # A drill of the snapshot base: the provider's restore serves a copy, rolled forward and proven.
+    try:
+        drill = lifeboat(
+            "--config", str(plan), "drill", "--base", f"snapshot:{snap['snapshot_id']}", "--json"
+        )
+        assert drill.code == 0, drill.stderr
+        report = drill.json()
+        assert report["verdict"] == "pass" and report["base_backup"] == f"snapshot:{snap['snapshot_id']}"
+        assert report["documents_compared"] > DOCS and {"load", "replay", "proof"} <= set(report["phases"])
+    finally:
+        StoppableMember(tmp_path / "drill.json").stop()
 
     # A target that is not the snapshot's data is refused, and left as it was.
     workload.seed(other.client(), 20)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -84,6 +85,13 @@ def _alive(pid: int) -> bool:
 
 
 if __name__ == "__main__":
-    action, state_file = sys.argv[1], Path(sys.argv[2])
-    member = StoppableMember(state_file)
-    member.stop() if action == "stop" else member.start()
+    # stop STATE | start STATE | serve-copy SNAPSHOT_DIR DATA_DIR STATE (prints the new server's URI)
+    action = sys.argv[1]
+    if action == "serve-copy":
+        shutil.copytree(sys.argv[2], sys.argv[3])
+        served = StoppableMember(Path(sys.argv[4]), Path(sys.argv[3]))
+        served.start()
+        print(served.uri)
+    else:
+        member = StoppableMember(Path(sys.argv[2]))
+        member.stop() if action == "stop" else member.start()

@@ -12,8 +12,11 @@ from ..drill import report as reports
 from ..drill.html import render
 from ..drill.report import DrillReport
 from ..drill.service import DrillOptions, run_drill
+from ..drill.snapshot_drill import run_snapshot_drill
 from ..errors import DrillFailed
 from ..oplog.history import load_history
+from ..snapshot import manifest as snapshots
+from ..snapshot.providers import provider_for
 from .context import (
     AppContext,
     app,
@@ -65,6 +68,12 @@ def _summary(r: DrillReport) -> str:
     help="Only these namespaces (the full time is projected).",
 )
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Parallel loaders (default 4).")
+@click.option(
+    "--base",
+    default=None,
+    metavar="snapshot:ID",
+    help="Drill a volume snapshot: [snapshot.command] restore brings staging up on its data.",
+)
 @source_option
 @repo_option
 @deployment_option
@@ -77,6 +86,7 @@ def drill(
     staging: str | None,
     ns_include: tuple[str, ...],
     jobs: int | None,
+    base: str | None,
     source: str | None,
     repo: str | None,
     deployment: str | None,
@@ -111,7 +121,21 @@ def drill(
         timeout_ms=config.timeout_ms(plan),
     )
     with failure_signalled(ctx, signals, "drill", name, repository.url):
-        report = run_drill(repository, name, opts, lambda p: out.note(f"drill: {_PHASES.get(p, p)}"))
+        if base is not None:
+            if not base.startswith(snapshots.PREFIX) or ns_include:
+                raise click.UsageError("--base takes snapshot:ID (and no --ns-include)")
+            history = load_history(repository, deployment)
+            snap = snapshots.load(repository.storage, history.deployment, base)
+            report = run_snapshot_drill(
+                repository,
+                history,
+                snap,
+                provider_for(plan.snapshot, snap.provider),
+                opts,
+                lambda p: out.note(f"drill: {_PHASES.get(p, p)}"),
+            )
+        else:
+            report = run_drill(repository, name, opts, lambda p: out.note(f"drill: {_PHASES.get(p, p)}"))
     signals.emit(
         event(
             ctx,

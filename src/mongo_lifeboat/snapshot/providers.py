@@ -90,8 +90,9 @@ class Provider(Protocol):
 
     def delete(self, ctx: Context) -> None: ...
 
-    def restore(self, ctx: Context) -> None:
-        """Bring the member's data back from it (SnapshotFailed where it cannot)."""
+    def restore(self, ctx: Context) -> str:
+        """Bring the member's data back from it (SnapshotFailed where it cannot); its output
+        (for a drill: a staging server's URI on the last line)."""
         ...
 
 
@@ -110,10 +111,10 @@ class CommandProvider:
         if self.commands["delete"]:
             run("delete", shell(self.commands["delete"]), ctx)
 
-    def restore(self, ctx: Context) -> None:
+    def restore(self, ctx: Context) -> str:
         if not self.commands["restore"]:
             raise SnapshotFailed("no [snapshot.command] restore command in the plan")
-        run("restore", shell(self.commands["restore"]), ctx)
+        return run("restore", shell(self.commands["restore"]), ctx)
 
 
 class LvmProvider:
@@ -144,8 +145,8 @@ class LvmProvider:
     def delete(self, ctx: Context) -> None:
         run("lvremove", ["lvremove", "-y", f"{self.vg}/{self._name(ctx)}"], ctx)
 
-    def restore(self, ctx: Context) -> None:
-        run("lvconvert", ["lvconvert", "--merge", f"{self.vg}/{self._name(ctx)}"], ctx)
+    def restore(self, ctx: Context) -> str:
+        return run("lvconvert", ["lvconvert", "--merge", f"{self.vg}/{self._name(ctx)}"], ctx)
 
 
 class ZfsProvider:
@@ -164,8 +165,8 @@ class ZfsProvider:
     def delete(self, ctx: Context) -> None:
         run("zfs destroy", ["zfs", "destroy", self._name(ctx)], ctx)
 
-    def restore(self, ctx: Context) -> None:
-        run("zfs rollback", ["zfs", "rollback", "-r", self._name(ctx)], ctx)
+    def restore(self, ctx: Context) -> str:
+        return run("zfs rollback", ["zfs", "rollback", "-r", self._name(ctx)], ctx)
 
 
 class EbsProvider:
@@ -240,7 +241,7 @@ class EbsProvider:
                 if "NotFound" not in str(e):
                     raise SnapshotFailed(f"EBS snapshot {snapshot_id} could not be deleted: {e}") from e
 
-    def restore(self, ctx: Context) -> None:
+    def restore(self, ctx: Context) -> str:
         raise SnapshotFailed(
             "EBS snapshots are restored by creating volumes from them "
             f"({' '.join(ctx.provider_ids)}) and attaching them to the member",

@@ -1,0 +1,165 @@
+"""``lifeboat drill --base snapshot:ID``: a drill of a volume-snapshot base.
+
+The provider's ``restore`` command brings a staging server up on the snapshot's data and
+prints its URI (its last line of output); that is timed as the ``load`` phase (the data
+arriving). Then the archived oplog is replayed on it to T (``replay``, with the index
+reconciliation), and the proof runs as for every drill: every document against the source
+(written-since-T ones accounted for from the archive and the live oplog), and each collection's
+indexes against the source's where no command changed them since T. The staging server is the
+provider's to stop (``[snapshot.command] delete`` of a drill copy, or its own lifetime).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import Timestamp
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from ..errors import LifeboatError, NotRestorable, UsageError
+from ..mongo.client import connect, describe
+from ..oplog.history import History
+from ..oplog.reader import newest_ts
+from ..repo.repository import Repository
+from ..secrets import redact
+from ..snapshot.manifest import SnapshotManifest
+from ..snapshot.providers import Context, Provider
+from ..snapshot.restore import restore_from_snapshot
+from ..timestamps import iso, just_after, to_str, wall_of
+from . import report as reports
+from .changes import commanded_between, read_changes
+from .proof import Proof, compare_documents, count_source, judge_data, restored_and_written
+from .report import RECOVERY_PHASES, DrillReport
+from .service import DrillOptions, _Clock, refuse_source_as_staging
+
+_SYSTEM_DBS = {"admin", "config", "local"}
+
+
+def _collections(client: MongoClient[Any]) -> list[str]:
+    out = []
+    for db in client.list_database_names():
+        if db in _SYSTEM_DBS:
+            continue
+        for info in client[db].list_collections():
+            if info.get("type", "collection") == "collection" and not info["name"].startswith("system."):
+                out.append(f"{db}.{info['name']}")
+    return sorted(out)
+
+
+def _indexes(client: MongoClient[Any], ns: str) -> list[tuple[str, str]]:
+    db, coll = ns.split(".", 1)
+    return sorted((ix["name"], str(dict(ix["key"]))) for ix in client[db][coll].list_indexes())
+
+
+def run_snapshot_drill(
+    repo: Repository,
+    history: History,
+    snapshot: SnapshotManifest,
+    provider: Provider,
+    opts: DrillOptions,
+    on_phase: Any = None,
+) -> DrillReport:
+    started = datetime.now(UTC)
+    clock = _Clock(on_phase or (lambda name: None))
+    if opts.to:
+        from ..restore.pitr import resolve_to
+
+        target = resolve_to(opts.to, history.timeline, repo.storage, history.segments)
+    elif history.timeline.archived_to is not None:
+        target = just_after(history.timeline.archived_to)
+    else:
+        raise NotRestorable("nothing is archived: a snapshot rolls forward only with the archived oplog")
+    proof = Proof()
+    ctx = Context(
+        snapshot.snapshot_id,
+        snapshot.deployment,
+        snapshot.member,
+        snapshot.provider_ids,
+        snapshot.consistent_from,
+        snapshot.consistent_to,
+    )
+    source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
+    staging_name = "?"
+    try:
+        with clock.phase("load"):
+            output = provider.restore(ctx) or ""
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        if not lines or not lines[-1].startswith("mongodb"):
+            raise UsageError(
+                "the snapshot provider's restore printed no staging URI",
+                "for a drill, [snapshot.command] restore starts a server on the snapshot's data and prints its URI last",
+            )
+        staging_name = describe(lines[-1])
+        staging = connect(lines[-1], role="staging", timeout_ms=opts.timeout_ms)
+        try:
+            refuse_source_as_staging(source, staging)
+            try:
+                with clock.phase("replay"):
+                    restore_from_snapshot(repo.storage, snapshot, history, staging, target, opts.jobs)
+            except (LifeboatError, PyMongoError) as e:
+                proof.fail("restore", redact(getattr(e, "message", str(e))))
+            if not proof.failures:
+                with clock.phase("proof"):
+                    _prove(proof, repo, history, target, source, staging)
+        finally:
+            staging.close()
+    finally:
+        source.close()
+    recovery_s = round(sum(clock.phases.get(p, 0.0) for p in RECOVERY_PHASES), 3)
+    margin = None
+    if opts.rto_s is not None:
+        margin = round(opts.rto_s - recovery_s, 3)
+        if margin < 0:
+            proof.fail(
+                "rto",
+                f"the recovery took {recovery_s:.1f}s: over the RTO of {opts.rto_s:g}s by {-margin:.1f}s",
+            )
+    report = DrillReport(
+        id=reports.new_drill_id(started),
+        deployment=history.deployment,
+        plan_name=opts.plan_name,
+        verdict="fail" if proof.failures else "pass",
+        started_at=iso(started),
+        finished_at=iso(datetime.now(UTC)),
+        target_ts=to_str(target),
+        target_wall=wall_of(target),
+        base_backup=f"snapshot:{snapshot.snapshot_id}",
+        staging=staging_name,
+        phases={p: clock.phases[p] for p in (*RECOVERY_PHASES, "proof") if p in clock.phases},
+        recovery_s=recovery_s,
+        rto=opts.rto_s,
+        margin=margin,
+        documents_restored=proof.documents_restored,
+        documents_compared=proof.documents_compared,
+        documents_skipped=proof.documents_skipped,
+        skipped=dict(proof.skipped),
+        failures=proof.failures,
+    )
+    reports.store(repo.storage, report)
+    return report
+
+
+def _prove(
+    proof: Proof,
+    repo: Repository,
+    history: History,
+    target: Timestamp,
+    source: MongoClient[Any],
+    staging: MongoClient[Any],
+) -> None:
+    data_ns = sorted(set(_collections(staging)) | set(_collections(source)))
+    counts = count_source(source, data_ns)
+    restored, candidates = compare_documents(staging, source, data_ns)
+    proof.documents_restored += sum(restored.values())
+    changes = read_changes(repo.storage, history.segments, source, target, counts.at, counts.by)
+    written = restored_and_written(staging, changes, data_ns)
+    judge_data(proof, changes, restored, written, candidates, counts)
+    since_t = commanded_between(repo.storage, history.segments, just_after(target), newest_ts(source))
+    for ns in data_ns:
+        if not since_t.stable_collection(ns):
+            continue  # a command changed it after T: its indexes now are not T's
+        mine, theirs = _indexes(staging, ns), _indexes(source, ns)
+        if mine != theirs:
+            proof.fail("structure", f"indexes differ from the source's: {mine} vs {theirs}", ns=ns)
