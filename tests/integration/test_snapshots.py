@@ -56,7 +56,7 @@ def _scenario(member: StoppableMember, servers: ServerPool, tmp_path: Path) -> N
         "[snapshot.command]\n"
         f'snapshot = "cp -a {tmp_path / "data"} {copies}/$LIFEBOAT_SNAPSHOT_ID && echo {copies}/$LIFEBOAT_SNAPSHOT_ID"\n'
         f'delete = "rm -rf $LIFEBOAT_PROVIDER_IDS"\n'
-        f'restore = "{ctl} serve-copy $LIFEBOAT_PROVIDER_IDS {tmp_path / "drill-data"} {tmp_path / "drill.json"}"\n'
+        f'restore = "{ctl} serve-copy $LIFEBOAT_PROVIDER_IDS {tmp_path}/served-$$ {tmp_path}/served-$$.json"\n'
     )
     backup = lifeboat("--config", str(plan), "backup", "--json")  # a logical base before the snapshot
     assert backup.code == 0, backup.stderr
@@ -123,8 +123,18 @@ def _scenario(member: StoppableMember, servers: ServerPool, tmp_path: Path) -> N
         report = drill.json()
         assert report["verdict"] == "pass" and report["base_backup"] == f"snapshot:{snap['snapshot_id']}"
         assert report["documents_compared"] > DOCS and {"load", "replay", "proof"} <= set(report["phases"])
+        # restore --base without --target: the provider's restore brings the member up, then the roll forward.
+        served = lifeboat(
+            "--config", str(plan), "restore", "--to", to_str(after[-5].ts_after), "--base",
+            f"snapshot:{snap['snapshot_id']}", "--json",
+        )  # fmt: skip
+        assert served.code == 0, served.stderr
+        assert (
+            "running the command provider's restore" in served.stderr and served.json()["oplog_entries"] > 0
+        )
     finally:
-        StoppableMember(tmp_path / "drill.json").stop()
+        for state in tmp_path.glob("served-*.json"):
+            StoppableMember(state).stop()
 
     # A target that is not the snapshot's data is refused, and left as it was.
     workload.seed(other.client(), 20)

@@ -16,6 +16,8 @@ from ..repo.repository import Repository
 from ..restore.pitr import choose_restore, resolve_to
 from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_restore
 from ..snapshot import manifest as snapshots
+from ..snapshot.providers import Context as SnapshotContext
+from ..snapshot.providers import provider_for
 from ..snapshot.restore import restore_from_snapshot
 from ..timestamps import just_after, parse_position, wall_of
 from .context import (
@@ -215,8 +217,26 @@ def _restore_from_snapshot(
         stop_before = just_after(history.timeline.archived_to)
     else:
         stop_before = resolve_to(to, history.timeline, repository.storage, history.segments)
-    if not target_uri:
-        raise UsageError("no --target: where is the member started on the snapshot's data?", "--target URI")
+    if not target_uri:  # the provider's restore brings a member up on the data, and says where
+        provider = provider_for(ctx.plan.snapshot, manifest.provider)
+        out.note(
+            f"restore: no --target: running the {provider.name} provider's restore of {manifest.snapshot_id}"
+        )
+        context = SnapshotContext(
+            manifest.snapshot_id,
+            manifest.deployment,
+            manifest.member,
+            manifest.provider_ids,
+            manifest.consistent_from,
+            manifest.consistent_to,
+        )
+        printed = [line.strip() for line in provider.restore(context).splitlines() if line.strip()]
+        if not printed or not printed[-1].startswith("mongodb"):
+            raise UsageError(
+                "the provider's restore printed no MongoDB URI to restore into",
+                "start a member on the snapshot's data and pass it as --target URI",
+            )
+        target_uri = printed[-1]
     client = connect(target_uri, role="target")
     try:
         out.note(

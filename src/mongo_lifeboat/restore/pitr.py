@@ -114,8 +114,9 @@ def plan_pitr(
             raise NotRestorable(
                 f"the base before {to_str(stop_before)} is {snapshots[-1]}, a volume snapshot: a member must "
                 "first run on its data",
-                f"restore its volumes (lifeboat snapshot list shows them; the provider's restore command), start a "
-                f"member on them, then: lifeboat restore --to {to_str(stop_before)} --base {snapshots[-1]} --target URI",
+                f"restore its volumes (lifeboat snapshot list shows them), start a member on them, then: lifeboat "
+                f"restore --to {to_str(stop_before)} --base {snapshots[-1]} --target URI (without --target, the "
+                "provider's restore command does the first steps)",
             )
         raise NotRestorable(f"no provable base backup before {to_str(stop_before)}; {_windows(timeline)}")
     base = max(candidates, key=lambda m: m.end)
