@@ -345,6 +345,13 @@ def timeout_ms(plan: Plan) -> int:
     return int(plan.deployment.timeout * 1000)
 
 
+def require_source(given: str | None, plan: Plan) -> str:
+    """The source URI from --source, $LIFEBOAT_SOURCE_URI or the plan; a usage error naming all three."""
+    return require(
+        source_uri(given, plan), "source URI", "--source URI", "LIFEBOAT_SOURCE_URI", "[deployment] source"
+    )
+
+
 def require(value: str | None, what: str, option: str, env: str, plan_key: str | None = None) -> str:
     if value:
         return value

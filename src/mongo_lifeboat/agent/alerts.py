@@ -14,7 +14,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from ..events import Event, Signals
@@ -82,7 +81,3 @@ class Alerts:
                 k: {"status": c.status, "since": c.since, "occurrences": c.occurrences, "summary": c.summary}
                 for k, c in self.open.items()
             }
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

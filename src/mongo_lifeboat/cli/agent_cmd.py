@@ -8,14 +8,7 @@ import click
 
 from ..errors import ConfigError, UsageError
 from ..secrets import register
-from .context import AppContext, app
-
-
-def _host_port(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit() or not host:
-        raise UsageError(f"--listen {listen}: not HOST:PORT", "e.g. --listen 127.0.0.1:8077")
-    return host.strip("[]"), int(port)
+from .context import AppContext, app, parse_listen
 
 
 def _loopback(host: str) -> bool:
@@ -46,7 +39,7 @@ def agent(ctx: AppContext, listen: str | None) -> None:
             "the plan names no source or no repository: the agent has nothing to protect",
             "set [deployment] source and at least one [[repository]]",
         )
-    host, port = _host_port(listen or ctx.plan.agent.listen)
+    host, port = parse_listen(listen or ctx.plan.agent.listen, "127.0.0.1:8077")
     token = ctx.plan.agent.token
     if token:
         register(token)

@@ -13,7 +13,7 @@ from ..backup.copy import copy_repository
 from ..backup.prune import prune as run_prune
 from ..backup.retention import Policy
 from ..backup.service import BackupEvent, BackupOptions, run_backup
-from ..config import repo_url, source_uri
+from ..config import repo_url
 from ..documents import backups_document, manifest_summary
 from ..errors import UsageError
 from ..oplog.history import load_history
@@ -103,13 +103,7 @@ def backup(
     plan = ctx.plan
     repository = open_repository(ctx, repo, every=True)
     opts = BackupOptions(
-        source_uri=config.require(
-            source_uri(source, plan),
-            "source URI",
-            "--source URI",
-            "LIFEBOAT_SOURCE_URI",
-            "[deployment] source",
-        ),
+        source_uri=config.require_source(source, plan),
         member=config.member(member, plan),
         jobs=jobs or plan.backup.jobs,
         chunk_bytes=(chunk_mb or plan.backup.chunk_mb) << 20,
@@ -403,9 +397,7 @@ def prune(
         )
 
     def delete_snapshot(snap: SnapshotManifest) -> None:
-        provider_for(ctx.plan.snapshot, snap.provider).delete(
-            SnapshotContext(snap.snapshot_id, snap.deployment, snap.member, snap.provider_ids)
-        )
+        provider_for(ctx.plan.snapshot, snap.provider).delete(SnapshotContext.of(snap))
 
     report = run_prune(
         repository,

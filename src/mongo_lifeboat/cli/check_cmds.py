@@ -23,6 +23,7 @@ from .context import (
     deployment_option,
     json_option,
     open_repository,
+    parse_listen,
     repo_option,
     source_option,
 )
@@ -171,13 +172,9 @@ def metrics(ctx: AppContext, listen: str, once: bool, repo: str | None, deployme
     if once:
         click.echo(generate_latest(registry).decode(), nl=False)
         return
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit():
-        raise UsageError(f"--listen {listen}: not HOST:PORT", "e.g. --listen 127.0.0.1:9563")
-    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-    ctx.output.note(
-        f"serving metrics on http://{host or '127.0.0.1'}:{server.server_port}/metrics (Ctrl-C stops)"
-    )
+    host, port = parse_listen(listen, "127.0.0.1:9563")
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    ctx.output.note(f"serving metrics on http://{host}:{server.server_port}/metrics (Ctrl-C stops)")
     try:
         threading.Event().wait()  # serve until interrupted
     except KeyboardInterrupt:

@@ -14,7 +14,7 @@ import click
 
 from .. import config
 from ..config import Plan, RepositorySettings
-from ..errors import RepositoryError
+from ..errors import RepositoryError, UsageError
 from ..output import Output
 from ..repo.backends import open_storage
 from ..repo.mirror import Member
@@ -103,6 +103,14 @@ def open_repository(ctx: AppContext, repo: str | None, every: bool = False) -> R
 
 def _storage_of(url: str, settings: RepositorySettings | None) -> Storage:
     return Repository.open(url, settings).storage
+
+
+def parse_listen(listen: str, example: str) -> tuple[str, int]:
+    """``--listen HOST:PORT`` (an empty host is loopback); a usage error with ``example`` else."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        raise UsageError(f"--listen {listen}: not HOST:PORT", f"e.g. --listen {example}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def app(f: F) -> F:

@@ -105,13 +105,7 @@ def drill(
     name = load_history(repository, deployment).deployment
     signals = signals_for(ctx, repository, name)
     opts = DrillOptions(
-        source_uri=config.require(
-            config.source_uri(source, plan),
-            "source URI",
-            "--source URI",
-            "LIFEBOAT_SOURCE_URI",
-            "[deployment] source",
-        ),
+        source_uri=config.require_source(source, plan),
         to=to,
         staging=staging or plan.drill.staging,
         ns_include=ns_include,

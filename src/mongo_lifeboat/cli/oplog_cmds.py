@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from .. import config
-from ..config import source_uri
 from ..documents import timeline_document
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
@@ -60,13 +59,7 @@ def stream(
 ) -> None:
     """Archive the oplog continuously until SIGTERM/SIGINT (then flush and exit 0)."""
     out = ctx.output
-    uri = config.require(
-        source_uri(source, ctx.plan),
-        "source URI",
-        "--source URI",
-        "LIFEBOAT_SOURCE_URI",
-        "[deployment] source",
-    )
+    uri = config.require_source(source, ctx.plan)
     repository = open_repository(ctx, repo, every=True)
     signals = signals_for(ctx, repository, None)
     repository.check_writable()  # a repository that is down now is a warning event

@@ -222,14 +222,7 @@ def _restore_from_snapshot(
         out.note(
             f"restore: no --target: running the {provider.name} provider's restore of {manifest.snapshot_id}"
         )
-        context = SnapshotContext(
-            manifest.snapshot_id,
-            manifest.deployment,
-            manifest.member,
-            manifest.provider_ids,
-            manifest.consistent_from,
-            manifest.consistent_to,
-        )
+        context = SnapshotContext.of(manifest)
         printed = [line.strip() for line in provider.restore(context).splitlines() if line.strip()]
         if not printed or not printed[-1].startswith("mongodb"):
             raise UsageError(

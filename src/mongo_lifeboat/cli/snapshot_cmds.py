@@ -60,15 +60,10 @@ def snapshot(
         ctx.output.json_mode = True
     plan, out = ctx.plan, ctx.output
     settings = plan.snapshot
+    chosen = provider_for(settings, provider)  # a provider not set up is said before anything runs
     repository = open_repository(ctx, repo, every=True)
     opts = SnapshotOptions(
-        source_uri=config.require(
-            config.source_uri(source, plan),
-            "source URI",
-            "--source URI",
-            "LIFEBOAT_SOURCE_URI",
-            "[deployment] source",
-        ),
+        source_uri=config.require_source(source, plan),
         member=member or settings.member or config.member(None, plan),
         consistency=settings.consistency,
         lock_timeout_s=settings.lock_timeout,
@@ -76,7 +71,6 @@ def snapshot(
         post=settings.post,
         timeout_ms=config.timeout_ms(plan),
     )
-    chosen = provider_for(settings, provider)
     signals = signals_for(ctx, repository, None)
     with failure_signalled(ctx, signals, "snapshot", None, repository.url):
         m = take_snapshot(repository, opts, chosen, lambda step: out.note(f"snapshot: {step}"))
@@ -131,9 +125,7 @@ def snapshot_delete(
     name = deployment or single_deployment(repository) or "?"
     m = records.load(repository.storage, name, snapshot_id)
     if not dry_run:
-        provider_for(ctx.plan.snapshot, m.provider).delete(
-            Context(m.snapshot_id, m.deployment, m.member, m.provider_ids)
-        )
+        provider_for(ctx.plan.snapshot, m.provider).delete(Context.of(m))
         records.delete(repository.storage, m)
     ctx.output.result(
         {"snapshot_id": m.snapshot_id, "provider_ids": m.provider_ids, "dry_run": dry_run},

@@ -96,7 +96,9 @@ def staging_client(opts: DrillOptions, source: MongoClient[Any]) -> Iterator[tup
         client.close()
 
 
-class _Clock:
+class PhaseClock:
+    """Each drill phase's seconds; a phase is announced once however many steps make it."""
+
     def __init__(self, on_phase: Callable[[str], None]) -> None:
         self.phases: dict[str, float] = {}
         self._announce = on_phase
@@ -127,7 +129,7 @@ def run_drill(
     on_phase: Callable[[str], None] | None = None,
 ) -> DrillReport:
     started = datetime.now(UTC)
-    clock = _Clock(on_phase or (lambda name: None))
+    clock = PhaseClock(on_phase or (lambda name: None))
     nsmap = NamespaceMap.build(include=opts.ns_include)
     history = load_history(repo, deployment)
     plan, pitr = choose_restore(repo, "latest", opts.to or "latest", history.deployment, nsmap)
@@ -162,7 +164,7 @@ def _restore(
     pitr: PitrPlan | None,
     staging: MongoClient[Any],
     opts: DrillOptions,
-    clock: _Clock,
+    clock: PhaseClock,
 ) -> None:
     def on_event(e: RestoreEvent) -> None:
         if e.kind == "phase":
@@ -217,19 +219,52 @@ def _report(
     opts: DrillOptions,
     started: datetime,
     staging_name: str,
-    clock: _Clock,
+    clock: PhaseClock,
     proof: Proof,
     verified: Any,
 ) -> DrillReport:
-    recovery_s = round(sum(clock.phases.get(p, 0.0) for p in RECOVERY_PHASES), 3)
     whole = sum(c.raw_bytes for c in plan.manifest.collections)
-    projected = None
-    if opts.ns_include and plan.raw_bytes > 0:
-        projected = round(recovery_s * whole / plan.raw_bytes, 3)
+    return finish_report(
+        repo,
+        history.deployment,
+        plan.manifest.backup_id,
+        target,
+        opts,
+        started,
+        staging_name,
+        clock,
+        proof,
+        # A subset drill's time, scaled to the whole backup.
+        scale=whole / plan.raw_bytes if opts.ns_include and plan.raw_bytes > 0 else None,
+        judge_rto=verified.ok,
+        objects_verified=verified.objects,
+        collections=len(plan.collections),
+    )
+
+
+def finish_report(
+    repo: Repository,
+    deployment: str,
+    base: str,
+    target: Timestamp,
+    opts: DrillOptions,
+    started: datetime,
+    staging_name: str,
+    clock: PhaseClock,
+    proof: Proof,
+    scale: float | None = None,
+    judge_rto: bool = True,
+    objects_verified: int = 0,
+    collections: int = 0,
+) -> DrillReport:
+    """The recovery time against the RTO (a failure of its own when over it), then the report,
+    stored. Every kind of drill ends here."""
+    recovery_s = round(sum(clock.phases.get(p, 0.0) for p in RECOVERY_PHASES), 3)
+    projected = round(recovery_s * scale, 3) if scale is not None else None
     margin = None
     if opts.rto_s is not None:
         margin = round(opts.rto_s - (projected if projected is not None else recovery_s), 3)
-        if margin < 0 and verified.ok:
+        if margin < 0 and judge_rto:
             measured = (
                 f"projected {projected:.1f}s for the whole backup" if projected else f"took {recovery_s:.1f}s"
             )
@@ -237,14 +272,14 @@ def _report(
     ordered = {p: clock.phases[p] for p in (*RECOVERY_PHASES, "proof") if p in clock.phases}
     report = DrillReport(
         id=reports.new_drill_id(started),
-        deployment=history.deployment,
+        deployment=deployment,
         plan_name=opts.plan_name,
         verdict="fail" if proof.failures else "pass",
         started_at=iso(started),
         finished_at=iso(datetime.now(UTC)),
         target_ts=to_str(target),
         target_wall=wall_of(target),
-        base_backup=plan.manifest.backup_id,
+        base_backup=base,
         staging=staging_name,
         scope=list(opts.ns_include),
         phases=ordered,
@@ -252,8 +287,8 @@ def _report(
         projected_recovery_s=projected,
         rto=opts.rto_s,
         margin=margin,
-        objects_verified=verified.objects,
-        collections=len(plan.collections),
+        objects_verified=objects_verified,
+        collections=collections,
         documents_restored=proof.documents_restored,
         documents_compared=proof.documents_compared,
         documents_skipped=proof.documents_skipped,

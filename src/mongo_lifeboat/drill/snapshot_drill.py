@@ -19,6 +19,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from ..errors import LifeboatError, NotRestorable, UsageError
+from ..mongo.catalog import list_source_collections
 from ..mongo.client import connect, describe
 from ..oplog.history import History
 from ..oplog.reader import newest_ts
@@ -27,25 +28,20 @@ from ..secrets import redact
 from ..snapshot.manifest import SnapshotManifest
 from ..snapshot.providers import Context, Provider
 from ..snapshot.restore import restore_from_snapshot
-from ..timestamps import iso, just_after, to_str, wall_of
-from . import report as reports
+from ..timestamps import just_after
 from .changes import commanded_between, read_changes
 from .proof import Proof, compare_documents, count_source, judge_data, restored_and_written
-from .report import RECOVERY_PHASES, DrillReport
-from .service import DrillOptions, _Clock, refuse_source_as_staging
-
-_SYSTEM_DBS = {"admin", "config", "local"}
+from .report import DrillReport
+from .service import DrillOptions, PhaseClock, finish_report, refuse_source_as_staging
 
 
 def _collections(client: MongoClient[Any]) -> list[str]:
-    out = []
-    for db in client.list_database_names():
-        if db in _SYSTEM_DBS:
-            continue
-        for info in client[db].list_collections():
-            if info.get("type", "collection") == "collection" and not info["name"].startswith("system."):
-                out.append(f"{db}.{info['name']}")
-    return sorted(out)
+    """The user collections that hold documents (what the data proof compares)."""
+    return sorted(
+        c.ns
+        for c in list_source_collections(client)
+        if c.type == "collection" and not c.name.startswith("system.")
+    )
 
 
 def _indexes(client: MongoClient[Any], ns: str) -> list[tuple[str, str]]:
@@ -62,7 +58,7 @@ def run_snapshot_drill(
     on_phase: Any = None,
 ) -> DrillReport:
     started = datetime.now(UTC)
-    clock = _Clock(on_phase or (lambda name: None))
+    clock = PhaseClock(on_phase or (lambda name: None))
     if opts.to:
         from ..restore.pitr import resolve_to
 
@@ -72,14 +68,7 @@ def run_snapshot_drill(
     else:
         raise NotRestorable("nothing is archived: a snapshot rolls forward only with the archived oplog")
     proof = Proof()
-    ctx = Context(
-        snapshot.snapshot_id,
-        snapshot.deployment,
-        snapshot.member,
-        snapshot.provider_ids,
-        snapshot.consistent_from,
-        snapshot.consistent_to,
-    )
+    ctx = Context.of(snapshot)
     source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
     staging_name = "?"
     try:
@@ -107,38 +96,8 @@ def run_snapshot_drill(
             staging.close()
     finally:
         source.close()
-    recovery_s = round(sum(clock.phases.get(p, 0.0) for p in RECOVERY_PHASES), 3)
-    margin = None
-    if opts.rto_s is not None:
-        margin = round(opts.rto_s - recovery_s, 3)
-        if margin < 0:
-            proof.fail(
-                "rto",
-                f"the recovery took {recovery_s:.1f}s: over the RTO of {opts.rto_s:g}s by {-margin:.1f}s",
-            )
-    report = DrillReport(
-        id=reports.new_drill_id(started),
-        deployment=history.deployment,
-        plan_name=opts.plan_name,
-        verdict="fail" if proof.failures else "pass",
-        started_at=iso(started),
-        finished_at=iso(datetime.now(UTC)),
-        target_ts=to_str(target),
-        target_wall=wall_of(target),
-        base_backup=f"snapshot:{snapshot.snapshot_id}",
-        staging=staging_name,
-        phases={p: clock.phases[p] for p in (*RECOVERY_PHASES, "proof") if p in clock.phases},
-        recovery_s=recovery_s,
-        rto=opts.rto_s,
-        margin=margin,
-        documents_restored=proof.documents_restored,
-        documents_compared=proof.documents_compared,
-        documents_skipped=proof.documents_skipped,
-        skipped=dict(proof.skipped),
-        failures=proof.failures,
-    )
-    reports.store(repo.storage, report)
-    return report
+    base = f"snapshot:{snapshot.snapshot_id}"
+    return finish_report(repo, history.deployment, base, target, opts, started, staging_name, clock, proof)
 
 
 def _prove(

@@ -32,6 +32,7 @@ from ..secrets import redact
 
 if TYPE_CHECKING:
     from ..config import SnapshotSettings
+    from .manifest import SnapshotManifest
 
 COMMAND_TIMEOUT_S = 3600.0
 
@@ -44,6 +45,18 @@ class Context:
     provider_ids: list[str] = field(default_factory=list)
     consistent_from: str = ""
     consistent_to: str = ""
+
+    @classmethod
+    def of(cls, manifest: SnapshotManifest) -> Context:
+        """The context of a recorded snapshot (to delete or restore it)."""
+        return cls(
+            manifest.snapshot_id,
+            manifest.deployment,
+            manifest.member,
+            manifest.provider_ids,
+            manifest.consistent_from,
+            manifest.consistent_to,
+        )
 
     def env(self) -> dict[str, str]:
         return {
@@ -254,15 +267,23 @@ def provider_for(settings: SnapshotSettings, name: str | None = None) -> Provide
     if chosen == "command":
         c = settings.command
         if c is None or not c.snapshot:
-            raise UsageError('the command provider needs [snapshot.command] snapshot = "…"')
+            raise UsageError(
+                'the command provider needs [snapshot.command] snapshot = "…"',
+                "a command that takes the snapshot and prints its ids (README: Snapshots)",
+            )
         return CommandProvider(c.snapshot, c.delete, c.restore)
     if chosen == "lvm":
         if settings.lvm is None:
-            raise UsageError("the lvm provider needs [snapshot.lvm] volume_group and logical_volume")
+            raise UsageError(
+                "the lvm provider needs [snapshot.lvm] volume_group and logical_volume",
+                'e.g. [snapshot.lvm] volume_group = "vg0", logical_volume = "mongo-data", size = "20G"',
+            )
         return LvmProvider(settings.lvm.volume_group, settings.lvm.logical_volume, settings.lvm.size)
     if chosen == "zfs":
         if settings.zfs is None:
-            raise UsageError("the zfs provider needs [snapshot.zfs] dataset")
+            raise UsageError(
+                "the zfs provider needs [snapshot.zfs] dataset", 'e.g. [snapshot.zfs] dataset = "tank/mongo"'
+            )
         return ZfsProvider(settings.zfs.dataset)
     if chosen == "ebs":
         ebs = settings.ebs

@@ -17,6 +17,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from ..errors import NotRestorable, NotSnapshotData, RestoreFailed
+from ..mongo.catalog import AUTH_COLLECTIONS, list_source_collections
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.applier import Applier
 from ..oplog.entries import units
@@ -27,8 +28,6 @@ from ..oplog.segments import Segment, entry_ts, iter_entries, iter_raw_entries
 from ..repo.storage import Storage
 from ..timestamps import just_before, to_str, wall_of
 from .manifest import SnapshotManifest
-
-_SYSTEM_DBS = {"admin", "config", "local"}
 
 
 @dataclass
@@ -112,15 +111,14 @@ def check_target(
 
 
 def _catalog(target: MongoClient[Any]) -> tuple[IndexCatalog, set[str]]:
+    """What the snapshot's data holds: its collections' indexes, and every namespace."""
     catalog, known = IndexCatalog(), set()
-    for db in target.list_database_names():
-        if db in _SYSTEM_DBS:
+    for c in list_source_collections(target):
+        if c.db == "admin" and c.name in AUTH_COLLECTIONS:
             continue
-        for info in target[db].list_collections():
-            ns = f"{db}.{info['name']}"
-            known.add(ns)
-            if info.get("type", "collection") == "collection":
-                catalog.add_collection(ns, [dict(ix) for ix in target[db][info["name"]].list_indexes()])
+        known.add(c.ns)
+        if c.type == "collection":
+            catalog.add_collection(c.ns, c.indexes)
     return catalog, known
 
 
