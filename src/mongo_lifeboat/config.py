@@ -101,6 +101,9 @@ class DeploymentSettings(_Section):
     # What people call it (in events, reports, alerts). The repository keys a deployment by
     # its replica set name, which Lifeboat reads from the server.
     name: str | None = None
+    # The name the repository keeps it under (default: its replica set name). Two replica
+    # sets that share a name (rs0 is everywhere) need different keys in one repository.
+    key: str | None = None
     source: str | None = None
     member: str = "auto"  # hidden > secondary > primary
     timeout: Duration = 10.0
@@ -335,6 +338,12 @@ def repository_settings(url: str, plan: Plan) -> RepositorySettings:
 def target_uri(cli_value: str | None) -> str | None:
     """Restore targets are never taken from the plan: writing somewhere must be asked for."""
     return cli_value or os.environ.get("LIFEBOAT_TARGET_URI")
+
+
+def deployment_key(cli_value: str | None, plan: Plan) -> str | None:
+    """The repository name of the deployment being written: --deployment, else [deployment] key,
+    else None (its replica set name, read from the server)."""
+    return cli_value or plan.deployment.key
 
 
 def member(cli_value: str | None, plan: Plan) -> str:

@@ -56,7 +56,13 @@ def backups_document(repository: Repository) -> dict[str, Any]:
 def timeline_document(history: History) -> dict[str, Any]:
     """``lifeboat timeline --json``."""
     t = history.timeline
-    return {"deployment": history.deployment, "verdict": t.verdict(), **t.describe()}
+    foreign = [{"backup_id": b, "reason": why} for b, why in sorted(history.foreign.items())]
+    return {
+        "deployment": history.deployment,
+        "verdict": t.verdict(),
+        **t.describe(),
+        "foreign_bases": foreign,
+    }
 
 
 def drill_rows(past: list[DrillReport]) -> list[dict[str, Any]]:

@@ -198,3 +198,17 @@ class NotSnapshotData(LifeboatError):
 
     exit_code = 24
     default_hint = "start the target on the snapshot's data (the provider's restore), then restore again"
+
+
+class DeploymentMismatch(LifeboatError):
+    """The source is another replica set than the one the repository holds under that name."""
+
+    exit_code = 25
+    default_hint = "give it its own name in the repository: --deployment NAME (or [deployment] key)"
+
+
+class Interrupted(LifeboatError):
+    """SIGINT or SIGTERM: what was started was stopped and cleaned up; the hint says what next."""
+
+    exit_code = 130
+    default_hint = "run the same command again"

@@ -19,7 +19,8 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from ..errors import OplogOverflow, UnsupportedSource
-from ..oplog.reader import OplogReader, newest_ts, oldest_ts, pause_for
+from ..oplog.chain import entry_digest
+from ..oplog.reader import OplogReader, newest_entry, newest_ts, oldest_ts, pause_for
 from ..repo.objects import ObjectWriter
 from ..timestamps import just_before, to_str, wall_of
 
@@ -35,6 +36,9 @@ class Anchor:
     start_ts: Timestamp
     guard: Timestamp
     query_s: float = 0.0
+    # sha256 of the newest entry when the anchor was chosen (the consistent point's entry
+    # when nothing is captured after it): what proves the base's place in a history.
+    newest_digest: str | None = None
 
 
 def _majority_point(client: MongoClient[Any]) -> Timestamp | None:
@@ -55,7 +59,8 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
     """
     t = time.monotonic()
     try:
-        start = newest_ts(client)
+        newest = newest_entry(client)
+        start = newest["ts"]
     except StopIteration as e:
         raise UnsupportedSource(
             "the source oplog is empty", "write once to the replica set (or wait for its first no-op entry)"
@@ -79,7 +84,8 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
                 start, guard = just_before(ts), ts
     except PyMongoError:
         pass  # servers without config.transactions have no long-running transactions to bracket
-    return Anchor(start, guard, query_s)
+    digest = entry_digest(newest.raw) if start == newest["ts"] else None
+    return Anchor(start, guard, query_s, digest)
 
 
 class OplogCapture(threading.Thread):
@@ -112,6 +118,7 @@ class OplogCapture(threading.Thread):
         self.on_entries = on_entries
         self.position = anchor.start_ts
         self.entries = 0
+        self.last_raw: bytes | None = None  # the last entry captured
         self.queries_s = 0.0
         self.error: BaseException | None = None
         self._finishing = threading.Event()
@@ -134,6 +141,13 @@ class OplogCapture(threading.Thread):
         except BaseException as e:  # handed to the main thread by join_checked
             self.error = e
 
+    @property
+    def end_digest(self) -> str | None:
+        """The digest of the entry at ``position`` (the consistent point), where known."""
+        if self.last_raw is not None:
+            return entry_digest(self.last_raw)
+        return self.anchor.newest_digest if self.position == self.anchor.start_ts else None
+
     def join_checked(self) -> None:
         self.join()
         if self.error is not None:
@@ -150,6 +164,7 @@ class OplogCapture(threading.Thread):
             entries, caught_up = reader.read()
             for entry in entries:
                 self.writer.write(entry.raw, 1)
+                self.last_raw = entry.raw
             self.position = reader.position
             self.queries_s = reader.query_s
             if entries:

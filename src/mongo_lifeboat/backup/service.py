@@ -19,7 +19,10 @@ from ..faults import crash_point
 from ..mongo import members
 from ..mongo.catalog import SourceCollection, list_source_collections
 from ..mongo.client import connect
+from ..mongo.identity import read_identity
+from ..oplog import chain
 from ..oplog.lease import Lease, Renewer
+from ..oplog.segments import list_segments
 from ..repo import layout
 from ..repo.manifest import CollectionEntry, FileEntry, Manifest, OplogBracket
 from ..repo.objects import ObjectWriter
@@ -48,6 +51,7 @@ EventSink = Callable[[BackupEvent], None]
 class BackupOptions:
     source_uri: str
     member: str = "auto"
+    deployment: str | None = None  # the name in the repository; default: the replica set name
     jobs: int = 4
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     timeout_ms: int = 10_000
@@ -91,7 +95,7 @@ def run_backup(repo: Repository, opts: BackupOptions, on_event: EventSink | None
     t0 = time.monotonic()
     cluster = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
     try:
-        deployment = _deployment_name(cluster)
+        deployment = opts.deployment or _deployment_name(cluster)
         chosen = members.choose(members.discover(cluster), opts.member)
     finally:
         cluster.close()
@@ -113,6 +117,16 @@ def _backup_from_member(
     t0: float,
 ) -> Manifest:
     server_version, fcv = _server_facts(client)
+    identity = read_identity(client)
+    # Never join another replica set's history because it shares this one's name.
+    chain.check_source(
+        client,
+        identity,
+        deployment,
+        repo.storage,
+        [b.manifest for b in repo.list_backups() if b.manifest and b.manifest.deployment == deployment],
+        list_segments(repo.storage, deployment),
+    )
     backup_id = layout.new_backup_id(started_wall)
     while repo.backup_exists(deployment, backup_id):  # two backups in one second
         time.sleep(1.0)
@@ -171,6 +185,8 @@ def _backup_from_member(
             end_ts=to_str(end_ts),
             collections=entries,
             phases=phases,
+            identity=identity,
+            end_entry_sha256=capture.end_digest,
             oplog=OplogBracket(
                 start_ts=to_str(anchor.start_ts),
                 end_ts=to_str(end_ts),

@@ -34,6 +34,7 @@ from .context import (
     open_repository,
     repo_option,
     source_option,
+    store_as_option,
 )
 from .signals import event, failure_signalled, signals_for
 
@@ -89,6 +90,7 @@ def _collections(m: Manifest) -> list[dict[str, Any]]:
     default=None,
     help="Uncompressed MiB per data file (default 64).",
 )
+@store_as_option
 @json_option
 @app
 def backup(
@@ -98,6 +100,7 @@ def backup(
     jobs: int | None,
     member: str | None,
     chunk_mb: int | None,
+    deployment: str | None,
 ) -> None:
     """Take a consistent base backup (oplog captured around the dump)."""
     plan = ctx.plan
@@ -105,6 +108,7 @@ def backup(
     opts = BackupOptions(
         source_uri=config.require_source(source, plan),
         member=config.member(member, plan),
+        deployment=config.deployment_key(deployment, plan),
         jobs=jobs or plan.backup.jobs,
         chunk_bytes=(chunk_mb or plan.backup.chunk_mb) << 20,
         timeout_ms=config.timeout_ms(plan),

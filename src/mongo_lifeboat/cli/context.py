@@ -53,6 +53,13 @@ member_option = click.option(
 deployment_option = click.option(
     "--deployment", default=None, help="Replica set name (when the repository holds several)."
 )
+store_as_option = click.option(
+    "--deployment",
+    default=None,
+    metavar="NAME",
+    help="The name this deployment is kept under in the repository (default: [deployment] key, else its "
+    "replica set name); sets two replica sets of one name apart.",
+)
 
 
 def open_repository(ctx: AppContext, repo: str | None, every: bool = False) -> Repository:

@@ -25,6 +25,7 @@ from .context import (
     open_repository,
     repo_option,
     source_option,
+    store_as_option,
 )
 from .signals import event, failure_signalled, signals_for
 
@@ -47,6 +48,7 @@ from .signals import event, failure_signalled, signals_for
     show_default=True,
     help="...or at this size.",
 )
+@store_as_option
 @json_option
 @app
 def stream(
@@ -56,6 +58,7 @@ def stream(
     member: str | None,
     segment_seconds: float,
     segment_bytes: int,
+    deployment: str | None,
 ) -> None:
     """Archive the oplog continuously until SIGTERM/SIGINT (then flush and exit 0)."""
     out = ctx.output
@@ -90,6 +93,7 @@ def stream(
         segment_seconds,
         segment_bytes,
         timeout_ms=config.timeout_ms(ctx.plan),
+        deployment=config.deployment_key(deployment, ctx.plan),
     )
     with failure_signalled(ctx, signals, "archiver", None, repository.url):
         stats = Archiver(repository, opts, on_event).run(stop)
@@ -143,6 +147,11 @@ def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
             out.say(
                 f"archiver: STOPPED; it archived through {t.state.get('position')}, last seen "
                 f"{t.state.get('updated_at')} ({t.state.get('age_s')}s ago): restart lifeboat stream"
+            )
+        for f in data["foreign_bases"]:
+            out.say(
+                f"base backup {f['backup_id']} is NOT of this history ({f['reason']}): "
+                "it restores as itself, never as the base of a point-in-time restore"
             )
         out.say(data["verdict"])
 

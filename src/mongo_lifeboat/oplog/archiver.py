@@ -28,11 +28,13 @@ from ..errors import IntegrityError, SourceUnreachable, UnsupportedSource
 from ..faults import crash_point
 from ..mongo import members
 from ..mongo.client import connect
+from ..mongo.identity import read_identity
 from ..repo import layout
 from ..repo.mirror import MEMBER_FAILURES
 from ..repo.objects import ObjectWriter
 from ..repo.repository import Repository
 from ..timestamps import iso, just_before, to_str
+from . import chain
 from .catchup import catch_up
 from .lease import Lease
 from .reader import OplogReader, newest_ts, oldest_ts, pause_for
@@ -51,6 +53,7 @@ class ArchiverOptions:
     poll_s: float = 0.25
     lease_ttl_s: float = 60.0
     catch_up_s: float = 30.0  # how often a repository that is down is tried again
+    deployment: str | None = None  # the name in the repository; default: the replica set name
 
 
 @dataclass(frozen=True)
@@ -139,13 +142,31 @@ class Archiver:
                     "the source is not a replica set: it has no oplog to archive",
                     "run mongod as a replica set (a single-node set is fine: --replSet rs0 + rs.initiate())",
                 )
-            self.deployment = str(hello["setName"])
+            self.deployment = self.opts.deployment or str(hello["setName"])
             chosen = members.choose(members.discover(cluster), self.opts.member)
         finally:
             cluster.close()
-        return members.member_client(
+        client: MongoClient[Any] = members.member_client(
             self.opts.source_uri, chosen.host, serverSelectionTimeoutMS=self.opts.timeout_ms
         )
+        try:
+            # Never continue another replica set's archive because it shares this one's name.
+            chain.check_source(
+                client,
+                read_identity(client),
+                self.deployment,
+                self.repo.storage,
+                [
+                    b.manifest
+                    for b in self.repo.list_backups()
+                    if b.manifest and b.manifest.deployment == self.deployment
+                ],
+                list_segments(self.repo.storage, self.deployment),
+            )
+        except BaseException:
+            client.close()
+            raise
+        return client
 
     def _resume_point(self, client: MongoClient[Any]) -> Timestamp:
         segments = list_segments(self.repo.storage, self.deployment)

@@ -17,6 +17,7 @@ from ..repo.repository import Repository
 from ..repo.storage import ObjectMissing, Storage
 from ..snapshot.manifest import SnapshotManifest, list_snapshots
 from ..timestamps import from_hex16
+from . import chain
 from .entries import units
 from .incidents import INCIDENT_PREFIX, Incident, find_incidents
 from .segments import Segment, iter_entries, list_segments, read_state
@@ -34,6 +35,9 @@ class History:
     segments: list[Segment]
     timeline: Timeline
     snapshots: list[SnapshotManifest] = field(default_factory=list)
+    # Base backups under this name that the archive shows to be of another history:
+    # backup id -> why. They restore as themselves, never as a point-in-time base.
+    foreign: dict[str, str] = field(default_factory=dict)
 
 
 def deployments(repo: Repository) -> list[str]:
@@ -68,8 +72,10 @@ def load_history(repo: Repository, deployment: str | None = None) -> History:
     if state is not None:
         state = {**state, **archiver_status(repo, deployment, state)}
     snapshots = list_snapshots(repo.storage, deployment)
+    foreign = chain.foreign_bases(repo.storage, manifests, segments)
+    bases = [m for m in manifests if m.backup_id not in foreign]
     return History(
-        deployment, manifests, segments, build_timeline(manifests, segments, state, snapshots), snapshots
+        deployment, bases, segments, build_timeline(bases, segments, state, snapshots), snapshots, foreign
     )
 
 

@@ -33,6 +33,11 @@ def oplog(client: MongoClient[Any]) -> Any:
     return client.local.get_collection("oplog.rs", codec_options=RAW_CODEC)
 
 
+def newest_entry(client: MongoClient[Any]) -> Any:
+    """The newest oplog entry, raw (raises StopIteration on an empty oplog)."""
+    return oplog(client).find({}).sort("$natural", DESCENDING).limit(1).next()
+
+
 def newest_ts(client: MongoClient[Any]) -> Timestamp:
     return oplog(client).find({}, {"ts": 1}).sort("$natural", DESCENDING).limit(1).next()["ts"]
 

@@ -67,6 +67,16 @@ class ImportOrigin(_Model):
     has_oplog: bool
 
 
+class SourceIdentity(_Model):
+    """What told this replica set apart from others of the same name when it was backed up:
+    its ``replicaSetId`` where the server reports one, and its members' hosts. The chain
+    itself (the consistent-point entry's digest, on the manifest) is the proof that always
+    exists; these are the fast answer where they are known."""
+
+    replica_set_id: str | None = None
+    hosts: list[str] = Field(default_factory=list)
+
+
 class Manifest(_Model):
     format: int = FORMAT_VERSION
     tool_version: str
@@ -84,6 +94,10 @@ class Manifest(_Model):
     oplog: OplogBracket
     phases: dict[str, float] = Field(default_factory=dict)  # seconds: prepare, export, bracket
     imported_from: ImportOrigin | None = None
+    identity: SourceIdentity | None = None
+    # sha256 of the raw oplog entry at end_ts (the last one at that ts): the archive holds a
+    # byte-identical entry there exactly when this base and that archive are of one history.
+    end_entry_sha256: str | None = None
 
     @property
     def point_in_time_base(self) -> bool:
