@@ -207,8 +207,13 @@ class DeploymentMismatch(LifeboatError):
     default_hint = "give it its own name in the repository: --deployment NAME (or [deployment] key)"
 
 
-class Interrupted(LifeboatError):
-    """SIGINT or SIGTERM: what was started was stopped and cleaned up; the hint says what next."""
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: what was started is stopped and cleaned up on the way out.
 
-    exit_code = 130
-    default_hint = "run the same command again"
+    Like KeyboardInterrupt, not an Exception: no ``except Exception`` or ``except
+    LifeboatError`` on the way (a drill's failure list, a retry loop) may swallow it."""
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code

@@ -8,7 +8,9 @@ from typing import Any
 
 from pymongo import MongoClient
 
+from .. import interrupts
 from ..ejson import dumps as ejson_dumps
+from ..faults import crash_point
 from ..mongo.catalog import SourceCollection
 from ..repo import layout
 from ..repo.manifest import FileEntry
@@ -36,10 +38,12 @@ def export_collection(
     )
     try:
         for raw in client[coll.db][coll.name].find_raw_batches({}, batch_size=1000):
+            interrupts.check()  # an interrupted backup stops within a batch
             docs = count_documents(raw)
             writer.write(raw, docs)
             if on_progress:
                 on_progress(coll.ns, docs, len(raw))
+            crash_point("batch-exported")
         return writer.finish()
     finally:
         writer.abandon()

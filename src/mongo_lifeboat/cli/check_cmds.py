@@ -8,7 +8,7 @@ import threading
 import click
 
 from .. import config
-from ..errors import ChecksCritical, ChecksWarning, UsageError
+from ..errors import ChecksCritical, ChecksWarning, Interrupted, UsageError
 from ..events import Event, Status
 from ..metrics import registry_for
 from ..notify import Notifier
@@ -177,7 +177,7 @@ def metrics(ctx: AppContext, listen: str, once: bool, repo: str | None, deployme
     ctx.output.note(f"serving metrics on http://{host}:{server.server_port}/metrics (Ctrl-C stops)")
     try:
         threading.Event().wait()  # serve until interrupted
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         server.shutdown()
 
 

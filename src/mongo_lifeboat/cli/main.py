@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from .. import __version__
+from .. import __version__, interrupts
 from ..config import load_plan, plan_path
-from ..errors import LifeboatError, SourceUnreachable
+from ..errors import Interrupted, LifeboatError, SourceUnreachable
 from ..output import Output
 from ..secrets import RedactingFilter, redact
 from . import (
@@ -95,22 +95,53 @@ def _fail(message: str, hint: str, code: int) -> None:
     sys.exit(code)
 
 
+# What an interrupted command leaves behind, and what to run next.
+_AFTER_INTERRUPT = {
+    "backup": "nothing was committed (a backup without its manifest is never used): run lifeboat backup "
+    "again; lifeboat cleanup removes the partial objects",
+    "restore": "the target holds part of the restore: run the same restore again with --drop",
+    "drill": "a scratch staging server was stopped and removed (a --staging one holds part of the "
+    "restore): run the drill again",
+    "undo": "run the same undo again: what was written is journaled and not written twice",
+    "export": "the output is incomplete: remove it and export again",
+    "import-mongodump": "nothing was committed (no manifest): import again; lifeboat cleanup removes the "
+    "partial objects",
+    "copy": "copy is incremental and verifies each object: run it again to finish",
+    "prune": "what was deleted is gone, the rest is kept: run prune again to finish",
+    "snapshot": "writes were unlocked and nothing was recorded: take the snapshot again",
+    "verify": "nothing was changed: run verify again",
+}
+
+
+def _command() -> str:
+    return next((a for a in sys.argv[1:] if a in cli.commands), "")
+
+
 def main() -> None:
+    interrupts.install()
     try:
         cli.main(prog_name="lifeboat", standalone_mode=False)
+    except Interrupted as e:
+        command = _command()
+        interrupts.exit_soon(e.exit_code)
+        _fail(
+            f"{e.message}" + (f" during lifeboat {command}" if command else ""),
+            _AFTER_INTERRUPT.get(command, "nothing was left running: run the same command again"),
+            e.exit_code,
+        )
     except LifeboatError as e:
         if _state["verbose"]:
             traceback.print_exc()
         _fail(e.message, e.hint, e.exit_code)
     except click.exceptions.Abort:
-        _fail("interrupted", "", EXIT_INTERRUPTED)
+        _fail("interrupted", "run the same command again", EXIT_INTERRUPTED)
     except click.ClickException as e:
         # Point at the help of the command that was typed (click does not always say which).
-        command = next((a for a in sys.argv[1:] if a in cli.commands), "")
+        command = _command()
         where = f"lifeboat {command} --help" if command else "lifeboat --help"
         _fail(e.format_message(), f"see: {where}", e.exit_code or 2)
     except KeyboardInterrupt:
-        _fail("interrupted", "", EXIT_INTERRUPTED)
+        _fail("interrupted", "run the same command again", EXIT_INTERRUPTED)
     except ConnectionFailure as e:
         err = SourceUnreachable(f"lost the connection to MongoDB: {e}")
         _fail(err.message, err.hint, err.exit_code)

@@ -22,7 +22,8 @@ def signals_for(ctx: AppContext, repository: Repository | None, deployment: str 
 
     def console(event: Event) -> None:
         # Under --json only the result goes to stdout; this line is on stderr, like notes.
-        if event.status != "success":
+        # A failure that ends the run is said once, by the error line that follows it.
+        if event.status != "success" and "exit_code" not in event.details:
             out.note(f"{event.event} {event.status}: {event.summary}")
 
     signals = Signals([console])

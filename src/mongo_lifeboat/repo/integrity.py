@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import bson
 from bson.errors import BSONError
 
+from .. import interrupts
 from ..errors import IntegrityError
 from .manifest import FileEntry, Manifest
 from .objects import read_documents, read_verified
@@ -61,6 +62,7 @@ def verify_objects(
     report = VerifyReport(backup_id)
 
     def one(entry: FileEntry) -> tuple[FileEntry, int, str | None]:
+        interrupts.check()
         try:
             return entry, check_object(storage, entry), None
         except IntegrityError as e:

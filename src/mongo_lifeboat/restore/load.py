@@ -18,7 +18,9 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 from pymongo.errors import BulkWriteError
 
+from .. import interrupts
 from ..errors import RestoreFailed
+from ..faults import crash_point
 from ..repo.manifest import FileEntry
 from ..repo.objects import read_documents
 from ..repo.storage import Storage
@@ -64,6 +66,16 @@ def _read(storage: Storage, tns: str, entry: FileEntry, put: Callable[[_Batch], 
     return seen
 
 
+def put_sentinel(batches: queue.Queue[_Batch | None], stopping: Callable[[], bool]) -> None:
+    while True:
+        try:
+            batches.put(None, timeout=0.2)
+            return
+        except queue.Full:
+            if stopping():
+                return  # the inserters end by themselves once the queue is empty
+
+
 def load_all(
     target: MongoClient[Any],
     storage: Storage,
@@ -76,22 +88,33 @@ def load_all(
     batches: queue.Queue[_Batch | None] = queue.Queue(maxsize=2 * jobs)
     failed = threading.Event()
 
+    def stopping() -> bool:
+        return failed.is_set() or interrupts.cancelled.is_set()
+
     def put(batch: _Batch) -> None:
-        while not failed.is_set():
+        while not stopping():
             try:
                 batches.put(batch, timeout=0.2)
                 return
             except queue.Full:
                 continue
+        interrupts.check()
         raise RestoreFailed("stopped: another loader failed")
 
     def inserter() -> int:
+        # Every wait is bounded, so a failure or an interruption ends every thread within
+        # a batch, whatever the main thread is doing (it may be unwinding from a signal).
         done = 0
         while True:
-            batch = batches.get()
+            try:
+                batch = batches.get(timeout=0.2)
+            except queue.Empty:
+                if stopping():
+                    return done
+                continue
             if batch is None:
                 return done
-            if failed.is_set():
+            if stopping():
                 continue  # drain, so readers blocked on put() can see the failure
             try:
                 _insert(target, batch)
@@ -101,6 +124,7 @@ def load_all(
             done += len(batch[2])
             if on_progress:
                 on_progress(batch[0], len(batch[2]), sum(len(r) for r in batch[2]))
+            crash_point("batch-loaded")
 
     ordered = sorted(files, key=lambda f: -f[1].raw_bytes)  # biggest first: shortest tail
     with (
@@ -110,14 +134,18 @@ def load_all(
         insert_futures = [inserters.submit(inserter) for _ in range(jobs)]
         read_futures = [readers.submit(_read, storage, tns, f, put) for tns, f in ordered]
         read_error: BaseException | None = None
-        for f in read_futures:
-            try:
-                f.result()
-            except BaseException as e:
-                failed.set()
-                read_error = read_error or e
+        try:
+            for f in read_futures:
+                try:
+                    f.result()
+                except Exception as e:
+                    failed.set()
+                    read_error = read_error or e
+        except BaseException:  # interrupted here: every thread ends at its next batch
+            failed.set()
+            raise
         for _ in insert_futures:
-            batches.put(None)
+            put_sentinel(batches, stopping)
         inserted = 0
         insert_error: BaseException | None = None
         for f in insert_futures:
