@@ -14,8 +14,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.cli import child_env, lifeboat
@@ -139,20 +137,16 @@ def test_drill_interrupted_in_its_load_removes_its_scratch_server(
     assert str(scratch_parent) not in ps, "the scratch server is still running"
 
 
-@pytest.mark.parametrize("what", ["verify"])
-def test_a_second_signal_exits_at_once(servers: ServerPool, repo: Repository, what: str) -> None:
+def test_a_second_signal_exits_at_once() -> None:
     """The handler's second branch: no cleanup, no hang."""
-    source = servers.new()
-    _seed(source.client(), 5_000)
-    assert lifeboat("backup", "--source", source.uri, "--repo", repo.url).code == 0
     proc = subprocess.Popen(
-        [sys.executable, "-c", _DOUBLE_SIGNAL, repo.url],
-        stdout=subprocess.PIPE,
+        [sys.executable, "-c", _DOUBLE_SIGNAL],
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env=child_env(),
     )
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "again: exiting now" in err
 
