@@ -15,6 +15,7 @@ from pymongo import MongoClient
 
 from ..ejson import from_ejson
 from ..mongo.codec import RAW_CODEC
+from ..mongo.nsmap import NamespaceMap
 from ..oplog.reader import newest_ts
 from ..restore.plan import RestorePlan
 from ..verify.compare import CollectionSummary, _normal_index, summarize
@@ -96,6 +97,28 @@ def check_structure(
             )
         elif _options(got.options) != _options(there.options):
             proof.fail("structure", f"options {got.options} != the source's {there.options}", ns=ns)
+
+
+def data_namespaces(client: MongoClient[Any], nsmap: NamespaceMap) -> set[str]:
+    """The collections (not views, not time-series buckets) the drill's scope selects."""
+    return {
+        ns
+        for ns, s in summarize(client, nsmap, contents=False).items()
+        if s.type == "collection" and ".system." not in ns
+    }
+
+
+def judge_absent(proof: Proof, changes: Changes, absent: list[str], counts: Counts) -> None:
+    """Collections the source has and the restore lacks: a failure, unless they may not have
+    existed at T (a command after T made them, or every document they hold was written after T)."""
+    for ns in absent:
+        have = counts.documents.get(ns, 0)
+        if not changes.stable_collection(ns):
+            continue  # created (or renamed into) after T
+        if have <= len(changes.touched.get(ns, ())):
+            proof.skip("collection written only after T (it may not have existed at T)", have)
+            continue
+        proof.fail("structure", f"missing after the restore: the source holds it ({have} documents) at T", ns=ns)
 
 
 @dataclass

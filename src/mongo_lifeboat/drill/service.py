@@ -31,7 +31,16 @@ from ..secrets import redact
 from ..timestamps import iso, to_str, wall_of
 from . import report as reports
 from .changes import commanded_between, read_changes
-from .proof import Proof, check_structure, compare_documents, count_source, judge_data, restored_and_written
+from .proof import (
+    Proof,
+    check_structure,
+    compare_documents,
+    count_source,
+    data_namespaces,
+    judge_absent,
+    judge_data,
+    restored_and_written,
+)
 from .report import RECOVERY_PHASES, DrillReport
 
 # How run_restore's phases add up to the drill's recovery phases.
@@ -198,10 +207,17 @@ def _prove(
             n = staging[db][coll].count_documents({})
             proof.documents_restored += n
             proof.skip("time-series collection (compared by structure)", n)
-    counts = count_source(source, data_ns)
+    # Every namespace that exists at T, not only the base's: collections the replay created
+    # (after the base, or by a rename) are proven like the others, and one the source has
+    # that the restore lacks is a failure unless it came into being after T.
+    on_staging, on_source = data_namespaces(staging, plan.nsmap), data_namespaces(source, plan.nsmap)
+    data_ns += sorted(on_staging - set(data_ns))
+    absent = sorted(on_source - on_staging - {t.target_ns for t in plan.collections})
+    counts = count_source(source, [*data_ns, *absent])
     restored, candidates = compare_documents(staging, source, data_ns)
     proof.documents_restored += sum(restored.values())
     changes = read_changes(repo.storage, history.segments, source, target, counts.at, counts.by)
+    judge_absent(proof, changes, absent, counts)
     written = restored_and_written(staging, changes, data_ns)
     judge_data(proof, changes, restored, written, candidates, counts)
     before = commanded_between(repo.storage, history.segments, plan.manifest.end, target)
