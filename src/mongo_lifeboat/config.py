@@ -209,6 +209,15 @@ class SnapshotSettings(_Section):
     lvm: LvmSettings | None = None
     zfs: ZfsSettings | None = None
 
+    @property
+    def configured(self) -> bool:
+        """Whether the plan takes snapshots at all (a provider with what it needs is named)."""
+        if self.provider == "command":
+            return self.command is not None and bool(self.command.snapshot)
+        if self.provider == "ebs":
+            return True  # its volumes may be found by their tags, with no settings at all
+        return (self.lvm if self.provider == "lvm" else self.zfs) is not None
+
 
 class AgentSettings(_Section):
     """``lifeboat agent``: where its dashboard listens and how often it looks."""

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.oplog.history import load_history
 from mongo_lifeboat.repo.repository import Repository
@@ -157,3 +159,28 @@ def _archived(repo: Repository) -> Any:
     from bson import Timestamp
 
     return load_history(repo).timeline.archived_to or Timestamp(0, 0)
+
+
+def test_fsync_lock_on_a_server_without_it_is_a_snapshot_failure_naming_the_fix(
+    servers: ServerPool, tmp_path: Path
+) -> None:
+    """Issue 18, item 5. A mongod has fsyncLock: there, the lock itself is tested against a
+    wire-level double (test_snapshot_lock); this is the server that lacks it."""
+    source = servers.new()
+    if source.kind != "secantus":
+        pytest.skip("needs a server without fsyncLock (SecantusDB); mongod has it")
+    repo_url = "file://" + str(tmp_path / "repo")
+    Repository.init(repo_url)
+    plan = tmp_path / "lifeboat.toml"
+    plan.write_text(
+        f'[deployment]\nsource = "{source.uri}"\n[[repository]]\nname = "a"\nurl = "{repo_url}"\n'
+        f'[snapshot]\nprovider = "command"\n[snapshot.command]\nsnapshot = "echo never-taken"\n'
+    )
+    res = lifeboat("--config", str(plan), "snapshot")
+    assert res.code == 23, res.stderr
+    assert res.error_lines[0].startswith("error: locking writes (fsync lock) failed")
+    assert "$clusterTime" not in res.stderr and "host, port" not in res.stderr
+    assert 'consistency = "journal"' in res.error_lines[1]
+    checked = lifeboat("--config", str(plan), "check", "--json")
+    found = {r["id"]: r for r in checked.json()["checks"]}["snapshot-method"]
+    assert found["status"] == "warning" and "fsync-lock cannot work" in found["finding"]

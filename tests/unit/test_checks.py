@@ -86,7 +86,7 @@ def test_a_complete_plan_passes_every_check_but_encryption() -> None:
     assert checks.overall(results) == "warning"
     assert [r.id for r in results] == [
         "owner", "objectives", "repositories", "cross-region", "backup-member", "oplog-window", "archiver",
-        "last-backup", "restorable", "drill-age", "drill-rto", "alerts", "encryption",
+        "last-backup", "restorable", "drill-age", "drill-rto", "alerts", "encryption", "snapshot-method",
     ]  # fmt: skip
 
 
@@ -220,3 +220,16 @@ def test_a_repository_whose_archive_fell_behind_is_a_warning_naming_the_fix() ->
     assert result.status == "warning"
     assert result.finding == "repository b's oplog archive ends 1h before a's: it missed segments"
     assert "lifeboat copy --from a --to b" in result.hint
+
+
+def test_a_snapshot_method_the_source_cannot_do_is_a_warning_naming_the_fix() -> None:
+    facts = good_facts()
+    assert checks.check_snapshot_method(facts).finding == "the plan takes no volume snapshots"
+    with_snapshots = _replace_plan(
+        facts, snapshot={"provider": "command", "command": {"snapshot": "snap.sh"}}
+    )
+    assert checks.check_snapshot_method(with_snapshots).status == "ok"
+    with_snapshots.write_lock_problem = "the server lists no fsync/fsyncUnlock command"
+    result = checks.check_snapshot_method(with_snapshots)
+    assert result.status == "warning"
+    assert "fsync" in result.finding and 'consistency = "journal"' in result.hint

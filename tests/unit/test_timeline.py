@@ -64,3 +64,23 @@ def test_a_snapshot_base_opens_a_window_and_a_restore_from_it_says_what_to_do_fi
     with pytest.raises(NotRestorable) as caught:
         plan_pitr([], timeline, segments, Timestamp(t0 + 250, 1), NamespaceMap.build())
     assert "--base snapshot:s1" in (caught.value.hint or "")
+
+
+def test_a_base_the_archiver_has_not_reached_does_not_collapse_the_window() -> None:
+    """Right after a scheduled backup: the archive ends at 1100, the new base is at 1105."""
+    t = build_timeline([_backup("old", 1000), _backup("new", 1105)], [_segment(1000, 1100)])
+    assert t.main is not None and (t.main.start, t.main.backups) == (Timestamp(1000, 1), ["old"])
+    assert [w.backups for w in t.ahead] == [["new"]]
+    verdict = t.verdict()
+    assert verdict.startswith("restorable from 1970-01-01T00:16:40Z to 1970-01-01T00:18:20Z")
+    assert "and to base backup new at its own point" in verdict
+    assert "separate" not in verdict
+    # Once the archive passes it, it is one window.
+    later = build_timeline([_backup("old", 1000), _backup("new", 1105)], [_segment(1000, 1200)])
+    assert [w.backups for w in later.windows] == [["old", "new"]] and not later.ahead
+
+
+def test_windows_that_touch_are_one_and_the_end_shown_is_the_last_entry() -> None:
+    t = build_timeline([_backup("a", 1000), _backup("b", 1100)], [_segment(1000, 1100)])
+    assert [w.backups for w in t.windows] == [["a", "b"]]
+    assert t.windows[0].describe()["through"] == "1100:1"  # the archive's last entry, as the archiver says

@@ -503,15 +503,19 @@ class Agent:
                 timeline_svg.Mark(s.end.time, f"snapshot {s.snapshot_id} ({s.provider})", "backup")
                 for s in history.snapshots
             ]
-            if t.windows:
-                last = t.windows[-1]
+            main = t.main
+            if main is not None:
                 restorable = (
-                    f"You can restore to any second from {wall_of(last.start)} to {wall_of(last.end)}"
+                    f"You can restore to any second from {wall_of(main.start)} to {wall_of(main.end)}"
                 )
-                if len(t.windows) > 1:
+                for w in t.ahead:
                     restorable += (
-                        f" (and {len(t.windows) - 1} earlier window(s); {len(t.gaps)} gap(s) between)"
+                        f"; and to base backup {', '.join(w.backups)} at {wall_of(w.end)}, which the "
+                        "archiver has not reached yet"
                     )
+                earlier = len([w for w in t.windows if w.end <= main.start])
+                if earlier:
+                    restorable += f" (and {earlier} earlier window(s); {len(t.gaps)} gap(s) between)"
             else:
                 restorable = t.verdict()
         for i in self.snapshot.incidents if self.snapshot else []:

@@ -124,9 +124,10 @@ def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
         table = Table("", "from", "to", "base backups")
         items = [
             (
-                "window",
+                "its own point (archive not there yet)" if w["ahead_of_archive"] else "window",
                 w["start_wall"] + f" ({w['start']})",
-                w["end_wall"] + f" ({w['end']})",
+                # The last entry it includes: the archiver's own position at the archive's end.
+                w["end_wall"] + f" (through {w['through']})",
                 ", ".join(w["backups"]),
             )
             for w in data["windows"]

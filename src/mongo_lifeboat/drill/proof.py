@@ -118,7 +118,9 @@ def judge_absent(proof: Proof, changes: Changes, absent: list[str], counts: Coun
         if have <= len(changes.touched.get(ns, ())):
             proof.skip("collection written only after T (it may not have existed at T)", have)
             continue
-        proof.fail("structure", f"missing after the restore: the source holds it ({have} documents) at T", ns=ns)
+        proof.fail(
+            "structure", f"missing after the restore: the source holds it ({have} documents) at T", ns=ns
+        )
 
 
 @dataclass

@@ -12,7 +12,7 @@ from bson import Timestamp
 
 from ..repo.manifest import Manifest
 from ..snapshot.manifest import SnapshotManifest
-from ..timestamps import just_after, parse_position, to_str, wall_of
+from ..timestamps import just_after, just_before, parse_position, to_str, wall_of
 from .segments import Segment
 
 
@@ -27,9 +27,18 @@ class Window:
     start: Timestamp
     end: Timestamp
     backups: list[str] = field(default_factory=list)
+    # A base newer than everything archived (a backup the archiver has not reached yet):
+    # restorable at its own point only, until the archive passes it and it joins the window.
+    ahead_of_archive: bool = False
 
     def covers(self, p: Timestamp) -> bool:
         return self.start < p <= self.end
+
+    @property
+    def through(self) -> Timestamp:
+        """The last position whose entry a restore to ``end`` applies: the archiver's position
+        when the window ends at the archive's end (``end`` itself is exclusive)."""
+        return just_before(self.end)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -37,7 +46,9 @@ class Window:
             "start_wall": wall_of(self.start),
             "end": to_str(self.end),
             "end_wall": wall_of(self.end),
+            "through": to_str(self.through),
             "backups": self.backups,
+            "ahead_of_archive": self.ahead_of_archive,
         }
 
 
@@ -62,18 +73,37 @@ class Timeline:
             "archiver": self.state,
         }
 
+    @property
+    def main(self) -> Window | None:
+        """The newest window the archive makes. A base the archiver has not reached yet is
+        restorable too, but only at its own point: it is said beside this one, not instead."""
+        spans = [w for w in self.windows if not w.ahead_of_archive]
+        return spans[-1] if spans else (self.windows[-1] if self.windows else None)
+
+    @property
+    def ahead(self) -> list[Window]:
+        """Bases newer than the main window that the archive has not reached yet."""
+        main = self.main
+        return [w for w in self.windows if w.ahead_of_archive and main is not None and w.start > main.start]
+
     def verdict(self) -> str:
-        if not self.windows:
+        main = self.main
+        if main is None:
             return "nothing restorable yet: take a base backup"
-        last = self.windows[-1]
-        latest = f"from {wall_of(last.start)} to {wall_of(last.end)}"
+        latest = f"from {wall_of(main.start)} to {wall_of(main.end)}"
+        ahead = "".join(
+            f"; and to base backup {', '.join(w.backups)} at its own point {wall_of(w.end)} "
+            "(the archive has not reached it yet)"
+            for w in self.ahead
+        )
         gaps = (
             f"; {len(self.gaps)} gap{'s' if len(self.gaps) != 1 else ''} in the archive" if self.gaps else ""
         )
-        if len(self.windows) == 1:
-            return f"restorable {latest}{gaps}"
+        separate = [w for w in self.windows if w not in self.ahead]
+        if len(separate) == 1:
+            return f"restorable {latest}{ahead}{gaps}"
         # Never one range over disjoint windows: what lies between them is not restorable.
-        return f"restorable in {len(self.windows)} separate windows; the latest {latest}{gaps}"
+        return f"restorable in {len(separate)} separate windows; the latest {latest}{ahead}{gaps}"
 
 
 def _chains(segments: list[Segment]) -> list[tuple[Timestamp, Timestamp]]:
@@ -129,6 +159,22 @@ def build_timeline(
         window = windows[idx]
         window.start = min(window.start, snap.end)
         window.backups.append(f"snapshot:{snap.snapshot_id}")
-    all_windows = sorted([*windows.values(), *loose.values()], key=lambda w: w.start)
     archived_to = chains[-1][1] if chains else None
+    for w in loose.values():
+        w.ahead_of_archive = archived_to is not None and w.start >= archived_to
+    all_windows = _merged(sorted([*windows.values(), *loose.values()], key=lambda w: w.start))
     return Timeline(all_windows, gaps, archived_to, state)
+
+
+def _merged(windows: list[Window]) -> list[Window]:
+    """Windows that touch are one window (a base at a chain's very end adds no new span)."""
+    out: list[Window] = []
+    for w in windows:
+        if out and w.start <= out[-1].end:
+            last = out[-1]
+            last.end = max(last.end, w.end)
+            last.backups += [b for b in w.backups if b not in last.backups]
+            last.ahead_of_archive = last.ahead_of_archive and w.ahead_of_archive
+        else:
+            out.append(w)
+    return out

@@ -292,7 +292,8 @@ def check_restorable(f: Facts) -> Result:
             "restorable", "critical", "nothing is restorable", "take a base backup: lifeboat backup"
         )
     newest_base = f.history.manifests[-1].end if f.history.manifests else None
-    window = f.history.timeline.windows[-1]
+    window = f.history.timeline.main
+    assert window is not None  # there are windows
     gaps = [g for g in f.history.timeline.gaps if newest_base is None or g[1] > newest_base]
     length = float(window.end.time - window.start.time)
     if gaps:
@@ -412,6 +413,21 @@ def check_encryption(f: Facts) -> Result:
     )
 
 
+def check_snapshot_method(f: Facts) -> Result:
+    s = f.plan.snapshot
+    if not s.configured:
+        return Result("snapshot-method", "ok", "the plan takes no volume snapshots")
+    if f.write_lock_problem:
+        return Result(
+            "snapshot-method",
+            "warning",
+            f"consistency = fsync-lock cannot work on the source: {f.write_lock_problem}",
+            'set [snapshot] consistency = "journal" (data and journal on one volume, snapshotted '
+            'atomically) or "cold" (the member stopped by [snapshot] pre/post)',
+        )
+    return Result("snapshot-method", "ok", f"{s.provider} snapshots, consistency {s.consistency}")
+
+
 CHECKS: list[Callable[[Facts], Result]] = [
     check_owner,
     check_objectives,
@@ -426,6 +442,7 @@ CHECKS: list[Callable[[Facts], Result]] = [
     check_drill_rto,
     check_alerts,
     check_encryption,
+    check_snapshot_method,
 ]
 
 

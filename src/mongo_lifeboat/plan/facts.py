@@ -18,6 +18,7 @@ from ..drill import report as drills
 from ..drill.report import DrillReport
 from ..errors import LifeboatError
 from ..mongo import members
+from ..mongo.capabilities import write_lock_problem
 from ..mongo.client import connect
 from ..notify import last_delivery
 from ..oplog.history import History, load_history
@@ -72,6 +73,7 @@ class Facts:
     history: History | None = None
     history_error: str | None = None
     source_error: str | None = None
+    write_lock_problem: str | None = None  # why the plan's fsync-lock snapshots cannot work here
     member: members.Member | None = None
     members: list[members.Member] = field(default_factory=list)
     oplog: OplogFact | None = None
@@ -134,6 +136,8 @@ def _source(facts: Facts, uri: str) -> None:
         chosen = members.member_client(uri, facts.member.host, serverSelectionTimeoutMS=timeout_ms(plan))
         try:
             facts.oplog = _oplog(chosen)
+            if plan.snapshot.configured and plan.snapshot.consistency == "fsync-lock":
+                facts.write_lock_problem = write_lock_problem(chosen)
         finally:
             chosen.close()
     except (LifeboatError, PyMongoError, StopIteration) as e:

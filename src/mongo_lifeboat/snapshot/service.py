@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from .. import __version__
 from ..errors import SnapshotFailed, SourceUnreachable, UnsupportedSource
@@ -71,7 +71,15 @@ class WriteLock:
         self._old_handler: Any = None
 
     def __enter__(self) -> WriteLock:
-        self.client.admin.command("fsync", lock=True)
+        try:
+            self.client.admin.command("fsync", lock=True)
+        except OperationFailure as e:
+            raise SnapshotFailed(
+                f"locking writes (fsync lock) failed: the member refused it ({e.details.get('errmsg', e) if e.details else e}); "
+                "nothing was taken or recorded",
+                'this server cannot lock writes: set [snapshot] consistency = "journal" (data and journal on '
+                'one volume, snapshotted atomically) or "cold" (the member stopped by [snapshot] pre/post)',
+            ) from e
         self._locked, self._since = True, time.monotonic()
         self._timer.start()
         if threading.current_thread() is threading.main_thread():
