@@ -228,7 +228,13 @@ class AgentSettings(_Section):
     stop_grace: Duration = 600.0  # on SIGTERM, how long a running backup or drill may finish
     repeat: Duration = 86400.0  # a failure that goes on is said again after this long
     warmup: Duration = 60.0  # no check alert this soon after start (the archiver is starting)
-    segment_seconds: float | None = Field(default=None, gt=0)  # the archiver's (default 10)
+    segment_seconds: float | None = Field(default=None, gt=0)  # the archiver's (default 1)
+
+
+class ArchiverSettings(_Section):
+    """``lifeboat stream`` (and the agent's archiver)."""
+
+    drain_timeout: Duration = 30.0  # on SIGTERM, catch up for at most this long, then commit and exit
 
 
 class Plan(_Section):
@@ -238,6 +244,7 @@ class Plan(_Section):
     objectives: Objectives = Objectives()
     repository: list[RepositorySettings] = Field(default_factory=list)
     schedule: Schedule = Schedule()
+    archiver: ArchiverSettings = ArchiverSettings()
     alerts: Alerts = Alerts()
     drill: DrillSettings = DrillSettings()
     backup: BackupSettings = BackupSettings()

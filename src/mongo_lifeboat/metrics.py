@@ -47,7 +47,7 @@ def gather(repo: Repository, deployment: str | None) -> dict[str, Any]:
         values["last_backup_bytes"] = sum(f.size for f in last.all_files())
     state = history.timeline.state or {}
     if state:
-        values["archiver_lag"] = state.get("lag_s")
+        values["archiver_lag"] = state.get("exposure_s", state.get("lag_s"))  # lag + the record's age
         values["archiver_running"] = 1.0 if state.get("running") else 0.0
         position = str(state.get("position") or "")
         if ":" in position:
@@ -55,8 +55,9 @@ def gather(repo: Repository, deployment: str | None) -> dict[str, Any]:
     windows = history.timeline.windows
     values["gaps"] = len(history.timeline.gaps)
     values["windows"] = len(windows)
-    if windows:
-        values["restorable_window"] = float(windows[-1].end.time - windows[-1].start.time)
+    main = history.timeline.main
+    if main is not None:
+        values["restorable_window"] = float(main.end.time - main.start.time)
     past = drills.history(repo.storage, name)
     if past:
         d = past[-1]

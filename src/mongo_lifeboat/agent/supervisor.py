@@ -88,7 +88,7 @@ class ArchiverSupervisor:
             "log": list(self.child.tail)[-10:] if self.child else [],
         }
 
-    def stop(self, timeout_s: float = 60.0) -> None:
+    def stop(self, timeout_s: float = 60.0) -> None:  # longer than the archiver's drain (30s)
         """SIGTERM: the archiver archives what is in the oplog, commits, and exits."""
         self._stopping.set()
         child = self.child

@@ -37,9 +37,16 @@ from .signals import event, failure_signalled, signals_for
 @click.option(
     "--segment-seconds",
     type=click.FloatRange(0.1, 3600),
-    default=10.0,
+    default=1.0,
     show_default=True,
-    help="Cut a segment this often.",
+    help="Commit a segment at least this often while entries arrive: the most a lost source costs.",
+)
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(0, 3600),
+    default=None,
+    help="On SIGTERM/SIGINT, catch up for at most this long, then commit and exit (default: "
+    "[archiver] drain_timeout, 30s).",
 )
 @click.option(
     "--segment-bytes",
@@ -58,6 +65,7 @@ def stream(
     member: str | None,
     segment_seconds: float,
     segment_bytes: int,
+    drain_timeout: float | None,
     deployment: str | None,
 ) -> None:
     """Archive the oplog continuously until SIGTERM/SIGINT (then flush and exit 0)."""
@@ -84,7 +92,7 @@ def stream(
             signals.emit(
                 event(ctx, "archiver", "warning", None, repository.url, f"archiver stalled: {e.detail}")
             )
-        elif e.kind in ("started", "stopped"):
+        elif e.kind in ("started", "stopped", "drain-timeout"):
             out.note(f"stream: {e.detail}")
 
     opts = ArchiverOptions(
@@ -94,6 +102,7 @@ def stream(
         segment_bytes,
         timeout_ms=config.timeout_ms(ctx.plan),
         deployment=config.deployment_key(deployment, ctx.plan),
+        drain_timeout_s=drain_timeout if drain_timeout is not None else ctx.plan.archiver.drain_timeout,
     )
     with failure_signalled(ctx, signals, "archiver", None, repository.url):
         stats = Archiver(repository, opts, on_event).run(stop)
@@ -141,8 +150,8 @@ def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
         out.out.print(table)
         if t.state and t.state.get("running"):
             out.say(
-                f"archiver: running, through {t.state.get('position')}, lag {t.state.get('lag_s', 0)}s "
-                f"(updated {t.state.get('updated_at')})"
+                f"archiver: running, through {t.state.get('position')}, {t.state.get('exposure_s', 0)}s behind "
+                f"the source (lag {t.state.get('lag_s', 0)}s measured {t.state.get('age_s')}s ago)"
             )
         elif t.state:
             out.say(

@@ -37,8 +37,9 @@ from ..timestamps import iso, just_before, to_str
 from . import chain
 from .catchup import catch_up
 from .lease import Lease
-from .reader import OplogReader, newest_ts, oldest_ts, pause_for
+from .reader import newest_ts, oldest_ts, pause_for
 from .segments import GapRecord, list_segments, record_gap
+from .tail import OplogTail
 
 QUERY_SHARE = 0.2  # of the archiver's time, at most, spent in oplog queries
 
@@ -47,13 +48,16 @@ QUERY_SHARE = 0.2  # of the archiver's time, at most, spent in oplog queries
 class ArchiverOptions:
     source_uri: str
     member: str = "auto"
-    segment_seconds: float = 10.0
+    # Under load a segment is committed at least this often: the most a lost source costs.
+    segment_seconds: float = 1.0
     segment_bytes: int = 16 << 20
     timeout_ms: int = 10_000
     poll_s: float = 0.25
     lease_ttl_s: float = 60.0
     catch_up_s: float = 30.0  # how often a repository that is down is tried again
     deployment: str | None = None  # the name in the repository; default: the replica set name
+    state_s: float = 2.0  # how often the position and the lag are recorded while running
+    drain_timeout_s: float = 30.0  # on SIGTERM, catch up for at most this long, then stop
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,8 @@ class Archiver:
         self.stats = ArchiverStats()
         self.deployment = ""
         self._last_catch_up = time.monotonic()
+        self._committed_wall: datetime | None = None  # of the newest entry in a committed segment
+        self.stopped_behind_s = 0.0  # the drain timed out this far behind
 
     # -- setup ----------------------------------------------------------------------
 
@@ -246,6 +252,8 @@ class Archiver:
         try:
             self._catch_up(everyone=True)
             position, guard = self._check_gap(client, self._resume_point(client))
+            # Until a segment is committed, what is committed ends at the resume point.
+            self._committed_wall = datetime.fromtimestamp(position.time, UTC)
             self.emit(
                 ArchiverEvent(
                     "started", f"archiving {self.deployment} from {to_str(position)}", end=to_str(position)
@@ -281,14 +289,18 @@ class Archiver:
             lease.release()
             client.close()
 
-    def _lag(self, client: MongoClient[Any], last_wall: datetime | None, caught_up: bool) -> float:
-        if caught_up:
-            return 0.0
+    def _lag(self, client: MongoClient[Any], seen_wall: datetime | None) -> float:
+        """The source's newest write against the newest committed entry: what losing the
+        source now would lose. The newest entry read stands in where ``hello`` has no
+        ``lastWrite`` (a lower bound then, never more than the truth)."""
+        committed = self._committed_wall
         try:
             newest = client.admin.command("hello")["lastWrite"]["lastWriteDate"]
         except (KeyError, OperationFailure):
+            newest = seen_wall
+        if newest is None or committed is None:
             return 0.0
-        return max(0.0, (newest - last_wall).total_seconds()) if last_wall else 0.0
+        return max(0.0, (_aware(newest) - _aware(committed)).total_seconds())
 
     def _archive(
         self,
@@ -299,27 +311,28 @@ class Archiver:
         guard: Timestamp,
     ) -> Timestamp:
         """Archive until stopped; returns the last committed position. Raises on connection loss."""
-        reader = OplogReader(client, position, majority=True)
+        reader = OplogTail(client, position, majority=True, await_s=min(0.5, max(self.opts.poll_s, 0.05)))
         seg = _OpenSegment(self.repo, self.deployment, position, guard)
-        last_state = time.monotonic()
+        last_state = 0.0
         try:
             while not stop.is_set():
+                opens, t_read = reader.opens, time.monotonic()
                 entries, caught_up = reader.read()
                 for entry in entries:
                     if self._due(seg) and entry["ts"] != seg.end:  # never split a same-ts group
-                        position = self._commit(client, reader, seg, caught_up=False)
+                        position = self._commit(client, reader, seg)
                         seg = _OpenSegment(self.repo, self.deployment, position)
                     seg.add(entry)
-                if self._due(seg) and seg.entries and caught_up:
-                    position = self._commit(client, reader, seg, caught_up=True)
+                if self._due(seg) and caught_up:
+                    position = self._commit(client, reader, seg)
                     seg = _OpenSegment(self.repo, self.deployment, position)
                 if time.monotonic() - self._last_catch_up > self.opts.catch_up_s:
                     self._catch_up(everyone=False)
-                if time.monotonic() - last_state > self.opts.segment_seconds:
-                    # Idle or not, the archived position advances visibly each period.
+                if time.monotonic() - last_state >= self.opts.state_s:
+                    # Every few seconds, behind or idle: the lag as it is now, and the lease.
                     lease.renew()
                     idle = caught_up and not seg.entries
-                    self._write_state(position, self._lag(client, seg.last_wall, caught_up), confirmed=idle)
+                    self._write_state(position, self._lag(client, seg.last_wall), confirmed=idle)
                     if idle:
                         self.emit(
                             ArchiverEvent(
@@ -329,23 +342,53 @@ class Archiver:
                             )
                         )
                     last_state = time.monotonic()
-                # Polls are spaced so that oplog queries take at most QUERY_SHARE of the
-                # time, however slow the server is to read its oplog.
-                stop.wait(pause_for(reader.last_query_s, QUERY_SHARE, self.opts.poll_s if caught_up else 0.0))
-            # SIGTERM/SIGINT: archive what is already in the oplog, then flush.
-            while True:
-                entries, caught_up = reader.read()
-                for entry in entries:
-                    seg.add(entry)
                 if caught_up:
-                    break
-            if seg.entries:
-                position = self._commit(client, reader, seg, caught_up=True)
-            self._write_state(position, 0.0, confirmed=False)
-            return position
+                    # Behind, the next read goes at once. Caught up, the server held the read
+                    # for await_s; a server that answers at once, or a cursor that had to be
+                    # re-opened (a scan, on some servers), is read at a bounded cost.
+                    quick = time.monotonic() - t_read < reader.await_s / 2
+                    reopened = reader.opens > opens
+                    wait = pause_for(reader.last_query_s, QUERY_SHARE, 0.0) if reopened else 0.0
+                    stop.wait(max(wait, self.opts.poll_s if quick else 0.0))
+            return self._drain(client, reader, seg, position)
         finally:
+            reader.close()
             if seg.entries:
                 seg.writer.abandon()
+
+    def _drain(
+        self, client: MongoClient[Any], reader: OplogTail, seg: _OpenSegment, position: Timestamp
+    ) -> Timestamp:
+        """SIGTERM/SIGINT: archive what is already in the oplog, for at most drain_timeout_s,
+        then commit what was read. Whatever is left is archived by the next start, from here."""
+        deadline = time.monotonic() + self.opts.drain_timeout_s
+        caught_up = False
+        while time.monotonic() < deadline:
+            entries, caught_up = reader.read()
+            for entry in entries:
+                if self._due(seg) and entry["ts"] != seg.end:
+                    position = self._commit(client, reader, seg)
+                    seg = _OpenSegment(self.repo, self.deployment, position)
+                seg.add(entry)
+            if caught_up:
+                break
+        if seg.entries:
+            position = self._commit(client, reader, seg)
+            seg.entries = 0
+        lag = self._lag(client, seg.last_wall)
+        self._write_state(position, lag, confirmed=False)
+        if not caught_up:
+            self.stopped_behind_s = lag
+            self.emit(
+                ArchiverEvent(
+                    "drain-timeout",
+                    f"stopped {lag:.1f}s behind the source after draining for {self.opts.drain_timeout_s:g}s; "
+                    "the next start archives the rest from here",
+                    end=to_str(position),
+                    lag_s=lag,
+                )
+            )
+        return position
 
     def _due(self, seg: _OpenSegment) -> bool:
         return seg.entries > 0 and (
@@ -353,9 +396,7 @@ class Archiver:
             or seg.writer.raw_bytes >= self.opts.segment_bytes
         )
 
-    def _commit(
-        self, client: MongoClient[Any], reader: OplogReader, seg: _OpenSegment, caught_up: bool
-    ) -> Timestamp:
+    def _commit(self, client: MongoClient[Any], reader: OplogTail, seg: _OpenSegment) -> Timestamp:
         # Each read proves itself (see OplogReader); the oldest entry is looked at only when
         # one could not, e.g. after a gap, when the start is not itself an entry.
         if reader.unproven_from is not None and oldest_ts(client) > max(reader.unproven_from, seg.guard):
@@ -366,11 +407,16 @@ class Archiver:
         reader.proven()
         seg.commit()
         crash_point("segment-committed")
+        self._committed_wall = seg.last_wall or self._committed_wall
         self.stats.segments += 1
         self.stats.entries += seg.entries
-        lag = self._lag(client, seg.last_wall, caught_up)
+        lag = self._lag(client, seg.last_wall)
         self.emit(ArchiverEvent("segment", "", to_str(seg.start), to_str(seg.end), seg.entries, lag))
         return seg.end
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 class _Restart(Exception):

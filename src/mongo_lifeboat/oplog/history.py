@@ -131,4 +131,8 @@ def archiver_status(repo: Repository, deployment: str, state: dict[str, Any]) ->
     except (ObjectMissing, ValueError, KeyError):
         pass
     updated = datetime.fromisoformat(state["updated_at"].replace("Z", "+00:00"))
-    return {"running": running, "age_s": round((now - updated).total_seconds(), 1)}
+    age = round((now - updated).total_seconds(), 1)
+    # What losing the source now would lose, as far as the record can tell: the lag it
+    # measured plus how old that measure is (the source may have written all along since).
+    exposure = round(float(state.get("lag_s") or 0) + age, 1)
+    return {"running": running, "age_s": age, "exposure_s": exposure}
