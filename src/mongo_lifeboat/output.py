@@ -7,7 +7,9 @@ warnings go to stderr (and are silent with ``-q``).
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,6 +85,14 @@ class _DocsPerSecond(ProgressColumn):
         return Text(f"{task.speed:,.0f} docs/s" if task.speed else "? docs/s")
 
 
+def _line_every_s() -> float:
+    """Without a terminal: one progress line this often (LIFEBOAT_PROGRESS_SECONDS, default 10)."""
+    try:
+        return max(0.1, float(os.environ.get("LIFEBOAT_PROGRESS_SECONDS", "10")))
+    except ValueError:
+        return 10.0
+
+
 class DocumentProgress:
     """A documents/bytes/rate/ETA bar on a terminal; periodic lines otherwise (or nothing)."""
 
@@ -91,7 +101,6 @@ class DocumentProgress:
         self.enabled = not output.quiet
         self.documents = 0
         self.bytes = 0
-        self._last_line = time.monotonic()
         self._bar: Progress | None = None
         if self.enabled and output.interactive:
             self._bar = Progress(
@@ -111,19 +120,30 @@ class DocumentProgress:
             self._bar.start()
         self.label = label
         self.total = total_documents
+        self._closed = threading.Event()
+        if self.enabled and self._bar is None:
+            # Without a terminal, a line every 10 s whether or not a batch just ended (a large
+            # batch or a slow server would otherwise leave long silences).
+            threading.Thread(target=self._tick, daemon=True, name="lifeboat-progress").start()
+
+    def _tick(self) -> None:
+        started = time.monotonic()
+        every = _line_every_s()
+        while not self._closed.wait(every):
+            rate = self.documents / max(time.monotonic() - started, 1e-9)
+            of = f"/{self.total}" if self.total else ""
+            self.output.note(
+                f"{self.label}: {self.documents}{of} documents, {self.bytes / 2**20:.1f} MiB, {rate:,.0f} docs/s"
+            )
 
     def advance(self, documents: int, raw_bytes: int) -> None:
         self.documents += documents
         self.bytes += raw_bytes
         if self._bar is not None:
             self._bar.update(self._task, completed=self.documents, size=_size(self.bytes))
-        elif self.enabled and time.monotonic() - self._last_line > 10:
-            self._last_line = time.monotonic()
-            self.output.note(
-                f"{self.label}: {self.documents}/{self.total} documents, {self.bytes / 2**20:.1f} MiB"
-            )
 
     def close(self) -> None:
+        self._closed.set()
         if self._bar is not None:
             self._bar.stop()
             self._bar = None

@@ -8,7 +8,7 @@ import threading
 import click
 
 from .. import config
-from ..errors import ChecksCritical, ChecksWarning, Interrupted, UsageError
+from ..errors import ChecksCritical, ChecksWarning, ConfigError, Interrupted, UsageError
 from ..events import Event, Status
 from ..metrics import registry_for
 from ..notify import Notifier
@@ -54,6 +54,13 @@ def check(
 ) -> None:
     """Audit the recovery plan against reality (exit 0 ok, 20 warnings, 21 critical)."""
     out = ctx.output
+    if ctx.plan_path is None:
+        raise ConfigError(
+            "no plan file: lifeboat check audits a recovery plan (owner, RPO/RTO, repositories, schedules, "
+            "alerts) and there is none here",
+            "write one with lifeboat plan init (then edit it), or point at yours: --config PATH or "
+            "LIFEBOAT_CONFIG",
+        )
     facts = gather(ctx.plan, config.source_uri(source, ctx.plan), _repositories(ctx, repo), deployment)
     results = run_checks(facts)
     status = overall(results)

@@ -33,7 +33,8 @@ from .context import (
 # What each phase is doing, for the person watching (every phase can take a while).
 _PHASES = {
     "verify": "verify: checking every object it needs against its checksum",
-    "prepare": "prepare: checking the target (with --drop: dropping the restored namespaces), creating collections",
+    "prepare": "prepare: checking the target, creating collections",
+    "prepare-drop": "prepare: dropping the restored namespaces on the target (--drop), creating collections",
     "load": "load: inserting documents",
     "views": "views: creating views",
     "replay": "replay: applying the oplog",
@@ -158,7 +159,8 @@ def restore(
             if bar:
                 bar.close()
                 bar = None
-            out.note(f"restore: {_PHASES.get(e.phase or '', e.phase)}")
+            phase = "prepare-drop" if e.phase == "prepare" and drop else e.phase or ""
+            out.note(f"restore: {_PHASES.get(phase, phase)}")
         elif e.kind == "progress":
             if bar is None:
                 bar = DocumentProgress(out, "loading", plan.documents)

@@ -313,7 +313,7 @@ class Archiver:
         """Archive until stopped; returns the last committed position. Raises on connection loss."""
         reader = OplogTail(client, position, majority=True, await_s=min(0.5, max(self.opts.poll_s, 0.05)))
         seg = _OpenSegment(self.repo, self.deployment, position, guard)
-        last_state = 0.0
+        last_state = last_renew = 0.0
         try:
             while not stop.is_set():
                 opens, t_read = reader.opens, time.monotonic()
@@ -328,10 +328,13 @@ class Archiver:
                     seg = _OpenSegment(self.repo, self.deployment, position)
                 if time.monotonic() - self._last_catch_up > self.opts.catch_up_s:
                     self._catch_up(everyone=False)
-                if time.monotonic() - last_state >= self.opts.state_s:
-                    # Every few seconds, behind or idle: the lag as it is now, and the lease.
-                    lease.renew()
-                    idle = caught_up and not seg.entries
+                idle = caught_up and not seg.entries
+                # The lag as it is now: every state_s while entries flow, less often when idle
+                # (then the record's age, added by every reader, only overstates).
+                if time.monotonic() - last_state >= self.opts.state_s * (2.5 if idle else 1.0):
+                    if time.monotonic() - last_renew >= self.opts.lease_ttl_s / 6:
+                        lease.renew()
+                        last_renew = time.monotonic()
                     self._write_state(position, self._lag(client, seg.last_wall), confirmed=idle)
                     if idle:
                         self.emit(
