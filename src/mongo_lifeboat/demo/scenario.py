@@ -204,6 +204,13 @@ def _drill_and_check(
     say(f"12. lifeboat check of the demo's plan: {status}")
     for r in results:
         say(f"   {r.status:<8} {r.id:<14} {r.finding}")
+    if status != "ok":
+        bad = ", ".join(r.id for r in results if r.status != "ok")
+        say(
+            f"   (expected here: {bad} judge a production plan. The demo keeps one local repository "
+            "and no archiver running; a real plan adds a second repository in another region, "
+            "lifeboat stream under systemd (or lifeboat agent), schedules and alerts: lifeboat plan init)"
+        )
 
 
 def _undo_while_writing(

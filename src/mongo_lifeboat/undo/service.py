@@ -80,14 +80,16 @@ class UndoReport:
         ns = self.incident["ns"]
         where = ", ".join(self.destination)
         n = len(self.conflicts)
-        done = self.written + self.already_restored
         if self.incident["kind"].startswith("bulk"):
             coll = ns.split(".", 1)[1]
-            return (
-                f"{verb} {done:,} of {self.affected:,} {what} {coll} into {where}; "
-                f"{n:,} conflict{'s' if n != 1 else ''}"
-                + (f" ({self.already_restored:,} were back already)" if self.already_restored else "")
-            )
+            conflicts = f"{n:,} conflict{'s' if n != 1 else ''}"
+            if self.already_restored and not self.written:  # a rerun: say what it did, which is nothing
+                return (
+                    f"nothing to write: {self.already_restored:,} of {self.affected:,} {what} {coll} were "
+                    f"restored into {where} by an earlier undo; {conflicts}"
+                )
+            earlier = f"; {self.already_restored:,} more by an earlier undo" if self.already_restored else ""
+            return f"{verb} {self.written:,} of {self.affected:,} {what} {coll} into {where}{earlier}; {conflicts}"
         return f"{verb} {self.affected:,} documents of the {what} {ns} into {where}"
 
 
