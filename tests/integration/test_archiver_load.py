@@ -138,9 +138,15 @@ def test_sigterm_drains_within_its_bound_and_the_next_start_goes_on(
     stream.send_signal(signal.SIGTERM)
     assert stream.wait(30) == 0
     assert time.monotonic() - sent < 5.0, "SIGTERM took longer than drain_timeout (0) + 5s"
+    assert stream.stderr is not None
+    said = stream.stderr.read()
+    assert "behind the source after draining for 0s" in said, said
     # The next start archives the rest: no gap, no duplicate, and a restore to the last write.
     again = popen("stream", "--source", source.uri, "--repo", repo.url)
     try:
+        assert again.stderr is not None
+        # Started (its SIGTERM handler in place) once it says where it archives from.
+        assert any("stream: archiving" in line for line in iter(again.stderr.readline, ""))
         wait_for(lambda: (load_history(repo).timeline.archived_to or last) >= last, "the rest archived", 60)
     finally:
         again.send_signal(signal.SIGTERM)

@@ -84,8 +84,7 @@ class OplogTail:
             self._collection()
             .find_raw_batches({"ts": {"$gte": self.position}}, cursor_type=CursorType.TAILABLE_AWAIT)
             .max_await_time_ms(max(1, int(self.await_s * 1000)))
-            .batch_size(self.batch)
-        )
+        )  # no batch size: a server's batches are bounded (16 MB), and each getMore may cost a seek
         self._open_at = self._skip_ts = self.position
         self._skip = math.inf if self._at_position is None else self._at_position
         self.opens += 1
