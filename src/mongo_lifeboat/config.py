@@ -224,6 +224,7 @@ class AgentSettings(_Section):
 
     listen: str = "127.0.0.1:8077"  # HOST:PORT of the dashboard, /api and /metrics
     token: str | None = None  # needed (bearer, or basic-auth password) when listening beyond loopback
+    allowed_hosts: list[str] = Field(default_factory=list)  # Host names answered besides loopback's
     check_interval: Duration = 300.0  # the plan's checks run this often, and after every job
     stop_grace: Duration = 600.0  # on SIGTERM, how long a running backup or drill may finish
     repeat: Duration = 86400.0  # a failure that goes on is said again after this long

@@ -47,9 +47,18 @@ def redact_notify_url(url: str) -> str:
     return f"{scheme}://***"
 
 
+# Libraries that log the URLs they send to, whose paths and queries carry tokens.
+_URL_LOGGERS = ("apprise",)
+_URL_TAIL = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/?\s'\"]+)[/?][^\s'\"]*")
+
+
 class RedactingFilter(logging.Filter):
-    """On a log handler: every record is redacted once formatted (libraries log URIs too)."""
+    """On a log handler: every record is redacted once formatted (libraries log URIs too);
+    a notification library's URLs keep only their scheme and host."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage()), None
+        text = redact(record.getMessage())
+        if record.name.startswith(_URL_LOGGERS):
+            text = _URL_TAIL.sub(lambda m: f"{m['head']}/***", text)
+        record.msg, record.args = text, None
         return True

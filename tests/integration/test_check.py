@@ -214,3 +214,16 @@ def test_metrics_are_served_and_parse(servers: ServerPool, tmp_path: Path) -> No
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert families["lifeboat_last_backup_size_bytes"].samples[0].value == backup.json()["stored_bytes"]
     assert families["lifeboat_restorable_windows"].samples[0].value == 1.0
+
+
+def test_notify_urls_never_reach_the_verbose_log(tmp_path: Path) -> None:
+    """Issue 20, item 5: Apprise's own debug log prints the URL it posts to, path and query."""
+    with webhook() as hook:
+        url = hook.url + "/hook/TOKENPATHabc123?token=QueryTok987"
+        plan = tmp_path / "plan.toml"
+        plan.write_text(f'[alerts]\nnotify = ["{url}"]\n')
+        res = lifeboat("--config", str(plan), "-v", "notify", "test", "--json")
+        assert len(hook.payloads()) == 1  # it was sent
+    everything = res.stdout + res.stderr
+    for part in ("TOKENPATHabc123", "QueryTok987", "/hook/"):
+        assert part not in everything, everything

@@ -9,13 +9,19 @@ import uvicorn
 
 from ..cli.context import AppContext
 from .service import Agent
-from .web import build_app
+from .web import allowed_hosts, build_app
 
 
 def serve(ctx: AppContext, plan_path: Path, host: str, port: int, token: str | None) -> None:
     agent = Agent(ctx, plan_path)
     server = uvicorn.Server(
-        uvicorn.Config(build_app(agent, token), host=host, port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            build_app(agent, token, allowed_hosts(host, ctx.plan.agent.allowed_hosts)),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
     )
     web = threading.Thread(target=server.run, name="dashboard", daemon=True)
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -29,20 +31,50 @@ _env = Environment(loader=PackageLoader("mongo_lifeboat.agent", "templates"), au
 
 
 def _authorized(request: Request, token: str) -> bool:
+    """Bytes compared in constant time: any credential, ASCII or not, is a yes or a no (401)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
+    expected = token.encode()
     if scheme.lower() == "bearer":
-        return hmac.compare_digest(value.strip(), token)
+        return hmac.compare_digest(value.strip().encode("utf-8", "surrogateescape"), expected)
     if scheme.lower() == "basic":
         try:
-            _user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+            _user, _, password = base64.b64decode(value.strip(), validate=True).partition(b":")
         except ValueError:
             return False
-        return hmac.compare_digest(password, token)
+        return hmac.compare_digest(password, expected)
     return False
 
 
-def build_app(agent: Agent, token: str | None) -> Starlette:
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+# Sent with every response: the page runs no script, loads nothing from elsewhere, is never framed.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+}
+
+
+def _host_name(host_header: str) -> str:
+    """``[::1]:8077`` -> ``::1``; ``localhost:8077`` -> ``localhost``."""
+    if host_header.startswith("["):
+        return host_header[1:].split("]", 1)[0]
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+def allowed_hosts(listen_host: str, configured: list[str]) -> set[str] | None:
+    """The ``Host`` names the agent answers: on loopback only loopback names (and those
+    configured), so a DNS-rebinding page cannot read it; beyond loopback (a token guards it)
+    any, unless ``[agent] allowed_hosts`` names them."""
+    names = {n.lower() for n in configured}
+    if listen_host in LOOPBACK_NAMES or listen_host.startswith("127."):
+        return LOOPBACK_NAMES | {listen_host} | names
+    return (names | LOOPBACK_NAMES | {listen_host}) if names else None
+
+
+def build_app(agent: Agent, token: str | None, hosts: set[str] | None = None) -> Starlette:
     def guarded(
         handler: Callable[[Request], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
@@ -73,10 +105,22 @@ def build_app(agent: Agent, token: str | None) -> Starlette:
         health: dict[str, Any] = agent.health()
         return JSONResponse(health, 200 if health["status"] == "ok" else 503)
 
+    class Guard(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            name = _host_name(request.headers.get("host", "")).lower()
+            if hosts is not None and name not in hosts:
+                response: Response = PlainTextResponse(
+                    "this Host is not one the agent answers (see [agent] allowed_hosts)", 400
+                )
+            else:
+                response = await call_next(request)
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
     routes = [
         Route("/", guarded(dashboard)),
         Route("/metrics", guarded(metrics)),
         Route("/healthz", healthz),
         *(Route(f"/api/{name}", document(name)) for name in agent.DOCUMENTS),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(Guard)])

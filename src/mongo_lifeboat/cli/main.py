@@ -59,9 +59,10 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool
     # signatures. It stays at INFO even with -v (our own messages say what each call was).
     for sdk in ("botocore", "boto3", "s3transfer", "urllib3"):
         logging.getLogger(sdk).setLevel(logging.INFO if verbose else logging.WARNING)
+    # Apprise's debug log prints each notification URL whole (tokens in its path): never below INFO.
+    logging.getLogger("apprise").setLevel(logging.INFO if verbose else logging.ERROR)
     if not verbose:
         logging.getLogger("pymongo").setLevel(logging.WARNING)
-        logging.getLogger("apprise").setLevel(logging.ERROR)  # our notifier says what failed, once
     ctx.obj = AppContext(Output(quiet=quiet, verbose=verbose), load_plan(config_path), plan_path(config_path))
 
 

@@ -1,0 +1,90 @@
+"""The agent's web front door (issue 20, items 8 and 9), served for real by uvicorn on
+loopback in front of a stand-in agent (the pages' contents are tested with the real agent in
+tests/integration/test_agent.py): credentials of any alphabet are a yes or a 401, a foreign
+``Host`` is a 400, and every response carries the security headers."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from mongo_lifeboat.agent.web import SECURITY_HEADERS, allowed_hosts, build_app
+
+from ..support.waiting import wait_for
+
+
+class StandIn:
+    DOCUMENTS = ("status",)
+
+    def document(self, name: str) -> dict[str, Any]:
+        return {"document": name}
+
+    def metrics(self) -> tuple[bytes, str]:
+        return b"", "text/plain"
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok"}
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[int, int]]:
+    """(port of a token-less loopback agent, port of one with a token)."""
+    servers = []
+    for token in (None, "s3cret-tøken"):
+        app = build_app(StandIn(), token, allowed_hosts("127.0.0.1", ["backups.internal"]))  # type: ignore[arg-type]
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
+        threading.Thread(target=server.run, daemon=True).start()
+        wait_for(lambda s=server: bool(s.started), "the web server")
+        servers.append(server)
+    try:
+        yield tuple(s.servers[0].sockets[0].getsockname()[1] for s in servers)  # type: ignore[misc]
+    finally:
+        for s in servers:
+            s.should_exit = True
+
+
+def _get(port: int, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.putrequest("GET", path, skip_host=True)
+    for k, v in headers.items():
+        conn.putheader(k, v.encode("latin-1") if isinstance(v, str) else v)
+    conn.endheaders()
+    return conn.getresponse()
+
+
+def test_a_foreign_host_is_refused_and_loopback_names_are_answered(served: tuple[int, int]) -> None:
+    open_port, _ = served
+    assert _get(open_port, "/api/status", {"Host": "rebind.attacker.example"}).status == 400
+    for host in (
+        f"127.0.0.1:{open_port}",
+        f"localhost:{open_port}",
+        f"[::1]:{open_port}",
+        "backups.internal",
+    ):
+        response = _get(open_port, "/api/status", {"Host": host})
+        assert response.status == 200, host
+        for name, value in SECURITY_HEADERS.items():
+            assert response.getheader(name) == value
+
+
+def test_credentials_of_any_alphabet_are_a_yes_or_a_401(served: tuple[int, int]) -> None:
+    _, guarded = served
+    host = {"Host": f"127.0.0.1:{guarded}"}
+    wrong = [
+        {"Authorization": "Basic " + base64.b64encode("u:pässwörd".encode()).decode()},
+        {"Authorization": "Bearer p\xe4ss"},
+        {"Authorization": "Basic not-base64!!"},
+        {},
+    ]
+    for headers in wrong:
+        assert _get(guarded, "/api/status", {**host, **headers}).status == 401, headers
+    right = base64.b64encode("anyone:s3cret-tøken".encode()).decode()
+    assert _get(guarded, "/api/status", {**host, "Authorization": f"Basic {right}"}).status == 200
