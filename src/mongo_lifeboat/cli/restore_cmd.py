@@ -9,11 +9,12 @@ import click
 from .. import config
 from ..errors import NotRestorable, UsageError
 from ..mongo.client import connect, describe
-from ..mongo.nsmap import NamespaceMap
+from ..mongo.nsmap import NamespaceMap, target_problem
 from ..oplog.history import load_history
 from ..output import DocumentProgress
 from ..repo.repository import Repository
 from ..restore.pitr import choose_restore, resolve_to
+from ..restore.plan import AUTH_NAMESPACES, RestorePlan
 from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_restore
 from ..snapshot import manifest as snapshots
 from ..snapshot.providers import Context as SnapshotContext
@@ -43,6 +44,23 @@ _PHASES = {
 }
 
 
+def _check_targets(plan: RestorePlan, allow_empty: bool) -> None:
+    for task in [*plan.collections, *plan.views]:
+        problem = target_problem(task.target_ns, renamed=task.target_ns != task.source_ns)
+        if problem is not None:
+            raise UsageError(
+                f"cannot restore {task.source_ns} into {task.target_ns!r}: {problem}",
+                "choose another --ns-to; nothing was written",
+            )
+    if not plan.collections and not plan.views and not plan.nsmap.is_identity and not allow_empty:
+        dbs = sorted({c.db for c in plan.manifest.collections if c.ns not in AUTH_NAMESPACES})
+        raise UsageError(
+            f"the namespace filters match nothing in backup {plan.manifest.backup_id}; its databases: "
+            f"{', '.join(dbs) or 'none'}",
+            "check --ns-include/--ns-exclude (DB.COLLECTION, * as a wildcard), or pass --allow-empty",
+        )
+
+
 @click.command()
 @click.argument("backup_id", default="latest")
 @click.option("--target", metavar="URI", help="MongoDB URI to restore into. Env: LIFEBOAT_TARGET_URI.")
@@ -58,6 +76,7 @@ _PHASES = {
 @click.option("--ns-to", multiple=True, metavar="PATTERN", help="Rename to.")
 @click.option("--drop", is_flag=True, help="Drop the restored namespaces on the target first (only those).")
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--allow-empty", is_flag=True, help="Succeed even when the namespace filters match nothing.")
 @click.option("--verify-first", is_flag=True, help="Check every object before writing anything.")
 @click.option("--with-users", is_flag=True, help="Also restore users and roles.")
 @click.option(
@@ -88,6 +107,7 @@ def restore(
     ns_to: tuple[str, ...],
     drop: bool,
     dry_run: bool,
+    allow_empty: bool,
     verify_first: bool,
     with_users: bool,
     to: str | None,
@@ -113,6 +133,7 @@ def restore(
         return
     plan, pitr = choose_restore(repository, backup_id, to, deployment, nsmap, with_users)
     manifest = plan.manifest
+    _check_targets(plan, allow_empty)  # before anything touches the target, --dry-run included
     if pitr is not None and pitr.closer_snapshot:
         out.note(
             f"restore: {pitr.closer_snapshot} is a closer base than backup {manifest.backup_id}: for a faster "

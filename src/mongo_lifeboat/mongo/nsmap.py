@@ -46,6 +46,23 @@ def _tokens(pattern: str) -> list[tuple[str, str]]:
     return [t for t in out if t != ("lit", "")]
 
 
+def _check_pattern(pattern: str, option: str) -> None:
+    """A pattern that cannot mean what was meant is refused, never matched against nothing."""
+    hint = (
+        "a namespace pattern is DB.COLLECTION with * as a wildcard; write \\* or \\\\ for a literal * or \\"
+    )
+    if not pattern.strip():
+        raise UsageError(f"{option} is empty", hint)
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            if i + 1 >= len(pattern) or pattern[i + 1] not in "*\\$":
+                raise UsageError(f"{option} {pattern!r}: a backslash escapes only *, \\ or $", hint)
+            i += 2
+            continue
+        i += 1
+
+
 def _compile(pattern: str) -> re.Pattern[str]:
     parts = []
     for kind, text in _tokens(pattern):
@@ -96,6 +113,14 @@ class NamespaceMap:
         ns_from: list[str] | tuple[str, ...] = (),
         ns_to: list[str] | tuple[str, ...] = (),
     ) -> NamespaceMap:
+        for option, patterns in (
+            ("--ns-include", include),
+            ("--ns-exclude", exclude),
+            ("--ns-from", ns_from),
+            ("--ns-to", ns_to),
+        ):
+            for pattern in patterns:
+                _check_pattern(pattern, option)
         if len(ns_from) != len(ns_to):
             raise UsageError(
                 f"--ns-from given {len(ns_from)} time(s) but --ns-to {len(ns_to)} time(s)",
@@ -147,6 +172,27 @@ class NamespaceMap:
     @property
     def is_identity(self) -> bool:
         return not (self.include or self.exclude or self.renames)
+
+
+# Namespaces a restore never writes into: the server's own, and every system collection
+# (time-series buckets excepted: they come with their collection).
+_RESERVED_DBS = ("local", "config")
+_UNSAFE = re.compile(r"[/\\\x00$]|\.\.|^\.|\.$")
+
+
+def target_problem(ns: str, renamed: bool) -> str | None:
+    """Why ``ns`` cannot be a restore target; None when it can. A name given by a rename must
+    also be one a path could not misread (no /, \\, .., NUL or $)."""
+    db, _, coll = ns.partition(".")
+    if not db or not coll:
+        return "a namespace is DB.COLLECTION"
+    if db in _RESERVED_DBS:
+        return f"{db}.* belongs to the server"
+    if coll.startswith("system.") and not coll.startswith("system.buckets."):
+        return "system collections are the server's (users and roles: --with-users)"
+    if renamed and (_UNSAFE.search(db) or _UNSAFE.search(coll)):
+        return "a renamed target may not hold /, \\, .., NUL or $, nor start or end with a dot"
+    return None
 
 
 def literal_pattern(ns: str) -> str:
