@@ -49,7 +49,8 @@ def backups_document(repository: Repository) -> dict[str, Any]:
             rows.append(manifest_summary(b.manifest))
         else:
             state = housekeeping.status(repository, b)
-            rows.append({"backup_id": b.backup_id, "status": state, "deployment": b.deployment_key})
+            row = {"backup_id": b.backup_id, "status": state, "deployment": b.deployment_key}
+            rows.append({**row, "damage": b.damaged} if b.damaged else row)
     return {"repository": repository.url, "backups": rows}
 
 

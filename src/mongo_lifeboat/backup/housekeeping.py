@@ -18,9 +18,11 @@ from ..repo.repository import BackupListing, Repository
 
 
 def status(repo: Repository, listing: BackupListing) -> str:
-    """``complete``, ``running`` or ``incomplete``."""
+    """``complete``, ``damaged``, ``running`` or ``incomplete``."""
     if listing.complete:
         return "complete"
+    if listing.damaged:
+        return "damaged"
     key = layout.lock_key_in(listing.deployment_key, layout.backup_lease_name(listing.backup_id))
     return "running" if held_by_live_process(repo.storage, key) else "incomplete"
 

@@ -202,9 +202,11 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
         cells = [
             {
                 "backup": r["backup_id"],
-                "status": {"complete": "complete", "running": "[cyan]running[/cyan]"}.get(
-                    r["status"], "[red]incomplete[/red]"
-                ),
+                "status": {
+                    "complete": "complete",
+                    "running": "[cyan]running[/cyan]",
+                    "damaged": "[bold red]DAMAGED[/bold red]",
+                }.get(r["status"], "[red]incomplete[/red]"),
                 "consistent at": f"{r['end_ts']} ({r['consistent_at']['wall']})" if "end_ts" in r else "-",
                 "documents": str(r["documents"]) if "documents" in r else "-",
                 "stored": human_bytes(r["stored_bytes"]) if "stored_bytes" in r else "-",
@@ -226,6 +228,11 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
         for c in cells:
             t.add_row(*(c[name] for name in shown))
         ctx.output.out.print(t)
+        for r in rows:
+            if r.get("damage"):
+                ctx.output.say(
+                    f"{r['backup_id']} is damaged: {r['damage']} (lifeboat delete {r['backup_id']} --force removes it)"
+                )
 
     ctx.output.result(document, render)
 

@@ -10,7 +10,7 @@ from ..errors import NotEqual, UsageError, VerificationFailed
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.history import deployments
-from ..repo.integrity import verify_backup
+from ..repo.integrity import VerifyReport, verify_backup
 from ..verify.compare import compare as compare_summaries
 from ..verify.compare import summarize
 from ..verify.integrity import verify_segments
@@ -35,13 +35,24 @@ def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str 
     listings = repository.list_backups()
     if all_backups:
         manifests = [b.manifest for b in listings if b.manifest is not None]
-        incomplete = [b.backup_id for b in listings if b.manifest is None]
+        incomplete = [b.backup_id for b in listings if b.manifest is None and not b.damaged]
     else:
         manifests = [repository.resolve(backup_id or "latest")]
         incomplete = []
 
     # Each bad object is named once, in the result (stdout): not also as it is found.
     reports = [verify_backup(repository.storage, m, jobs) for m in manifests]
+    if all_backups:  # a damaged manifest is a bad object of its own; the rest is verified
+        for b in listings:
+            if b.damaged:
+                report = VerifyReport(b.backup_id, objects=1)
+                report.problems.append(
+                    {
+                        "object": f"{b.deployment_key}/backups/{b.backup_id}/manifest.json",
+                        "problem": b.damaged,
+                    }
+                )
+                reports.append(report)
     if all_backups:
         for deployment in deployments(repository):
             reports.append(verify_segments(repository.storage, deployment, jobs))

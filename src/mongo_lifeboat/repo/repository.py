@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 class BackupListing:
     deployment_key: str  # escaped deployment name, as in object keys
     backup_id: str
-    manifest: Manifest | None  # None: incomplete (no manifest: never used)
+    manifest: Manifest | None  # None: incomplete (no manifest: never used), or damaged
+    # Why its manifest cannot be read (corrupt, swapped, under another key): the damage stays
+    # with this backup; every other one lists, restores and verifies as before.
+    damaged: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -181,6 +184,8 @@ class Repository:
                 return manifest
         except ValidationError as e:
             raise IntegrityError(f"manifest is corrupt: {key} ({e.error_count()} problems)") from e
+        except ValueError as e:  # not even JSON
+            raise IntegrityError(f"manifest is corrupt: {key} ({e})") from e
 
     def list_backups(self) -> list[BackupListing]:
         seen: dict[tuple[str, str], str | None] = {}
@@ -195,7 +200,13 @@ class Repository:
                 seen.setdefault((dep, bid), None)
         out = []
         for (dep, bid), mkey in sorted(seen.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            out.append(BackupListing(dep, bid, self._read_manifest(mkey) if mkey else None))
+            if mkey is None:
+                out.append(BackupListing(dep, bid, None))
+                continue
+            try:
+                out.append(BackupListing(dep, bid, self._read_manifest(mkey)))
+            except (IntegrityError, EncryptionKeyError) as e:
+                out.append(BackupListing(dep, bid, None, damaged=e.message))
         return out
 
     def resolve(self, backup_id: str, deployment: str | None = None) -> Manifest:
@@ -221,8 +232,14 @@ class Repository:
             )
         matches = [b for b in complete if b.backup_id == backup_id]
         if not matches:
-            incomplete = any(b.backup_id == backup_id for b in self.list_backups())
-            detail = " (it is incomplete: it never finished)" if incomplete else ""
+            other = next((b for b in self.list_backups() if b.backup_id == backup_id), None)
+            if other is not None and other.damaged:
+                raise IntegrityError(
+                    f"backup {backup_id} is damaged: {other.damaged}",
+                    "restore another backup (lifeboat list), or a copy from another repository; "
+                    f"lifeboat delete {backup_id} --force removes it",
+                )
+            detail = " (it is incomplete: it never finished)" if other is not None else ""
             raise BackupNotFound(f"backup {backup_id} not found in {self.url}{detail}")
         if len(matches) > 1:
             raise UsageError(f"backup id {backup_id} exists for several deployments")

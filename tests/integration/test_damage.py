@@ -1,0 +1,67 @@
+"""Issue 20, item 1 (manifests): one damaged manifest stays where it is. The other backups
+list, restore and verify; a new backup is taken; the damaged one is listed as damaged, named
+by verify --all (exit 11, after verifying the rest) and can be deleted."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+
+from ..support.cli import lifeboat
+from ..support.data import assert_same
+from ..support.servers import ServerPool
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_damaged_manifest_blocks_nothing_else(servers: ServerPool, tmp_path: Path, encrypted: bool) -> None:
+    url = "file://" + str(tmp_path / "repo")
+    env = {"LIFEBOAT_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode()} if encrypted else {}
+    assert lifeboat("init", "--repo", url, env=env).code == 0  # a key in the environment: encrypted
+    source = servers.new()
+    src = source.client()
+    ids = []
+    for i in range(3):
+        src.shop.orders.insert_many([{"_id": f"{i}-{n}", "n": n} for n in range(100)])
+        res = lifeboat("backup", "--source", source.uri, "--repo", url, "--json", env=env)
+        assert res.code == 0, res.stderr
+        ids.append(res.json()["backup_id"])
+    deployment = res.json()["deployment"]
+    manifest = tmp_path / "repo" / deployment / "backups" / ids[1] / "manifest.json"
+    if encrypted:
+        body = bytearray(manifest.read_bytes())
+        body[len(body) // 2] ^= 0x01  # one flipped byte
+        manifest.write_bytes(bytes(body))
+    else:
+        manifest.write_text("garbage{")
+
+    listed = lifeboat("list", "--repo", url, "--json", env=env)
+    assert listed.code == 0, listed.stderr
+    status = {b["backup_id"]: b["status"] for b in listed.json()["backups"]}
+    assert status == {ids[0]: "complete", ids[1]: "damaged", ids[2]: "complete"}
+    assert lifeboat("timeline", "--repo", url, env=env).code == 0
+    target = servers.new()
+    restored = lifeboat("restore", ids[0], "--target", target.uri, "--repo", url, env=env)
+    assert restored.code == 0, restored.stderr
+    assert target.client().shop.orders.count_documents({}) == 100
+    refused = lifeboat("restore", ids[1], "--target", servers.new().uri, "--repo", url, env=env)
+    assert refused.code == 7 and f"backup {ids[1]} is damaged" in refused.stderr, refused.stderr
+
+    verified = lifeboat("verify", "--all", "--repo", url, "--json", env=env)
+    assert verified.code == 11, verified.stderr
+    by_id = {r["backup_id"]: r for r in verified.json()["backups"]}
+    assert by_id[ids[0]]["ok"] and by_id[ids[2]]["ok"] and not by_id[ids[1]]["ok"]
+    assert by_id[ids[1]]["problems"][0]["object"].endswith(f"{ids[1]}/manifest.json")
+
+    src.shop.orders.insert_one({"_id": "after"})
+    assert lifeboat("backup", "--source", source.uri, "--repo", url, env=env).code == 0
+    latest = servers.new()
+    assert lifeboat("restore", "latest", "--target", latest.uri, "--repo", url, env=env).code == 0
+    assert_same(latest.client(), src)
+    deleted = lifeboat("delete", ids[1], "--repo", url, env=env)
+    assert deleted.code == 0, deleted.stderr
+    assert ids[1] not in {
+        b["backup_id"] for b in lifeboat("list", "--repo", url, "--json", env=env).json()["backups"]
+    }
