@@ -5,6 +5,7 @@ by verify --all (exit 11, after verifying the rest) and can be deleted."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import Path
 
@@ -65,3 +66,34 @@ def test_a_damaged_manifest_blocks_nothing_else(servers: ServerPool, tmp_path: P
     assert ids[1] not in {
         b["backup_id"] for b in lifeboat("list", "--repo", url, "--json", env=env).json()["backups"]
     }
+
+
+def test_a_swapped_manifest_or_one_with_an_unsafe_key_is_damage_not_a_crash(
+    servers: ServerPool, tmp_path: Path
+) -> None:
+    """Issue 20, items 2 (plain repositories) and 7: a manifest copied over another backup's,
+    and one naming a key outside its backup, are refused when read — before any write."""
+    url = "file://" + str(tmp_path / "repo")
+    assert lifeboat("init", "--repo", url).code == 0
+    source = servers.new()
+    source.client().shop.orders.insert_many([{"_id": n} for n in range(50)])
+    ids = [lifeboat("backup", "--source", source.uri, "--repo", url, "--json").json() for _ in range(3)]
+    root = tmp_path / "repo" / ids[0]["deployment"] / "backups"
+    (root / ids[2]["backup_id"] / "manifest.json").write_bytes(
+        (root / ids[0]["backup_id"] / "manifest.json").read_bytes()
+    )
+    unsafe = root / ids[1]["backup_id"] / "manifest.json"
+    text = unsafe.read_text()
+    first_key = json.loads(text)["collections"][0]["files"][0]["key"]
+    unsafe.write_text(text.replace(first_key, first_key.rsplit("/", 1)[0] + "/A/../../../../etc/hostname"))
+
+    listed = lifeboat("list", "--repo", url, "--json").json()["backups"]
+    damage = {b["backup_id"]: b.get("damage", "") for b in listed}
+    assert "moved or swapped" in damage[ids[2]["backup_id"]]
+    assert "unsafe object key" in damage[ids[1]["backup_id"]]
+    verified = lifeboat("verify", "--all", "--repo", url)
+    assert verified.code == 11, verified.stderr
+    target = servers.new()
+    refused = lifeboat("restore", ids[1]["backup_id"], "--target", target.uri, "--repo", url)
+    assert refused.code == 7, refused.stderr
+    assert set(target.client().list_database_names()) <= {"admin", "local", "config"}  # nothing written

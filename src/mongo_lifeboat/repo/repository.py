@@ -18,7 +18,7 @@ from .backends import open_storage
 from .manifest import FORMAT_VERSION, Manifest
 from .mirror import Member, MirrorStorage
 from .retrying import DEFAULT_DEADLINE_S, RetryingStorage
-from .storage import ObjectMissing, Storage
+from .storage import ObjectMissing, Storage, check_key
 
 if TYPE_CHECKING:
     from ..config import RepositorySettings
@@ -36,6 +36,22 @@ class BackupListing:
     @property
     def complete(self) -> bool:
         return self.manifest is not None
+
+
+def _check_belongs(key: str, manifest: Manifest) -> None:
+    """A manifest names only its own backup's objects, under its own id: one copied over
+    another backup's, or naming a key outside its backup (``..``), is refused before any of
+    its objects is read or anything is written."""
+    prefix = key[: -len(layout.MANIFEST)]
+    if not prefix.endswith(f"/backups/{manifest.backup_id}/"):
+        raise IntegrityError(f"{key} is the manifest of backup {manifest.backup_id}: it was moved or swapped")
+    for entry in manifest.all_files():
+        try:
+            check_key(entry.key)
+        except ValueError as e:
+            raise IntegrityError(f"{key} names an unsafe object key {entry.key!r}") from e
+        if not entry.key.startswith(prefix):
+            raise IntegrityError(f"{key} names an object outside its backup: {entry.key!r}")
 
 
 def _keys(settings: RepositorySettings | None) -> list[crypto.Key]:
@@ -180,12 +196,13 @@ class Repository:
         try:
             with self.storage.get(key) as f:
                 manifest = Manifest.model_validate_json(f.read())
-                self._manifests[key] = manifest
-                return manifest
         except ValidationError as e:
             raise IntegrityError(f"manifest is corrupt: {key} ({e.error_count()} problems)") from e
         except ValueError as e:  # not even JSON
             raise IntegrityError(f"manifest is corrupt: {key} ({e})") from e
+        _check_belongs(key, manifest)
+        self._manifests[key] = manifest
+        return manifest
 
     def list_backups(self) -> list[BackupListing]:
         seen: dict[tuple[str, str], str | None] = {}
