@@ -207,6 +207,13 @@ class DeploymentMismatch(LifeboatError):
     default_hint = "give it its own name in the repository: --deployment NAME (or [deployment] key)"
 
 
+class ObjectLocked(LifeboatError):
+    """What was to be deleted is under retention (Object Lock): nothing was deleted or hidden."""
+
+    exit_code = 26
+    default_hint = "it can be deleted once its retention ends; --force does not override a lock"
+
+
 class Interrupted(BaseException):
     """SIGINT or SIGTERM: what was started is stopped and cleaned up on the way out.
 

@@ -153,6 +153,16 @@ def test_object_lock_protects_backups_and_prune_skips_them(servers: ServerPool, 
             first.json()["backup_id"],
             second.json()["backup_id"],
         }
+        # delete does what prune does: a locked backup is refused, --force or not, and stays listed
+        # (issue 20, item 4: no delete marker hides it).
+        for force in ([], ["--force"]):
+            refused = lifeboat(*run, "delete", first.json()["backup_id"], *force)
+            assert refused.code == 26, refused.stderr
+            assert "under Object Lock until" in refused.error_lines[0]
+        listed = lifeboat(*run, "list", "--json")
+        assert first.json()["backup_id"] in {b["backup_id"] for b in listed.json()["backups"]}
+        markers = client.list_object_versions(Bucket=bucket, Prefix="prod/").get("DeleteMarkers", [])
+        assert not [m for m in markers if f"/backups/{first.json()['backup_id']}/" in m["Key"]]
 
 
 def test_copy_seeds_an_s3_repository_verified_and_it_restores(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import BackupNotFound, LeaseHeld, UsageError
+from ..errors import BackupNotFound, LeaseHeld, ObjectLocked, UsageError
 from ..oplog.lease import held_by_live_process
 from ..oplog.timeline import Timeline
 from ..repo import layout
@@ -83,6 +83,15 @@ def delete_backup(
                     "take a newer backup first, or pass --force",
                 )
     plan = planned_deletion(repo, listing, state)
+    # Never a delete marker over a locked object: on a versioned, locked bucket it would hide
+    # the backup from every listing while its data stays, undeletable, behind the marker.
+    locked = [(key, until) for key in plan.keys if (until := repo.storage.locked_until(key)) is not None]
+    if locked:
+        until = max(u for _, u in locked)
+        raise ObjectLocked(
+            f"backup {backup_id} is under Object Lock until {until.isoformat(timespec='seconds')} "
+            f"({len(locked)} of its {len(plan.keys)} objects): nothing was deleted",
+        )
     return plan if dry_run else execute(repo, plan)
 
 
