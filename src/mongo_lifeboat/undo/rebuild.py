@@ -121,17 +121,23 @@ class Fate:
         return last
 
     def _write(self, key: Any, doc: Doc | None) -> None:
+        self.state[key] = doc  # followed on after a restore too: what is there now decides
         if key in self.restored:
             return
-        self.state[key] = doc
         if doc is not None and _same(doc, self.pre.get(key)):
             self.restored.add(key)
         else:
             self.touched.add(key)
 
     @property
+    def back(self) -> set[Any]:
+        """Put back after the incident and still there (later updates are ordinary life)."""
+        return {key for key in self.restored if self.state.get(key) is not None}
+
+    @property
     def conflicts(self) -> set[Any]:
-        return self.touched - self.restored
+        """Written by someone before being put back, or put back and then removed again."""
+        return (self.touched - self.restored) | (self.restored - self.back)
 
 
 def _same(a: Doc | None, b: Doc | None) -> bool:

@@ -166,7 +166,7 @@ def _undo_bulk(
     report.checked_through = to_str(live_to or checked)
     conflicts = fate.conflicts | missing
     todo = [key for key in ids if key not in conflicts and key not in fate.restored]
-    report.already_restored = len([key for key in ids if key in fate.restored])
+    report.already_restored = len([key for key in ids if key in fate.back])
     report.conflicts = [to_relaxed(ids[key]) for key in ids if key in conflicts]
     if opts.dry_run:
         report.written = len(todo)
