@@ -17,14 +17,14 @@ from ..ejson import to_ejson
 from ..errors import UnsupportedSource
 from ..faults import crash_point
 from ..mongo import members
-from ..mongo.catalog import SourceCollection, list_source_collections
+from ..mongo.catalog import Skipped, SourceCollection, list_source_collections
 from ..mongo.client import connect
 from ..mongo.identity import read_identity
 from ..oplog import chain
 from ..oplog.lease import Lease, Renewer
 from ..oplog.segments import list_segments
 from ..repo import layout
-from ..repo.manifest import CollectionEntry, FileEntry, Manifest, OplogBracket
+from ..repo.manifest import CollectionEntry, FileEntry, Manifest, OplogBracket, SkippedCollection
 from ..repo.objects import ObjectWriter
 from ..repo.repository import Repository
 from ..timestamps import iso, to_str
@@ -36,7 +36,7 @@ from .export import DEFAULT_CHUNK_BYTES, export_collection, write_collection_met
 class BackupEvent:
     """Progress events; the CLI renders them, ``--json`` callers may ignore them."""
 
-    kind: str  # started | progress | collection_done | exporting_done | committed
+    kind: str  # started | skipped | progress | collection_done | exporting_done | committed
     ns: str = ""
     documents: int = 0
     raw_bytes: int = 0
@@ -138,7 +138,10 @@ def _backup_from_member(
         storage = repo.storage
 
         anchor = bracket.choose_anchor(client)
-        sources = list_source_collections(client)
+        skipped: list[Skipped] = []
+        sources = list_source_collections(client, skipped)
+        for s in skipped:
+            emit(BackupEvent("skipped", ns=s.ns, detail=s.reason))
         _expect_from_previous(repo, deployment, sources)
         total_docs = sum(c.expected_documents for c in sources)
         emit(BackupEvent("started", total_documents=total_docs, detail=backup_id))
@@ -186,6 +189,7 @@ def _backup_from_member(
             collections=entries,
             phases=phases,
             identity=identity,
+            skipped=[SkippedCollection(ns=s.ns, reason=s.reason) for s in skipped],
             end_entry_sha256=capture.end_digest,
             oplog=OplogBracket(
                 start_ts=to_str(anchor.start_ts),

@@ -128,6 +128,8 @@ def backup(
             )
             out.note(f"backup {e.detail}: exporting {expected}")
             bar = DocumentProgress(out, "exporting", e.total_documents)
+        elif e.kind == "skipped":
+            out.warn(f"{e.ns} is left out of the backup: {e.detail}")
         elif e.kind == "progress" and bar:
             bar.advance(e.documents, e.raw_bytes)
         elif e.kind == "exporting_done":
@@ -146,6 +148,8 @@ def backup(
     data = {**manifest_summary(m), "collections": _collections(m)}
     written = _written_to(repository)
     missed = [name for name, outcome in written.items() if outcome != "complete"]
+    if m.skipped:
+        data["skipped"] = [s.model_dump() for s in m.skipped]
     if written:
         data["repositories"] = written
     summary = f"backup {m.backup_id} complete: {m.documents} documents, consistent at {m.end_ts}"
@@ -153,10 +157,12 @@ def backup(
         event(
             ctx,
             "backup",
-            "warning" if missed else "success",
+            "warning" if missed or m.skipped else "success",
             m.deployment,
             repository.url,
-            summary + (f"; NOT in repository {', '.join(missed)} (it was down)" if missed else ""),
+            summary
+            + (f"; NOT in repository {', '.join(missed)} (it was down)" if missed else "")
+            + (f"; LEFT OUT: {', '.join(s.ns for s in m.skipped)}" if m.skipped else ""),
             backup_id=m.backup_id,
             duration_s=m.duration_s,
             stored_bytes=m.stored_bytes,

@@ -8,7 +8,8 @@ from typing import Any
 
 from bson import Binary
 from pymongo import MongoClient
-from pymongo.errors import OperationFailure
+from pymongo.database import Database
+from pymongo.errors import InvalidName, OperationFailure
 
 # Databases that are the server's own; admin is handled by name below.
 SKIP_DATABASES = {"local", "config"}
@@ -48,8 +49,31 @@ def _keep(name: str) -> bool:
     return not name.startswith("system.") or name.startswith(BUCKETS) or name == "system.js"
 
 
-def list_source_collections(client: MongoClient[Any]) -> list[SourceCollection]:
+@dataclass(frozen=True)
+class Skipped:
+    """A collection the backup leaves out, named, with why (the rest is backed up)."""
+
+    ns: str
+    reason: str
+
+
+def unusable_name(database: Database[Any], name: str) -> str | None:
+    """Why the driver cannot address ``name`` in ``database`` (a server may accept names
+    drivers refuse, such as ``x..y``); None when it can. Checks the name only: no request."""
+    try:
+        database[name]
+    except InvalidName as e:
+        return f"the driver refuses its name ({e})"
+    return None
+
+
+def list_source_collections(
+    client: MongoClient[Any], skipped: list[Skipped] | None = None
+) -> list[SourceCollection]:
+    """Every namespace to back up; those that cannot be are appended to ``skipped`` (never
+    fatal: one oddly named collection must not stop the backup of everything else)."""
     out: list[SourceCollection] = []
+    skipped = skipped if skipped is not None else []
     for db in sorted(client.list_database_names()):
         if db in SKIP_DATABASES:
             continue
@@ -59,6 +83,10 @@ def list_source_collections(client: MongoClient[Any]) -> list[SourceCollection]:
             if db == "admin" and ctype == "collection" and not name.startswith(BUCKETS):
                 continue  # admin holds server state; users and roles are added below
             if not _keep(name):
+                continue
+            why = unusable_name(database, name)
+            if why is not None:
+                skipped.append(Skipped(f"{db}.{name}", why))
                 continue
             coll = SourceCollection(
                 db=db,

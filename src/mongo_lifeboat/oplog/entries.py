@@ -60,6 +60,8 @@ def skip_namespace(ns: str) -> bool:
     db, _, coll = ns.partition(".")
     if db == "local" or db.startswith("__mdb_internal"):
         return True
+    if ".." in coll or coll.startswith(".") or coll.endswith(".") or "\x00" in coll:
+        return True  # a name drivers cannot address: left out of backups too, by name
     if db == "config":
         return coll not in _CONFIG_KEEP
     # users/roles/profile/... are not replayed as plain writes

@@ -45,6 +45,13 @@ class CollectionEntry(_Model):
         return f"{self.db}.{self.name}"
 
 
+class SkippedCollection(_Model):
+    """A collection the backup left out (named, with why); everything else is in it."""
+
+    ns: str
+    reason: str
+
+
 class OplogBracket(_Model):
     """Oplog entries with ``start_ts < ts <= end_ts``, captured around the export."""
 
@@ -98,6 +105,7 @@ class Manifest(_Model):
     # sha256 of the raw oplog entry at end_ts (the last one at that ts): the archive holds a
     # byte-identical entry there exactly when this base and that archive are of one history.
     end_entry_sha256: str | None = None
+    skipped: list[SkippedCollection] = Field(default_factory=list)
 
     @property
     def point_in_time_base(self) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import MongoClient
+from pymongo.errors import InvalidName
 
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.indexes import clean_spec
@@ -67,6 +68,10 @@ def summarize(
                 continue
             if nsmap is not None and not nsmap.selected(ns):
                 continue
+            try:
+                client[db][name]
+            except InvalidName:
+                continue  # a name the driver cannot address (the backup leaves it out, named)
             s = CollectionSummary(ns, ctype, options=dict(info.get("options", {})))
             if ctype != "view":
                 coll = client[db][name]
