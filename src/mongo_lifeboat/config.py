@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
 )
 
@@ -239,6 +240,8 @@ class ArchiverSettings(_Section):
 
 
 class Plan(_Section):
+    # The keys whose value came (wholly or partly) from ${VAR}: a secret elsewhere is literal.
+    _from_env: set[str] = PrivateAttr(default_factory=set)
     format: Literal[1] = 1
     deployment: DeploymentSettings = DeploymentSettings()
     owner: Owner | None = None
@@ -264,6 +267,16 @@ class Plan(_Section):
         data["alerts"]["notify"] = [secrets.redact_notify_url(u) for u in data["alerts"]["notify"]]
         if data["agent"]["token"]:
             data["agent"]["token"] = "***"
+        owner = data.get("owner") or {}
+        if owner.get("escalation") and "://" in owner["escalation"]:
+            owner["escalation"] = secrets.redact_notify_url(owner["escalation"])
+        snapshot = data["snapshot"]
+        for hook in ("pre", "post"):
+            if snapshot.get(hook):
+                snapshot[hook] = secrets.redact_command(snapshot[hook])
+        for name, command in (snapshot.get("command") or {}).items():
+            if isinstance(command, str):
+                snapshot["command"][name] = secrets.redact_command(command)
         return data
 
 
@@ -298,6 +311,43 @@ def _interpolate(value: Any, path: tuple[int | str, ...], where: Path) -> Any:
     return _VAR.sub(substitute, value)
 
 
+def _env_keys(value: Any, path: tuple[int | str, ...]) -> list[str]:
+    if isinstance(value, dict):
+        return [k for key, v in value.items() for k in _env_keys(v, (*path, key))]
+    if isinstance(value, list):
+        return [k for i, v in enumerate(value) for k in _env_keys(v, (*path, i))]
+    return [_key_path(path)] if isinstance(value, str) and _VAR.search(value) else []
+
+
+def literal_secrets(plan: Plan) -> list[str]:
+    """The keys that hold a credential written in the plan itself rather than as ${VAR}."""
+    candidates: list[tuple[str, str | None, bool]] = [  # (key, value, whether any path is secret)
+        ("deployment.source", plan.deployment.source, False),
+        ("drill.staging", plan.drill.staging, False),
+        ("agent.token", plan.agent.token, True),
+        ("owner.escalation", plan.owner.escalation if plan.owner else None, True),
+        *((f"repository[{i}].url", r.url, False) for i, r in enumerate(plan.repository)),
+        *((f"alerts.notify[{i}]", u, True) for i, u in enumerate(plan.alerts.notify)),
+        ("snapshot.pre", plan.snapshot.pre, False),
+        ("snapshot.post", plan.snapshot.post, False),
+    ]
+    if plan.snapshot.command is not None:
+        candidates += [
+            (f"snapshot.command.{k}", v, False) for k, v in plan.snapshot.command.model_dump().items()
+        ]
+    out = []
+    for key, value, whole in candidates:
+        if not value or key in plan._from_env:
+            continue
+        # A token, a notification URL with a path or query (its token), or a credential inside.
+        literal = key == "agent.token" or secrets.holds_credential(value)
+        if whole and "://" in value:
+            literal = literal or secrets.redact_notify_url(value) != value
+        if literal:
+            out.append(key)
+    return out
+
+
 def plan_path(path: Path | None) -> Path | None:
     """The plan file in effect: ``path``, else ``$LIFEBOAT_CONFIG``, else ``./lifeboat.toml`` if present."""
     if path is not None:
@@ -323,7 +373,9 @@ def load_plan(path: Path | None) -> Plan:
         raise ConfigError(f"cannot read plan file {path}: {e}") from e
     data = _interpolate(raw, (), path)
     try:
-        return Plan.model_validate(data)
+        plan = Plan.model_validate(data)
+        plan._from_env = set(_env_keys(raw, ()))
+        return plan
     except ValidationError as e:
         err = e.errors()[0]
         key = _key_path(tuple(err["loc"])) or "(top level)"

@@ -47,6 +47,21 @@ def redact_notify_url(url: str) -> str:
     return f"{scheme}://***"
 
 
+# A hook command's credentials: bearer tokens and Authorization headers, user:pass@ in URLs
+# (redact() covers those and key=value pairs), and the paths of URLs it calls.
+_BEARER = re.compile(r"(?i)(bearer\s+|authorization:\s*(?:basic|bearer)?\s*)([^\s'\"]+)")
+
+
+def holds_credential(text: str) -> bool:
+    """Whether ``text`` carries a password, a key=value secret or a bearer token."""
+    return redact(text) != text or _BEARER.search(text) is not None
+
+
+def redact_command(command: str) -> str:
+    text = _BEARER.sub(lambda m: f"{m.group(1)}***", redact(command))
+    return _URL_TAIL.sub(lambda m: f"{m['head']}/***", text)
+
+
 # Libraries that log the URLs they send to, whose paths and queries carry tokens.
 _URL_LOGGERS = ("apprise",)
 _URL_TAIL = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/?\s'\"]+)[/?][^\s'\"]*")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,12 +82,14 @@ def _status(check: Any, facts: Facts) -> str:
 
 
 def test_a_complete_plan_passes_every_check_but_encryption() -> None:
-    results = checks.run_checks(good_facts())
+    facts = good_facts()
+    facts.plan._from_env = {"alerts.notify[0]"}  # as load_plan records a ${VAR}
+    results = checks.run_checks(facts)
     assert {r.id: r.status for r in results if r.status != "ok"} == {"encryption": "warning"}
     assert checks.overall(results) == "warning"
     assert [r.id for r in results] == [
         "owner", "objectives", "repositories", "cross-region", "backup-member", "oplog-window", "archiver",
-        "last-backup", "restorable", "drill-age", "drill-rto", "alerts", "encryption", "snapshot-method",
+        "last-backup", "restorable", "drill-age", "drill-rto", "alerts", "encryption", "snapshot-method", "secrets",
     ]  # fmt: skip
 
 
@@ -233,3 +236,25 @@ def test_a_snapshot_method_the_source_cannot_do_is_a_warning_naming_the_fix() ->
     result = checks.check_snapshot_method(with_snapshots)
     assert result.status == "warning"
     assert "fsync" in result.finding and 'consistency = "journal"' in result.hint
+
+
+def test_credentials_written_in_the_plan_itself_are_a_warning_naming_each_key() -> None:
+    facts = _replace_plan(
+        good_facts(),
+        owner={
+            "name": "SRE",
+            "contact": "sre@example.com",
+            "escalation": "https://pager.example.com/hooks/EscPathTok321",
+        },
+        snapshot={
+            "provider": "command",
+            "pre": "curl -H 'Authorization: Bearer SnapPreTok111' https://x.example/f",
+        },
+        deployment={"source": "mongodb://backup:pw1234@db1:27017/"},
+    )
+    facts.plan._from_env = {"alerts.notify[0]"}
+    result = checks.check_secrets(facts)
+    assert result.status == "warning"
+    assert result.value == {"keys": ["deployment.source", "owner.escalation", "snapshot.pre"]}
+    shown = json.dumps(facts.plan.shown())
+    assert "EscPathTok321" not in shown and "SnapPreTok111" not in shown and "pw1234" not in shown

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ..config import format_duration as fmt
+from ..config import literal_secrets
 from .facts import Facts
 
 Level = Literal["ok", "warning", "critical"]
@@ -428,6 +429,20 @@ def check_snapshot_method(f: Facts) -> Result:
     return Result("snapshot-method", "ok", f"{s.provider} snapshots, consistency {s.consistency}")
 
 
+def check_secrets(f: Facts) -> Result:
+    literal = literal_secrets(f.plan)
+    if literal:
+        return Result(
+            "secrets",
+            "warning",
+            f"the plan file holds credentials itself: {', '.join(literal)}",
+            "write them as ${VAR} and set the variable where Lifeboat runs (the plan file may be read "
+            "by others; lifeboat plan show redacts them)",
+            value={"keys": literal},
+        )
+    return Result("secrets", "ok", "every credential in the plan comes from ${VAR}")
+
+
 CHECKS: list[Callable[[Facts], Result]] = [
     check_owner,
     check_objectives,
@@ -443,6 +458,7 @@ CHECKS: list[Callable[[Facts], Result]] = [
     check_alerts,
     check_encryption,
     check_snapshot_method,
+    check_secrets,
 ]
 
 
