@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mongo_lifeboat.repo.repository import Repository
+
+from ..support.archiving import archiving
 from ..support.cli import lifeboat
 from ..support.data import assert_same
 from ..support.servers import ServerPool
@@ -97,3 +100,38 @@ def test_a_swapped_manifest_or_one_with_an_unsafe_key_is_damage_not_a_crash(
     refused = lifeboat("restore", ids[1]["backup_id"], "--target", target.uri, "--repo", url)
     assert refused.code == 7, refused.stderr
     assert set(target.client().list_database_names()) <= {"admin", "local", "config"}  # nothing written
+
+
+def test_a_swapped_encrypted_manifest_or_segment_is_refused_naming_both(
+    servers: ServerPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20, item 2 (encrypted): an object copied over another fails authentication,
+    naming where it is and where it was written; the rest of the repository is unaffected."""
+    url = "file://" + str(tmp_path / "repo")
+    env = {"LIFEBOAT_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode()}
+    monkeypatch.setenv("LIFEBOAT_ENCRYPTION_KEY", env["LIFEBOAT_ENCRYPTION_KEY"])
+    assert lifeboat("init", "--repo", url, env=env).code == 0
+    source = servers.new()
+    src = source.client()
+    src.shop.orders.insert_one({"_id": 0})
+    first = lifeboat("backup", "--source", source.uri, "--repo", url, "--json", env=env).json()
+    with archiving(Repository.open(url), source.uri, segment_bytes=1 << 10):
+        src.shop.orders.insert_many([{"_id": i, "pad": "x" * 200} for i in range(1, 60)])
+        src.shop.orders.insert_one({"_id": "last"})
+    second = lifeboat("backup", "--source", source.uri, "--repo", url, "--json", env=env).json()
+    root = tmp_path / "repo" / first["deployment"]
+    old, new = (root / "backups" / b / "manifest.json" for b in (first["backup_id"], second["backup_id"]))
+    new.write_bytes(old.read_bytes())
+    segments = sorted((root / "oplog").rglob("*.bson.zst"))
+    assert len(segments) >= 2
+    segments[1].write_bytes(segments[0].read_bytes())
+
+    listed = {b["backup_id"]: b for b in lifeboat("list", "--repo", url, "--json", env=env).json()["backups"]}
+    assert listed[first["backup_id"]]["status"] == "complete"
+    damage = listed[second["backup_id"]]["damage"]
+    assert f"{second['backup_id']}/manifest.json holds the object written as" in damage
+    assert f"{first['backup_id']}/manifest.json" in damage
+    verified = lifeboat("verify", "--all", "--repo", url, "--json", env=env)
+    assert verified.code == 11, verified.stderr
+    problems = [p["problem"] for r in verified.json()["backups"] for p in r["problems"]]
+    assert any(segments[1].name in p and segments[0].name in p for p in problems), problems

@@ -1,10 +1,13 @@
 """Encryption at rest: AES-256-GCM per object, after compression, in chunks (large objects
 stream), with a small authenticated header.
 
-Object layout: ``LBE1`` · key id (8 bytes) · nonce prefix (8 random bytes), then chunks of
-``u32 length`` · ciphertext+tag, each sealed with nonce = prefix · u32 counter and the header,
-the counter and a last-chunk flag as associated data — so a chunk cannot be altered, moved,
-dropped or the object cut short without the read failing. The key id is a keyed hash of the
+Object layout: ``LBE2`` · key id (8 bytes) · nonce prefix (8 random bytes) · u16 length ·
+binding (``<repository id>:<object key>``), then chunks of ``u32 length`` · ciphertext+tag, each
+sealed with nonce = prefix · u32 counter and the header, the counter and a last-chunk flag as
+associated data — so a chunk cannot be altered, moved, dropped or the object cut short, and
+the object cannot be moved, swapped or replayed under another key or into another repository,
+without the read failing (naming where it was written when it was moved). ``LBE1`` objects
+(before the binding) stay readable in repositories created before it. The key id is a keyed hash of the
 key (it tells keys apart, and reveals nothing of them). The repository marker stays plaintext
 and carries a key check, so a missing or wrong key is found when the repository is opened,
 before anything is written anywhere.
@@ -31,7 +34,8 @@ from ..secrets import register
 from . import layout
 from .storage import ObjectInfo, Storage
 
-MAGIC = b"LBE1"
+MAGIC = b"LBE1"  # unbound: read only in repositories created before the binding
+MAGIC_BOUND = b"LBE2"
 CHUNK = 1 << 20
 _HEADER = len(MAGIC) + 8 + 8
 _CHECK = b"lifeboat key check"
@@ -106,15 +110,15 @@ def _aad(header: bytes, counter: int, last: bool) -> bytes:
     return header + struct.pack(">I?", counter, last)
 
 
-def _encrypted_chunks(key: Key, stream: BinaryIO) -> Iterator[bytes]:
-    header = MAGIC + key.id + os.urandom(8)
+def _encrypted_chunks(key: Key, stream: BinaryIO, binding: bytes) -> Iterator[bytes]:
+    header = MAGIC_BOUND + key.id + os.urandom(8) + struct.pack(">H", len(binding)) + binding
     yield header
     aes, counter = AESGCM(key.material), 0
     chunk = stream.read(CHUNK)
     while True:
         following = stream.read(CHUNK) if chunk else b""
         last = not following
-        sealed = aes.encrypt(header[-8:] + struct.pack(">I", counter), chunk, _aad(header, counter, last))
+        sealed = aes.encrypt(header[12:20] + struct.pack(">I", counter), chunk, _aad(header, counter, last))
         yield struct.pack(">I", len(sealed)) + sealed
         if last:
             return
@@ -142,15 +146,27 @@ class _Chunks(io.RawIOBase):
         return n
 
 
-def encrypt_stream(key: Key, stream: BinaryIO) -> BinaryIO:
-    return io.BufferedReader(_Chunks(_encrypted_chunks(key, stream)), CHUNK)
+def encrypt_stream(key: Key, stream: BinaryIO, binding: bytes) -> BinaryIO:
+    return io.BufferedReader(_Chunks(_encrypted_chunks(key, stream, binding)), CHUNK)
 
 
-def _decrypted_chunks(keys: dict[bytes, Key], stream: BinaryIO, name: str) -> Iterator[bytes]:
+def _decrypted_chunks(
+    keys: dict[bytes, Key], stream: BinaryIO, name: str, binding: bytes, unbound_ok: bool
+) -> Iterator[bytes]:
     with stream:
         header = stream.read(_HEADER)
-        if len(header) < _HEADER or not header.startswith(MAGIC):
+        if len(header) < _HEADER or not header.startswith((MAGIC, MAGIC_BOUND)):
             raise IntegrityError(f"{name} is not an encrypted Lifeboat object (or is damaged)")
+        if header.startswith(MAGIC_BOUND):
+            size = stream.read(2)
+            written_as = stream.read(struct.unpack(">H", size)[0]) if len(size) == 2 else b""
+            header += size + written_as
+            if written_as != binding:
+                raise IntegrityError(_moved(name, written_as, binding))
+        elif not unbound_ok:
+            raise IntegrityError(
+                f"{name} is an unbound (old-format) object in a repository that binds every object: swapped in"
+            )
         key = keys.get(header[4:12])
         if key is None:
             raise EncryptionKeyError(
@@ -162,7 +178,7 @@ def _decrypted_chunks(keys: dict[bytes, Key], stream: BinaryIO, name: str) -> It
             if len(size) < 4:
                 raise IntegrityError(f"{name} is truncated (encrypted chunk {counter} missing)")
             sealed = stream.read(struct.unpack(">I", size)[0])
-            nonce = header[-8:] + struct.pack(">I", counter)
+            nonce = header[12:20] + struct.pack(">I", counter)
             for last in (False, True):
                 try:
                     plain = aes.decrypt(nonce, sealed, _aad(header, counter, last))
@@ -177,33 +193,51 @@ def _decrypted_chunks(keys: dict[bytes, Key], stream: BinaryIO, name: str) -> It
             counter += 1
 
 
-class EncryptedStorage:
-    """Every object but the repository marker encrypted with the current key; objects written
-    with older keys stay readable with ``old`` keys (rotation)."""
+def _moved(name: str, written_as: bytes, binding: bytes) -> str:
+    repo, _, key = written_as.decode("utf-8", "replace").partition(":")
+    here_repo = binding.decode().partition(":")[0]
+    where = f"as {key}" if repo == here_repo else f"in another repository ({repo}) as {key}"
+    return f"{name} holds the object written {where}: it was moved or swapped, and is refused"
 
-    def __init__(self, inner: Storage, keys: list[Key]) -> None:
+
+class EncryptedStorage:
+    """Every object but the repository marker encrypted with the current key and bound to the
+    repository and the key it is stored under; objects written with older keys stay readable
+    with ``old`` keys (rotation). ``unbound_ok``: the repository predates the binding, so its
+    old objects (``LBE1``) are still read."""
+
+    def __init__(self, inner: Storage, keys: list[Key], repo_id: str, unbound_ok: bool = False) -> None:
         self.inner = inner
         self.url = inner.url
         self.current = keys[0]
         self.keys = {k.id: k for k in keys}
+        self.repo_id = repo_id
+        self.unbound_ok = unbound_ok
 
     def _plain(self, key: str) -> bool:
         return key == layout.REPO_MARKER
 
+    def _binding(self, key: str) -> bytes:
+        return f"{self.repo_id}:{key}".encode()
+
     def _decrypt(self, key: str, stream: BinaryIO) -> BinaryIO:
-        return io.BufferedReader(_Chunks(_decrypted_chunks(self.keys, stream, key)), CHUNK)
+        chunks = _decrypted_chunks(self.keys, stream, key, self._binding(key), self.unbound_ok)
+        return io.BufferedReader(_Chunks(chunks), CHUNK)
+
+    def _encrypt(self, key: str, stream: BinaryIO) -> BinaryIO:
+        return encrypt_stream(self.current, stream, self._binding(key))
 
     def put(self, key: str, stream: BinaryIO, meta: dict[str, str] | None = None) -> ObjectInfo:
         if self._plain(key):
             return self.inner.put(key, stream, meta)
-        info = self.inner.put(key, encrypt_stream(self.current, stream), meta)
+        info = self.inner.put(key, self._encrypt(key, stream), meta)
         return ObjectInfo(key, info.size, info.meta)
 
     def create(self, key: str, data: bytes) -> bool:
-        return self.inner.create(key, encrypt_stream(self.current, io.BytesIO(data)).read())
+        return self.inner.create(key, self._encrypt(key, io.BytesIO(data)).read())
 
     def replace(self, key: str, data: bytes, version: str) -> bool:
-        return self.inner.replace(key, encrypt_stream(self.current, io.BytesIO(data)).read(), version)
+        return self.inner.replace(key, self._encrypt(key, io.BytesIO(data)).read(), version)
 
     def read_versioned(self, key: str) -> tuple[bytes, str]:
         data, version = self.inner.read_versioned(key)

@@ -86,7 +86,9 @@ def _decrypting(storage: Storage, info: dict[str, Any], settings: RepositorySett
     crypto.verify_check(keys, record, storage.url)
     if record.get("key_id") != keys[0].id.hex():
         _record_rotation(storage, info, keys[0], settings)
-    return crypto.EncryptedStorage(storage, keys)
+    return crypto.EncryptedStorage(
+        storage, keys, str(info.get("repo_id")), unbound_ok=record.get("binding") != "repository+key"
+    )
 
 
 def _record_rotation(
@@ -145,11 +147,13 @@ class Repository:
         if keys:  # the marker stays plaintext; it proves which key the repository needs
             info["encryption"] = {
                 "cipher": "AES-256-GCM",
+                "binding": "repository+key",  # every object bound to where it is stored
                 **crypto.key_check(keys[0]),
                 **({"kms": wrapped} if wrapped else {}),
             }
         _retrying(storage, settings).put(layout.REPO_MARKER, io.BytesIO(json.dumps(info, indent=2).encode()))
-        return cls(_retrying(crypto.EncryptedStorage(storage, keys) if keys else storage, settings), info)
+        encrypted = crypto.EncryptedStorage(storage, keys, str(info["repo_id"])) if keys else storage
+        return cls(_retrying(encrypted, settings), info)
 
     @classmethod
     def open(cls, url: str, settings: RepositorySettings | None = None) -> Repository:
