@@ -91,9 +91,12 @@ def test_after_rotation_old_and_new_backups_both_restore(servers: ServerPool, tm
     # The marker's key check now proves the new key (the old one is remembered by id only).
     marker = json.loads((tmp_path / "repo" / "lifeboat.json").read_text())
     assert marker["encryption"]["key_id"] != marker["encryption"]["previous_key_ids"][0]
-    # Without the old key, what it encrypted cannot be read: named, exit 22 …
+    # Without the old key, what it encrypted cannot be read: listed as such (the rest is
+    # usable), and a restore of it is exit 22, named …
     plan.write_text(f'[[repository]]\nurl = "{repo_url}"\nkey_file = "{new_file}"\n')
-    refused = lifeboat(*run, "list")
+    listed = {b["backup_id"]: b for b in lifeboat(*run, "list", "--json").json()["backups"]}
+    assert "encrypted with a key not given" in listed[first.json()["backup_id"]]["damage"]
+    refused = lifeboat(*run, "restore", first.json()["backup_id"], "--target", servers.new().uri)
     assert refused.code == 22 and "encrypted with a key not given" in refused.error_lines[0]
     # … and once the backups written with it are gone, the old key is no longer needed.
     plan.write_text(

@@ -123,7 +123,6 @@ def test_an_object_moved_swapped_or_from_another_repository_is_refused_naming_wh
     legacy = tmp_path / "legacy"
     header = b"LBE1" + key.id + os.urandom(8)
 
-
     sealed = AESGCM(key.material).encrypt(
         header[-8:] + struct.pack(">I", 0), b"v1", header + struct.pack(">I?", 0, True)
     )

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..errors import BackupNotFound, EncryptionKeyError, IntegrityError, RepositoryError, UsageError
+from ..errors import (
+    BackupNotFound,
+    EncryptionKeyError,
+    IntegrityError,
+    LifeboatError,
+    RepositoryError,
+    UsageError,
+)
 from . import crypto, kms, layout
 from .backends import open_storage
 from .manifest import FORMAT_VERSION, Manifest
@@ -32,6 +39,7 @@ class BackupListing:
     # Why its manifest cannot be read (corrupt, swapped, under another key): the damage stays
     # with this backup; every other one lists, restores and verifies as before.
     damaged: str | None = None
+    damage_kind: type[LifeboatError] = IntegrityError  # a key not given is exit 22, not damage (7)
 
     @property
     def complete(self) -> bool:
@@ -227,7 +235,7 @@ class Repository:
             try:
                 out.append(BackupListing(dep, bid, self._read_manifest(mkey)))
             except (IntegrityError, EncryptionKeyError) as e:
-                out.append(BackupListing(dep, bid, None, damaged=e.message))
+                out.append(BackupListing(dep, bid, None, damaged=e.message, damage_kind=type(e)))
         return out
 
     def resolve(self, backup_id: str, deployment: str | None = None) -> Manifest:
@@ -255,7 +263,7 @@ class Repository:
         if not matches:
             other = next((b for b in self.list_backups() if b.backup_id == backup_id), None)
             if other is not None and other.damaged:
-                raise IntegrityError(
+                raise other.damage_kind(
                     f"backup {backup_id} is damaged: {other.damaged}",
                     "restore another backup (lifeboat list), or a copy from another repository; "
                     f"lifeboat delete {backup_id} --force removes it",

@@ -85,10 +85,10 @@ class UndoReport:
             conflicts = f"{n:,} conflict{'s' if n != 1 else ''}"
             if self.already_restored and not self.written:  # a rerun: say what it did, which is nothing
                 return (
-                    f"nothing to write: {self.already_restored:,} of {self.affected:,} {what} {coll} were "
-                    f"restored into {where} by an earlier undo; {conflicts}"
+                    f"nothing to write: {self.already_restored:,} of {self.affected:,} {what} {coll} are back "
+                    f"already (put back by an earlier undo, or by someone); {conflicts}"
                 )
-            earlier = f"; {self.already_restored:,} more by an earlier undo" if self.already_restored else ""
+            earlier = f"; {self.already_restored:,} were back already" if self.already_restored else ""
             return f"{verb} {self.written:,} of {self.affected:,} {what} {coll} into {where}{earlier}; {conflicts}"
         return f"{verb} {self.affected:,} documents of the {what} {ns} into {where}"
 
