@@ -17,12 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import Timestamp
 from pymongo import MongoClient
-from pymongo.errors import ConnectionFailure, OperationFailure
+from pymongo.errors import ConnectionFailure
 
 from ..errors import IntegrityError, SourceUnreachable, UnsupportedSource
 from ..faults import crash_point
@@ -135,6 +135,8 @@ class Archiver:
         self.deployment = ""
         self._last_catch_up = time.monotonic()
         self._committed_wall: datetime | None = None  # of the newest entry in a committed segment
+        self._caught_up = False  # the last read found nothing more
+        self._clock_offset = timedelta(0)  # the source's clock minus ours (its walls are its own)
         self.stopped_behind_s = 0.0  # the drain timed out this far behind
 
     # -- setup ----------------------------------------------------------------------
@@ -149,6 +151,8 @@ class Archiver:
                     "run mongod as a replica set (a single-node set is fine: --replSet rs0 + rs.initiate())",
                 )
             self.deployment = self.opts.deployment or str(hello["setName"])
+            if isinstance(hello.get("localTime"), datetime):
+                self._clock_offset = _aware(hello["localTime"]) - datetime.now(UTC)
             chosen = members.choose(members.discover(cluster), self.opts.member)
         finally:
             cluster.close()
@@ -289,18 +293,21 @@ class Archiver:
             lease.release()
             client.close()
 
-    def _lag(self, client: MongoClient[Any], seen_wall: datetime | None) -> float:
+    def _lag(self, pending: _OpenSegment | None) -> float:
         """The source's newest write against the newest committed entry: what losing the
-        source now would lose. The newest entry read stands in where ``hello`` has no
-        ``lastWrite`` (a lower bound then, never more than the truth)."""
+        source now would lose. Caught up, the newest write is the newest entry read (exact).
+        Behind, what the source holds past what was read is not known without asking it, so
+        the lag counts up to now (on the source's clock): an upper bound, never less than the
+        truth. Nothing is asked of the server: a server was seen to spend an oplog position
+        on every ``hello`` (SecantusDB), and reading its newest entry can cost a scan."""
         committed = self._committed_wall
-        try:
-            newest = client.admin.command("hello")["lastWrite"]["lastWriteDate"]
-        except (KeyError, OperationFailure):
-            newest = seen_wall
-        if newest is None or committed is None:
+        if committed is None:
             return 0.0
-        return max(0.0, (_aware(newest) - _aware(committed)).total_seconds())
+        if self._caught_up:
+            newest = pending.last_wall if pending is not None and pending.entries else None
+            return max(0.0, (_aware(newest) - _aware(committed)).total_seconds()) if newest else 0.0
+        now = datetime.now(UTC) + self._clock_offset
+        return max(0.0, (now - _aware(committed)).total_seconds())
 
     def _archive(
         self,
@@ -318,6 +325,7 @@ class Archiver:
             while not stop.is_set():
                 opens, t_read = reader.opens, time.monotonic()
                 entries, caught_up = reader.read()
+                self._caught_up = caught_up
                 for entry in entries:
                     if self._due(seg) and entry["ts"] != seg.end:  # never split a same-ts group
                         position = self._commit(client, reader, seg)
@@ -335,7 +343,7 @@ class Archiver:
                     if time.monotonic() - last_renew >= self.opts.lease_ttl_s / 6:
                         lease.renew()
                         last_renew = time.monotonic()
-                    self._write_state(position, self._lag(client, seg.last_wall), confirmed=idle)
+                    self._write_state(position, self._lag(seg), confirmed=idle)
                     if idle:
                         self.emit(
                             ArchiverEvent(
@@ -368,6 +376,7 @@ class Archiver:
         caught_up = False
         while time.monotonic() < deadline:
             entries, caught_up = reader.read()
+            self._caught_up = caught_up
             for entry in entries:
                 if self._due(seg) and entry["ts"] != seg.end:
                     position = self._commit(client, reader, seg)
@@ -378,7 +387,7 @@ class Archiver:
         if seg.entries:
             position = self._commit(client, reader, seg)
             seg.entries = 0
-        lag = self._lag(client, seg.last_wall)
+        lag = self._lag(seg)
         self._write_state(position, lag, confirmed=False)
         if not caught_up:
             self.stopped_behind_s = lag
@@ -413,7 +422,7 @@ class Archiver:
         self._committed_wall = seg.last_wall or self._committed_wall
         self.stats.segments += 1
         self.stats.entries += seg.entries
-        lag = self._lag(client, seg.last_wall)
+        lag = self._lag(None)
         self.emit(ArchiverEvent("segment", "", to_str(seg.start), to_str(seg.end), seg.entries, lag))
         return seg.end
 

@@ -29,6 +29,8 @@ from ..mongo.codec import RAW_CODEC
 from .reader import oplog
 
 log = logging.getLogger(__name__)
+_FULL = 101  # a server's default batch: a cursor returning full batches is catching up
+_WATCH = 3  # batches checked after an open or a catch-up
 
 
 class OplogTail:
@@ -62,6 +64,7 @@ class OplogTail:
         self._skip = 0.0  # entries at it still to skip (returned before the re-open)
         self._open_at: Timestamp | None = None  # set until the open's first entry is seen
         self._fill_after: Timestamp | None = None  # the first batch after an open is checked from here
+        self._watch = _WATCH  # batches still checked for skipped positions (after an open or a catch-up)
 
     def proven(self) -> None:
         self.unproven_from = None
@@ -88,6 +91,7 @@ class OplogTail:
         self._open_at = self._skip_ts = self.position
         self._skip = math.inf if self._at_position is None else self._at_position
         self.opens += 1
+        self._watch = _WATCH
         try:
             first = self._next_batch()
             self._fill_after = first[-1]["ts"] if first else self.position
@@ -123,6 +127,12 @@ class OplogTail:
                 if batch and self._fill_after is not None:
                     batch = self._filled(self._fill_after, batch)
                     self._fill_after = None
+                elif batch and self._watch > 0 and _skips(self.position, batch):
+                    batch = self._filled(self.position, batch, whole=True)
+                # The batches right after catching up (full batches, then a partial one) are where
+                # a server was seen to skip entries; in steady tailing, position jumps are the
+                # clock ticks some servers spend on hello, not worth a scan each.
+                self._watch = _WATCH if batch and len(batch) >= _FULL else max(self._watch - 1, 0)
         except OperationFailure as e:
             if not isinstance(e, CursorNotFound) and self._open_at is not None:
                 raise  # the open itself failed: not a cursor that ended
@@ -147,14 +157,16 @@ class OplogTail:
             out.append(entry)
         return out, False
 
-    def _filled(self, after: Timestamp, batch: list[Any]) -> list[Any]:
-        """The first batch a cursor returns after it was opened, with what it skipped.
+    def _filled(self, after: Timestamp, batch: list[Any], whole: bool = False) -> list[Any]:
+        """A batch with what the cursor skipped before it (or, ``whole``, anywhere in it).
 
-        A server was seen (SecantusDB 0.7) to leave out of that batch the entries committed
-        between the open and it, never later ones; so the stretch is read again once, by a
-        plain query, and the cursor's own entries after it follow. Where nothing was skipped
-        (mongod) this is one cheap query per open."""
-        upto = batch[0]["ts"]
+        A server was seen (SecantusDB 0.7) to leave entries out of a tailable cursor's batches
+        while writes go on: entries committed between the open and the first getMore, and
+        entries around the moment a cursor catching up reaches the newest entry. So the first
+        batch after an open, and any batch whose positions jump (see :func:`_skips`), is read
+        again by a plain query over the same stretch, which is authoritative. Where nothing
+        was skipped (mongod) this is one cheap query per open."""
+        upto = batch[-1 if whole else 0]["ts"]
         plain = list(self._collection().find({"ts": {"$gt": after, "$lte": upto}}).sort("$natural", 1))
         if len(plain) > sum(1 for e in batch if e["ts"] <= upto):
             log.info("re-read %d oplog entries the cursor skipped after opening", len(plain))
@@ -167,3 +179,20 @@ class OplogTail:
             self.unproven_from = None
         elif not found_start and self.unproven_from is None:
             self.unproven_from = start
+
+
+def _skips(position: Timestamp, batch: list[Any]) -> bool:
+    """Whether the positions from ``position`` through ``batch`` jump where entries may be
+    missing. Within a second a server counts its entries one by one (``inc`` + 1; entries of
+    one transaction may share a ts), and a new second starts at 1: a larger step is a
+    position that was skipped, or never used — either way worth one query to tell."""
+    prev = position
+    for entry in batch:
+        ts = entry["ts"]
+        if ts.time == prev.time:
+            if ts.inc > prev.inc + 1:
+                return True
+        elif ts.time > prev.time and ts.inc > 1:
+            return True
+        prev = ts
+    return False
