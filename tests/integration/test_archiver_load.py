@@ -85,6 +85,15 @@ def _true_lag(writers: Writers, repo: Repository, deployment: str) -> float:
     return max(0.0, writers.last_ack - committed.timestamp()) if writers.last_ack else 0.0
 
 
+def _backed_up(servers: ServerPool, repo: Repository) -> tuple[Any, MongoClient[Any]]:
+    """A source with a base backup in ``repo``: the archive chains from there."""
+    source = servers.new()
+    src = source.client()
+    src.load.w0.insert_one({"_id": "seed"})
+    assert lifeboat("backup", "--source", source.uri, "--repo", repo.url).code == 0
+    return source, src
+
+
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
@@ -93,10 +102,7 @@ def _p95(values: list[float]) -> float:
 def test_under_load_the_reported_lag_is_never_below_the_true_lag(
     servers: ServerPool, repo: Repository
 ) -> None:
-    source = servers.new()
-    src = source.client()
-    src.load.w0.insert_one({"_id": "seed"})
-    assert lifeboat("backup", "--source", source.uri, "--repo", repo.url).code == 0
+    source, _ = _backed_up(servers, repo)
     deployment = load_history(repo).deployment
     stream = popen("stream", "--source", source.uri, "--repo", repo.url)
     try:
@@ -126,10 +132,7 @@ def test_under_load_the_reported_lag_is_never_below_the_true_lag(
 def test_sigterm_drains_within_its_bound_and_the_next_start_goes_on(
     servers: ServerPool, repo: Repository
 ) -> None:
-    source = servers.new()
-    src = source.client()
-    src.load.w0.insert_one({"_id": "seed"})
-    assert lifeboat("backup", "--source", source.uri, "--repo", repo.url).code == 0
+    source, src = _backed_up(servers, repo)
     # No time at all to drain: what the oplog holds past the last commit is left to the next start.
     stream = popen("stream", "--source", source.uri, "--repo", repo.url, "--drain-timeout", "0")
     wait_for(lambda: load_history(repo).timeline.state is not None, "the archiver's first record", 60)
