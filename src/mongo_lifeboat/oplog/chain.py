@@ -19,7 +19,7 @@ from ..errors import DeploymentMismatch, IntegrityError
 from ..repo.manifest import Manifest, SourceIdentity
 from ..repo.storage import Storage
 from ..timestamps import to_str, wall_of
-from .reader import oldest_ts, oplog
+from .reader import newest_ts, oldest_ts, oplog
 from .segments import Segment, entry_ts, iter_raw_entries
 
 # Segments are immutable, so what one holds at a position is a fact worth keeping for the
@@ -166,10 +166,11 @@ def check_source(
         return
     if found is not None:
         _refuse(deployment, identity, recorded, f"its oplog holds a different entry at {to_str(point)}")
-    if oldest_ts(client) <= point:
+    if oldest_ts(client) <= point and newest_ts(client) >= point:
         _refuse(deployment, identity, recorded, f"its oplog covers {to_str(point)} but holds no entry there")
-    # The oplog rolled past the repository's newest entry: the chain cannot tell. Members in
-    # common say it is the same set (the archiver then records the gap); none is a refusal.
+    # The oplog rolled past the repository's newest entry (or this member has not replicated
+    # it yet): the chain cannot tell. Members in common say it is the same set (the archiver
+    # then records any gap); none is a refusal.
     if recorded is None or set(recorded.hosts) & set(identity.hosts):
         return
     _refuse(
