@@ -31,7 +31,6 @@ from .reader import oplog
 log = logging.getLogger(__name__)
 _FULL = 101  # a server's default batch: a cursor returning full batches is catching up
 _WATCH = 3  # batches checked after an open or a catch-up
-CHECK_SHARE = 0.2  # of the time, at most, spent re-reading suspect stretches
 
 
 class OplogTail:
@@ -66,10 +65,6 @@ class OplogTail:
         self._open_at: Timestamp | None = None  # set until the open's first entry is seen
         self._fill_after: Timestamp | None = None  # the first batch after an open is checked from here
         self._watch = _WATCH  # batches still checked for skipped positions (after an open or a catch-up)
-        self._held_from: Timestamp | None = None  # a suspect stretch after here, held until checked
-        self._held: list[Any] = []
-        self._check_s = 0.0  # what the last check cost
-        self._checked_at = 0.0
 
     def proven(self) -> None:
         self.unproven_from = None
@@ -129,27 +124,15 @@ class OplogTail:
                     self._record_proof(False)
             else:
                 batch = self._next_batch()
-                full = bool(batch) and len(batch or []) >= _FULL
-                if self._held_from is not None:  # a stretch waits for its check
-                    self._held += batch or []
-                    if not self._may_check():
-                        return [], False
-                    after, held, self._held_from, self._held = self._held_from, self._held, None, []
-                    batch = self._filled(after, held, whole=True)
-                elif batch and self._fill_after is not None:
+                if batch and self._fill_after is not None:
                     batch = self._filled(self._fill_after, batch)
                     self._fill_after = None
                 elif batch and self._watch > 0 and _skips(self.position, batch):
-                    if not self._may_check():
-                        # Checks are spaced like every costly query: the stretch is held back
-                        # (never handed out unchecked) and checked at once, with what follows.
-                        self._held_from, self._held = self.position, batch
-                        return [], False
                     batch = self._filled(self.position, batch, whole=True)
                 # The batches right after catching up (full batches, then a partial one) are where
                 # a server was seen to skip entries; in steady tailing, position jumps are the
                 # clock ticks some servers spend on hello, not worth a scan each.
-                self._watch = _WATCH if full else max(self._watch - 1, 0)
+                self._watch = _WATCH if batch and len(batch) >= _FULL else max(self._watch - 1, 0)
         except OperationFailure as e:
             if not isinstance(e, CursorNotFound) and self._open_at is not None:
                 raise  # the open itself failed: not a cursor that ended
@@ -184,16 +167,10 @@ class OplogTail:
         again by a plain query over the same stretch, which is authoritative. Where nothing
         was skipped (mongod) this is one cheap query per open."""
         upto = batch[-1 if whole else 0]["ts"]
-        t = time.monotonic()
         plain = list(self._collection().find({"ts": {"$gt": after, "$lte": upto}}).sort("$natural", 1))
-        self._check_s, self._checked_at = time.monotonic() - t, time.monotonic()
         if len(plain) > sum(1 for e in batch if e["ts"] <= upto):
             log.info("re-read %d oplog entries the cursor skipped after opening", len(plain))
         return plain + [e for e in batch if e["ts"] > upto]
-
-    def _may_check(self) -> bool:
-        """Whether a check may run now: checks take at most CHECK_SHARE of the time."""
-        return time.monotonic() - self._checked_at >= self._check_s * (1 - CHECK_SHARE) / CHECK_SHARE
 
     def _record_proof(self, found_start: bool) -> None:
         start = self._open_at
