@@ -77,10 +77,9 @@ def _server_facts(client: MongoClient[Any]) -> tuple[str, str | None]:
         return version, None
 
 
-def _expect_from_previous(repo: Repository, deployment: str, sources: list[SourceCollection]) -> None:
+def _expect_from_previous(previous: list[Manifest], sources: list[SourceCollection]) -> None:
     """Sizes from the previous complete backup: progress totals and ETA without counting
     (a count is a full scan on some servers)."""
-    previous = [b.manifest for b in repo.list_backups() if b.manifest and b.manifest.deployment == deployment]
     if not previous:
         return
     by_ns = {c.ns: c for c in previous[-1].collections}
@@ -118,13 +117,15 @@ def _backup_from_member(
 ) -> Manifest:
     server_version, fcv = _server_facts(client)
     identity = read_identity(client)
+    # This deployment's complete backups, read once: the identity check and the progress totals.
+    previous = [b.manifest for b in repo.list_backups() if b.manifest and b.manifest.deployment == deployment]
     # Never join another replica set's history because it shares this one's name.
     chain.check_source(
         client,
         identity,
         deployment,
         repo.storage,
-        [b.manifest for b in repo.list_backups() if b.manifest and b.manifest.deployment == deployment],
+        previous,
         list_segments(repo.storage, deployment),
     )
     backup_id = layout.new_backup_id(started_wall)
@@ -142,7 +143,7 @@ def _backup_from_member(
         sources = list_source_collections(client, skipped)
         for s in skipped:
             emit(BackupEvent("skipped", ns=s.ns, detail=s.reason))
-        _expect_from_previous(repo, deployment, sources)
+        _expect_from_previous(previous, sources)
         total_docs = sum(c.expected_documents for c in sources)
         emit(BackupEvent("started", total_documents=total_docs, detail=backup_id))
 

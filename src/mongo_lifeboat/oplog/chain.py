@@ -17,6 +17,7 @@ from pymongo import MongoClient
 
 from ..errors import DeploymentMismatch, IntegrityError
 from ..repo.manifest import Manifest, SourceIdentity
+from ..repo.objects import read_documents
 from ..repo.storage import Storage
 from ..timestamps import to_str, wall_of
 from .reader import newest_ts, oldest_ts, oplog
@@ -133,8 +134,6 @@ def _bracket_digest(storage: Storage, base: Manifest) -> str | None:
     """Bases taken before the digest was recorded: their bracket ends with that entry."""
     if base.oplog.entries == 0:
         return None
-    from ..repo.objects import read_documents
-
     raws = (raw for batch in read_documents(storage, base.oplog.file) for raw in batch)
     try:
         return last_digest_at(raws, base.end)

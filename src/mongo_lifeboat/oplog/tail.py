@@ -45,13 +45,11 @@ class OplogTail:
         self,
         client: MongoClient[Any],
         position: Timestamp,
-        batch: int = 5000,
         majority: bool = False,
         await_s: float = 0.5,
     ) -> None:
         self.client = client
         self.position = position
-        self.batch = batch
         self.await_s = await_s
         self.unproven_from: Timestamp | None = position
         self.last_query_s = 0.0  # the last open's time (a scan, on some servers)
