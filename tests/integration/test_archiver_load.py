@@ -33,12 +33,18 @@ from ..support.waiting import wait_for
 WRITERS = 4
 WRITE_S = 30.0
 ALLOWED_UNDERSTATEMENT_S = 2.0
+# The load of the issue's measurement (four clients, ~2,500 entries/s). Unpaced, the writers'
+# rate depends on how loaded the machine is (2,500-3,500/s seen on two cores), and the test
+# would judge the machine, not the archiver; its top rate is bench/bench_oplog.py's job.
+RATE = 2_500
 
 
 class Writers:
-    """``WRITERS`` clients inserting 20-document batches as fast as the server takes them."""
+    """``WRITERS`` clients inserting 20-document batches, ``rate`` entries a second in all
+    (as fast as the server takes them when ``rate`` is None)."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, rate: float | None = None) -> None:
+        self.interval = WRITERS * 20 / rate if rate else 0.0  # one client's time per batch
         self.stop = threading.Event()
         self.inserted = 0
         self.last_ack = 0.0  # when the source last acknowledged a write (this host's clock)
@@ -48,8 +54,13 @@ class Writers:
     def _run(self, uri: str, k: int) -> None:
         with MongoClient(uri) as client:
             coll = client.load[f"w{k}"]
-            i = 0
+            i, start = 0, time.monotonic()
             while not self.stop.is_set():
+                # Paced by a schedule, not by a pause after each batch: a slow batch is made
+                # up for by the next ones, so the rate holds whatever one batch costs.
+                ahead = start + i * self.interval - time.monotonic()
+                if ahead > 0 and self.stop.wait(ahead):
+                    break
                 coll.insert_many([{"_id": f"{i}-{j}", "k": k, "pad": "x" * 64} for j in range(20)])
                 i += 1
                 with self._lock:
@@ -108,7 +119,7 @@ def test_under_load_the_reported_lag_is_never_below_the_true_lag(
     try:
         wait_for(lambda: load_history(repo).timeline.state is not None, "the archiver's first record", 60)
         samples: list[tuple[float, float]] = []  # (true, reported)
-        with Writers(source.uri) as writers:
+        with Writers(source.uri, RATE) as writers:
             deadline = time.monotonic() + WRITE_S
             while time.monotonic() < deadline:
                 tick = time.monotonic()
@@ -124,6 +135,7 @@ def test_under_load_the_reported_lag_is_never_below_the_true_lag(
         assert stream.wait(60) == 0
     worst = max(true - reported for true, reported in samples)
     assert worst <= ALLOWED_UNDERSTATEMENT_S, f"understated by {worst:.1f}s: {samples}"
+    assert rate > RATE / 2, f"the writers reached only {rate:.0f} inserts/s"
     p95 = _p95([true for true, _ in samples])
     assert p95 < 2.0, f"true lag p95 {p95:.1f}s at {rate:.0f} inserts/s: {samples}"
     assert lifeboat("verify", "--all", "--repo", repo.url).code == 0

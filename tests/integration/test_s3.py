@@ -226,7 +226,14 @@ def test_the_archivers_requests_per_segment_stay_constant_as_the_archive_grows(
             started.set()
 
     # Segments cut by size after every entry; the time-based state and lease writes never come.
-    opts = ArchiverOptions(source.uri, segment_seconds=3600, segment_bytes=1, poll_s=0.05)
+    opts = ArchiverOptions(
+        source.uri,
+        segment_seconds=3600,
+        segment_bytes=1,
+        poll_s=0.05,
+        state_s=3600,  # however slow the machine, no periodic state write falls in the window
+        lease_ttl_s=36_000,  # nor a lease renewal
+    )
     archiver, stop = Archiver(repo, opts, on_event), threading.Event()
     thread = threading.Thread(target=archiver.run, args=(stop,))
     thread.start()
