@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from mongo_lifeboat.oplog.history import single_deployment
+from mongo_lifeboat.oplog.reader import newest_entry
+from mongo_lifeboat.oplog.segments import list_segments
 from mongo_lifeboat.repo.repository import Repository
+from mongo_lifeboat.timestamps import just_after, to_str
 
 from ..support.archiving import archiving
 from ..support.cli import lifeboat
@@ -135,3 +139,57 @@ def test_a_swapped_encrypted_manifest_or_segment_is_refused_naming_both(
     assert verified.code == 11, verified.stderr
     problems = [p["problem"] for r in verified.json()["backups"] for p in r["problems"]]
     assert any(segments[1].name in p and segments[0].name in p for p in problems), problems
+
+
+def test_a_damaged_segment_is_a_gap_in_the_timeline_not_a_repository_error(
+    servers: ServerPool, tmp_path: Path
+) -> None:
+    """Issue 20, item 1 (segments): the restore that meets a damaged segment refuses before
+    writing and records it; from then on the timeline shows it as a gap, points before it
+    restore, incidents and the rest of the archive read on, and verify --all names it."""
+    url = "file://" + str(tmp_path / "repo")
+    repo = Repository.init(url)
+    source = servers.new()
+    src = source.client()
+    src.shop.orders.insert_one({"_id": "seed"})
+    assert lifeboat("backup", "--source", source.uri, "--repo", url).code == 0
+    with archiving(repo, source.uri, segment_bytes=1 << 10):
+        for i in range(40):
+            src.shop.orders.insert_one({"_id": f"a{i}", "pad": "x" * 200})
+        before = just_after(newest_entry(src)["ts"])
+        expected = list(src.shop.orders.find().sort("_id", 1))
+        for i in range(40):
+            src.shop.orders.insert_one({"_id": f"c{i}", "pad": "y" * 200})
+    deployment = single_deployment(repo)
+    assert deployment is not None
+    later = [s for s in list_segments(repo.storage, deployment) if s.start >= before]
+    assert len(later) >= 3, "segments after the restore point, with others on both sides"
+    victim = later[len(later) // 2]
+    path = tmp_path / "repo" / victim.key
+    body = bytearray(path.read_bytes())
+    body[len(body) // 2] ^= 0x20
+    path.write_bytes(bytes(body))
+
+    target = servers.new()
+    met = lifeboat("restore", "--to", "latest", "--target", target.uri, "--repo", url)
+    assert met.code == 7 and victim.key in met.stderr and "lifeboat repair" in met.stderr, met.stderr
+    assert set(target.client().list_database_names()) <= {"admin", "config", "local"}
+
+    timeline = lifeboat("timeline", "--repo", url, "--json")
+    assert timeline.code == 0, timeline.stderr
+    described = timeline.json()
+    assert [d["key"] for d in described["damaged_segments"]] == [victim.key]
+    assert [(g["start"], g["end"]) for g in described["gaps"]] == [(to_str(victim.start), to_str(victim.end))]
+    assert lifeboat("incidents", "--repo", url).code == 0
+    restored = lifeboat("restore", "--to", to_str(before), "--target", target.uri, "--repo", url)
+    assert restored.code == 0, restored.stderr
+    assert list(target.client().shop.orders.find().sort("_id", 1)) == expected
+    latest = servers.new()
+    assert lifeboat("restore", "--to", "latest", "--target", latest.uri, "--repo", url).code == 0
+    got = list(latest.client().shop.orders.find().sort("_id", 1))
+    after = [d["_id"] for d in got if d["_id"].startswith("c")]
+    assert [d for d in got if not d["_id"].startswith("c")] == expected
+    assert sorted(after) == sorted(f"c{i}" for i in range(len(after))) and len(after) < 40  # up to the gap
+    verified = lifeboat("verify", "--all", "--repo", url, "--json")
+    assert verified.code == 11
+    assert [p["object"] for r in verified.json()["backups"] for p in r["problems"]] == [victim.key]

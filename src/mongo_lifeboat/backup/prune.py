@@ -17,6 +17,7 @@ from typing import Any
 from ..oplog.history import History
 from ..oplog.lease import Lease
 from ..repo import layout
+from ..repo.damage import clear_damage
 from ..repo.repository import Repository
 from ..snapshot.manifest import SnapshotManifest
 from ..snapshot.manifest import delete as delete_snapshot_record
@@ -67,7 +68,13 @@ def prune(
         lease.acquire()
     try:
         snapshots = history.snapshots if delete_snapshot is not None else []
-        plan = plan_prune(history.manifests, history.segments, policy, now, snapshots)
+        plan = plan_prune(
+            history.manifests,
+            sorted([*history.segments, *history.damaged], key=lambda s: s.start),
+            policy,
+            now,
+            snapshots,
+        )
         report.kept = plan.keep
         report.promised = [{"after": to_str(a), "through": to_str(b)} for a, b in plan.promised]
         listings = {
@@ -112,8 +119,11 @@ def prune(
         report.deleted_segments = len(doomed)
         report.segment_bytes = sum(s.size for s in doomed)
         if not dry_run:
+            damaged = {s.key for s in history.damaged}
             for seg in doomed:  # oldest first: the archive that is kept never has a hole inside
                 repo.storage.delete([seg.key])
+                if seg.key in damaged:
+                    clear_damage(repo.storage, seg.key)
     finally:
         if not dry_run:
             lease.release()

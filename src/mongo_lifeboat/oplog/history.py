@@ -12,6 +12,7 @@ from bson import Timestamp
 
 from ..errors import BackupNotFound, SeveralDeployments, UsageError
 from ..repo import layout
+from ..repo.damage import damaged_objects
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..repo.storage import ObjectMissing, Storage
@@ -38,6 +39,9 @@ class History:
     # Base backups under this name that the archive shows to be of another history:
     # backup id -> why. They restore as themselves, never as a point-in-time base.
     foreign: dict[str, str] = field(default_factory=dict)
+    # Segments recorded as damaged (``repo.damage``): left out of ``segments`` and so of
+    # the timeline, where each is a gap until repaired; still the archive's (prune sees them).
+    damaged: list[Segment] = field(default_factory=list)
 
 
 def deployments(repo: Repository) -> list[str]:
@@ -67,16 +71,19 @@ def load_history(repo: Repository, deployment: str | None = None) -> History:
     manifests = [
         b.manifest for b in repo.list_backups() if b.manifest and b.manifest.deployment == deployment
     ]
-    segments = list_segments(repo.storage, deployment)
+    recorded = damaged_objects(repo.storage, deployment)
+    archived = list_segments(repo.storage, deployment)
+    segments = [s for s in archived if s.key not in recorded]
+    damaged = [s for s in archived if s.key in recorded]
     state = read_state(repo.storage, deployment)
     if state is not None:
         state = {**state, **archiver_status(repo, deployment, state)}
     snapshots = list_snapshots(repo.storage, deployment)
     foreign = chain.foreign_bases(repo.storage, manifests, segments)
     bases = [m for m in manifests if m.backup_id not in foreign]
-    return History(
-        deployment, bases, segments, build_timeline(bases, segments, state, snapshots), snapshots, foreign
-    )
+    timeline = build_timeline(bases, segments, state, snapshots)
+    timeline.damaged = [{"key": s.key, "problem": recorded[s.key].problem} for s in damaged]
+    return History(deployment, bases, segments, timeline, snapshots, foreign, damaged)
 
 
 def scan_incidents(

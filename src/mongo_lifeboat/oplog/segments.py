@@ -21,6 +21,7 @@ from bson.raw_bson import RawBSONDocument
 from ..errors import IntegrityError
 from ..mongo.codec import CODEC
 from ..repo import layout
+from ..repo.damage import record_damage
 from ..repo.manifest import FileEntry, Manifest
 from ..repo.objects import read_documents
 from ..repo.storage import ObjectMissing, Storage
@@ -121,10 +122,20 @@ def read_state(storage: Storage, deployment: str) -> dict[str, Any] | None:
 
 
 def iter_raw_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[bytes]:
-    """Raw BSON entries of ``segments`` in order, each object checked before use."""
+    """Raw BSON entries of ``segments`` in order, each object checked before use. A damaged
+    segment is recorded as such (``repo.damage``): from then on it is a gap in the timeline,
+    not an error each command meets again."""
     for seg in segments:
-        for batch in read_documents(storage, seg.file):
-            yield from batch
+        try:
+            for batch in read_documents(storage, seg.file):
+                yield from batch
+        except IntegrityError as e:
+            record_damage(storage, seg.key, e.message)
+            raise IntegrityError(
+                e.message,
+                "the timeline shows it as a gap from now on (lifeboat timeline); restore to a point "
+                "before it, or copy a good copy from another repository with: lifeboat repair",
+            ) from e
 
 
 def iter_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[dict[str, Any]]:

@@ -58,6 +58,8 @@ class Timeline:
     gaps: list[tuple[Timestamp, Timestamp]]
     archived_to: Timestamp | None
     state: dict[str, Any] | None
+    # Segments recorded as damaged, each a gap until repaired: {"key", "problem"}.
+    damaged: list[dict[str, str]] = field(default_factory=list)
 
     def window_for(self, p: Timestamp) -> Window | None:
         return next((w for w in reversed(self.windows) if w.covers(p)), None)
@@ -71,6 +73,7 @@ class Timeline:
             ],
             "archived_to": to_str(self.archived_to) if self.archived_to else None,
             "archiver": self.state,
+            "damaged_segments": self.damaged,
         }
 
     @property
@@ -99,6 +102,9 @@ class Timeline:
         gaps = (
             f"; {len(self.gaps)} gap{'s' if len(self.gaps) != 1 else ''} in the archive" if self.gaps else ""
         )
+        if self.damaged:
+            n = len(self.damaged)
+            gaps += f" ({n} damaged segment{'s' if n != 1 else ''}: lifeboat repair)"
         separate = [w for w in self.windows if w not in self.ahead]
         if len(separate) == 1:
             return f"restorable {latest}{ahead}{gaps}"

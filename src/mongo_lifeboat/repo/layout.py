@@ -154,6 +154,14 @@ def gap_key(deployment: str, start: Timestamp, end: Timestamp) -> str:
     return f"{oplog_prefix(deployment)}gaps/{to_hex16(start)}-{to_hex16(end)}.json"
 
 
+DAMAGE_DIR = "damage"
+
+
+def damage_prefix(deployment: str) -> str:
+    """Records of objects found damaged (``repo.damage``): one per object."""
+    return f"{deployment_prefix(deployment)}{DAMAGE_DIR}/"
+
+
 def snapshot_prefix(deployment: str) -> str:
     return f"{deployment_prefix(deployment)}snapshots/"
 

@@ -17,6 +17,8 @@ from ..oplog.applier import Applier
 from ..oplog.entries import units
 from ..oplog.indexes import IndexCatalog
 from ..oplog.segments import Segment, backup_oplog
+from ..repo import layout
+from ..repo.damage import record_damage
 from ..repo.integrity import verify_objects
 from ..repo.repository import Repository
 from ..timestamps import to_str
@@ -168,8 +170,15 @@ def run_restore(
         result = verify_objects(repo.storage, plan.manifest.backup_id, objects, opts.jobs)
         if not result.ok:
             first = result.problems[0]
+            damaged = [p for p in result.problems if layout.is_segment_key(p["object"])]
+            for p in damaged:  # a gap in the timeline from now on, not an error met again
+                record_damage(repo.storage, p["object"], p["problem"])
             raise IntegrityError(
-                f"{len(result.problems)} bad object(s), nothing was written; first: {first['problem']}"
+                f"{len(result.problems)} bad object(s), nothing was written; first: {first['problem']}",
+                "a damaged segment is a gap in the timeline from now on: choose a point before it "
+                "(lifeboat timeline), or copy a good copy from another repository with: lifeboat repair"
+                if damaged
+                else None,
             )
 
     phases.start("prepare")
