@@ -10,10 +10,13 @@ from ..errors import NotEqual, UsageError, VerificationFailed
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.history import deployments
+from ..repo.damage import reconcile
 from ..repo.integrity import VerifyReport, verify_backup
+from ..secrets import redact
 from ..verify.compare import compare as compare_summaries
 from ..verify.compare import summarize
 from ..verify.integrity import verify_segments
+from ..verify.repair import repair as repair_from
 from .context import AppContext, app, human_bytes, json_option, open_repository, repo_option
 
 
@@ -42,6 +45,9 @@ def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str 
 
     # Each bad object is named once, in the result (stdout): not also as it is found.
     reports = [verify_backup(repository.storage, m, jobs) for m in manifests]
+    for m, r in zip(manifests, reports, strict=True):  # what is damaged stays known (lifeboat repair)
+        found = {p["object"]: p["problem"] for p in r.problems}
+        reconcile(repository.storage, m.deployment, [f.key for f in m.all_files()], found)
     if all_backups:  # a damaged manifest is a bad object of its own; the rest is verified
         for b in listings:
             if b.damaged:
@@ -89,7 +95,8 @@ def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str 
     if bad:
         raise VerificationFailed(
             f"{sum(len(r.problems) for r in bad)} bad object(s) in {len(bad)} backup(s)",
-            "restore from another backup or repository; take a new backup",
+            "with a second repository: lifeboat repair --from URL; else restore another backup, "
+            "and take a new one",
         )
 
 
@@ -136,4 +143,46 @@ def compare(ctx: AppContext, uri_a: str, uri_b: str, ns_patterns: tuple[str, ...
         raise NotEqual(f"{len(diffs)} difference(s) between {data['a']} and {data['b']}", "")
 
 
-COMMANDS = [verify, compare]
+@click.command()
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    metavar="URL|NAME",
+    help="The repository holding good copies (a URL, or a repository name in the plan).",
+)
+@repo_option
+@click.option("--dry-run", is_flag=True, help="Check the good copies; write nothing.")
+@json_option
+@app
+def repair(ctx: AppContext, source: str, repo: str | None, dry_run: bool) -> None:
+    """Copy a good copy over every damaged object (found by verify, a restore or the
+    agent's sampling), checked there, written here, checked again."""
+    out = ctx.output
+    repository = open_repository(ctx, repo)
+    named = next((r.url for r in ctx.plan.repository if r.name == source), source)
+    good = open_repository(ctx, named)
+    if good.info.get("repo_id") and good.info.get("repo_id") == repository.info.get("repo_id"):
+        raise UsageError(
+            f"{redact(named)} is the repository being repaired", "name another repository with --from"
+        )
+    report = repair_from(repository, good, dry_run)
+    verb = "would repair" if dry_run else "repaired"
+
+    def render() -> None:
+        if not report.repaired and not report.failed:
+            out.say("nothing to repair: no damaged object is known (lifeboat verify --all finds them)")
+        for key in report.repaired:
+            out.say(f"{verb}: {key}")
+        for key, problem in report.failed.items():
+            out.say(f"[red]not repaired[/red]: {key}: {problem}")
+
+    out.result(report.describe(), render)
+    if report.failed:
+        raise VerificationFailed(
+            f"{len(report.failed)} damaged object(s) not repaired",
+            "try another repository with --from, or restore another backup",
+        )
+
+
+COMMANDS = [verify, compare, repair]

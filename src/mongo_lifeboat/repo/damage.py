@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -64,3 +65,14 @@ def damaged_objects(storage: Storage, deployment: str) -> dict[str, Damage]:
         except Exception as e:  # e.g. a record that fails authentication
             log.info("unreadable damage record %s: %s", obj.key, e)
     return found
+
+
+def reconcile(storage: Storage, deployment: str, checked: Iterable[str], bad: dict[str, str]) -> None:
+    """After ``checked`` objects were read: record those found ``bad`` (key -> problem) that
+    are not recorded yet, and clear the records of those that read intact again."""
+    recorded = damaged_objects(storage, deployment)
+    for key in checked:
+        if key in bad and key not in recorded:
+            record_damage(storage, key, bad[key])
+        elif key not in bad and key in recorded:
+            clear_damage(storage, key)

@@ -200,7 +200,9 @@ class Repository:
 
     # -- backups -------------------------------------------------------------
 
-    def _read_manifest(self, key: str) -> Manifest:
+    def read_manifest(self, key: str) -> Manifest:
+        """The manifest at ``key``, checked (it parses, and names only its own backup's
+        objects); IntegrityError naming the key otherwise."""
         # A manifest never changes once written (it is the commit point): read each once.
         cached = self._manifests.get(key)
         if cached is not None:
@@ -208,6 +210,8 @@ class Repository:
         try:
             with self.storage.get(key) as f:
                 manifest = Manifest.model_validate_json(f.read())
+        except ObjectMissing as e:
+            raise IntegrityError(f"manifest is missing: {key}") from e
         except ValidationError as e:
             raise IntegrityError(f"manifest is corrupt: {key} ({e.error_count()} problems)") from e
         except ValueError as e:  # not even JSON
@@ -233,7 +237,7 @@ class Repository:
                 out.append(BackupListing(dep, bid, None))
                 continue
             try:
-                out.append(BackupListing(dep, bid, self._read_manifest(mkey)))
+                out.append(BackupListing(dep, bid, self.read_manifest(mkey)))
             except (IntegrityError, EncryptionKeyError) as e:
                 out.append(BackupListing(dep, bid, None, damaged=e.message, damage_kind=type(e)))
         return out

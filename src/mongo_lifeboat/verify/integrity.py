@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from ..oplog.segments import list_gaps, list_segments
-from ..repo.damage import clear_damage, damaged_objects, record_damage
+from ..repo.damage import reconcile
 from ..repo.integrity import VerifyReport, verify_objects
 from ..repo.storage import Storage
 from ..timestamps import to_str
@@ -18,13 +18,9 @@ def verify_segments(storage: Storage, deployment: str, jobs: int = 4) -> VerifyR
     report = verify_objects(storage, f"oplog:{deployment}", [s.file for s in segments], jobs)
     # What was found damaged is recorded (a gap in the timeline from now on); what reads
     # intact again (repaired) is a gap no more.
-    bad = {p["object"]: p["problem"] for p in report.problems}
-    recorded = damaged_objects(storage, deployment)
-    for seg in segments:
-        if seg.key in bad and seg.key not in recorded:
-            record_damage(storage, seg.key, bad[seg.key])
-        elif seg.key not in bad and seg.key in recorded:
-            clear_damage(storage, seg.key)
+    reconcile(
+        storage, deployment, [s.key for s in segments], {p["object"]: p["problem"] for p in report.problems}
+    )
     recorded = {(g.start, g.end) for g in list_gaps(storage, deployment)}
     for prev, nxt in itertools.pairwise(segments):
         if nxt.start > prev.end and not any(a == prev.end for a, _ in recorded):
