@@ -233,6 +233,15 @@ class AgentSettings(_Section):
     segment_seconds: float | None = Field(default=None, gt=0)  # the archiver's (default 1)
 
 
+class SamplingSettings(_Section):
+    """The background read-back of the repository (``lifeboat verify --sample``, run by the
+    agent): silent damage is found before a restore needs the object."""
+
+    schedule: Cron | None = "30 4 * * *"  # when the agent runs it (daily); unset: never
+    share: float = Field(default=0.05, gt=0, le=1)  # at least this share of the objects a run
+    every: Duration = 7 * 86400.0  # and enough that every object is read back within this long
+
+
 class ArchiverSettings(_Section):
     """``lifeboat stream`` (and the agent's archiver)."""
 
@@ -249,6 +258,7 @@ class Plan(_Section):
     repository: list[RepositorySettings] = Field(default_factory=list)
     schedule: Schedule = Schedule()
     archiver: ArchiverSettings = ArchiverSettings()
+    sampling: SamplingSettings = SamplingSettings()
     alerts: Alerts = Alerts()
     drill: DrillSettings = DrillSettings()
     backup: BackupSettings = BackupSettings()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from mongo_lifeboat.oplog.reader import newest_entry
 from mongo_lifeboat.oplog.segments import list_segments
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.timestamps import just_after, to_str
+from mongo_lifeboat.verify.sampling import todays
 
 from ..support.archiving import archiving
 from ..support.cli import lifeboat
@@ -193,3 +195,47 @@ def test_a_damaged_segment_is_a_gap_in_the_timeline_not_a_repository_error(
     verified = lifeboat("verify", "--all", "--repo", url, "--json")
     assert verified.code == 11
     assert [p["object"] for r in verified.json()["backups"] for p in r["problems"]] == [victim.key]
+
+
+def test_the_daily_read_back_finds_silent_damage_and_the_check_names_it(
+    servers: ServerPool, tmp_path: Path
+) -> None:
+    """Issue 20 (also): ``verify --sample`` reads today's share back; damage it finds is
+    recorded, and the ``repository`` check is critical naming the object until it is repaired
+    (here, by deleting the backup that held it)."""
+    repo = Repository.init("file://" + str(tmp_path / "repo"))
+    source = servers.new()
+    src = source.client()
+    for c in range(30):  # many small objects: a share of them is a handful
+        src.shop[f"c{c}"].insert_many([{"_id": n, "c": c} for n in range(20)])
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'[deployment]\nsource = "{source.uri}"\n[[repository]]\nurl = "{repo.url}"\n')
+    backup = lifeboat("--config", str(plan), "backup", "--json")
+    assert backup.code == 0, backup.stderr
+
+    first = lifeboat("--config", str(plan), "verify", "--sample", "--json")
+    assert first.code == 0, first.stderr
+    read = first.json()
+    assert 0 < read["checked"] < read["objects"], read
+    checks = lifeboat("--config", str(plan), "check", "--json").json()["checks"]
+    assert next(c for c in checks if c["id"] == "repository")["status"] == "ok"
+
+    # Damage an object that today's share reads (the share picks by key: find one).
+    day = (datetime.now(UTC) - datetime(1970, 1, 1, tzinfo=UTC)).days
+    manifest = repo.resolve("latest")
+    chosen = [f.key for f in manifest.all_files() if todays(f.key, read["share"], day)]
+    assert chosen, "today's share reads at least one object of the backup"
+    path = tmp_path / "repo" / chosen[0]
+    body = bytearray(path.read_bytes())
+    body[-1] ^= 0x01
+    path.write_bytes(bytes(body))
+
+    found = lifeboat("--config", str(plan), "verify", "--sample", "--json")
+    assert found.code == 11
+    assert list(found.json()["problems"]) == [chosen[0]] and list(found.json()["damaged"]) == [chosen[0]]
+    checked = lifeboat("--config", str(plan), "check", "--json")
+    repository = next(c for c in checked.json()["checks"] if c["id"] == "repository")
+    assert repository["status"] == "critical" and chosen[0] in repository["finding"], repository
+    assert lifeboat("--config", str(plan), "delete", manifest.backup_id, "--force").code == 0
+    cleared = lifeboat("--config", str(plan), "check", "--json")
+    assert next(c for c in cleared.json()["checks"] if c["id"] == "repository")["status"] != "critical"

@@ -63,7 +63,14 @@ def good_facts(**plan_changes: Any) -> Facts:
         plan=plan,
         now=NOW,
         repositories=[
-            RepositoryFact(r.name, r.url, r.region, backups={base.backup_id}) for r in plan.repository
+            RepositoryFact(
+                r.name,
+                r.url,
+                r.region,
+                backups={base.backup_id},
+                sampled={"at": (NOW - timedelta(hours=20)).isoformat(), "checked": 10, "objects": 70},
+            )
+            for r in plan.repository
         ],
         history=History("rs0", [base], [], timeline),
         member=Member("db2:27017", "SECONDARY"),
@@ -88,7 +95,7 @@ def test_a_complete_plan_passes_every_check_but_encryption() -> None:
     assert {r.id: r.status for r in results if r.status != "ok"} == {"encryption": "warning"}
     assert checks.overall(results) == "warning"
     assert [r.id for r in results] == [
-        "owner", "objectives", "repositories", "cross-region", "backup-member", "oplog-window", "archiver",
+        "owner", "objectives", "repositories", "repository", "cross-region", "backup-member", "oplog-window", "archiver",
         "last-backup", "restorable", "drill-age", "drill-rto", "alerts", "encryption", "snapshot-method", "secrets",
     ]  # fmt: skip
 
@@ -102,6 +109,8 @@ def _broken(facts: Facts, what: str) -> Facts:
         return _replace_plan(facts, objectives={"rpo": "5m"})
     if what == "repositories":
         facts.repositories[1].error = "permission denied"
+    elif what == "repository":
+        facts.repositories[0].damaged = {"rs0/oplog/x.bson.zst": "checksum mismatch"}
     elif what == "cross-region":
         facts.repositories = facts.repositories[:1]
     elif what == "backup-member":
@@ -137,6 +146,7 @@ def _replace_plan(facts: Facts, **changes: Any) -> Facts:
         ("owner", "critical"),
         ("objectives", "warning"),
         ("repositories", "critical"),
+        ("repository", "critical"),
         ("cross-region", "critical"),
         ("backup-member", "warning"),
         ("oplog-window", "critical"),
@@ -258,3 +268,24 @@ def test_credentials_written_in_the_plan_itself_are_a_warning_naming_each_key() 
     assert result.value == {"keys": ["deployment.source", "owner.escalation", "snapshot.pre"]}
     shown = json.dumps(facts.plan.shown())
     assert "EscPathTok321" not in shown and "SnapPreTok111" not in shown and "pw1234" not in shown
+
+
+def test_damage_names_the_object_and_the_repository_to_repair_from() -> None:
+    facts = _broken(good_facts(), "repository")
+    result = checks.check_repository(facts)
+    assert result.status == "critical"
+    assert "rs0/oplog/x.bson.zst: checksum mismatch" in result.finding
+    other = facts.repositories[1].name
+    assert result.hint == f"lifeboat repair --from {other} --repo {facts.repositories[0].name}"
+
+
+def test_a_read_back_that_stopped_running_or_is_off_is_a_warning() -> None:
+    facts = good_facts()
+    facts.repositories[1].sampled = {"at": (NOW - timedelta(days=3)).isoformat()}
+    result = checks.check_repository(facts)
+    assert result.status == "warning" and facts.repositories[1].name in result.finding
+    assert "3d ago" in result.finding or "72h" in result.finding, result.finding
+    facts.repositories[1].sampled = None  # never, in a repository with a backup a day old: not yet due
+    assert checks.check_repository(facts).status == "ok"
+    off = _replace_plan(good_facts(), sampling={"schedule": None})
+    assert checks.check_repository(off).status == "warning"

@@ -48,6 +48,7 @@ from ..repo.records import put_record
 from ..repo.repository import Repository
 from ..secrets import redact
 from ..timestamps import parse_position, wall_of
+from ..verify.sampling import last_sample
 from . import timeline_svg
 from .alerts import Alerts
 from .children import JobResult, Running, command
@@ -106,6 +107,7 @@ class Agent:
             "backup": JobState("backup", self.plan.schedule.base_backup),
             "drill": JobState("drill", self.plan.schedule.drill),
             "prune": JobState("prune"),
+            "sample": JobState("sample", self.plan.sampling.schedule),
         }
         self.snapshot: Snapshot | None = None
         self._incidents: dict[str, dict[str, Any]] = {}
@@ -206,6 +208,9 @@ class Agent:
             complete = self._complete_backups()
             if job == "backup":
                 return datetime.fromisoformat(complete[-1].started_at) if complete else None
+            if job == "sample":
+                last = last_sample(self.repository.storage)
+                return datetime.fromisoformat(last["at"]) if last else None
             past = drill_reports.history(self.repository.storage, complete[-1].deployment) if complete else []
             return datetime.fromisoformat(past[-1].started_at) if past else None
         except (LifeboatError, OSError, ValueError):
@@ -216,6 +221,7 @@ class Agent:
         for name, expr, fn in (
             ("backup", self.plan.schedule.base_backup, self.backup_job),
             ("drill", self.plan.schedule.drill, self.drill_job),
+            ("sample", self.plan.sampling.schedule, self.sample_job),
         ):
             self.jobs[name].schedule = expr
             if self.scheduler.get_job(name):
@@ -331,6 +337,27 @@ class Agent:
             self.alerts.outcome("drill", self._event("drill", status, summary, id=doc.get("id")))
         else:
             self.alerts.outcome("drill", self._failed("drill", result))
+
+    def sample_job(self) -> None:
+        """Each repository's daily read-back (``verify --sample``): damage it finds is a
+        ``repository`` failure naming the objects (and the check stays critical until repaired)."""
+        for repo in self.plan.repository:
+            if self._stop.is_set():
+                return
+            result = self._run("sample", "verify", "--sample", "--repo", repo.url)
+            doc = result.document if isinstance(result.document, dict) else {}
+            if not doc:
+                self.alerts.outcome(f"repository:{repo.name}", self._failed("repository", result))
+                continue
+            damaged = sorted(doc.get("damaged") or {})
+            summary = (
+                f"repository {repo.name}: {len(damaged)} damaged object(s): {', '.join(damaged[:3])}"
+                if damaged
+                else f"repository {repo.name}: read back {doc.get('checked', 0)} of {doc.get('objects', 0)} objects, all intact"
+            )
+            status: Status = "failure" if damaged else "success"
+            event = self._event("repository", status, summary, repository_name=repo.name, damaged=damaged)
+            self.alerts.outcome(f"repository:{repo.name}", event)
 
     def _archiver_exited(self, code: int, reason: str, retry_in: float) -> None:
         self.alerts.outcome(

@@ -12,29 +12,43 @@ from ..mongo.nsmap import NamespaceMap
 from ..oplog.history import deployments
 from ..repo.damage import reconcile
 from ..repo.integrity import VerifyReport, verify_backup
+from ..repo.repository import Repository
 from ..secrets import redact
 from ..verify.compare import compare as compare_summaries
 from ..verify.compare import summarize
 from ..verify.integrity import verify_segments
 from ..verify.repair import repair as repair_from
+from ..verify.sampling import sample as sample_repository
+from ..verify.sampling import share_of
 from .context import AppContext, app, human_bytes, json_option, open_repository, repo_option
 
 
 @click.command()
 @click.argument("backup_id", required=False)
 @click.option("--all", "all_backups", is_flag=True, help="Verify every backup.")
+@click.option(
+    "--sample",
+    is_flag=True,
+    help="Read back today's share of every object ([sampling]; the agent runs it daily).",
+)
 @repo_option
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=4, help="Objects checked in parallel.")
 @json_option
 @app
-def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str | None, jobs: int) -> None:
+def verify(
+    ctx: AppContext, backup_id: str | None, all_backups: bool, sample: bool, repo: str | None, jobs: int
+) -> None:
     """Re-read every object of a backup (default: latest): size, sha256, BSON.
 
-    With --all: every backup, and every archived oplog segment with the chain between them."""
-    if backup_id and all_backups:
-        raise UsageError("give a backup id or --all, not both")
+    With --all: every backup, and every archived oplog segment with the chain between them.
+    With --sample: today's share of all of them (every object within [sampling] every)."""
+    if sum(map(bool, (backup_id, all_backups, sample))) > 1:
+        raise UsageError("give one of: a backup id, --all, --sample")
     out = ctx.output
     repository = open_repository(ctx, repo)
+    if sample:
+        _sample(ctx, repository, jobs)
+        return
     listings = repository.list_backups()
     if all_backups:
         manifests = [b.manifest for b in listings if b.manifest is not None]
@@ -97,6 +111,29 @@ def verify(ctx: AppContext, backup_id: str | None, all_backups: bool, repo: str 
             f"{sum(len(r.problems) for r in bad)} bad object(s) in {len(bad)} backup(s)",
             "with a second repository: lifeboat repair --from URL; else restore another backup, "
             "and take a new one",
+        )
+
+
+def _sample(ctx: AppContext, repository: Repository, jobs: int) -> None:
+    out = ctx.output
+    settings = ctx.plan.sampling
+    report = sample_repository(repository, share_of(settings.share, settings.every), jobs=jobs)
+
+    def render() -> None:
+        out.say(
+            f"read back {report.checked} of {report.objects} objects ({human_bytes(report.bytes)}; "
+            f"{report.share:.0%} a day, every object within {report.cycle_days} days)"
+        )
+        for key, problem in report.damaged.items():
+            new = " (found now)" if key in report.problems else ""
+            named = key in problem
+            out.say(f"  [red]damaged{new}[/red]: {problem if named else f'{key}: {problem}'}")
+
+    out.result(report.describe(), render)
+    if report.damaged:
+        raise VerificationFailed(
+            f"{len(report.damaged)} damaged object(s) in {repository.url}",
+            "with a second repository: lifeboat repair --from URL; else restore another backup",
         )
 
 

@@ -7,39 +7,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from ..config import format_duration as fmt
 from ..config import literal_secrets
 from .facts import Facts
+from .repository_check import check_repository
+from .result import Level, Result, overall, since
 
-Level = Literal["ok", "warning", "critical"]
-_RANK = {"ok": 0, "warning": 1, "critical": 2}
+__all__ = ["CHECKS", "Level", "Result", "overall", "run_checks"]
+
 DEFAULT_INTERVAL_S = 86400.0  # a daily base backup, when the plan names no schedule
 YOUNG_OPLOG_S = 60.0  # less history than this says nothing about the write rate
-
-
-@dataclass(frozen=True)
-class Result:
-    id: str
-    status: Level
-    finding: str
-    hint: str = ""
-    value: Any = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def overall(results: list[Result]) -> Level:
-    levels: list[Level] = ["ok", "warning", "critical"]
-    return levels[max((_RANK[r.status] for r in results), default=0)]
-
-
-def _since(facts: Facts, iso_text: str) -> float:
-    return (facts.now - datetime.fromisoformat(iso_text.replace("Z", "+00:00"))).total_seconds()
 
 
 def check_owner(f: Facts) -> Result:
@@ -271,7 +251,7 @@ def check_last_backup(f: Facts) -> Result:
     if not bases:
         return Result("last-backup", "critical", "no complete base backup", "run lifeboat backup")
     finished_at, base_id = max(bases, key=lambda b: datetime.fromisoformat(b[0].replace("Z", "+00:00")))
-    age = _since(f, finished_at)
+    age = since(f, finished_at)
     interval = f.backup_interval_s or DEFAULT_INTERVAL_S
     allowed = interval * 1.1 + 600
     if age > allowed:
@@ -316,7 +296,7 @@ def check_drill_age(f: Facts) -> Result:
     if not passing:
         what = "no drill has ever passed" if f.drills else "no restore drill has ever run"
         return Result("drill-age", "critical", f"{what}: restores are unproven", "run lifeboat drill")
-    age = _since(f, passing[-1].finished_at)
+    age = since(f, passing[-1].finished_at)
     if age > max_age:
         return Result(
             "drill-age",
@@ -447,6 +427,7 @@ CHECKS: list[Callable[[Facts], Result]] = [
     check_owner,
     check_objectives,
     check_repositories,
+    check_repository,
     check_cross_region,
     check_backup_member,
     check_oplog_window,

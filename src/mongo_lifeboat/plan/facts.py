@@ -24,9 +24,11 @@ from ..notify import last_delivery
 from ..oplog.history import History, load_history
 from ..oplog.reader import newest_ts, oldest_ts
 from ..oplog.segments import list_segments
+from ..repo.damage import all_damaged
 from ..repo.mirror import Member
 from ..repo.repository import Repository
 from ..secrets import redact
+from ..verify.sampling import last_sample
 
 
 @dataclass
@@ -38,6 +40,8 @@ class RepositoryFact:
     backups: set[str] = field(default_factory=set)  # complete base backups it holds
     encrypted: bool | None = None  # None: not known (unreachable)
     archived_to: Timestamp | None = None  # the end of the oplog archive it holds
+    damaged: dict[str, str] = field(default_factory=dict)  # damaged objects known: key -> problem
+    sampled: dict[str, Any] | None = None  # the last background read-back (verify.sampling)
 
 
 @dataclass
@@ -99,6 +103,8 @@ def _repository(
         repo.check_writable()
         fact.backups = {b.backup_id for b in repo.list_backups() if b.complete}
         fact.encrypted = "encryption" in repo.info
+        fact.damaged = all_damaged(repo)
+        fact.sampled = last_sample(repo.storage)
         return fact, repo
     except (LifeboatError, OSError) as e:
         fact.error = _message(e)

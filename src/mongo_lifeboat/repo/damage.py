@@ -17,9 +17,13 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from . import layout
 from .storage import ObjectMissing, Storage
+
+if TYPE_CHECKING:
+    from .repository import Repository
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +80,25 @@ def reconcile(storage: Storage, deployment: str, checked: Iterable[str], bad: di
             record_damage(storage, key, bad[key])
         elif key not in bad and key in recorded:
             clear_damage(storage, key)
+
+
+def all_damaged(repo: Repository) -> dict[str, str]:
+    """Every damaged object the repository knows of, in every deployment: recorded damage,
+    and every manifest that cannot be read (key -> problem)."""
+    found = {
+        f"{b.deployment_key}/backups/{b.backup_id}/{layout.MANIFEST}": b.damaged
+        for b in repo.list_backups()
+        if b.damaged
+    }
+    keys = {obj.key for obj in repo.storage.list()}
+    for key in sorted(keys):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[1] == layout.DAMAGE_DIR:
+            try:
+                with repo.storage.get(key) as f:
+                    data = json.loads(f.read())
+            except (ObjectMissing, ValueError):
+                continue
+            if isinstance(data, dict) and data.get("key") in keys:  # not deleted since
+                found[data["key"]] = str(data.get("problem", ""))
+    return found
