@@ -164,6 +164,24 @@ def test_object_lock_protects_backups_and_prune_skips_them(servers: ServerPool, 
         markers = client.list_object_versions(Bucket=bucket, Prefix="prod/").get("DeleteMarkers", [])
         assert not [m for m in markers if f"/backups/{first.json()['backup_id']}/" in m["Key"]]
 
+        # Hidden anyway, as a delete from the console or another tool does (delete markers over
+        # the locked versions): undelete brings it back, verified, and it restores.
+        hidden = second.json()["backup_id"]  # (the first's newest version is the "ransom" above)
+        keys = [
+            o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="prod/")["Contents"]
+            if f"/backups/{hidden}/" in o["Key"]
+        ]  # fmt: skip
+        client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+        assert hidden not in {b["backup_id"] for b in lifeboat(*run, "list", "--json").json()["backups"]}
+        back = lifeboat(*run, "undelete", hidden, "--json")
+        assert back.code == 0, back.stderr
+        assert back.json()["objects_back"] == len(keys) and back.json()["ok"]
+        assert hidden in {b["backup_id"] for b in lifeboat(*run, "list", "--json").json()["backups"]}
+        target = servers.new()
+        assert lifeboat(*run, "restore", hidden, "--target", target.uri).code == 0
+        assert_same(target.client(), source.client())
+        assert lifeboat(*run, "undelete", hidden).code == 6  # nothing hidden any more
+
 
 def test_copy_seeds_an_s3_repository_verified_and_it_restores(
     servers: ServerPool, s3_repo: str, tmp_path: Path

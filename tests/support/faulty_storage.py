@@ -97,6 +97,9 @@ class FaultyStorage:
     def locked_until(self, key: str) -> datetime | None:
         return self._request("stat", lambda: self.inner.locked_until(key))
 
+    def undelete(self, prefix: str) -> tuple[str, ...]:
+        return self._request("undelete", lambda: self.inner.undelete(prefix))
+
     def list(self, prefix: str = "", with_meta: bool = False) -> Iterator[ObjectInfo]:
         items = iter(self._request("list", lambda: self.inner.list(prefix, with_meta)))
         for i, info in enumerate(items):

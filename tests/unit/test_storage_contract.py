@@ -27,13 +27,15 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", "s3", "s3-versioned"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     if request.param == "file":
         return FileStorage(tmp_path / "store")
     endpoint = request.getfixturevalue("s3_endpoint")
     bucket = "contract-" + uuid.uuid4().hex[:12]
-    make_bucket(endpoint, bucket)
+    client = make_bucket(endpoint, bucket)
+    if request.param == "s3-versioned":  # a delete only hides: undelete brings it back
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     return S3Storage(bucket, "repo/prefix")
 
 
@@ -83,6 +85,26 @@ def test_delete(store: Storage) -> None:
     store.put("x/2", io.BytesIO(b"2"))
     store.delete(["x/1"])
     assert [o.key for o in store.list("x/")] == ["x/2"]
+
+
+def test_undelete_brings_back_what_a_versioned_store_kept_and_nothing_else(
+    store: Storage, request: pytest.FixtureRequest
+) -> None:
+    store.put("x/1", io.BytesIO(b"first"))
+    store.put("x/1", io.BytesIO(b"second"))
+    store.put("x/2", io.BytesIO(b"2"))
+    store.put("y/1", io.BytesIO(b"y"))
+    store.delete(["x/1", "y/1"])
+    assert store.undelete("z/") == ()
+    back = store.undelete("x/")
+    if request.node.callspec.params["store"] == "s3-versioned":
+        assert back == ("x/1",)
+        with store.get("x/1") as f:
+            assert f.read() == b"second"  # the newest version, as it was before the delete
+    else:
+        assert back == ()  # a store without versions: what was deleted is gone
+    assert [o.key for o in store.list()] == [*back, "x/2"]
+    assert store.undelete("x/") == ()  # nothing hidden any more
 
 
 def test_unsafe_keys_are_refused(store: Storage) -> None:

@@ -13,11 +13,9 @@ from ..oplog.history import deployments
 from ..repo.damage import reconcile
 from ..repo.integrity import VerifyReport, verify_backup
 from ..repo.repository import Repository
-from ..secrets import redact
 from ..verify.compare import compare as compare_summaries
 from ..verify.compare import summarize
 from ..verify.integrity import verify_segments
-from ..verify.repair import repair as repair_from
 from ..verify.sampling import sample as sample_repository
 from ..verify.sampling import share_of
 from .context import AppContext, app, human_bytes, json_option, open_repository, repo_option
@@ -180,46 +178,4 @@ def compare(ctx: AppContext, uri_a: str, uri_b: str, ns_patterns: tuple[str, ...
         raise NotEqual(f"{len(diffs)} difference(s) between {data['a']} and {data['b']}", "")
 
 
-@click.command()
-@click.option(
-    "--from",
-    "source",
-    required=True,
-    metavar="URL|NAME",
-    help="The repository holding good copies (a URL, or a repository name in the plan).",
-)
-@repo_option
-@click.option("--dry-run", is_flag=True, help="Check the good copies; write nothing.")
-@json_option
-@app
-def repair(ctx: AppContext, source: str, repo: str | None, dry_run: bool) -> None:
-    """Copy a good copy over every damaged object (found by verify, a restore or the
-    agent's sampling), checked there, written here, checked again."""
-    out = ctx.output
-    repository = open_repository(ctx, repo)
-    named = next((r.url for r in ctx.plan.repository if r.name == source), source)
-    good = open_repository(ctx, named)
-    if good.info.get("repo_id") and good.info.get("repo_id") == repository.info.get("repo_id"):
-        raise UsageError(
-            f"{redact(named)} is the repository being repaired", "name another repository with --from"
-        )
-    report = repair_from(repository, good, dry_run)
-    verb = "would repair" if dry_run else "repaired"
-
-    def render() -> None:
-        if not report.repaired and not report.failed:
-            out.say("nothing to repair: no damaged object is known (lifeboat verify --all finds them)")
-        for key in report.repaired:
-            out.say(f"{verb}: {key}")
-        for key, problem in report.failed.items():
-            out.say(f"[red]not repaired[/red]: {key}: {problem}")
-
-    out.result(report.describe(), render)
-    if report.failed:
-        raise VerificationFailed(
-            f"{len(report.failed)} damaged object(s) not repaired",
-            "try another repository with --from, or restore another backup",
-        )
-
-
-COMMANDS = [verify, compare, repair]
+COMMANDS = [verify, compare]

@@ -265,3 +265,6 @@ class EncryptedStorage:
 
     def locked_until(self, key: str) -> datetime | None:
         return self.inner.locked_until(key)
+
+    def undelete(self, prefix: str) -> tuple[str, ...]:
+        return self.inner.undelete(prefix)  # the versions brought back are still bound to their keys

@@ -123,6 +123,9 @@ class FileStorage:
     def locked_until(self, key: str) -> datetime | None:
         return None  # a directory has no retention of its own
 
+    def undelete(self, prefix: str) -> tuple[str, ...]:
+        return ()  # a directory keeps no versions: what was deleted is gone
+
     def read_versioned(self, key: str) -> tuple[bytes, str]:
         try:
             data = self._path(key).read_bytes()

@@ -223,6 +223,17 @@ class MirrorStorage:
         ]
         return max(untils) if untils else None
 
+    def undelete(self, prefix: str) -> tuple[str, ...]:
+        return tuple(
+            sorted(
+                {
+                    k
+                    for keys in self._each(f"undelete {prefix}", lambda m: m.storage.undelete(prefix))
+                    for k in keys
+                }
+            )
+        )
+
     def list(self, prefix: str = "", with_meta: bool = False) -> Iterator[ObjectInfo]:
         """The union of the members' listings, in key order, each key once (the first
         member's entry wins)."""

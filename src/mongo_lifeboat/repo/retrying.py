@@ -134,6 +134,9 @@ class RetryingStorage:
     def locked_until(self, key: str) -> datetime | None:
         return self._retry("stat", key, lambda: self.inner.locked_until(key), _nothing)
 
+    def undelete(self, prefix: str) -> tuple[str, ...]:  # idempotent: a marker removed stays removed
+        return self._retry("undelete", prefix, lambda: self.inner.undelete(prefix), _nothing)
+
     def list(self, prefix: str = "", with_meta: bool = False) -> Iterator[ObjectInfo]:
         # A listing that fails half-way starts again after the last key it gave (keys come in
         # order), so a long listing is neither cut short nor repeated.

@@ -211,6 +211,28 @@ class S3Storage:
         except (ClientError, BotoCoreError) as e:
             raise self._fail("listing", prefix, e) from e
 
+    def undelete(self, prefix: str) -> tuple[str, ...]:
+        """Removes each delete marker that is a key's newest version: the version under it
+        is current again, as it was (a versioned bucket keeps it; Object Lock even more so)."""
+        markers: list[dict[str, str]] = []
+        try:
+            pages = self.client.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
+            for page in pages:
+                markers += [
+                    {"Key": m["Key"], "VersionId": m["VersionId"]}
+                    for m in page.get("DeleteMarkers", [])
+                    if m.get("IsLatest")
+                ]
+            for i in range(0, len(markers), 1000):
+                self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": markers[i : i + 1000], "Quiet": True}
+                )
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("undelete", prefix, e) from e
+        return tuple(sorted(m["Key"][len(self.prefix) :] for m in markers))
+
     def delete(self, keys: Iterable[str]) -> None:
         batch = [self._key(k) for k in keys]
         for i in range(0, len(batch), 1000):

@@ -74,6 +74,12 @@ class Storage(Protocol):
         """When an object under retention (Object Lock) may be deleted; None if it may now."""
         ...
 
+    def undelete(self, prefix: str) -> tuple[str, ...]:
+        """Bring back the objects under ``prefix`` that a delete hid but a versioned store
+        still holds (their newest version is a delete marker); the keys brought back. A store
+        that keeps no versions has nothing to bring back: []."""
+        ...
+
     def replace(self, key: str, data: bytes, version: str) -> bool:
         """Compare-and-swap: write ``data`` only if ``key`` is still at ``version``; False if
         it changed or is gone (two writers racing: exactly one wins)."""
