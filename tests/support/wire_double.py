@@ -130,3 +130,119 @@ def _read(conn: socket.socket, n: int) -> bytes | None:
             return None
         data += chunk
     return data
+
+
+class OplogDouble(FakeMongod):
+    """A primary whose oplog commits out of order, answering as SecantusDB 0.7 does: a query
+    (``find``, and the first batches of a tailable cursor) returns every committed entry,
+    also past one whose write is still in flight; a tailable cursor's later batches go on
+    from the visible point the open saw (the newest entry below which nothing is in flight)
+    and stop at the visible point now. SecantusDB cannot be made to hold a write in flight
+    on demand: this double can (``mint``, then ``commit`` in any order)."""
+
+    def __init__(self, set_name: str = "rs0") -> None:
+        self.rows: list[dict[str, Any]] = []  # {"seq", "entry", "visible"}, in seq (= ts) order
+        self.cursors: dict[int, dict[str, Any]] = {}
+        self._cursor_ids = 1000
+        self._changed = threading.Condition()
+        self._second = int(time.time())
+        super().__init__(set_name, Timestamp(self._second, 1))
+
+    def mint(self, n: int = 1) -> list[Timestamp]:
+        """``n`` new entries, in flight (not visible) until committed."""
+        with self._changed:
+            out = []
+            for _ in range(n):
+                seq = len(self.rows) + 1
+                ts = Timestamp(self._second, seq)
+                entry = {"op": "i", "ns": "shop.ticks", "o": {"_id": seq}, "ts": ts, "t": 1, "v": 2,
+                         "wall": datetime.now(UTC)}  # fmt: skip
+                self.rows.append({"seq": seq, "entry": entry, "visible": False})
+                out.append(ts)
+            return out
+
+    def commit(self, *stamps: Timestamp) -> None:
+        with self._changed:
+            for row in self.rows:
+                if row["entry"]["ts"] in stamps:
+                    row["visible"] = True
+            self.newest = max(r["entry"]["ts"] for r in self.rows if r["visible"])
+            self._changed.notify_all()
+
+    def write(self, n: int = 1) -> list[Timestamp]:
+        stamps = self.mint(n)
+        self.commit(*stamps)
+        return stamps
+
+    def _visible_point(self) -> int:
+        flying = [r["seq"] for r in self.rows if not r["visible"]]
+        return min(flying) - 1 if flying else len(self.rows)
+
+    def _command(self, doc: dict[str, Any]) -> dict[str, Any]:
+        name = next(iter(doc))
+        if name == "find" and doc.get("find") == "oplog.rs":
+            with self._lock:
+                self.log.append((name, time.monotonic(), doc))
+            return self._find(doc)
+        if name == "getMore" and doc.get("collection") == "oplog.rs":
+            return self._get_more(doc)
+        if name == "killCursors":
+            for cid in doc.get("cursors", []):
+                self.cursors.pop(int(cid), None)
+            return {"cursorsKilled": doc.get("cursors", []), "ok": 1.0}
+        return super()._command(doc)
+
+    def _find(self, doc: dict[str, Any]) -> dict[str, Any]:
+        with self._changed:
+            rows = [
+                r for r in self.rows if r["visible"] and _matches(r["entry"]["ts"], doc.get("filter") or {})
+            ]
+            if (doc.get("sort") or {}).get("$natural", 1) < 0:
+                rows.reverse()
+            if doc.get("limit"):
+                rows = rows[: abs(int(doc["limit"]))]
+            entries = [r["entry"] for r in rows]
+            if not doc.get("tailable"):
+                return {"cursor": {"id": 0, "ns": "local.oplog.rs", "firstBatch": entries}, "ok": 1.0}
+            self._cursor_ids += 1
+            cid = self._cursor_ids
+            self.cursors[cid] = {"remaining": entries[101:], "after": self._visible_point(),
+                                 "filter": doc.get("filter") or {}}  # fmt: skip
+            return {"cursor": {"id": cid, "ns": "local.oplog.rs", "firstBatch": entries[:101]}, "ok": 1.0}
+
+    def _get_more(self, doc: dict[str, Any]) -> dict[str, Any]:
+        cid = int(doc["getMore"])
+        deadline = time.monotonic() + int(doc.get("maxTimeMS", 1000)) / 1000
+        with self._changed:
+            cursor = self.cursors.get(cid)
+            if cursor is None:
+                return {
+                    "ok": 0.0,
+                    "errmsg": f"cursor id {cid} not found",
+                    "code": 43,
+                    "codeName": "CursorNotFound",
+                }
+            if cursor["remaining"]:
+                batch, cursor["remaining"] = cursor["remaining"][:101], cursor["remaining"][101:]
+            else:
+                while True:
+                    point = self._visible_point()
+                    rows = [r for r in self.rows if cursor["after"] < r["seq"] <= point]
+                    if rows or time.monotonic() >= deadline:
+                        break
+                    self._changed.wait(max(0.0, deadline - time.monotonic()))
+                if rows:
+                    cursor["after"] = rows[-1]["seq"]
+                batch = [r["entry"] for r in rows if _matches(r["entry"]["ts"], cursor["filter"])]
+        return {"cursor": {"id": cid, "ns": "local.oplog.rs", "nextBatch": batch}, "ok": 1.0}
+
+
+def _matches(ts: Timestamp, spec: dict[str, Any]) -> bool:
+    """The ``ts`` conditions an oplog reader sends ($gt, $gte, $lt, $lte, or equality)."""
+    cond = spec.get("ts")
+    if cond is None:
+        return True
+    if not isinstance(cond, dict):
+        return bool(ts == cond)
+    checks = {"$gt": ts.__gt__, "$gte": ts.__ge__, "$lt": ts.__lt__, "$lte": ts.__le__}
+    return all(checks[op](value) for op, value in cond.items())

@@ -39,7 +39,7 @@ from .catchup import catch_up
 from .lease import Lease
 from .reader import newest_ts, oldest_ts, pause_for
 from .segments import GapRecord, list_segments, record_gap
-from .tail import OplogTail
+from .tail import SETTLE_S, OplogTail
 
 QUERY_SHARE = 0.2  # of the archiver's time, at most, spent in oplog queries
 
@@ -58,6 +58,7 @@ class ArchiverOptions:
     deployment: str | None = None  # the name in the repository; default: the replica set name
     state_s: float = 2.0  # how often the position and the lag are recorded while running
     drain_timeout_s: float = 30.0  # on SIGTERM, catch up for at most this long, then stop
+    settle_s: float = SETTLE_S  # how long what an open read waits to be read again (oplog holes)
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,13 @@ class Archiver:
         guard: Timestamp,
     ) -> Timestamp:
         """Archive until stopped; returns the last committed position. Raises on connection loss."""
-        reader = OplogTail(client, position, majority=True, await_s=min(0.5, max(self.opts.poll_s, 0.05)))
+        reader = OplogTail(
+            client,
+            position,
+            majority=True,
+            await_s=min(0.5, max(self.opts.poll_s, 0.05)),
+            settle_s=self.opts.settle_s,
+        )
         seg = _OpenSegment(self.repo, self.deployment, position, guard)
         last_state = last_renew = 0.0
         try:

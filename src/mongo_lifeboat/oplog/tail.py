@@ -25,12 +25,24 @@ from pymongo import CursorType, MongoClient
 from pymongo.errors import CursorNotFound, OperationFailure
 from pymongo.read_concern import ReadConcern
 
+from ..errors import LifeboatError
 from ..mongo.codec import RAW_CODEC
+from ..timestamps import to_str
 from .reader import oplog
 
 log = logging.getLogger(__name__)
 _FULL = 101  # a server's default batch: a cursor returning full batches is catching up
 _WATCH = 3  # batches checked after an open or a catch-up
+# How long an open's entries wait before they are read again: longer than any oplog write
+# stays in flight (the rows of one commit: milliseconds), short beside the segment interval.
+SETTLE_S = 1.0
+
+
+class OplogHole(LifeboatError):
+    """An oplog entry appeared behind what was already read: the server made it visible
+    after later entries, longer than the settle margin after them. The archive may miss it."""
+
+    exit_code = 1
 
 
 class OplogTail:
@@ -47,6 +59,7 @@ class OplogTail:
         position: Timestamp,
         majority: bool = False,
         await_s: float = 0.5,
+        settle_s: float = SETTLE_S,
     ) -> None:
         self.client = client
         self.position = position
@@ -63,6 +76,14 @@ class OplogTail:
         self._open_at: Timestamp | None = None  # set until the open's first entry is seen
         self._fill_after: Timestamp | None = None  # the first batch after an open is checked from here
         self._watch = _WATCH  # batches still checked for skipped positions (after an open or a catch-up)
+        self.settle_s = settle_s
+        # After an open: what was read, held until the settle margin has passed (see _settle).
+        self._held: list[Any] | None = None
+        self._hold_until = 0.0
+        self._held_more = False  # whether a batch after the open's own came during the margin
+        # What the settling re-read handed out, for the batches that overlap it.
+        self._settled_upto: Timestamp | None = None
+        self._settled_raw: set[bytes] = set()
 
     def proven(self) -> None:
         self.unproven_from = None
@@ -90,6 +111,7 @@ class OplogTail:
         self._skip = math.inf if self._at_position is None else self._at_position
         self.opens += 1
         self._watch = _WATCH
+        self._held, self._hold_until, self._held_more = [], time.monotonic() + self.settle_s, False
         try:
             first = self._next_batch()
             self._fill_after = first[-1]["ts"] if first else self.position
@@ -115,6 +137,12 @@ class OplogTail:
     def read(self) -> tuple[list[Any], bool]:
         """(new raw entries in order, caught_up): at most one server round trip; caught_up
         when the server had nothing more within ``await_s``."""
+        if self._held is not None and time.monotonic() >= self._hold_until:
+            settled = self._settle()
+            out = self._hand_out(settled)
+            if settled:  # what later batches may repeat of it
+                self._settled_upto, self._settled_raw = settled[-1]["ts"], {bytes(e.raw) for e in settled}
+            return out, False
         try:
             if self._cursor is None or not self._cursor.alive:
                 batch = self._open()
@@ -125,7 +153,7 @@ class OplogTail:
                 if batch and self._fill_after is not None:
                     batch = self._filled(self._fill_after, batch)
                     self._fill_after = None
-                elif batch and self._watch > 0 and _skips(self.position, batch):
+                elif batch and self._held is None and self._watch > 0 and _skips(self.position, batch):
                     batch = self._filled(self.position, batch, whole=True)
                 # The batches right after catching up (full batches, then a partial one) are where
                 # a server was seen to skip entries; in steady tailing, position jumps are the
@@ -140,7 +168,48 @@ class OplogTail:
             self.close()
             return [], False
         if batch is None:
-            return [], True
+            return [], not self._held  # entries held back are not caught up with yet
+        if self._held is not None:  # settling: kept (the open is proven by its first entry)
+            if self._open_at is not None and batch:
+                self._record_proof(batch[0]["ts"] == self._open_at)
+            if self._fill_after is None:  # a batch of the cursor after its open's
+                self._held_more = True
+            self._held.extend(batch)
+            self._fill_after = None  # the settling re-read covers what this fill would
+            return [], False
+        return self._hand_out(batch), False
+
+    def _settle(self) -> list[Any]:
+        """What the open and the batches after it read, read again once the settle margin
+        has passed, by one plain query up to the newest of them.
+
+        An open is a query, and a server may answer a query with entries past one whose
+        write is still in flight (SecantusDB does: its ``find`` on the oplog is not held
+        back to a visible point as mongod's forward oplog reads are); a reader that passed
+        such a hole would never see the late entry. Everything that was in flight when the
+        open read has been written by the time the margin has passed, so this re-read has
+        no hole below its newest entry. (Batches of the tailing cursor after that are read
+        up to the server's visible point: they need no such margin.)"""
+        held, self._held = self._held or [], None
+        if not held:
+            return []
+        upto = max(e["ts"] for e in held)
+        plain = list(
+            self._collection().find({"ts": {"$gte": self._skip_ts, "$lte": upto}}).sort("$natural", 1)
+        )
+        if len(plain) != len(held):
+            log.info(
+                "the settling re-read found %d oplog entries where the open read %d", len(plain), len(held)
+            )
+        if not self._held_more:
+            # Entries written just before the open that its query did not see yet, and that
+            # the cursor (which goes on from the open's visible point) will not return: the
+            # first batch after this is filled from here. (When the cursor returned a batch
+            # during the margin, the re-read reached past them already.)
+            self._fill_after = upto
+        return plain
+
+    def _hand_out(self, batch: list[Any]) -> list[Any]:
         out: list[Any] = []
         for entry in batch:
             ts = entry["ts"]
@@ -150,10 +219,25 @@ class OplogTail:
                 self._skip -= 1
                 continue
             self._skip = 0
+            if self._settled_upto is not None:  # a batch that overlaps the settling re-read
+                if ts <= self._settled_upto:
+                    if bytes(entry.raw) in self._settled_raw:
+                        continue  # handed out by the re-read already
+                    self._late(entry)
+                self._settled_upto, self._settled_raw = None, set()
+            if ts < self.position:
+                self._late(entry)
             self._at_position = (self._at_position or 0) + 1 if ts == self.position else 1
             self.position = ts
             out.append(entry)
-        return out, False
+        return out
+
+    def _late(self, entry: Any) -> None:
+        raise OplogHole(
+            f"oplog entry {to_str(entry['ts'])} appeared after {to_str(self.position)} had been read: "
+            f"the source made it visible more than {self.settle_s:g}s after later entries",
+            "the archive may miss it: take a new base backup (lifeboat backup) so restores start after it",
+        )
 
     def _filled(self, after: Timestamp, batch: list[Any], whole: bool = False) -> list[Any]:
         """A batch with what the cursor skipped before it (or, ``whole``, anywhere in it).
@@ -164,11 +248,16 @@ class OplogTail:
         batch after an open, and any batch whose positions jump (see :func:`_skips`), is read
         again by a plain query over the same stretch, which is authoritative. Where nothing
         was skipped (mongod) this is one cheap query per open."""
-        upto = batch[-1 if whole else 0]["ts"]
+        newer = [e for e in batch if e["ts"] > after]
+        if not newer:
+            return batch
+        upto = newer[-1 if whole else 0]["ts"]
         plain = list(self._collection().find({"ts": {"$gt": after, "$lte": upto}}).sort("$natural", 1))
-        if len(plain) > sum(1 for e in batch if e["ts"] <= upto):
+        if len(plain) > sum(1 for e in newer if e["ts"] <= upto):
             log.info("re-read %d oplog entries the cursor skipped after opening", len(plain))
-        return plain + [e for e in batch if e["ts"] > upto]
+        # What the batch holds at or before ``after`` is kept as it is: handed out already
+        # (and dropped as such), or late (and said so).
+        return [e for e in batch if e["ts"] <= after] + plain + [e for e in newer if e["ts"] > upto]
 
     def _record_proof(self, found_start: bool) -> None:
         start = self._open_at
