@@ -9,21 +9,19 @@ answers as SecantusDB does, with ts 11 visible while ts 10 is still being writte
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from bson import Timestamp
 from pymongo import MongoClient
 
-from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions
 from mongo_lifeboat.oplog.segments import iter_entries, list_segments
 from mongo_lifeboat.oplog.tail import OplogHole, OplogTail
 from mongo_lifeboat.repo.repository import Repository
 
+from ..support.archiving import archiving
 from ..support.waiting import wait_for
 from ..support.wire_double import OplogDouble
 
@@ -95,30 +93,8 @@ def test_the_archive_holds_both_in_order(double: OplogDouble, tmp_path: Any) -> 
     assert stamps == sorted(stamps) and len(stamps) == len(set(stamps)) and stamps[-1] == last
 
 
-@contextmanager
-def _archiver(repo: Repository, double: OplogDouble) -> Iterator[None]:
-    stop = threading.Event()
-    opts = ArchiverOptions(double.uri, segment_seconds=0.2, poll_s=0.05, settle_s=5.0)
-    started = threading.Event()
-    archiver = Archiver(repo, opts, lambda e: started.set() if e.kind == "started" else None)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            archiver.run(stop)
-        except BaseException as e:
-            errors.append(e)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    try:
-        wait_for(lambda: started.is_set() or bool(errors), "the archiver to start")
-        yield
-    finally:
-        stop.set()
-        thread.join()
-    if errors:
-        raise errors[0]
+def _archiver(repo: Repository, double: OplogDouble) -> Any:
+    return archiving(repo, double.uri, segment_seconds=0.2, wait_started=True, settle_s=5.0)
 
 
 def _archived_to(repo: Repository) -> Timestamp:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions, ArchiverStats
 from mongo_lifeboat.repo.repository import Repository
+
+from .waiting import wait_for
 
 
 @contextmanager
@@ -17,9 +20,13 @@ def archiving(
     segment_seconds: float = 0.5,
     segment_bytes: int = 64 << 10,
     catch_up_s: float = 0.5,
+    wait_started: bool = False,
+    **options: Any,
 ) -> Iterator[ArchiverStats]:
-    """Small segments (by size, so their number does not depend on the machine's speed)."""
-    stop = threading.Event()
+    """Small segments (by size, so their number does not depend on the machine's speed).
+    ``wait_started``: enter once the archiver knows where it resumes from; ``options``: more
+    ``ArchiverOptions``."""
+    stop, started = threading.Event(), threading.Event()
     archiver = Archiver(
         repo,
         ArchiverOptions(
@@ -28,7 +35,9 @@ def archiving(
             segment_bytes=segment_bytes,
             poll_s=0.05,
             catch_up_s=catch_up_s,
+            **options,
         ),
+        lambda e: started.set() if e.kind == "started" else None,
     )
     errors: list[BaseException] = []
 
@@ -37,10 +46,13 @@ def archiving(
             archiver.run(stop)
         except BaseException as e:
             errors.append(e)
+            started.set()
 
     thread = threading.Thread(target=run, name="test-archiver")
     thread.start()
     try:
+        if wait_started:
+            wait_for(started.is_set, "the archiver to start")
         yield archiver.stats
     finally:
         stop.set()
