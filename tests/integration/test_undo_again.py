@@ -19,7 +19,11 @@ def test_documents_deleted_again_after_an_undo_are_conflicts(servers: ServerPool
     env = {"LIFEBOAT_REPO": repo.url, "LIFEBOAT_SOURCE_URI": source.uri}
     assert lifeboat("backup", env=env).code == 0
     with archiving(repo, source.uri):
-        src.shop.orders.delete_many({"qty": {"$lt": 50}})  # the accident: 300 orders
+        # The accident: 300 orders, in one transaction, so that it is found as one command
+        # however slowly a loaded machine writes its entries (a plain deleteMany is found by
+        # its density, which a stalled server can break up).
+        with src.start_session() as session, session.start_transaction():
+            src.shop.orders.delete_many({"qty": {"$lt": 50}}, session=session)
         src.shop.orders.insert_one({"_id": "marker"})
     incident = next(i for i in lifeboat("incidents", "--json", env=env).json() if i["kind"] == "bulk-delete")
     with archiving(repo, source.uri):
