@@ -72,3 +72,17 @@ def test_segment_names_carry_their_facts_and_old_names_still_read(tmp_path: Path
         42, 1234, "ab" * 32, "2027-01-15T08:00:00.123Z", ""
     )  # fmt: skip
     assert (second.entries, second.sha256, second.last_wall) == (7, "cd" * 32, "w")
+
+
+def test_only_a_well_formed_name_is_a_segment() -> None:
+    """Found by fuzzing: a stray ``.bson.zst`` in the archive's folders broke every listing."""
+    good = "rs0/oplog/20261124/6b1151fc000003e3-6b1151fc000003e4.1.131.1.1.ab.bson.zst"
+    assert layout.is_segment_key(good)
+    assert layout.is_segment_key("rs0/oplog/20261124/6b1151fc000003e3-6b1151fc000003e4.bson.zst")
+    for stray in (
+        ".bson.zst",
+        "x-y.bson.zst",
+        "6b1151fc000003e3.bson.zst",
+        "6b1151fc000003e3-6b1151fc000003e4.json",
+    ):
+        assert not layout.is_segment_key(f"rs0/oplog/20261124/{stray}")

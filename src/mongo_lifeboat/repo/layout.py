@@ -145,9 +145,19 @@ def is_immutable(key: str) -> bool:
     )
 
 
+_SEGMENT_NAME = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{16}\.(?:.+\.)?bson\.zst$")
+
+
 def is_segment_key(key: str) -> bool:
+    """A segment's key: ``<deployment>/oplog/<yyyymmdd>/<start>-<end>[.<facts>].bson.zst``.
+    Anything else in the archive's folders (a stray or damaged name) is not taken for one."""
     parts = key.split("/")
-    return len(parts) == 4 and parts[1] == "oplog" and len(parts[2]) == 8 and parts[3].endswith(".bson.zst")
+    return (
+        len(parts) == 4
+        and parts[1] == "oplog"
+        and len(parts[2]) == 8
+        and _SEGMENT_NAME.match(parts[3]) is not None
+    )
 
 
 def gap_key(deployment: str, start: Timestamp, end: Timestamp) -> str:
