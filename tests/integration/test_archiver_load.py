@@ -38,6 +38,9 @@ ALLOWED_UNDERSTATEMENT_S = 2.0
 # would judge the machine, not the archiver; its top rate is bench/bench_oplog.py's job.
 RATE = 2_500
 SATURATED_BOUND_S = 12.0
+# The share of the machine's CPU left idle below which it had no room for the load (the
+# writers, the server and the archiver share two cores; anything else running takes it).
+ROOM = 0.15
 
 
 class Writers:
@@ -49,6 +52,7 @@ class Writers:
         self.stop = threading.Event()
         self.inserted = 0
         self.last_ack = 0.0  # when the source last acknowledged a write (this host's clock)
+        self.started = 0.0  # when the writers started (nothing was written between the base and then)
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, args=(uri, k)) for k in range(WRITERS)]
 
@@ -69,6 +73,7 @@ class Writers:
                     self.last_ack = time.time()
 
     def __enter__(self) -> Writers:
+        self.started = time.time()
         for t in self._threads:
             t.start()
         return self
@@ -84,8 +89,8 @@ def _wall(value: Any) -> datetime:
 
 
 def _true_lag(writers: Writers, repo: Repository, deployment: str) -> float:
-    """The newest acknowledged write against the newest committed entry (the source is on
-    this host: one clock). Asking the server for its newest entry would cost it a scan."""
+    """The newest acknowledged write against the newest committed entry, or the writers'
+    start if later (the source is on this host: one clock). Asking the server for its newest entry would cost it a scan."""
     segments = list_segments(repo.storage, deployment)
     if segments:
         committed = datetime.fromisoformat(
@@ -94,7 +99,10 @@ def _true_lag(writers: Writers, repo: Repository, deployment: str) -> float:
     else:  # nothing archived yet: what is safe ends at the base backup's consistent point
         end = max(b.manifest.end for b in repo.list_backups() if b.manifest)
         committed = datetime.fromtimestamp(end.time, UTC)
-    return max(0.0, writers.last_ack - committed.timestamp()) if writers.last_ack else 0.0
+    # What a lost source would cost: the writes after the archive's newest committed entry,
+    # which began no earlier than the writers did (the archiver was idle and caught up then).
+    safe = max(committed.timestamp(), writers.started)
+    return max(0.0, writers.last_ack - safe) if writers.last_ack else 0.0
 
 
 def _backed_up(servers: ServerPool, repo: Repository) -> tuple[Any, MongoClient[Any]]:
@@ -104,6 +112,18 @@ def _backed_up(servers: ServerPool, repo: Repository) -> tuple[Any, MongoClient[
     src.load.w0.insert_one({"_id": "seed"})
     assert lifeboat("backup", "--source", source.uri, "--repo", repo.url).code == 0
     return source, src
+
+
+def _confirmed(repo: Repository) -> bool:
+    state = load_history(repo).timeline.state
+    return bool(state and state.get("confirmed_at"))
+
+
+def _cpu_times() -> tuple[float, float]:
+    """(idle, total) CPU time of the whole machine so far, from /proc/stat (Linux)."""
+    with open("/proc/stat") as f:
+        fields = [float(v) for v in f.readline().split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user..steal
 
 
 def _p95(values: list[float]) -> float:
@@ -118,8 +138,12 @@ def test_under_load_the_reported_lag_is_never_below_the_true_lag(
     deployment = load_history(repo).deployment
     stream = popen("stream", "--source", source.uri, "--repo", repo.url)
     try:
-        wait_for(lambda: load_history(repo).timeline.state is not None, "the archiver's first record", 60)
+        # The load starts on an archiver that is tailing: one that has opened its cursor,
+        # settled what the open read (SETTLE_S) and confirmed there is nothing more. (A start
+        # under load holds its first reads for that margin: a transient, not the steady lag.)
+        wait_for(lambda: _confirmed(repo), "the archiver to confirm it is caught up", 60)
         samples: list[tuple[float, float]] = []  # (true, reported)
+        idle_before, total_before = _cpu_times()
         with Writers(source.uri, RATE) as writers:
             deadline = time.monotonic() + WRITE_S
             while time.monotonic() < deadline:
@@ -131,6 +155,8 @@ def test_under_load_the_reported_lag_is_never_below_the_true_lag(
                 samples.append((true, float(reported)))
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))  # one sample a second
             rate = writers.inserted / WRITE_S
+        idle_after, total_after = _cpu_times()
+        idle = (idle_after - idle_before) / max(total_after - total_before, 1.0)
     finally:
         stream.send_signal(signal.SIGTERM)
         assert stream.wait(60) == 0
@@ -138,11 +164,13 @@ def test_under_load_the_reported_lag_is_never_below_the_true_lag(
     assert worst <= ALLOWED_UNDERSTATEMENT_S, f"understated by {worst:.1f}s: {samples}"
     assert rate > RATE / 2, f"the writers reached only {rate:.0f} inserts/s"
     p95 = _p95([true for true, _ in samples])
-    # The goal holds where the machine has room for the load: where it could not even take
-    # the writes at their pace (a saturated machine: the writers, the server and the
-    # archiver share two cores), the lag must still stay bounded, not run away.
-    bound = 2.0 if rate >= 0.9 * RATE else SATURATED_BOUND_S
-    assert p95 < bound, f"true lag p95 {p95:.1f}s at {rate:.0f} inserts/s: {samples}"
+    # The goal holds where the machine had room for the load: the writes kept their pace and
+    # CPU was left idle. On a saturated machine (the writers, the server and the archiver
+    # share two cores, and anything else running takes from them) the lag must still stay
+    # bounded, not run away.
+    room = rate >= 0.9 * RATE and idle >= ROOM
+    bound = 2.0 if room else SATURATED_BOUND_S
+    assert p95 < bound, f"true lag p95 {p95:.1f}s at {rate:.0f} inserts/s, {idle:.0%} idle: {samples}"
     assert lifeboat("verify", "--all", "--repo", repo.url).code == 0
 
 

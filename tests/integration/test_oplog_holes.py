@@ -9,6 +9,7 @@ answers as SecantusDB does, with ts 11 visible while ts 10 is still being writte
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -91,6 +92,24 @@ def test_the_archive_holds_both_in_order(double: OplogDouble, tmp_path: Any) -> 
     stamps = [e["ts"] for e in iter_entries(repo.storage, list_segments(repo.storage, "rs0"))]
     assert stamps == [*(s for s in stamps if s < ten), ten, eleven, *(s for s in stamps if s > eleven)]
     assert stamps == sorted(stamps) and len(stamps) == len(set(stamps)) and stamps[-1] == last
+
+
+def test_a_stop_archives_everything_the_oplog_held_when_it_came(double: OplogDouble, tmp_path: Any) -> None:
+    """On stop, the archiver drains what is in the oplog. A tailing cursor finds nothing new
+    while a write is in flight below a committed one (its batches stop at the visible point):
+    the drain must not take that for "caught up" and leave the committed entry behind."""
+    repo = Repository.init("file://" + str(tmp_path / "repo"))
+    double.write(3)
+    with _archiver(repo, double):
+        first = double.write(2)[-1]
+        wait_for(lambda: _archived_to(repo) >= first, "the archive to reach the first writes")
+        flying, committed = double.mint(2)
+        double.commit(committed)  # visible, behind a write still in flight: the cursor stops short
+        # The in-flight write lands well after a tailing read gives up waiting (0.05 s here).
+        threading.Timer(1.5, double.commit, (flying,)).start()
+    stamps = [e["ts"] for e in iter_entries(repo.storage, list_segments(repo.storage, "rs0"))]
+    assert stamps[-2:] == [flying, committed]
+    assert stamps == sorted(stamps) and len(stamps) == len(set(stamps))
 
 
 def _archiver(repo: Repository, double: OplogDouble) -> Any:
