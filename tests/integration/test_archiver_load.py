@@ -52,7 +52,7 @@ class Writers:
         self.stop = threading.Event()
         self.inserted = 0
         self.last_ack = 0.0  # when the source last acknowledged a write (this host's clock)
-        self.started = 0.0  # when the writers started (nothing was written between the base and then)
+        self.started = 0.0  # when the writers started (nothing was written since the base)
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, args=(uri, k)) for k in range(WRITERS)]
 
@@ -90,7 +90,8 @@ def _wall(value: Any) -> datetime:
 
 def _true_lag(writers: Writers, repo: Repository, deployment: str) -> float:
     """The newest acknowledged write against the newest committed entry, or the writers'
-    start if later (the source is on this host: one clock). Asking the server for its newest entry would cost it a scan."""
+    start if later (the source is on this host: one clock). Asking the server for its newest
+    entry would cost it a scan."""
     segments = list_segments(repo.storage, deployment)
     if segments:
         committed = datetime.fromisoformat(

@@ -380,23 +380,20 @@ class Archiver:
         """SIGTERM/SIGINT: archive what is already in the oplog, for at most drain_timeout_s,
         then commit what was read. Whatever is left is archived by the next start, from here."""
         deadline = time.monotonic() + self.opts.drain_timeout_s
-        # What is in the oplog now, by a plain query: a tailing cursor can find nothing new
-        # for a while although entries were written (a server's visible point may trail its
-        # newest entry), and stopping then would leave the last writes for the next start.
-        there = newest_ts(client)
-        caught_up = False
+        # Caught up means through the oplog's newest entry now, by a plain query: a tailing
+        # cursor can find nothing new for a while (a visible point trailing the newest entry).
+        there, caught_up = newest_ts(client), False
         while time.monotonic() < deadline:
-            entries, caught_up = reader.read()
-            self._caught_up = caught_up
+            entries, quiet = reader.read()
             for entry in entries:
                 if self._due(seg) and entry["ts"] != seg.end:
                     position = self._commit(client, reader, seg)
                     seg = _OpenSegment(self.repo, self.deployment, position)
                 seg.add(entry)
-            if caught_up and reader.position >= there:
+            caught_up = self._caught_up = quiet and reader.position >= there
+            if caught_up:
                 break
-            if caught_up:  # behind what is there: read again from a new cursor
-                caught_up = False
+            if quiet:  # short of what is there: read again from a new cursor
                 reader.close()
         if seg.entries:
             position = self._commit(client, reader, seg)
