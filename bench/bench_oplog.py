@@ -30,6 +30,7 @@ import bson
 from pymongo import CursorType, MongoClient
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
+from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.embedded import ScratchServer
 from mongo_lifeboat.mongo.codec import CODEC, RAW_CODEC
@@ -37,7 +38,6 @@ from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.oplog.applier import Applier
 from mongo_lifeboat.oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
 from mongo_lifeboat.oplog.entries import units
-from mongo_lifeboat.oplog.history import load_history
 from mongo_lifeboat.oplog.indexes import IndexCatalog
 from mongo_lifeboat.oplog.reader import newest_ts
 from mongo_lifeboat.oplog.segments import iter_entries, list_segments

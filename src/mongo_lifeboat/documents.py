@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from .backup import housekeeping
+from .catalog.history import History
 from .drill.report import DrillReport
-from .oplog.history import History
 from .repo.manifest import Manifest
 from .repo.repository import Repository
 from .timestamps import parse_position, wall_of

@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .catalog.history import load_history
 from .drill import report as drills
-from .oplog.history import load_history
 from .repo import layout
 from .repo.records import get_record
 from .repo.repository import Repository

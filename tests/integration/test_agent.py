@@ -8,9 +8,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import BackupNotFound
-from mongo_lifeboat.oplog.history import load_history
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.timestamps import to_str
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mongo_lifeboat.oplog.history import single_deployment
+from mongo_lifeboat.catalog.history import single_deployment
 from mongo_lifeboat.oplog.reader import newest_entry
 from mongo_lifeboat.oplog.segments import list_segments
 from mongo_lifeboat.repo.repository import Repository

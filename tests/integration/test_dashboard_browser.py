@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.drill import report as drill_reports
-from mongo_lifeboat.oplog.history import load_history
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.agent import AgentRun

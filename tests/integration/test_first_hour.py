@@ -12,9 +12,9 @@ import pytest
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
-from mongo_lifeboat.oplog.lease import Lease
 from mongo_lifeboat.oplog.segments import read_state
 from mongo_lifeboat.repo import layout
+from mongo_lifeboat.repo.lease import Lease
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.verify.compare import summarize
 

@@ -509,7 +509,7 @@ def test_time_series_archive_exports_buckets_under_their_collection(
 def test_export_to_a_point_in_time_equals_restore_to_that_point(servers: ServerPool, tmp_path: Path) -> None:
     """oplog.bson of ``export --to T`` carries the bracket and the archived oplog up to T."""
     from mongo_lifeboat.backup.service import BackupOptions, run_backup
-    from mongo_lifeboat.oplog.history import load_history
+    from mongo_lifeboat.catalog.history import load_history
     from mongo_lifeboat.oplog.segments import iter_entries
     from mongo_lifeboat.repo.repository import Repository
 

@@ -9,10 +9,10 @@ import pytest
 from bson import Timestamp
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
+from mongo_lifeboat.catalog.history import History, load_history, scan_incidents
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import IntegrityError, NotRestorable, UsageError
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
-from mongo_lifeboat.oplog.history import History, load_history, scan_incidents
 from mongo_lifeboat.oplog.segments import iter_entries
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.restore.pitr import plan_pitr, resolve_to

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
+from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
-from mongo_lifeboat.oplog.history import load_history
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
-from mongo_lifeboat.oplog.history import load_history
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving

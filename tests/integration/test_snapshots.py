@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
-from mongo_lifeboat.oplog.history import load_history
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.timestamps import to_str
 

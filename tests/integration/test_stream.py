@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
+from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
-from mongo_lifeboat.oplog.history import load_history
 from mongo_lifeboat.oplog.reader import newest_ts
 from mongo_lifeboat.oplog.segments import iter_entries
 from mongo_lifeboat.repo.repository import Repository

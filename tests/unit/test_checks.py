@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from bson import Timestamp
 
+from mongo_lifeboat.catalog.history import History
+from mongo_lifeboat.catalog.timeline import Timeline, Window
 from mongo_lifeboat.config import Plan
 from mongo_lifeboat.drill.report import DrillReport
 from mongo_lifeboat.mongo.members import Member
-from mongo_lifeboat.oplog.history import History
-from mongo_lifeboat.oplog.timeline import Timeline, Window
 from mongo_lifeboat.plan import checks
 from mongo_lifeboat.plan.facts import Facts, OplogFact, RepositoryFact
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mongo_lifeboat.errors import IntegrityError, LeaseHeld, RepositoryError
-from mongo_lifeboat.oplog.lease import Lease
 from mongo_lifeboat.repo.filesystem import FileStorage
+from mongo_lifeboat.repo.lease import Lease
 from mongo_lifeboat.repo.mirror import Member, MirrorStorage, Notice
 from mongo_lifeboat.repo.objects import put_object, read_verified
 from mongo_lifeboat.repo.retrying import RetryingStorage

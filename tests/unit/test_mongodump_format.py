@@ -9,11 +9,11 @@ from pathlib import Path
 import bson
 import pytest
 
+from mongo_lifeboat.catalog.timeline import build_timeline
 from mongo_lifeboat.errors import DumpInvalid
 from mongo_lifeboat.mongodump.archive import OPLOG, ArchiveNamespace, ArchiveReader, ArchiveWriter, crc64
 from mongo_lifeboat.mongodump.metadata import parse_metadata, render_metadata
 from mongo_lifeboat.mongodump.names import escape_collection, is_shortened, unescape_collection
-from mongo_lifeboat.oplog.timeline import build_timeline
 from mongo_lifeboat.repo.manifest import ImportOrigin, Manifest
 
 from ..support.manifests import make_manifest

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mongo_lifeboat.backup.retention import Policy, plan_prune
+from mongo_lifeboat.catalog.timeline import build_timeline
 from mongo_lifeboat.oplog.segments import Segment
-from mongo_lifeboat.oplog.timeline import build_timeline
 from mongo_lifeboat.repo.manifest import Manifest
 from mongo_lifeboat.timestamps import just_after
 
@@ -113,7 +113,7 @@ def test_an_empty_policy_is_refused_by_the_caller() -> None:
 
 
 def _snapshot(i: int, start: int, end: int) -> Any:
-    from mongo_lifeboat.snapshot.manifest import SnapshotManifest
+    from mongo_lifeboat.catalog.snapshots import SnapshotManifest
 
     return SnapshotManifest(
         snapshot_id=f"s{i}", deployment="rs0", member="m:1", server_version="7", provider="command",

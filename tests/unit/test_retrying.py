@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mongo_lifeboat.errors import StorageFailed
-from mongo_lifeboat.oplog.lease import Lease
 from mongo_lifeboat.repo.filesystem import FileStorage
+from mongo_lifeboat.repo.lease import Lease
 from mongo_lifeboat.repo.retrying import RetryingStorage
 from mongo_lifeboat.repo.storage import ObjectMissing
 

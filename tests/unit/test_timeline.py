@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from bson import Timestamp
 
+from mongo_lifeboat.catalog.timeline import build_timeline
 from mongo_lifeboat.oplog.segments import Segment
-from mongo_lifeboat.oplog.timeline import build_timeline
 from mongo_lifeboat.repo.manifest import Manifest
 from mongo_lifeboat.timestamps import to_str
 
@@ -40,10 +40,10 @@ def test_the_verdict_never_claims_one_range_over_disjoint_windows() -> None:
 
 
 def test_a_snapshot_base_opens_a_window_and_a_restore_from_it_says_what_to_do_first() -> None:
+    from mongo_lifeboat.catalog.snapshots import SnapshotManifest
     from mongo_lifeboat.errors import NotRestorable
     from mongo_lifeboat.mongo.nsmap import NamespaceMap
     from mongo_lifeboat.restore.pitr import plan_pitr
-    from mongo_lifeboat.snapshot.manifest import SnapshotManifest
 
     t0 = 1_800_000_000
     segments = [

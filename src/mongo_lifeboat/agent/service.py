@@ -31,6 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bson import Timestamp
 
 from .. import config
+from ..catalog.history import scan_incidents
 from ..cli.context import AppContext, open_repository
 from ..cli.signals import signals_for
 from ..documents import backups_document, drill_rows, timeline_document
@@ -39,7 +40,6 @@ from ..drill.report import DrillReport
 from ..errors import LifeboatError
 from ..events import Event, Status
 from ..metrics import registry_for
-from ..oplog.history import scan_incidents
 from ..plan.checks import Result, overall, run_checks
 from ..plan.facts import Facts, gather
 from ..repo import layout

@@ -12,8 +12,8 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 
+from ..catalog.history import deployments
 from ..oplog.catchup import copy_archive
-from ..oplog.history import deployments
 from ..repo import layout
 from ..repo.objects import fetch_verified
 from ..repo.repository import Repository

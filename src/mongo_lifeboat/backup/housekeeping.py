@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..catalog.timeline import Timeline
 from ..errors import BackupNotFound, LeaseHeld, ObjectLocked, UsageError
-from ..oplog.lease import held_by_live_process
-from ..oplog.timeline import Timeline
 from ..repo import layout
+from ..repo.lease import held_by_live_process
 from ..repo.repository import BackupListing, Repository
 
 

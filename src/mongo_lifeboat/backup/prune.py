@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..oplog.history import History
-from ..oplog.lease import Lease
+from ..catalog.history import History
+from ..catalog.snapshots import SnapshotManifest
+from ..catalog.snapshots import delete as delete_snapshot_record
 from ..repo import layout
 from ..repo.damage import clear_damage
+from ..repo.lease import Lease
 from ..repo.repository import Repository
-from ..snapshot.manifest import SnapshotManifest
-from ..snapshot.manifest import delete as delete_snapshot_record
 from ..timestamps import to_str
 from . import housekeeping
 from .retention import Policy, plan_prune

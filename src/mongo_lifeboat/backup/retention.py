@@ -18,10 +18,10 @@ from typing import TypeVar
 
 from bson import Timestamp
 
+from ..catalog.snapshots import SnapshotManifest
+from ..catalog.timeline import build_timeline
 from ..oplog.segments import Segment
-from ..oplog.timeline import build_timeline
 from ..repo.manifest import Manifest
-from ..snapshot.manifest import SnapshotManifest
 
 T = TypeVar("T", Manifest, SnapshotManifest)
 

@@ -21,9 +21,9 @@ from ..mongo.catalog import Skipped, SourceCollection, list_source_collections
 from ..mongo.client import connect
 from ..mongo.identity import read_identity
 from ..oplog import chain
-from ..oplog.lease import Lease, Renewer
 from ..oplog.segments import list_segments
 from ..repo import layout
+from ..repo.lease import Lease, Renewer
 from ..repo.manifest import CollectionEntry, FileEntry, Manifest, OplogBracket, SkippedCollection
 from ..repo.objects import ObjectWriter
 from ..repo.repository import Repository

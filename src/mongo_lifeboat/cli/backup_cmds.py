@@ -13,14 +13,14 @@ from ..backup.copy import copy_repository
 from ..backup.prune import prune as run_prune
 from ..backup.retention import Policy
 from ..backup.service import BackupEvent, BackupOptions, run_backup
+from ..catalog.history import load_history
+from ..catalog.snapshots import SnapshotManifest
 from ..config import repo_url
 from ..documents import backups_document, manifest_summary
 from ..errors import UsageError
-from ..oplog.history import load_history
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
-from ..snapshot.manifest import SnapshotManifest
 from ..snapshot.providers import Context as SnapshotContext
 from ..snapshot.providers import provider_for
 from ..timestamps import wall_of

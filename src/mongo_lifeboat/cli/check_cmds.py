@@ -8,11 +8,11 @@ import threading
 import click
 
 from .. import config
+from ..catalog.history import single_deployment
 from ..errors import ChecksCritical, ChecksWarning, ConfigError, Interrupted, UsageError
 from ..events import Event, Status
 from ..metrics import registry_for
 from ..notify import Notifier
-from ..oplog.history import single_deployment
 from ..plan.checks import overall, run_checks
 from ..plan.facts import gather
 from ..repo import layout

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from .. import config
+from ..catalog import snapshots as snapshots
+from ..catalog.history import load_history
 from ..documents import drill_rows
 from ..drill import report as reports
 from ..drill.html import render
@@ -14,8 +16,6 @@ from ..drill.report import DrillReport
 from ..drill.service import DrillOptions, run_drill
 from ..drill.snapshot_drill import run_snapshot_drill
 from ..errors import DrillFailed
-from ..oplog.history import load_history
-from ..snapshot import manifest as snapshots
 from ..snapshot.providers import provider_for
 from .context import (
     AppContext,

@@ -10,11 +10,11 @@ from typing import Any
 import click
 
 from .. import config
+from ..catalog.dropped import what_was_dropped
+from ..catalog.history import load_history, scan_incidents
 from ..documents import timeline_document
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
-from ..oplog.dropped import what_was_dropped
-from ..oplog.history import load_history, scan_incidents
 from ..timestamps import parse_position
 from .context import (
     AppContext,

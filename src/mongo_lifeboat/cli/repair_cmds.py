@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..catalog.history import deployments
 from ..errors import BackupNotFound, UsageError, VerificationFailed
-from ..oplog.history import deployments
 from ..repo import layout
 from ..repo.integrity import verify_backup
 from ..secrets import redact

@@ -7,16 +7,16 @@ from dataclasses import asdict
 import click
 
 from .. import config
+from ..catalog import snapshots as snapshots
+from ..catalog.history import load_history
 from ..errors import NotRestorable, UsageError
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap, target_problem
-from ..oplog.history import load_history
 from ..output import DocumentProgress
 from ..repo.repository import Repository
 from ..restore.pitr import choose_restore, resolve_to
 from ..restore.plan import AUTH_NAMESPACES, RestorePlan
 from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_restore
-from ..snapshot import manifest as snapshots
 from ..snapshot.providers import Context as SnapshotContext
 from ..snapshot.providers import provider_for
 from ..snapshot.restore import restore_from_snapshot

@@ -7,11 +7,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from ..catalog.history import single_deployment
 from ..errors import LifeboatError
 from ..events import Event, Signals, Status
 from ..metrics import write_textfile
 from ..notify import Notifier
-from ..oplog.history import single_deployment
 from ..repo.mirror import Notice
 from ..repo.repository import Repository
 from .context import AppContext

@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from .. import config
-from ..oplog.history import single_deployment
-from ..snapshot import manifest as records
+from ..catalog import snapshots as records
+from ..catalog.history import single_deployment
 from ..snapshot.providers import Context, provider_for
 from ..snapshot.service import SnapshotOptions, take_snapshot
 from .context import (

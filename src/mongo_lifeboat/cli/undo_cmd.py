@@ -7,10 +7,10 @@ from dataclasses import asdict
 import click
 
 from .. import config
+from ..catalog.history import incident_by_id, load_history
 from ..config import source_uri
 from ..errors import UsageError
 from ..mongo.client import connect, describe
-from ..oplog.history import incident_by_id, load_history
 from ..undo.service import LISTED, UndoOptions, run_undo
 from .context import AppContext, app, deployment_option, json_option, open_repository, repo_option
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
+from ..catalog.history import deployments
 from ..errors import NotEqual, UsageError, VerificationFailed
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
-from ..oplog.history import deployments
 from ..repo.damage import reconcile
 from ..repo.integrity import VerifyReport, verify_backup
 from ..repo.repository import Repository

@@ -22,12 +22,12 @@ from typing import Any
 from pymongo import MongoClient
 
 from ..backup.service import BackupOptions, run_backup
+from ..catalog.history import History, load_history, scan_incidents
 from ..config import Plan
 from ..drill.service import DrillOptions, run_drill
 from ..embedded import ScratchServer
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverOptions
-from ..oplog.history import History, load_history, scan_incidents
 from ..oplog.incidents import Incident
 from ..plan.checks import overall, run_checks
 from ..plan.facts import gather

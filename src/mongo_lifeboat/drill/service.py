@@ -17,11 +17,11 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from ..catalog.history import History, load_history
 from ..embedded import ScratchServer
 from ..errors import LifeboatError, StagingIsSource
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
-from ..oplog.history import History, load_history
 from ..repo.integrity import verify_objects
 from ..repo.repository import Repository
 from ..restore.pitr import PitrPlan, choose_restore

@@ -18,14 +18,14 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from ..catalog.history import History
+from ..catalog.snapshots import SnapshotManifest
 from ..errors import LifeboatError, NotRestorable, UsageError
 from ..mongo.catalog import list_source_collections
 from ..mongo.client import connect, describe
-from ..oplog.history import History
 from ..oplog.reader import newest_ts
 from ..repo.repository import Repository
 from ..secrets import redact
-from ..snapshot.manifest import SnapshotManifest
 from ..snapshot.providers import Context, Provider
 from ..snapshot.restore import restore_from_snapshot
 from ..timestamps import just_after

@@ -30,13 +30,13 @@ from ..mongo import members
 from ..mongo.client import connect
 from ..mongo.identity import read_identity
 from ..repo import layout
+from ..repo.lease import Lease
 from ..repo.mirror import MEMBER_FAILURES
 from ..repo.objects import ObjectWriter
 from ..repo.repository import Repository
 from ..timestamps import iso, just_before, to_str
 from . import chain
 from .catchup import catch_up
-from .lease import Lease
 from .reader import newest_ts, oldest_ts, pause_for
 from .segments import GapRecord, list_segments, record_gap
 from .tail import SETTLE_S, OplogTail

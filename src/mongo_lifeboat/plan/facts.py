@@ -13,6 +13,7 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from ..catalog.history import History, load_history
 from ..config import Plan, cron_interval, repository_settings, timeout_ms
 from ..drill import report as drills
 from ..drill.report import DrillReport
@@ -21,7 +22,6 @@ from ..mongo import members
 from ..mongo.capabilities import write_lock_problem
 from ..mongo.client import connect
 from ..notify import last_delivery
-from ..oplog.history import History, load_history
 from ..oplog.reader import newest_ts, oldest_ts
 from ..oplog.segments import list_segments
 from ..repo.damage import all_damaged

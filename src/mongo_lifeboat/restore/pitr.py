@@ -10,12 +10,12 @@ from typing import Any
 
 from bson import Timestamp
 
+from ..catalog.history import incident_by_id, load_history
+from ..catalog.timeline import Timeline
 from ..errors import NotRestorable, UsageError
 from ..mongo.nsmap import NamespaceMap
-from ..oplog.history import incident_by_id, load_history
 from ..oplog.incidents import INCIDENT_PREFIX
 from ..oplog.segments import Segment, iter_entries
-from ..oplog.timeline import Timeline
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..repo.storage import Storage

@@ -31,8 +31,8 @@ from ..errors import SnapshotFailed, UsageError
 from ..secrets import redact
 
 if TYPE_CHECKING:
+    from ..catalog.snapshots import SnapshotManifest
     from ..config import SnapshotSettings
-    from .manifest import SnapshotManifest
 
 COMMAND_TIMEOUT_S = 3600.0
 

@@ -16,18 +16,18 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from ..catalog.history import History
+from ..catalog.snapshots import SnapshotManifest
 from ..errors import NotRestorable, NotSnapshotData, RestoreFailed
 from ..mongo.catalog import AUTH_COLLECTIONS, list_source_collections
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.applier import Applier
 from ..oplog.entries import units
-from ..oplog.history import History
 from ..oplog.indexes import IndexCatalog
 from ..oplog.reader import oplog
 from ..oplog.segments import Segment, entry_ts, iter_entries, iter_raw_entries
 from ..repo.storage import Storage
 from ..timestamps import just_before, to_str, wall_of
-from .manifest import SnapshotManifest
 
 
 @dataclass

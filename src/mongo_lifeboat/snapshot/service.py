@@ -32,13 +32,13 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from .. import __version__
+from ..catalog import snapshots as records
 from ..errors import SnapshotFailed, SourceUnreachable, UnsupportedSource
 from ..mongo import members
 from ..mongo.client import connect
 from ..oplog.reader import newest_ts
 from ..repo.repository import Repository
 from ..timestamps import iso, to_str
-from . import manifest as records
 from .providers import Context, Provider, run, shell
 
 

@@ -23,6 +23,7 @@ from bson import Timestamp
 from pymongo import InsertOne, MongoClient, ReplaceOne
 from pymongo.errors import BulkWriteError
 
+from ..catalog.history import History
 from ..ejson import to_relaxed
 from ..errors import RestoreFailed, UsageError
 from ..faults import crash_point
@@ -30,7 +31,6 @@ from ..mongo.codec import CODEC
 from ..mongo.nsmap import NamespaceMap, literal_pattern
 from ..oplog.applier import id_key, op_id
 from ..oplog.entries import units
-from ..oplog.history import History
 from ..oplog.incidents import Incident, incident_ops
 from ..oplog.segments import backup_oplog, iter_entries
 from ..repo import layout

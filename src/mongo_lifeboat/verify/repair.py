@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import interrupts
+from ..catalog.history import deployments
 from ..errors import IntegrityError, LifeboatError
-from ..oplog.history import deployments
 from ..oplog.segments import list_segments
 from ..repo import layout
 from ..repo.damage import clear_damage, damaged_objects

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..oplog.history import deployments
+from ..catalog.history import deployments
 from ..oplog.segments import list_segments
 from ..repo.damage import all_damaged, reconcile
 from ..repo.integrity import verify_objects

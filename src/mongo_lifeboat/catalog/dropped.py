@@ -14,12 +14,12 @@ from typing import Any
 
 from bson import Timestamp
 
+from ..oplog.entries import Op, units
+from ..oplog.incidents import Incident
+from ..oplog.segments import iter_entries
 from ..repo.manifest import Manifest
 from ..repo.storage import Storage
-from .entries import Op, units
 from .history import History
-from .incidents import Incident
-from .segments import iter_entries
 
 
 @dataclass

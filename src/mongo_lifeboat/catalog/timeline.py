@@ -10,10 +10,10 @@ from typing import Any
 
 from bson import Timestamp
 
+from ..oplog.segments import Segment
 from ..repo.manifest import Manifest
-from ..snapshot.manifest import SnapshotManifest
 from ..timestamps import just_after, just_before, parse_position, to_str, wall_of
-from .segments import Segment
+from .snapshots import SnapshotManifest
 
 
 @dataclass

@@ -10,8 +10,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from ..errors import LeaseHeld
-from ..repo import layout
-from ..repo.storage import ObjectMissing, Storage
+from . import layout
+from .storage import ObjectMissing, Storage
 
 
 def _now() -> datetime:

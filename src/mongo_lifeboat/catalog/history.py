@@ -11,17 +11,17 @@ from typing import Any
 from bson import Timestamp
 
 from ..errors import BackupNotFound, SeveralDeployments, UsageError
+from ..oplog import chain
+from ..oplog.entries import units
+from ..oplog.incidents import INCIDENT_PREFIX, Incident, find_incidents
+from ..oplog.segments import Segment, iter_entries, list_segments, read_state
 from ..repo import layout
 from ..repo.damage import damaged_objects
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..repo.storage import ObjectMissing, Storage
-from ..snapshot.manifest import SnapshotManifest, list_snapshots
 from ..timestamps import from_hex16
-from . import chain
-from .entries import units
-from .incidents import INCIDENT_PREFIX, Incident, find_incidents
-from .segments import Segment, iter_entries, list_segments, read_state
+from .snapshots import SnapshotManifest, list_snapshots
 from .timeline import Timeline, build_timeline
 
 # An incident's start depends only on the entries shortly before it: looking this far
