@@ -1,4 +1,4 @@
-"""Signals: every run ends in one typed event that reaches its sinks.
+"""Sinks: every run ends in one typed event that reaches its sinks.
 
 A backup, an archiver gap or stall, a drill, a check: each emits one :class:`Event`.
 Sinks decide what to do with it — the console prints it, the notifier sends it, the
@@ -58,7 +58,7 @@ class Event:
 Sink = Callable[[Event], None]
 
 
-class Signals:
+class Sinks:
     """Fan an event out to every sink; a failing sink is logged, never raised."""
 
     def __init__(self, sinks: list[Sink] | None = None) -> None:

@@ -10,7 +10,7 @@ from mongo_lifeboat.agent import timeline_svg
 from mongo_lifeboat.agent.alerts import Alerts
 from mongo_lifeboat.agent.schedule import CronTrigger, due_at_start
 from mongo_lifeboat.agent.web import _authorized
-from mongo_lifeboat.events import Event, Signals
+from mongo_lifeboat.events import Event, Sinks
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -18,7 +18,7 @@ T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 def _alerts() -> tuple[Alerts, list[Event], list[float]]:
     sent: list[Event] = []
     clock = [1000.0]
-    return Alerts(Signals([sent.append]), repeat_s=3600, clock=lambda: clock[0]), sent, clock
+    return Alerts(Sinks([sent.append]), repeat_s=3600, clock=lambda: clock[0]), sent, clock
 
 
 def _event(status: str, summary: str = "x") -> Event:

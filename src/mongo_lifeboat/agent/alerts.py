@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..events import Event, Signals
+from ..events import Event, Sinks
 
 
 @dataclass
@@ -30,9 +30,9 @@ class Condition:
 
 class Alerts:
     def __init__(
-        self, signals: Signals, repeat_s: float = 86400.0, clock: Callable[[], float] = time.time
+        self, sinks: Sinks, repeat_s: float = 86400.0, clock: Callable[[], float] = time.time
     ) -> None:
-        self.signals = signals
+        self.sinks = sinks
         self.repeat_s = repeat_s
         self.clock = clock
         self.open: dict[str, Condition] = {}
@@ -45,7 +45,7 @@ class Alerts:
             to_send = self._decide(key, event, news_when_ok)
         if to_send is not None:
             self.recent.append({**to_send.to_json(), "condition": key})
-            self.signals.emit(to_send)
+            self.sinks.emit(to_send)
         return to_send is not None
 
     def _decide(self, key: str, event: Event, news_when_ok: bool) -> Event | None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import uvicorn
 
-from ..cli.context import AppContext
+from ..session import Session
 from .service import Agent
 from .web import allowed_hosts, build_app
 
 
-def serve(ctx: AppContext, plan_path: Path, host: str, port: int, token: str | None) -> None:
+def serve(ctx: Session, plan_path: Path, host: str, port: int, token: str | None) -> None:
     agent = Agent(ctx, plan_path)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -32,8 +32,6 @@ from bson import Timestamp
 
 from .. import config
 from ..catalog.history import scan_incidents
-from ..cli.context import AppContext, open_repository
-from ..cli.signals import signals_for
 from ..documents import backups_document, drill_rows, timeline_document
 from ..drill import report as drill_reports
 from ..drill.report import DrillReport
@@ -47,6 +45,9 @@ from ..repo.manifest import Manifest
 from ..repo.records import put_record
 from ..repo.repository import Repository
 from ..secrets import redact
+from ..session import Session
+from ..session.repositories import open_repository
+from ..session.sinks import sinks_for
 from ..timestamps import parse_position, wall_of
 from ..verify.sampling import last_sample
 from . import timeline_svg
@@ -96,13 +97,13 @@ class Snapshot:
 class Agent:
     DOCUMENTS = ("status", "checks", "timeline", "backups", "drills", "repositories", "events")
 
-    def __init__(self, ctx: AppContext, plan_path: Path) -> None:
+    def __init__(self, ctx: Session, plan_path: Path) -> None:
         self.ctx = ctx
         self.plan_path = plan_path
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.started = time.monotonic()
         self.repository: Repository = open_repository(ctx, None, every=True)
-        self.alerts = Alerts(signals_for(ctx, self.repository, None), self.plan.agent.repeat)
+        self.alerts = Alerts(sinks_for(ctx, self.repository, None), self.plan.agent.repeat)
         self.jobs = {
             "backup": JobState("backup", self.plan.schedule.base_backup),
             "drill": JobState("drill", self.plan.schedule.drill),

@@ -8,7 +8,8 @@ import click
 
 from ..errors import ConfigError, UsageError
 from ..secrets import register
-from .context import AppContext, app, parse_listen
+from ..session import Session
+from .options import app, parse_listen
 
 
 def _loopback(host: str) -> bool:
@@ -28,7 +29,7 @@ def _loopback(host: str) -> bool:
     help="Dashboard, /api and /metrics (default [agent] listen).",
 )
 @app
-def agent(ctx: AppContext, listen: str | None) -> None:
+def agent(ctx: Session, listen: str | None) -> None:
     """Carry out the plan unattended: archiver, backups, prune, drills, checks, alerts, dashboard."""
     if ctx.plan_path is None:
         raise ConfigError(

@@ -21,29 +21,29 @@ from ..errors import UsageError
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
+from ..session import Session
+from ..session.repositories import open_repository
+from ..session.sinks import event, failure_signalled, sinks_for
 from ..snapshot.providers import Context as SnapshotContext
 from ..snapshot.providers import provider_for
 from ..timestamps import wall_of
-from .context import (
-    AppContext,
+from .options import (
     app,
     deployment_option,
     human_bytes,
     json_option,
     member_option,
-    open_repository,
     repo_option,
     source_option,
     store_as_option,
 )
-from .signals import event, failure_signalled, signals_for
 
 
 @click.command()
 @repo_option
 @json_option
 @app
-def init(ctx: AppContext, repo: str | None) -> None:
+def init(ctx: Session, repo: str | None) -> None:
     """Create a repository."""
     url = repo_url(repo, ctx.plan)
     r = Repository.init(url, config.repository_settings(url, ctx.plan))
@@ -94,7 +94,7 @@ def _collections(m: Manifest) -> list[dict[str, Any]]:
 @json_option
 @app
 def backup(
-    ctx: AppContext,
+    ctx: Session,
     source: str | None,
     repo: str | None,
     jobs: int | None,
@@ -114,7 +114,7 @@ def backup(
         timeout_ms=config.timeout_ms(plan),
     )
     out = ctx.output
-    signals = signals_for(ctx, repository, None)
+    sinks = sinks_for(ctx, repository, None)
     bar: DocumentProgress | None = None
     repository.check_writable()  # a repository that is down now is a warning event
 
@@ -140,20 +140,20 @@ def backup(
             )
 
     try:
-        with failure_signalled(ctx, signals, "backup", None, repository.url):
+        with failure_signalled(ctx, sinks, "backup", None, repository.url):
             m = run_backup(repository, opts, on_event)
     finally:
         if bar:
             bar.close()
     data = {**manifest_summary(m), "collections": _collections(m)}
-    written = _written_to(repository)
+    written = repository.member_outcomes()
     missed = [name for name, outcome in written.items() if outcome != "complete"]
     if m.skipped:
         data["skipped"] = [s.model_dump() for s in m.skipped]
     if written:
         data["repositories"] = written
     summary = f"backup {m.backup_id} complete: {m.documents} documents, consistent at {m.end_ts}"
-    signals.emit(
+    sinks.emit(
         event(
             ctx,
             "backup",
@@ -179,18 +179,11 @@ def backup(
     )
 
 
-def _written_to(repository: Repository) -> dict[str, str]:
-    """Several repositories: where the backup is complete, and why not elsewhere."""
-    if repository.mirror is None:
-        return {}
-    return {m.name: "complete" if m.down is None else f"missed: {m.down}" for m in repository.mirror.members}
-
-
 @click.command(name="list")
 @repo_option
 @json_option
 @app
-def list_backups(ctx: AppContext, repo: str | None) -> None:
+def list_backups(ctx: Session, repo: str | None) -> None:
     """List backups, complete and incomplete."""
     repository = open_repository(ctx, repo, every=True)
     document = backups_document(repository)
@@ -248,7 +241,7 @@ def list_backups(ctx: AppContext, repo: str | None) -> None:
 @repo_option
 @json_option
 @app
-def info(ctx: AppContext, backup_id: str, repo: str | None) -> None:
+def info(ctx: Session, backup_id: str, repo: str | None) -> None:
     """Details of one backup (or 'latest')."""
     repository = open_repository(ctx, repo, every=True)
     m = repository.resolve(backup_id)
@@ -285,7 +278,7 @@ def info(ctx: AppContext, backup_id: str, repo: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @json_option
 @app
-def delete(ctx: AppContext, backup_id: str, repo: str | None, force: bool, dry_run: bool) -> None:
+def delete(ctx: Session, backup_id: str, repo: str | None, force: bool, dry_run: bool) -> None:
     """Delete a backup (its manifest first, so an interrupted delete leaves it incomplete)."""
     repository = open_repository(ctx, repo)
     listing = next((b for b in repository.list_backups() if b.backup_id == backup_id and b.manifest), None)
@@ -309,7 +302,7 @@ def delete(ctx: AppContext, backup_id: str, repo: str | None, force: bool, dry_r
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @json_option
 @app
-def cleanup(ctx: AppContext, repo: str | None, dry_run: bool) -> None:
+def cleanup(ctx: Session, repo: str | None, dry_run: bool) -> None:
     """Remove incomplete backups (killed or failed; never a running one)."""
     repository = open_repository(ctx, repo)
     removed = housekeeping.cleanup(repository, dry_run)
@@ -325,7 +318,7 @@ def cleanup(ctx: AppContext, repo: str | None, dry_run: bool) -> None:
     ctx.output.result({"dry_run": dry_run, "removed": [asdict(d) for d in removed]}, render)
 
 
-def _policy(ctx: AppContext, url: str, overrides: dict[str, Any]) -> Policy:
+def _policy(ctx: Session, url: str, overrides: dict[str, Any]) -> Policy:
     """The options given, else the plan's [[repository]] entry for this URL (else its first)."""
     entry = next(
         (r for r in ctx.plan.repository if r.url == url),
@@ -384,7 +377,7 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 @json_option
 @app
 def prune(
-    ctx: AppContext,
+    ctx: Session,
     repo: str | None,
     deployment: str | None,
     keep_last: int | None,
@@ -453,7 +446,7 @@ def prune(
     ctx.output.result({**asdict(report), "bytes_freed": report.bytes_freed}, render)
 
 
-def _url_of(ctx: AppContext, name_or_url: str) -> str:
+def _url_of(ctx: Session, name_or_url: str) -> str:
     """A plan repository's URL by its name, or the URL given."""
     return next((r.url for r in ctx.plan.repository if r.name == name_or_url), name_or_url)
 
@@ -466,7 +459,7 @@ def _url_of(ctx: AppContext, name_or_url: str) -> str:
 @click.option("--dry-run", is_flag=True, help="Say what would be copied; copy nothing.")
 @json_option
 @app
-def copy(ctx: AppContext, source: str, target: str, dry_run: bool) -> None:
+def copy(ctx: Session, source: str, target: str, dry_run: bool) -> None:
     """Copy backups and the archived oplog to another repository, each object verified first."""
     src_url, dst_url = _url_of(ctx, source), _url_of(ctx, target)
     src = Repository.open(src_url, config.repository_settings(src_url, ctx.plan))

@@ -17,23 +17,16 @@ from ..plan.checks import overall, run_checks
 from ..plan.facts import gather
 from ..repo import layout
 from ..repo.records import put_record
-from .context import (
-    AppContext,
-    app,
-    deployment_option,
-    json_option,
-    open_repository,
-    parse_listen,
-    repo_option,
-    source_option,
-)
-from .signals import event, signals_for
+from ..session import Session
+from ..session.repositories import open_repository
+from ..session.sinks import event, sinks_for
+from .options import app, deployment_option, json_option, parse_listen, repo_option, source_option
 
 _NAGIOS = {"ok": 0, "warning": 1, "critical": 2}
 _MARK = {"ok": "ok      ", "warning": "WARNING ", "critical": "CRITICAL"}
 
 
-def _repositories(ctx: AppContext, repo: str | None) -> list[tuple[str, str, str | None]]:
+def _repositories(ctx: Session, repo: str | None) -> list[tuple[str, str, str | None]]:
     """The repositories to check: the one given (--repo / LIFEBOAT_REPO), else the plan's."""
     given = repo or os.environ.get("LIFEBOAT_REPO")
     if given:
@@ -49,9 +42,7 @@ def _repositories(ctx: AppContext, repo: str | None) -> list[tuple[str, str, str
 @click.option("--nagios", is_flag=True, help="One Nagios/Icinga line; exit 0 ok, 1 warning, 2 critical.")
 @json_option
 @app
-def check(
-    ctx: AppContext, source: str | None, repo: str | None, deployment: str | None, nagios: bool
-) -> None:
+def check(ctx: Session, source: str | None, repo: str | None, deployment: str | None, nagios: bool) -> None:
     """Audit the recovery plan against reality (exit 0 ok, 20 warnings, 21 critical)."""
     out = ctx.output
     if ctx.plan_path is None:
@@ -73,9 +64,9 @@ def check(
         )
         bad = [r for r in results if r.status != "ok"]
         summary = f"check {status}: " + (", ".join(f"{r.id} {r.status}" for r in bad) or "every check ok")
-        signals = signals_for(ctx, facts.repo, facts.deployment)
+        sinks = sinks_for(ctx, facts.repo, facts.deployment)
         level: Status = {"ok": "success", "warning": "warning", "critical": "failure"}[status]  # type: ignore[assignment]
-        signals.emit(
+        sinks.emit(
             event(
                 ctx,
                 "check",
@@ -124,7 +115,7 @@ def notify() -> None:
 @deployment_option
 @json_option
 @app
-def notify_test(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
+def notify_test(ctx: Session, repo: str | None, deployment: str | None) -> None:
     """Send a test event to every destination of the plan; say which arrived."""
     urls = ctx.plan.alerts.notify
     if not urls:
@@ -170,7 +161,7 @@ def notify_test(ctx: AppContext, repo: str | None, deployment: str | None) -> No
 @repo_option
 @deployment_option
 @app
-def metrics(ctx: AppContext, listen: str, once: bool, repo: str | None, deployment: str | None) -> None:
+def metrics(ctx: Session, listen: str, once: bool, repo: str | None, deployment: str | None) -> None:
     """Serve Prometheus metrics read from the repository (each scrape reads it afresh)."""
     from prometheus_client import generate_latest, start_http_server
 

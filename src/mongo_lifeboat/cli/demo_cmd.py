@@ -9,7 +9,8 @@ import click
 
 from ..demo.scenario import run_demo
 from ..errors import DrillFailed, NotEqual
-from .context import AppContext, app, json_option
+from ..session import Session
+from .options import app, json_option
 
 
 @click.command()
@@ -22,7 +23,7 @@ from .context import AppContext, app, json_option
 )
 @json_option
 @app
-def demo(ctx: AppContext, docs: int, keep: Path | None) -> None:
+def demo(ctx: Session, docs: int, keep: Path | None) -> None:
     """The 2 AM story on scratch servers: backup, archiver, an accidental delete, point-in-time restore, proof."""
     out = ctx.output
     say = out.note if out.json_mode else out.say

@@ -16,17 +16,11 @@ from ..drill.report import DrillReport
 from ..drill.service import DrillOptions, run_drill
 from ..drill.snapshot_drill import run_snapshot_drill
 from ..errors import DrillFailed
+from ..session import Session
+from ..session.repositories import open_repository
+from ..session.sinks import event, failure_signalled, sinks_for
 from ..snapshot.providers import provider_for
-from .context import (
-    AppContext,
-    app,
-    deployment_option,
-    json_option,
-    open_repository,
-    repo_option,
-    source_option,
-)
-from .signals import event, failure_signalled, signals_for
+from .options import app, deployment_option, json_option, repo_option, source_option
 
 _PHASES = {
     "fetch_verify": "fetching and verifying every object the restore needs",
@@ -95,7 +89,7 @@ def drill(
     """Restore a moment into staging, prove the data is right, and time it against the RTO."""
     if click_ctx.invoked_subcommand is not None:
         return
-    ctx: AppContext = click_ctx.obj
+    ctx: Session = click_ctx.obj
     if as_json:
         ctx.output.json_mode = True
     if to and latest:
@@ -103,7 +97,7 @@ def drill(
     plan, out = ctx.plan, ctx.output
     repository = open_repository(ctx, repo, every=True)
     name = load_history(repository, deployment).deployment
-    signals = signals_for(ctx, repository, name)
+    sinks = sinks_for(ctx, repository, name)
     opts = DrillOptions(
         source_uri=config.require_source(source, plan),
         to=to,
@@ -114,7 +108,7 @@ def drill(
         plan_name=plan.deployment.name,
         timeout_ms=config.timeout_ms(plan),
     )
-    with failure_signalled(ctx, signals, "drill", name, repository.url):
+    with failure_signalled(ctx, sinks, "drill", name, repository.url):
         if base is not None:
             if not base.startswith(snapshots.PREFIX) or ns_include:
                 raise click.UsageError("--base takes snapshot:ID (and no --ns-include)")
@@ -130,7 +124,7 @@ def drill(
             )
         else:
             report = run_drill(repository, name, opts, lambda p: out.note(f"drill: {_PHASES.get(p, p)}"))
-    signals.emit(
+    sinks.emit(
         event(
             ctx,
             "drill",
@@ -167,7 +161,7 @@ def drill(
 @deployment_option
 @json_option
 @app
-def drill_list(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
+def drill_list(ctx: Session, repo: str | None, deployment: str | None) -> None:
     """Past drills, oldest first."""
     repository = open_repository(ctx, repo, every=True)
     name = load_history(repository, deployment).deployment
@@ -199,7 +193,7 @@ def drill_list(ctx: AppContext, repo: str | None, deployment: str | None) -> Non
 @json_option
 @app
 def drill_show(
-    ctx: AppContext, drill_id: str, html_path: Path | None, repo: str | None, deployment: str | None
+    ctx: Session, drill_id: str, html_path: Path | None, repo: str | None, deployment: str | None
 ) -> None:
     """One drill's report (DRILL_ID or latest)."""
     repository = open_repository(ctx, repo, every=True)

@@ -15,6 +15,7 @@ from ..config import load_plan, plan_path
 from ..errors import Interrupted, LifeboatError, SourceUnreachable
 from ..output import Output
 from ..secrets import RedactingFilter, redact
+from ..session import Session
 from . import (
     agent_cmd,
     backup_cmds,
@@ -30,7 +31,6 @@ from . import (
     undo_cmd,
     verify_cmds,
 )
-from .context import AppContext
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -64,7 +64,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool
     logging.getLogger("apprise").setLevel(logging.INFO if verbose else logging.ERROR)
     if not verbose:
         logging.getLogger("pymongo").setLevel(logging.WARNING)
-    ctx.obj = AppContext(Output(quiet=quiet, verbose=verbose), load_plan(config_path), plan_path(config_path))
+    ctx.obj = Session(Output(quiet=quiet, verbose=verbose), load_plan(config_path), plan_path(config_path))
 
 
 for command in (

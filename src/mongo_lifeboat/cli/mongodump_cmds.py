@@ -14,8 +14,10 @@ from ..mongodump.exporter import FORMATS, ExportSource, export_archive, export_d
 from ..mongodump.importer import DEFAULT_JOBS, import_dump
 from ..output import DocumentProgress
 from ..restore.pitr import choose_restore
+from ..session import Session
+from ..session.repositories import open_repository
 from ..timestamps import parse_position, wall_of
-from .context import AppContext, app, deployment_option, json_option, open_repository, repo_option
+from .options import app, deployment_option, json_option, repo_option
 
 DEFAULT_DEPLOYMENT = "mongodump"
 
@@ -43,7 +45,7 @@ DEFAULT_DEPLOYMENT = "mongodump"
 @json_option
 @app
 def import_mongodump(
-    ctx: AppContext,
+    ctx: Session,
     path: str,
     repo: str | None,
     deployment: str,
@@ -110,7 +112,7 @@ def import_mongodump(
 @json_option
 @app
 def export(
-    ctx: AppContext,
+    ctx: Session,
     backup_id: str,
     to: str | None,
     fmt: str,

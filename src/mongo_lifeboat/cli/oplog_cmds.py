@@ -15,19 +15,19 @@ from ..catalog.history import load_history, scan_incidents
 from ..documents import timeline_document
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
+from ..session import Session
+from ..session.repositories import open_repository
+from ..session.sinks import event, failure_signalled, sinks_for
 from ..timestamps import parse_position
-from .context import (
-    AppContext,
+from .options import (
     app,
     deployment_option,
     json_option,
     member_option,
-    open_repository,
     repo_option,
     source_option,
     store_as_option,
 )
-from .signals import event, failure_signalled, signals_for
 
 
 @click.command()
@@ -59,7 +59,7 @@ from .signals import event, failure_signalled, signals_for
 @json_option
 @app
 def stream(
-    ctx: AppContext,
+    ctx: Session,
     source: str | None,
     repo: str | None,
     member: str | None,
@@ -72,7 +72,7 @@ def stream(
     out = ctx.output
     uri = config.require_source(source, ctx.plan)
     repository = open_repository(ctx, repo, every=True)
-    signals = signals_for(ctx, repository, None)
+    sinks = sinks_for(ctx, repository, None)
     repository.check_writable()  # a repository that is down now is a warning event
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -84,12 +84,12 @@ def stream(
         elif e.kind == "gap":
             out.err.print(f"[bold red]{e.detail}[/bold red]", highlight=False)
             # The chain broke: point-in-time recovery is lost until the next base backup.
-            signals.emit(
+            sinks.emit(
                 event(ctx, "archiver", "failure", None, repository.url, e.detail, start=e.start, end=e.end)
             )
         elif e.kind == "reconnecting":
             out.note(f"stream: {e.detail}")
-            signals.emit(
+            sinks.emit(
                 event(ctx, "archiver", "warning", None, repository.url, f"archiver stalled: {e.detail}")
             )
         elif e.kind in ("started", "stopped", "drain-timeout"):
@@ -104,7 +104,7 @@ def stream(
         deployment=config.deployment_key(deployment, ctx.plan),
         drain_timeout_s=drain_timeout if drain_timeout is not None else ctx.plan.archiver.drain_timeout,
     )
-    with failure_signalled(ctx, signals, "archiver", None, repository.url):
+    with failure_signalled(ctx, sinks, "archiver", None, repository.url):
         stats = Archiver(repository, opts, on_event).run(stop)
     out.result(
         asdict(stats),
@@ -120,7 +120,7 @@ def stream(
 @deployment_option
 @json_option
 @app
-def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
+def timeline(ctx: Session, repo: str | None, deployment: str | None) -> None:
     """The restorable windows, the gaps between them, and the archiver's position and lag."""
     out = ctx.output
     history = load_history(open_repository(ctx, repo, every=True), deployment)
@@ -184,7 +184,7 @@ def timeline(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
 @json_option
 @app
 def incidents(
-    ctx: AppContext,
+    ctx: Session,
     repo: str | None,
     deployment: str | None,
     since: str | None,

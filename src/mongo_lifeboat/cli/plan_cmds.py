@@ -11,7 +11,8 @@ import click
 from ..config import DEFAULT_PLAN
 from ..errors import UsageError
 from ..plan.example import EXAMPLE
-from .context import AppContext, app, json_option
+from ..session import Session
+from .options import app, json_option
 
 
 @click.group()
@@ -22,7 +23,7 @@ def plan() -> None:
 @plan.command("show")
 @json_option
 @app
-def show(ctx: AppContext) -> None:
+def show(ctx: Session) -> None:
     """Print the plan in effect as TOML (defaults filled in, every secret redacted)."""
     data = ctx.plan.shown()
     where = f"# the plan in effect: {ctx.plan_path}" if ctx.plan_path else "# no plan file: the defaults"
@@ -65,7 +66,7 @@ def _is_table(v: Any) -> bool:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @json_option
 @app
-def init(ctx: AppContext, path: Path, force: bool) -> None:
+def init(ctx: Session, path: Path, force: bool) -> None:
     """Write a commented example plan to PATH (default ./lifeboat.toml)."""
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", "pass --force to overwrite it, or another path")

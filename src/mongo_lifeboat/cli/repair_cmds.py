@@ -9,8 +9,10 @@ from ..errors import BackupNotFound, UsageError, VerificationFailed
 from ..repo import layout
 from ..repo.integrity import verify_backup
 from ..secrets import redact
+from ..session import Session
+from ..session.repositories import open_repository
 from ..verify.repair import repair as repair_from
-from .context import AppContext, app, json_option, open_repository, repo_option
+from .options import app, json_option, repo_option
 
 
 @click.command()
@@ -25,7 +27,7 @@ from .context import AppContext, app, json_option, open_repository, repo_option
 @click.option("--dry-run", is_flag=True, help="Check the good copies; write nothing.")
 @json_option
 @app
-def repair(ctx: AppContext, source: str, repo: str | None, dry_run: bool) -> None:
+def repair(ctx: Session, source: str, repo: str | None, dry_run: bool) -> None:
     """Copy a good copy over every damaged object (found by verify, a restore or the
     agent's sampling), checked there, written here, checked again."""
     out = ctx.output
@@ -63,7 +65,7 @@ def repair(ctx: AppContext, source: str, repo: str | None, dry_run: bool) -> Non
 @repo_option
 @json_option
 @app
-def undelete(ctx: AppContext, backup_id: str, deployment: str | None, repo: str | None) -> None:
+def undelete(ctx: Session, backup_id: str, deployment: str | None, repo: str | None) -> None:
     """Bring back a deleted backup that a versioned bucket still holds (S3 versioning or
     Object Lock: a delete only hid it behind delete markers), then verify it."""
     out = ctx.output

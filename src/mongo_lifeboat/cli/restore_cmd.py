@@ -17,19 +17,13 @@ from ..repo.repository import Repository
 from ..restore.pitr import choose_restore, resolve_to
 from ..restore.plan import AUTH_NAMESPACES, RestorePlan
 from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_restore
+from ..session import Session
+from ..session.repositories import open_repository
 from ..snapshot.providers import Context as SnapshotContext
 from ..snapshot.providers import provider_for
 from ..snapshot.restore import restore_from_snapshot
 from ..timestamps import just_after, parse_position, wall_of
-from .context import (
-    AppContext,
-    app,
-    deployment_option,
-    human_bytes,
-    json_option,
-    open_repository,
-    repo_option,
-)
+from .options import app, deployment_option, human_bytes, json_option, repo_option
 
 # What each phase is doing, for the person watching (every phase can take a while).
 _PHASES = {
@@ -96,7 +90,7 @@ def _check_targets(plan: RestorePlan, allow_empty: bool) -> None:
 @json_option
 @app
 def restore(
-    ctx: AppContext,
+    ctx: Session,
     backup_id: str,
     target: str | None,
     repo: str | None,
@@ -223,7 +217,7 @@ COMMANDS = [restore]
 
 
 def _restore_from_snapshot(
-    ctx: AppContext,
+    ctx: Session,
     repository: Repository,
     base: str,
     to: str,

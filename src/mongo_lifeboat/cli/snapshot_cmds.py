@@ -9,19 +9,12 @@ import click
 from .. import config
 from ..catalog import snapshots as records
 from ..catalog.history import single_deployment
+from ..session import Session
+from ..session.repositories import open_repository
+from ..session.sinks import event, failure_signalled, sinks_for
 from ..snapshot.providers import Context, provider_for
 from ..snapshot.service import SnapshotOptions, take_snapshot
-from .context import (
-    AppContext,
-    app,
-    deployment_option,
-    json_option,
-    member_option,
-    open_repository,
-    repo_option,
-    source_option,
-)
-from .signals import event, failure_signalled, signals_for
+from .options import app, deployment_option, json_option, member_option, repo_option, source_option
 
 
 def _row(m: records.SnapshotManifest) -> dict[str, Any]:
@@ -55,7 +48,7 @@ def snapshot(
     """Take a consistent volume snapshot of one member, recorded as a point-in-time base."""
     if click_ctx.invoked_subcommand is not None:
         return
-    ctx: AppContext = click_ctx.obj
+    ctx: Session = click_ctx.obj
     if as_json:
         ctx.output.json_mode = True
     plan, out = ctx.plan, ctx.output
@@ -71,8 +64,8 @@ def snapshot(
         post=settings.post,
         timeout_ms=config.timeout_ms(plan),
     )
-    signals = signals_for(ctx, repository, None)
-    with failure_signalled(ctx, signals, "snapshot", None, repository.url):
+    sinks = sinks_for(ctx, repository, None)
+    with failure_signalled(ctx, sinks, "snapshot", None, repository.url):
         m = take_snapshot(repository, opts, chosen, lambda step: out.note(f"snapshot: {step}"))
     how = {
         "fsync-lock": f"writes locked for {m.lock_held_s}s",
@@ -81,7 +74,7 @@ def snapshot(
     }
     at = m.consistent_from if m.exact else f"between {m.consistent_from} and {m.consistent_to}"
     summary = f"snapshot {m.snapshot_id} of {m.member} ({m.provider}: {', '.join(m.provider_ids)}), {how[m.consistency]}; data at {at}"
-    signals.emit(
+    sinks.emit(
         event(ctx, "snapshot", "success", m.deployment, repository.url, summary, snapshot_id=m.snapshot_id)
     )
     out.result(_row(m), lambda: out.say(summary))
@@ -92,7 +85,7 @@ def snapshot(
 @deployment_option
 @json_option
 @app
-def snapshot_list(ctx: AppContext, repo: str | None, deployment: str | None) -> None:
+def snapshot_list(ctx: Session, repo: str | None, deployment: str | None) -> None:
     """Recorded snapshots, oldest first."""
     repository = open_repository(ctx, repo, every=True)
     name = deployment or single_deployment(repository)
@@ -118,7 +111,7 @@ def snapshot_list(ctx: AppContext, repo: str | None, deployment: str | None) -> 
 @json_option
 @app
 def snapshot_delete(
-    ctx: AppContext, snapshot_id: str, dry_run: bool, repo: str | None, deployment: str | None
+    ctx: Session, snapshot_id: str, dry_run: bool, repo: str | None, deployment: str | None
 ) -> None:
     """Delete a snapshot: the provider's snapshots, then its record."""
     repository = open_repository(ctx, repo, every=True)

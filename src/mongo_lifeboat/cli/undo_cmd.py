@@ -11,8 +11,10 @@ from ..catalog.history import incident_by_id, load_history
 from ..config import source_uri
 from ..errors import UsageError
 from ..mongo.client import connect, describe
+from ..session import Session
+from ..session.repositories import open_repository
 from ..undo.service import LISTED, UndoOptions, run_undo
-from .context import AppContext, app, deployment_option, json_option, open_repository, repo_option
+from .options import app, deployment_option, json_option, repo_option
 
 
 @click.command()
@@ -32,7 +34,7 @@ from .context import AppContext, app, deployment_option, json_option, open_repos
 @json_option
 @app
 def undo(
-    ctx: AppContext,
+    ctx: Session,
     incident_id: str,
     target: str | None,
     source: str | None,

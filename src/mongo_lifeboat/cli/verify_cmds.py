@@ -13,12 +13,14 @@ from ..mongo.nsmap import NamespaceMap
 from ..repo.damage import reconcile
 from ..repo.integrity import VerifyReport, verify_backup
 from ..repo.repository import Repository
+from ..session import Session
+from ..session.repositories import open_repository
 from ..verify.compare import compare as compare_summaries
 from ..verify.compare import summarize
 from ..verify.integrity import verify_segments
 from ..verify.sampling import sample as sample_repository
 from ..verify.sampling import share_of
-from .context import AppContext, app, human_bytes, json_option, open_repository, repo_option
+from .options import app, human_bytes, json_option, repo_option
 
 
 @click.command()
@@ -34,7 +36,7 @@ from .context import AppContext, app, human_bytes, json_option, open_repository,
 @json_option
 @app
 def verify(
-    ctx: AppContext, backup_id: str | None, all_backups: bool, sample: bool, repo: str | None, jobs: int
+    ctx: Session, backup_id: str | None, all_backups: bool, sample: bool, repo: str | None, jobs: int
 ) -> None:
     """Re-read every object of a backup (default: latest): size, sha256, BSON.
 
@@ -112,7 +114,7 @@ def verify(
         )
 
 
-def _sample(ctx: AppContext, repository: Repository, jobs: int) -> None:
+def _sample(ctx: Session, repository: Repository, jobs: int) -> None:
     out = ctx.output
     settings = ctx.plan.sampling
     report = sample_repository(repository, share_of(settings.share, settings.every), jobs=jobs)
@@ -143,7 +145,7 @@ def _sample(ctx: AppContext, repository: Repository, jobs: int) -> None:
 )
 @json_option
 @app
-def compare(ctx: AppContext, uri_a: str, uri_b: str, ns_patterns: tuple[str, ...]) -> None:
+def compare(ctx: Session, uri_a: str, uri_b: str, ns_patterns: tuple[str, ...]) -> None:
     """Compare two deployments: counts, content hashes, indexes, options, views."""
     out = ctx.output
     nsmap = NamespaceMap.build(include=ns_patterns) if ns_patterns else None

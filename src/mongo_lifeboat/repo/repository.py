@@ -6,6 +6,7 @@ import io
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from ..errors import (
 from . import crypto, kms, layout
 from .backends import open_storage
 from .manifest import FORMAT_VERSION, Manifest
-from .mirror import Member, MirrorStorage
+from .mirror import Member, MirrorStorage, Notice
 from .retrying import DEFAULT_DEADLINE_S, RetryingStorage
 from .storage import ObjectMissing, Storage, check_key
 
@@ -190,6 +191,25 @@ class Repository:
     @property
     def mirror(self) -> MirrorStorage | None:
         return self.storage if isinstance(self.storage, MirrorStorage) else None
+
+    def listen(self, listener: Callable[[Notice], None], *, only: bool = False) -> bool:
+        """Several repositories: ``listener`` hears each member that goes down, serves a bad
+        object or comes back (``only``: instead of those listening so far). False: one repository."""
+        mirror = self.mirror
+        if mirror is None:
+            return False
+        if only:
+            mirror.listeners.clear()
+        mirror.listeners.append(listener)
+        return True
+
+    def member_outcomes(self) -> dict[str, str]:
+        """Several repositories: by name, "complete" where every write of this run landed, else
+        why not ("missed: …"); one repository: empty."""
+        mirror = self.mirror
+        if mirror is None:
+            return {}
+        return {m.name: "complete" if m.down is None else f"missed: {m.down}" for m in mirror.members}
 
     def check_writable(self) -> None:
         """Fail now, naming the repository, if it cannot be written: before a backup or an

@@ -9,15 +9,15 @@ from typing import Any
 
 from ..catalog.history import single_deployment
 from ..errors import LifeboatError
-from ..events import Event, Signals, Status
+from ..events import Event, Sinks, Status
 from ..metrics import write_textfile
 from ..notify import Notifier
 from ..repo.mirror import Notice
 from ..repo.repository import Repository
-from .context import AppContext
+from ..session import Session
 
 
-def signals_for(ctx: AppContext, repository: Repository | None, deployment: str | None) -> Signals:
+def sinks_for(ctx: Session, repository: Repository | None, deployment: str | None) -> Sinks:
     out = ctx.output
 
     def console(event: Event) -> None:
@@ -26,16 +26,15 @@ def signals_for(ctx: AppContext, repository: Repository | None, deployment: str 
         if event.status != "success" and "exit_code" not in event.details:
             out.note(f"{event.event} {event.status}: {event.summary}")
 
-    signals = Signals([console])
-    mirror = repository.mirror if repository is not None else None
-    if mirror is not None:
+    sinks = Sinks([console])
+    if repository is not None:
         # Several repositories: one that goes down, serves a bad object, or comes back is an
         # event of its own (a warning, or the "resolved" success), not just a console line.
         def repository_notice(notice: Notice) -> None:
             status: Status = "success" if notice.kind == "revived" else "warning"
             if status == "success":
                 out.note(notice.message)
-            signals.emit(
+            sinks.emit(
                 Event(
                     "repository",
                     status,
@@ -46,7 +45,7 @@ def signals_for(ctx: AppContext, repository: Repository | None, deployment: str 
                 )
             )
 
-        mirror.listeners[:] = [repository_notice]
+        repository.listen(repository_notice, only=True)
     alerts = ctx.plan.alerts
     storage = repository.storage if repository is not None else None
     # Under the agent a job's outcome is reported by the agent itself, grouped (agent.alerts).
@@ -57,19 +56,19 @@ def signals_for(ctx: AppContext, repository: Repository | None, deployment: str 
                 return deployment
             return single_deployment(repository)
 
-        signals.add(Notifier(alerts.notify, storage, where))
+        sinks.add(Notifier(alerts.notify, storage, where))
     textfile = alerts.prometheus_textfile
     if textfile is not None and repository is not None:
 
         def metrics(event: Event) -> None:
             write_textfile(textfile, repository, deployment, event.to_json())
 
-        signals.add(metrics)
-    return signals
+        sinks.add(metrics)
+    return sinks
 
 
 def event(
-    ctx: AppContext,
+    ctx: Session,
     kind: str,
     status: Status,
     deployment: str | None,
@@ -82,11 +81,11 @@ def event(
 
 @contextlib.contextmanager
 def failure_signalled(
-    ctx: AppContext, signals: Signals, kind: str, deployment: str | None, repo_url: str
+    ctx: Session, sinks: Sinks, kind: str, deployment: str | None, repo_url: str
 ) -> Iterator[None]:
     """A run that ends in an error still ends in a signal: the failure, then the error."""
     try:
         yield
     except LifeboatError as e:
-        signals.emit(event(ctx, kind, "failure", deployment, repo_url, e.message, exit_code=e.exit_code))
+        sinks.emit(event(ctx, kind, "failure", deployment, repo_url, e.message, exit_code=e.exit_code))
         raise

@@ -1,0 +1,72 @@
+"""What every command shares: its options, one definition each, and the session it is given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import UsageError
+from ..session import Session
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document on stdout.")(
+        f
+    )
+
+
+# Options shared by several commands: one definition each, so help and defaults agree.
+repo_option = click.option("--repo", metavar="URL", help="Repository URL (file:///path). Env: LIFEBOAT_REPO.")
+source_option = click.option(
+    "--source", metavar="URI", help="MongoDB URI of the replica set. Env: LIFEBOAT_SOURCE_URI."
+)
+member_option = click.option(
+    "--member",
+    default=None,
+    metavar="auto|primary|secondary|HOST:PORT",
+    help="Member to read from (default auto: hidden > healthy secondary > primary).",
+)
+deployment_option = click.option(
+    "--deployment", default=None, help="Replica set name (when the repository holds several)."
+)
+store_as_option = click.option(
+    "--deployment",
+    default=None,
+    metavar="NAME",
+    help="The name this deployment is kept under in the repository (default: [deployment] key, else its "
+    "replica set name); sets two replica sets of one name apart.",
+)
+
+
+def parse_listen(listen: str, example: str) -> tuple[str, int]:
+    """``--listen HOST:PORT`` (an empty host is loopback); a usage error with ``example`` else."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        raise UsageError(f"--listen {listen}: not HOST:PORT", f"e.g. --listen {example}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def app(f: F) -> F:
+    """Pass the Session (with --json applied) as the first argument."""
+
+    @wraps(f)
+    @click.pass_obj
+    def wrapper(obj: Session, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.pop("as_json", False):
+            obj.output.json_mode = True
+        return f(obj, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"

@@ -1,0 +1,18 @@
+"""What a run works with, opened once for both front ends (the command line and the agent):
+the plan, the console, the repositories (as one where the plan names several) and the sinks
+every outcome reaches. ``cli`` and ``agent`` both build on this; neither imports the other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Plan
+from ..output import Output
+
+
+@dataclass
+class Session:
+    output: Output
+    plan: Plan
+    plan_path: Path | None = None  # the file it came from (None: defaults)
