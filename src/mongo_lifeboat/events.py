@@ -8,7 +8,11 @@ A sink that fails never fails the run that emitted the event (it is logged inste
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -73,3 +77,52 @@ class Sinks:
                 sink(event)
             except Exception as e:  # a broken sink must not turn a good backup into a failure
                 log.warning("signal sink %s failed: %s", getattr(sink, "__name__", sink), redact(str(e)))
+
+
+# -- events as JSON lines, for a supervisor (the agent) reading a child's pipe ---------------
+
+
+def event_line(kind: str, payload: dict[str, Any]) -> str:
+    """One event as one JSON line: ``{"type": kind, ...payload}`` (``outcome``: an :class:`Event`)."""
+    return json.dumps({"type": kind, **payload}, default=str) + "\n"
+
+
+def read_event_line(line: str) -> tuple[str, dict[str, Any]] | None:
+    """(kind, payload) of a line :func:`event_line` wrote; None for anything else."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        return None
+    kind = data.pop("type")
+    return kind, data
+
+
+def outcome_of(payload: dict[str, Any]) -> Event | None:
+    """The :class:`Event` an ``outcome`` line carries (None if it is not one)."""
+    try:
+        return Event(**{k: payload[k] for k in _EVENT_FIELDS if k in payload})
+    except TypeError:
+        return None
+
+
+_EVENT_FIELDS = ("event", "status", "deployment", "repository", "summary", "details", "time")
+
+
+class EventPipe:
+    """A run's events, written as JSON lines on a file descriptor a supervisor gave it
+    (``lifeboat --events-fd N``): outcomes, gaps and phases arrive there as data, so the
+    supervisor never reads the run's words. Thread-safe: the archiver reports from threads."""
+
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "w", buffering=1, encoding="utf-8", closefd=True)
+        self._lock = threading.Lock()
+
+    def write(self, kind: str, **payload: Any) -> None:
+        # OSError/ValueError: the supervisor went away (or closed the pipe): the run goes on.
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._file.write(event_line(kind, _redacted(payload)))
+
+    def outcome(self, event: Event) -> None:
+        self.write("outcome", **event.to_json())

@@ -1,8 +1,9 @@
 """The agent's jobs run as ``lifeboat`` child processes: the same commands, exit codes and
 ``--json`` documents an operator gets by hand, and a job that crashes cannot take the agent
 with it. Children die with the agent (``PR_SET_PDEATHSIG``), so a killed agent never leaves a
-backup running that a restarted one would not know about; their own notifications are off
-(``LIFEBOAT_AGENT_CHILD``): the agent reports their outcome itself, grouped (``alerts``).
+backup running that a restarted one would not know about. Each child writes its events as
+JSON lines on a pipe the agent reads (``--events-fd``): outcomes and gaps arrive as data, and
+the agent, not the child, notifies (grouped, ``alerts``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..events import Event, outcome_of, read_event_line
 from ..secrets import redact
 
 _PR_SET_PDEATHSIG = 1
@@ -34,11 +37,7 @@ def _die_with_parent() -> None:  # runs in the child, between fork and exec
 
 
 def command(plan_path: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "mongo_lifeboat.cli.main", "--config", str(plan_path), *args]
-
-
-def child_env() -> dict[str, str]:
-    return {**os.environ, "LIFEBOAT_AGENT_CHILD": "1"}
+    return [sys.executable, "-m", "mongo_lifeboat", "--config", str(plan_path), *args]
 
 
 @dataclass
@@ -51,6 +50,11 @@ class JobResult:
     document: Any  # the --json document (None when the run printed none)
     error: str  # the "error: …" line, when it failed
     stderr_tail: list[str] = field(default_factory=list)
+    outcomes: list[Event] = field(default_factory=list)  # the events the child emitted, in order
+
+    def outcome(self, kind: str) -> Event | None:
+        """The last ``kind`` outcome the child reported (None: it reported none, e.g. it crashed)."""
+        return next((e for e in reversed(self.outcomes) if e.event == kind), None)
 
     @property
     def ok(self) -> bool:
@@ -68,26 +72,35 @@ class JobResult:
 
 
 class Running:
-    """One child process, its stderr followed line by line."""
+    """One child process: its stderr followed line by line, its events read from a pipe."""
 
-    def __init__(self, argv: list[str], on_line: Any = None) -> None:
+    def __init__(self, argv: list[str], on_event: Callable[[Event], None] | None = None) -> None:
         self.argv = argv
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.tail: deque[str] = deque(maxlen=40)
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            preexec_fn=_die_with_parent,
-        )
+        self.outcomes: list[Event] = []
+        self._on_event = on_event
+        events_r, events_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [*argv[:3], "--events-fd", str(events_w), *argv[3:]],  # after python -m mongo_lifeboat
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                pass_fds=(events_w,),
+                preexec_fn=_die_with_parent,
+            )
+        except BaseException:
+            os.close(events_r)
+            raise
+        finally:
+            os.close(events_w)  # the child holds its end: the pipe ends when the child does
         self._stdout: list[str] = []
-        self._on_line = on_line
         self._readers = [
             threading.Thread(target=self._read_stderr, daemon=True),
             threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_events, args=(events_r,), daemon=True),
         ]
         for t in self._readers:
             t.start()
@@ -95,14 +108,22 @@ class Running:
     def _read_stderr(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
-            line = redact(line.rstrip("\n"))
-            self.tail.append(line)
-            if self._on_line is not None:
-                self._on_line(line)
+            self.tail.append(redact(line.rstrip("\n")))
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
         self._stdout.append(self.proc.stdout.read())
+
+    def _read_events(self, fd: int) -> None:
+        with open(fd, encoding="utf-8") as pipe:
+            for line in pipe:
+                read = read_event_line(line)
+                event = outcome_of(read[1]) if read and read[0] == "outcome" else None
+                if event is None:
+                    continue
+                self.outcomes.append(event)
+                if self._on_event is not None:
+                    self._on_event(event)
 
     def wait(self, timeout: float | None = None) -> JobResult:
         code = self.proc.wait(timeout)
@@ -115,7 +136,7 @@ class Running:
             document = None
         error = next((line[len("error: ") :] for line in self.tail if line.startswith("error: ")), "")
         return JobResult(
-            self.argv[5:],  # after python -m mongo_lifeboat.cli.main --config PLAN
+            self.argv[5:],  # after python -m mongo_lifeboat --config PLAN
             self.started_at,
             datetime.now(UTC).isoformat(timespec="seconds"),
             round(time.monotonic() - self.started, 3),
@@ -123,6 +144,7 @@ class Running:
             document,
             error,
             list(self.tail),
+            list(self.outcomes),
         )
 
     def terminate(self) -> None:

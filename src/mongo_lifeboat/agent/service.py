@@ -22,7 +22,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -263,6 +263,16 @@ class Agent:
         self._wake.set()  # check after every job
         return result
 
+    def _reported(self, kind: str, result: JobResult) -> Event:
+        """The outcome the child reported on its events pipe, worded where it happened; a child
+        that reported none (it crashed, or was killed) is a failure with its exit code."""
+        reported = result.outcome(kind)
+        if reported is None:
+            return self._failed(kind, result)
+        if reported.deployment == "?":  # a child that failed before it learned the deployment's name
+            return replace(reported, deployment=self.deployment)
+        return reported
+
     def _failed(self, kind: str, result: JobResult) -> Event:
         return self._event(
             kind,
@@ -275,25 +285,9 @@ class Agent:
         if self._stop.is_set():
             return
         result = self._run("backup", "backup")
-        doc = result.document if isinstance(result.document, dict) else {}
-        if not result.ok or not doc:
-            self.alerts.outcome("backup", self._failed("backup", result))
+        self.alerts.outcome("backup", self._reported("backup", result))
+        if not result.ok:
             return
-        missed = [name for name, outcome in (doc.get("repositories") or {}).items() if outcome != "complete"]
-        summary = (
-            f"backup {doc['backup_id']} complete: {doc['documents']} documents, consistent at {doc['end_ts']}"
-            + (f"; NOT in repository {', '.join(missed)}" if missed else "")
-        )
-        self.alerts.outcome(
-            "backup",
-            self._event(
-                "backup",
-                "warning" if missed else "success",
-                summary,
-                backup_id=doc["backup_id"],
-                duration_s=doc.get("duration_s"),
-            ),
-        )
         self._cleanup_incomplete()
         self.prune_job()
 
@@ -326,18 +320,7 @@ class Agent:
             log.info("drill skipped: no complete base backup yet (the last-backup check says so)")
             return
         result = self._run("drill", "drill")
-        doc = result.document if isinstance(result.document, dict) else {}
-        if doc.get("verdict") in ("pass", "fail"):
-            margin = doc.get("margin")
-            summary = (
-                f"drill {doc.get('id')} {'passed' if doc['verdict'] == 'pass' else 'FAILED'}: recovery "
-                f"{doc.get('recovery_s', 0):.1f}s"
-                + (f", RTO margin {margin:+.1f}s" if margin is not None else "")
-            )
-            status: Status = "success" if doc["verdict"] == "pass" else "failure"
-            self.alerts.outcome("drill", self._event("drill", status, summary, id=doc.get("id")))
-        else:
-            self.alerts.outcome("drill", self._failed("drill", result))
+        self.alerts.outcome("drill", self._reported("drill", result))
 
     def sample_job(self) -> None:
         """Each repository's daily read-back (``verify --sample``): damage it finds is a
@@ -371,8 +354,8 @@ class Agent:
         )
         self._wake.set()
 
-    def _archiver_gap(self, line: str) -> None:
-        self.alerts.outcome(f"gap:{line[:80]}", self._event("archiver", "failure", line))
+    def _archiver_gap(self, gap: Event) -> None:
+        self.alerts.outcome(f"gap:{gap.details.get('start')}", gap)
 
     # -- checks --------------------------------------------------------------------
 
@@ -522,7 +505,7 @@ class Agent:
         if history is not None:
             t = history.timeline
             spans += [timeline_svg.Span(w.start.time, w.end.time, "restorable", "window") for w in t.windows]
-            spans += [timeline_svg.Span(a.time, b.time, "GAP: not restorable", "gap") for a, b in t.gaps]
+            spans += [timeline_svg.Span(a.time, b.time, "gap: not restorable", "gap") for a, b in t.gaps]
             marks += [
                 timeline_svg.Mark(m.end.time, f"base backup {m.backup_id}", "backup")
                 for m in history.manifests

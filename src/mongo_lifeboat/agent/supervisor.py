@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..events import Event
 from .children import Running, command
 
 FIRST_BACKOFF_S = 1.0
@@ -21,7 +22,7 @@ class ArchiverSupervisor:
         self,
         plan_path: Path,
         on_exit: Callable[[int, str, float], None],
-        on_gap: Callable[[str], None],
+        on_gap: Callable[[Event], None],
         on_start: Callable[[], None],
         segment_seconds: float | None = None,
     ) -> None:
@@ -38,9 +39,9 @@ class ArchiverSupervisor:
     def start(self) -> None:
         self._thread.start()
 
-    def _line(self, line: str) -> None:
-        if line.startswith("GAP:"):
-            self.on_gap(line)
+    def _event(self, event: Event) -> None:
+        if event.event == "archiver" and event.details.get("problem") == "gap":
+            self.on_gap(event)
 
     def _run(self) -> None:
         backoff = FIRST_BACKOFF_S
@@ -48,7 +49,7 @@ class ArchiverSupervisor:
             args = ["stream"]
             if self.segment_seconds:
                 args += ["--segment-seconds", f"{self.segment_seconds:g}"]
-            self.child = Running(command(self.plan_path, *args), self._line)
+            self.child = Running(command(self.plan_path, *args), self._event)
             self.on_start()
             result = self.child.wait()
             if self._stopping.is_set():

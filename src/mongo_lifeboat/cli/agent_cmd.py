@@ -52,6 +52,3 @@ def agent(ctx: Session, listen: str | None) -> None:
     from ..agent.server import serve  # the agent's libraries load only for the agent
 
     serve(ctx, ctx.plan_path, host, port, token)
-
-
-COMMANDS = [agent]

@@ -177,6 +177,3 @@ def metrics(ctx: Session, listen: str, once: bool, repo: str | None, deployment:
         threading.Event().wait()  # serve until interrupted
     except (KeyboardInterrupt, Interrupted):
         server.shutdown()
-
-
-COMMANDS = [check, notify, metrics]

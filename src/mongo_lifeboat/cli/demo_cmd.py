@@ -43,6 +43,3 @@ def demo(ctx: Session, docs: int, keep: Path | None) -> None:
         raise NotEqual("the undo did not give back exactly the deleted orders", "rerun with -v and report it")
     if result.drill.get("verdict") != "pass":
         raise DrillFailed("the demo's restore drill failed", "rerun with -v and report it")
-
-
-COMMANDS = [demo]

@@ -211,6 +211,3 @@ def drill_show(
             ctx.output.say(f"  FAIL {f}")
 
     ctx.output.result(report.to_json(), render_text)
-
-
-COMMANDS = [drill]

@@ -6,38 +6,24 @@ import logging
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from pymongo.errors import ConnectionFailure, PyMongoError
 
 from .. import __version__, interrupts
-from ..config import load_plan, plan_path
 from ..errors import Interrupted, LifeboatError, SourceUnreachable
-from ..output import Output
 from ..secrets import RedactingFilter, redact
-from ..session import Session
-from . import (
-    agent_cmd,
-    backup_cmds,
-    check_cmds,
-    demo_cmd,
-    drill_cmds,
-    mongodump_cmds,
-    oplog_cmds,
-    plan_cmds,
-    repair_cmds,
-    restore_cmd,
-    snapshot_cmds,
-    undo_cmd,
-    verify_cmds,
-)
+from .commands import COMMANDS, LazyGroup
+
+if TYPE_CHECKING:
+    from ..events import EventPipe
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 _state = {"verbose": False}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -46,9 +32,19 @@ _state = {"verbose": False}
 )
 @click.option("-v", "--verbose", is_flag=True, help="More detail; tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and results.")
+@click.option(
+    "--events-fd",
+    type=int,
+    default=None,
+    metavar="FD",
+    help="Also write every event (outcomes, gaps) as a JSON line to this open file descriptor, "
+    "for a supervisor; such a run leaves notifying to it.",
+)
 @click.version_option(__version__, prog_name="lifeboat")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool) -> None:
+def cli(
+    ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool, events_fd: int | None
+) -> None:
     """Lifeboat: MongoDB backups you have proven you can restore."""
     _state["verbose"] = verbose
     logging.basicConfig(
@@ -64,25 +60,24 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool
     logging.getLogger("apprise").setLevel(logging.INFO if verbose else logging.ERROR)
     if not verbose:
         logging.getLogger("pymongo").setLevel(logging.WARNING)
-    ctx.obj = Session(Output(quiet=quiet, verbose=verbose), load_plan(config_path), plan_path(config_path))
+    # Imported here, not at the top: `lifeboat --help` and `--version` never load them.
+    from ..config import load_plan, plan_path
+    from ..output import Output
+    from ..session import Session
+
+    events = _event_pipe(events_fd) if events_fd is not None else None
+    ctx.obj = Session(
+        Output(quiet=quiet, verbose=verbose), load_plan(config_path), plan_path(config_path), events
+    )
 
 
-for command in (
-    *backup_cmds.COMMANDS,
-    *oplog_cmds.COMMANDS,
-    *restore_cmd.COMMANDS,
-    *undo_cmd.COMMANDS,
-    *verify_cmds.COMMANDS,
-    *repair_cmds.COMMANDS,
-    *mongodump_cmds.COMMANDS,
-    *drill_cmds.COMMANDS,
-    *check_cmds.COMMANDS,
-    *plan_cmds.COMMANDS,
-    *demo_cmd.COMMANDS,
-    *agent_cmd.COMMANDS,
-    *snapshot_cmds.COMMANDS,
-):
-    cli.add_command(command)
+def _event_pipe(fd: int) -> EventPipe:
+    from ..events import EventPipe
+
+    try:
+        return EventPipe(fd)
+    except OSError as e:
+        raise click.UsageError(f"--events-fd {fd}: not an open file descriptor ({e.strerror})") from None
 
 
 _MAX_MESSAGE = 600  # driver errors can embed whole documents: never dump them on a terminal
@@ -117,7 +112,7 @@ _AFTER_INTERRUPT = {
 
 
 def _command() -> str:
-    return next((a for a in sys.argv[1:] if a in cli.commands), "")
+    return next((a for a in sys.argv[1:] if a in COMMANDS), "")
 
 
 def main() -> None:
@@ -145,22 +140,34 @@ def main() -> None:
         _fail(e.format_message(), f"see: {where}", e.exit_code or 2)
     except KeyboardInterrupt:
         _fail("interrupted", "run the same command again", EXIT_INTERRUPTED)
-    except ConnectionFailure as e:
+    except Exception as e:
+        _driver_error(e)
+    sys.exit(0)
+
+
+def _driver_error(e: Exception) -> None:
+    """The driver's errors, worded for an operator; anything else is an internal error."""
+    # pymongo is imported only when something failed (it is loaded by then if it raised).
+    from pymongo.errors import ConnectionFailure, PyMongoError
+
+    if isinstance(e, ConnectionFailure):
         err = SourceUnreachable(f"lost the connection to MongoDB: {e}")
         _fail(err.message, err.hint, err.exit_code)
-    except PyMongoError as e:
+    if isinstance(e, PyMongoError):
         if _state["verbose"]:
             traceback.print_exc()
         _fail(f"MongoDB error: {e}", "rerun with -v for details", 1)
-    except Exception as e:
-        if _state["verbose"]:
-            traceback.print_exc()
-        _fail(
-            f"internal error: {type(e).__name__}: {e}",
-            "rerun with -v for the traceback, and please report it",
-            EXIT_INTERNAL,
-        )
-    sys.exit(0)
+    _internal_error(e)
+
+
+def _internal_error(e: Exception) -> None:
+    if _state["verbose"]:
+        traceback.print_exc()
+    _fail(
+        f"internal error: {type(e).__name__}: {e}",
+        "rerun with -v for the traceback, and please report it",
+        EXIT_INTERNAL,
+    )
 
 
 if __name__ == "__main__":

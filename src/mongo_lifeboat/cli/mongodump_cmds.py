@@ -160,6 +160,3 @@ def export(
             f"{report.mongorestore}"
         ),
     )
-
-
-COMMANDS = [import_mongodump, export]

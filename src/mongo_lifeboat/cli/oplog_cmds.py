@@ -85,7 +85,17 @@ def stream(
             out.err.print(f"[bold red]{e.detail}[/bold red]", highlight=False)
             # The chain broke: point-in-time recovery is lost until the next base backup.
             sinks.emit(
-                event(ctx, "archiver", "failure", None, repository.url, e.detail, start=e.start, end=e.end)
+                event(
+                    ctx,
+                    "archiver",
+                    "failure",
+                    None,
+                    repository.url,
+                    e.detail,
+                    problem="gap",
+                    start=e.start,
+                    end=e.end,
+                )
             )
         elif e.kind == "reconnecting":
             out.note(f"stream: {e.detail}")
@@ -229,6 +239,3 @@ def incidents(
             )
 
     out.result(data, render)
-
-
-COMMANDS = [stream, timeline, incidents]

@@ -74,6 +74,3 @@ def init(ctx: Session, path: Path, force: bool) -> None:
     ctx.output.result(
         {"written": str(path)}, lambda: ctx.output.say(f"wrote {path}: edit it, then run lifeboat check")
     )
-
-
-COMMANDS = [plan]

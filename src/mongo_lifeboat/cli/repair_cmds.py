@@ -94,6 +94,3 @@ def undelete(ctx: Session, backup_id: str, deployment: str | None, repo: str | N
     out.result(data, render)
     if not report.ok:
         raise VerificationFailed(f"backup {backup_id} is back but {len(report.problems)} object(s) are bad")
-
-
-COMMANDS = [repair, undelete]

@@ -213,9 +213,6 @@ def restore(
     )
 
 
-COMMANDS = [restore]
-
-
 def _restore_from_snapshot(
     ctx: Session,
     repository: Repository,

@@ -126,6 +126,3 @@ def snapshot_delete(
             f"{'would delete' if dry_run else 'deleted'} snapshot {m.snapshot_id} ({', '.join(m.provider_ids)})"
         ),
     )
-
-
-COMMANDS = [snapshot]

@@ -91,6 +91,3 @@ def undo(
         out.say(report.summary())
 
     out.result(data, render)
-
-
-COMMANDS = [undo]

@@ -178,6 +178,3 @@ def compare(ctx: Session, uri_a: str, uri_b: str, ns_patterns: tuple[str, ...]) 
     out.result(data, render)
     if diffs:
         raise NotEqual(f"{len(diffs)} difference(s) between {data['a']} and {data['b']}", "")
-
-
-COMMANDS = [verify, compare]

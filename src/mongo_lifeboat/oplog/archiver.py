@@ -205,7 +205,7 @@ class Archiver:
         self.emit(
             ArchiverEvent(
                 "gap",
-                f"GAP: the oplog rolled over past the archived position {to_str(position)}; "
+                f"GAP in the archive: the oplog rolled over past the archived position {to_str(position)}; "
                 f"entries up to {to_str(resume)} are lost. Archiving resumes from {to_str(oldest)}; "
                 "take a new base backup to restore protection",
                 to_str(position),

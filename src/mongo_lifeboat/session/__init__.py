@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Plan
+from ..events import EventPipe
 from ..output import Output
 
 
@@ -16,3 +17,4 @@ class Session:
     output: Output
     plan: Plan
     plan_path: Path | None = None  # the file it came from (None: defaults)
+    events: EventPipe | None = None  # a supervisor reads this run's events (--events-fd)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,8 +47,11 @@ def sinks_for(ctx: Session, repository: Repository | None, deployment: str | Non
         repository.listen(repository_notice, only=True)
     alerts = ctx.plan.alerts
     storage = repository.storage if repository is not None else None
-    # Under the agent a job's outcome is reported by the agent itself, grouped (agent.alerts).
-    if alerts.notify and not os.environ.get("LIFEBOAT_AGENT_CHILD"):
+    if ctx.events is not None:
+        sinks.add(ctx.events.outcome)
+    # A run whose events a supervisor reads (the agent's jobs) is reported by the supervisor,
+    # grouped (agent.alerts): notifying here as well would say everything twice.
+    if alerts.notify and ctx.events is None:
 
         def where() -> str | None:  # looked up when an event comes: a backup learns it from the server
             if deployment or repository is None:
