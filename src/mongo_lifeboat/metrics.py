@@ -35,7 +35,7 @@ def _epoch(text: str | None) -> float | None:
         return None
 
 
-def gather(repo: Repository, deployment: str | None) -> dict[str, Any]:
+def repository_measures(repo: Repository, deployment: str | None) -> dict[str, Any]:
     """Every value the metrics carry, read once from the repository."""
     history = load_history(repo, deployment)
     name = history.deployment
@@ -97,7 +97,7 @@ class RepositoryCollector(Collector):
         self.repo, self.deployment = repo, deployment
 
     def collect(self) -> Any:
-        values = gather(self.repo, self.deployment)
+        values = repository_measures(self.repo, self.deployment)
         labels = ["deployment"]
         for key, (name, help_text) in _GAUGES.items():
             if values.get(key) is None:

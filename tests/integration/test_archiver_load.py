@@ -20,7 +20,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from mongo_lifeboat.catalog.history import load_history
-from mongo_lifeboat.documents import timeline_document
+from mongo_lifeboat.json_documents import timeline_document
 from mongo_lifeboat.oplog.reader import newest_entry
 from mongo_lifeboat.oplog.segments import list_segments
 from mongo_lifeboat.repo.repository import Repository

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from bson import Timestamp
 
+from mongo_lifeboat.audit import checks
+from mongo_lifeboat.audit.facts import Facts, OplogFact, RepositoryFact
 from mongo_lifeboat.catalog.history import History
 from mongo_lifeboat.catalog.timeline import Timeline, Window
 from mongo_lifeboat.config import Plan
 from mongo_lifeboat.drill.report import DrillReport
 from mongo_lifeboat.mongo.members import Member
-from mongo_lifeboat.plan import checks
-from mongo_lifeboat.plan.facts import Facts, OplogFact, RepositoryFact
 
 from ..support.manifests import make_manifest
 

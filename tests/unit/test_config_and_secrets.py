@@ -156,7 +156,7 @@ def test_durations_round_trip() -> None:
 
 
 def test_plan_init_writes_an_example_that_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mongo_lifeboat.plan.example import EXAMPLE
+    from mongo_lifeboat.example_plan import EXAMPLE
 
     monkeypatch.setenv("LIFEBOAT_SOURCE_PASSWORD", "x-example")
     p = tmp_path / "lifeboat.toml"

@@ -9,6 +9,7 @@ import uvicorn
 
 from ..session import Session
 from .service import Agent
+from .views import Views
 from .web import allowed_hosts, build_app
 
 
@@ -16,7 +17,7 @@ def serve(ctx: Session, plan_path: Path, host: str, port: int, token: str | None
     agent = Agent(ctx, plan_path)
     server = uvicorn.Server(
         uvicorn.Config(
-            build_app(agent, token, allowed_hosts(host, ctx.plan.agent.allowed_hosts)),
+            build_app(Views(agent), token, allowed_hosts(host, ctx.plan.agent.allowed_hosts)),
             host=host,
             port=port,
             log_level="warning",

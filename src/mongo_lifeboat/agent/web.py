@@ -16,7 +16,6 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -24,10 +23,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-if TYPE_CHECKING:
-    from .service import Agent
+from ..templates import render_page
 
-_env = Environment(loader=PackageLoader("mongo_lifeboat.agent", "templates"), autoescape=select_autoescape())
+if TYPE_CHECKING:
+    from .views import Views
 
 
 def _authorized(request: Request, token: str) -> bool:
@@ -74,7 +73,7 @@ def allowed_hosts(listen_host: str, configured: list[str]) -> set[str] | None:
     return (names | LOOPBACK_NAMES | {listen_host}) if names else None
 
 
-def build_app(agent: Agent, token: str | None, hosts: set[str] | None = None) -> Starlette:
+def build_app(views: Views, token: str | None, hosts: set[str] | None = None) -> Starlette:
     def guarded(
         handler: Callable[[Request], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
@@ -89,20 +88,20 @@ def build_app(agent: Agent, token: str | None, hosts: set[str] | None = None) ->
 
     def document(name: str) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
-            return JSONResponse(agent.document(name))
+            return JSONResponse(views.document(name))
 
         return guarded(handler)
 
     async def dashboard(request: Request) -> Response:
-        page = agent.page()
-        return HTMLResponse(_env.get_template("dashboard.html").render(**page))
+        page = views.page()
+        return HTMLResponse(render_page("dashboard.html", **page))
 
     async def metrics(request: Request) -> Response:
-        body, content_type = agent.metrics()
+        body, content_type = views.metrics()
         return Response(body, media_type=content_type)
 
     async def healthz(request: Request) -> Response:
-        health: dict[str, Any] = agent.health()
+        health: dict[str, Any] = views.health()
         return JSONResponse(health, 200 if health["status"] == "ok" else 503)
 
     class Guard(BaseHTTPMiddleware):
@@ -121,6 +120,6 @@ def build_app(agent: Agent, token: str | None, hosts: set[str] | None = None) ->
         Route("/", guarded(dashboard)),
         Route("/metrics", guarded(metrics)),
         Route("/healthz", healthz),
-        *(Route(f"/api/{name}", document(name)) for name in agent.DOCUMENTS),
+        *(Route(f"/api/{name}", document(name)) for name in views.DOCUMENTS),
     ]
     return Starlette(routes=routes, middleware=[Middleware(Guard)])

@@ -8,7 +8,7 @@ import click
 
 from .. import config
 from ..backup.service import BackupEvent, BackupOptions, run_backup
-from ..documents import backups_document, manifest_summary
+from ..json_documents import backups_document, manifest_summary
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..session import Session

@@ -8,13 +8,13 @@ import threading
 import click
 
 from .. import config
+from ..audit.checks import overall, run_checks
+from ..audit.facts import gather_facts
 from ..catalog.history import single_deployment
 from ..errors import ChecksCritical, ChecksWarning, ConfigError, Interrupted, UsageError
 from ..events import Event, Status
 from ..metrics import registry_for
 from ..notify import Notifier
-from ..plan.checks import overall, run_checks
-from ..plan.facts import gather
 from ..repo import layout
 from ..repo.records import put_record
 from ..session import Session
@@ -52,7 +52,7 @@ def check(ctx: Session, source: str | None, repo: str | None, deployment: str | 
             "write one with lifeboat plan init (then edit it), or point at yours: --config PATH or "
             "LIFEBOAT_CONFIG",
         )
-    facts = gather(ctx.plan, config.source_uri(source, ctx.plan), _repositories(ctx, repo), deployment)
+    facts = gather_facts(ctx.plan, config.source_uri(source, ctx.plan), _repositories(ctx, repo), deployment)
     results = run_checks(facts)
     status = overall(results)
     data = {"status": status, "checks": [r.to_json() for r in results]}

@@ -9,13 +9,13 @@ import click
 from .. import config
 from ..catalog import snapshots as snapshots
 from ..catalog.history import load_history
-from ..documents import drill_rows
 from ..drill import report as reports
 from ..drill.html import render
 from ..drill.report import DrillReport
 from ..drill.service import DrillOptions, run_drill
 from ..drill.snapshot_drill import run_snapshot_drill
 from ..errors import DrillFailed
+from ..json_documents import drill_rows
 from ..session import Session
 from ..session.repositories import open_repository
 from ..session.sinks import event, failure_signalled, sinks_for

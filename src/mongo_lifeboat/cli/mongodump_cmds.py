@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..documents import manifest_summary
 from ..errors import UsageError
+from ..json_documents import manifest_summary
 from ..mongo.nsmap import NamespaceMap
 from ..mongodump.exporter import FORMATS, ExportSource, export_archive, export_directory
 from ..mongodump.importer import DEFAULT_JOBS, import_dump

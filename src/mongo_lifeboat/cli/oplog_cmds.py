@@ -12,7 +12,7 @@ import click
 from .. import config
 from ..catalog.dropped import what_was_dropped
 from ..catalog.history import load_history, scan_incidents
-from ..documents import timeline_document
+from ..json_documents import timeline_document
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
 from ..session import Session

@@ -10,7 +10,7 @@ import click
 
 from ..config import DEFAULT_PLAN
 from ..errors import UsageError
-from ..plan.example import EXAMPLE
+from ..example_plan import EXAMPLE
 from ..session import Session
 from .options import app, json_option
 

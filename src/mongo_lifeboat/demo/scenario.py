@@ -21,6 +21,8 @@ from typing import Any
 
 from pymongo import MongoClient
 
+from ..audit.checks import overall, run_checks
+from ..audit.facts import gather_facts
 from ..backup.service import BackupOptions, run_backup
 from ..catalog.history import History, load_history, scan_incidents
 from ..config import Plan
@@ -29,8 +31,6 @@ from ..embedded import ScratchServer
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverOptions
 from ..oplog.incidents import Incident
-from ..plan.checks import overall, run_checks
-from ..plan.facts import gather
 from ..repo.repository import Repository
 from ..restore.pitr import plan_pitr, resolve_to
 from ..restore.service import RestoreOptions, run_restore
@@ -198,7 +198,7 @@ def _drill_and_check(
     )
     for f in drill.failures:
         say(f"   FAIL {f}")
-    results = run_checks(gather(plan, source_uri, [("primary", repo.url, "local")], None))
+    results = run_checks(gather_facts(plan, source_uri, [("primary", repo.url, "local")], None))
     status = overall(results)
     result.check = {"status": status, "checks": [r.to_json() for r in results]}
     say(f"12. lifeboat check of the demo's plan: {status}")

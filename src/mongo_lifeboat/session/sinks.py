@@ -13,7 +13,7 @@ from ..metrics import write_textfile
 from ..notify import Notifier
 from ..repo.mirror import Notice
 from ..repo.repository import Repository
-from ..session import Session
+from . import Session
 
 
 def sinks_for(ctx: Session, repository: Repository | None, deployment: str | None) -> Sinks:

@@ -154,7 +154,7 @@ def _source(facts: Facts, uri: str) -> None:
         client.close()
 
 
-def gather(
+def gather_facts(
     plan: Plan, source_uri: str | None, repo_urls: list[tuple[str, str, str | None]], deployment: str | None
 ) -> Facts:
     """``repo_urls``: (name, url, region) of every repository the plan names (or the one given)."""

@@ -1,1 +1,0 @@
-"""The recovery plan: its example file and its audit (``lifeboat check``)."""
