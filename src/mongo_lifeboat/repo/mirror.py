@@ -112,6 +112,25 @@ class MirrorStorage:
             raise failure or self._all_down()
         return done
 
+    def _in_order(self, what: str, fn: Callable[[Member], bool]) -> bool:
+        """A conditional write (create-if-absent, compare-and-swap) member by member, in order,
+        stopping at the first refusal: of two competing writers the one that loses on the first
+        member never touches the others, so exactly one wins (both writing every member at once
+        could each win one member and both lose). Members that fail are marked down."""
+        failure: BaseException | None = None
+        decided = False
+        for m in self.up():
+            try:
+                if not fn(m):
+                    return False
+                decided = True
+            except MEMBER_FAILURES as e:
+                failure = e
+                self.mark_down(m, what, e)
+        if not decided:
+            raise failure or self._all_down()
+        return True
+
     def _all_down(self) -> RepositoryError:
         return RepositoryError(
             "every repository of the plan is down: " + "; ".join(f"{m.name}: {m.down}" for m in self.members)
@@ -175,13 +194,19 @@ class MirrorStorage:
         return self._each(f"upload {key}", one)[0]
 
     def create(self, key: str, data: bytes) -> bool:
-        results = self._each(f"create {key}", lambda m: (m, m.storage.create(key, data)))
-        if all(created for _, created in results):
+        created: list[Member] = []
+
+        def one(m: Member) -> bool:
+            if m.storage.create(key, data):
+                created.append(m)
+                return True
+            return False
+
+        if self._in_order(f"create {key}", one):
             return True
         # Held somewhere: nobody holds it through us (undo what we created, so we hold nothing).
-        for m, created in results:
-            if created:
-                m.storage.delete([key])
+        for m in created:
+            m.storage.delete([key])
         return False
 
     def read_versioned(self, key: str) -> tuple[bytes, str]:
@@ -205,7 +230,7 @@ class MirrorStorage:
             # A member that did not have it (it was down, or came back) gets it created.
             return m.storage.create(key, data) if v is None else m.storage.replace(key, data, v)
 
-        return all(self._each(f"replace {key}", one))
+        return self._in_order(f"replace {key}", one)
 
     def delete(self, keys: Iterable[str]) -> None:
         keys = list(keys)

@@ -89,5 +89,6 @@ def failure_signalled(
     try:
         yield
     except LifeboatError as e:
-        sinks.emit(event(ctx, kind, "failure", deployment, repo_url, e.message, exit_code=e.exit_code))
+        summary = f"{kind} failed (exit {e.exit_code}): {e.message}"
+        sinks.emit(event(ctx, kind, "failure", deployment, repo_url, summary, exit_code=e.exit_code))
         raise
