@@ -20,7 +20,7 @@ from ..session import Session
 from ..session.repositories import open_repository
 from ..session.sinks import event, failure_signalled, sinks_for
 from ..snapshot.providers import provider_for
-from .options import app, deployment_option, json_option, repo_option, source_option
+from .options import app, deployment_option, group_session, json_option, repo_option, source_option
 
 _PHASES = {
     "fetch_verify": "fetching and verifying every object the restore needs",
@@ -87,11 +87,9 @@ def drill(
     as_json: bool,
 ) -> None:
     """Restore a moment into staging, prove the data is right, and time it against the RTO."""
-    if click_ctx.invoked_subcommand is not None:
+    ctx = group_session(click_ctx, as_json)
+    if ctx is None:
         return
-    ctx: Session = click_ctx.obj
-    if as_json:
-        ctx.output.json_mode = True
     if to and latest:
         raise click.UsageError("give --to T or --latest, not both")
     plan, out = ctx.plan, ctx.output

@@ -70,3 +70,14 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def group_session(click_ctx: click.Context, as_json: bool) -> Session | None:
+    """A group that is a command of its own as well (``drill``, ``snapshot``): its session,
+    with --json applied, when it runs itself; None when one of its subcommands runs."""
+    if click_ctx.invoked_subcommand is not None:
+        return None
+    session: Session = click_ctx.obj
+    if as_json:
+        session.output.json_mode = True
+    return session

@@ -14,7 +14,15 @@ from ..session.repositories import open_repository
 from ..session.sinks import event, failure_signalled, sinks_for
 from ..snapshot.providers import Context, provider_for
 from ..snapshot.service import SnapshotOptions, take_snapshot
-from .options import app, deployment_option, json_option, member_option, repo_option, source_option
+from .options import (
+    app,
+    deployment_option,
+    group_session,
+    json_option,
+    member_option,
+    repo_option,
+    source_option,
+)
 
 
 def _row(m: records.SnapshotManifest) -> dict[str, Any]:
@@ -46,11 +54,9 @@ def snapshot(
     as_json: bool,
 ) -> None:
     """Take a consistent volume snapshot of one member, recorded as a point-in-time base."""
-    if click_ctx.invoked_subcommand is not None:
+    ctx = group_session(click_ctx, as_json)
+    if ctx is None:
         return
-    ctx: Session = click_ctx.obj
-    if as_json:
-        ctx.output.json_mode = True
     plan, out = ctx.plan, ctx.output
     settings = plan.snapshot
     chosen = provider_for(settings, provider)  # a provider not set up is said before anything runs

@@ -97,39 +97,48 @@ class MirrorStorage:
             )
         )
 
-    def _each(self, what: str, fn: Callable[[Member], T]) -> list[T]:
-        """``fn`` on every member that is up; members that fail are marked down. Raises only
-        when no member is left."""
-        done: list[T] = []
+    def _visit(self, what: str, fn: Callable[[Member], bool]) -> None:
+        """``fn`` on each member that is up, in order, until it returns False; members that
+        fail are marked down. Raises only when no member answered."""
         failure: BaseException | None = None
+        answered = False
         for m in self.up():
             try:
-                done.append(fn(m))
+                go_on = fn(m)
             except MEMBER_FAILURES as e:
                 failure = e
                 self.mark_down(m, what, e)
-        if not done:
+                continue
+            answered = True
+            if not go_on:
+                return
+        if not answered:
             raise failure or self._all_down()
+
+    def _each(self, what: str, fn: Callable[[Member], T]) -> list[T]:
+        """``fn`` on every member that is up (see ``_visit``)."""
+        done: list[T] = []
+
+        def one(m: Member) -> bool:
+            done.append(fn(m))
+            return True
+
+        self._visit(what, one)
         return done
 
     def _in_order(self, what: str, fn: Callable[[Member], bool]) -> bool:
         """A conditional write (create-if-absent, compare-and-swap) member by member, in order,
         stopping at the first refusal: of two competing writers the one that loses on the first
         member never touches the others, so exactly one wins (both writing every member at once
-        could each win one member and both lose). Members that fail are marked down."""
-        failure: BaseException | None = None
-        decided = False
-        for m in self.up():
-            try:
-                if not fn(m):
-                    return False
-                decided = True
-            except MEMBER_FAILURES as e:
-                failure = e
-                self.mark_down(m, what, e)
-        if not decided:
-            raise failure or self._all_down()
-        return True
+        could each win one member and both lose)."""
+        granted: list[bool] = []
+
+        def one(m: Member) -> bool:
+            granted.append(fn(m))
+            return granted[-1]
+
+        self._visit(what, one)
+        return all(granted)
 
     def _all_down(self) -> RepositoryError:
         return RepositoryError(
