@@ -13,7 +13,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -77,6 +78,52 @@ class Sinks:
                 sink(event)
             except Exception as e:  # a broken sink must not turn a good backup into a failure
                 log.warning("signal sink %s failed: %s", getattr(sink, "__name__", sink), redact(str(e)))
+
+
+# -- phases: what a long run is doing now, and how long each part took ----------------------
+
+
+class PhaseClock:
+    """Each phase's seconds, summed by name (several steps may make one phase), into
+    ``phases``; ``announce(name)`` is told once each time the phase changes. One clock for
+    every run that reports phases (restore, drill, snapshot restore)."""
+
+    def __init__(
+        self, announce: Callable[[str], None] | None = None, phases: dict[str, float] | None = None
+    ) -> None:
+        self.phases: dict[str, float] = phases if phases is not None else {}
+        self._announce = announce or (lambda name: None)
+        self._current = ""  # the phase announced last
+        self._running = ""  # the phase start() is timing
+        self._since = 0.0
+
+    def enter(self, name: str) -> None:
+        """Say that ``name`` is under way (once, however many steps make it); times nothing."""
+        if name != self._current:
+            self._current = name
+            self._announce(name)
+
+    def start(self, name: str) -> None:
+        """End the phase being timed, if any, and time ``name`` from now."""
+        self.stop()
+        self.enter(name)
+        self._running, self._since = name, time.monotonic()
+
+    def stop(self) -> None:
+        if self._running:
+            self.add(self._running, time.monotonic() - self._since)
+            self._running = ""
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self.start(name)
+        try:
+            yield
+        finally:
+            self.stop()
+
+    def add(self, name: str, seconds: float) -> None:
+        self.phases[name] = round(self.phases.get(name, 0.0) + seconds, 3)
 
 
 # -- events as JSON lines, for a supervisor (the agent) reading a child's pipe ---------------

@@ -20,6 +20,7 @@ from pymongo.errors import PyMongoError
 from ..catalog.history import History, load_history
 from ..embedded import ScratchServer
 from ..errors import LifeboatError, StagingIsSource
+from ..events import PhaseClock
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
 from ..repo.integrity import verify_objects
@@ -105,32 +106,6 @@ def staging_client(opts: DrillOptions, source: MongoClient[Any]) -> Iterator[tup
         client.close()
 
 
-class PhaseClock:
-    """Each drill phase's seconds; a phase is announced once however many steps make it."""
-
-    def __init__(self, on_phase: Callable[[str], None]) -> None:
-        self.phases: dict[str, float] = {}
-        self._announce = on_phase
-        self._current = ""
-
-    def on_phase(self, name: str) -> None:
-        if name != self._current:  # several restore phases make one drill phase: say it once
-            self._current = name
-            self._announce(name)
-
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        self.on_phase(name)
-        t = datetime.now(UTC)
-        try:
-            yield
-        finally:
-            self.add(name, (datetime.now(UTC) - t).total_seconds())
-
-    def add(self, name: str, seconds: float) -> None:
-        self.phases[name] = round(self.phases.get(name, 0.0) + seconds, 3)
-
-
 def run_drill(
     repo: Repository,
     deployment: str | None,
@@ -138,7 +113,7 @@ def run_drill(
     on_phase: Callable[[str], None] | None = None,
 ) -> DrillReport:
     started = datetime.now(UTC)
-    clock = PhaseClock(on_phase or (lambda name: None))
+    clock = PhaseClock(on_phase)
     nsmap = NamespaceMap.build(include=opts.ns_include)
     history = load_history(repo, deployment)
     plan, pitr = choose_restore(repo, "latest", opts.to or "latest", history.deployment, nsmap)
@@ -177,7 +152,7 @@ def _restore(
 ) -> None:
     def on_event(e: RestoreEvent) -> None:
         if e.kind == "phase":
-            clock.on_phase(_PHASE_OF.get(e.phase, e.phase))
+            clock.enter(_PHASE_OF.get(e.phase, e.phase))
 
     result = run_restore(
         repo,

@@ -21,6 +21,7 @@ from pymongo.errors import PyMongoError
 from ..catalog.history import History
 from ..catalog.snapshots import SnapshotManifest
 from ..errors import LifeboatError, NotRestorable, UsageError
+from ..events import PhaseClock
 from ..mongo.catalog import list_source_collections
 from ..mongo.client import connect, describe
 from ..oplog.reader import newest_ts
@@ -32,7 +33,7 @@ from ..timestamps import just_after
 from .changes import commanded_between, read_changes
 from .proof import Proof, compare_documents, count_source, judge_data, restored_and_written
 from .report import DrillReport
-from .service import DrillOptions, PhaseClock, finish_report, refuse_source_as_staging
+from .service import DrillOptions, finish_report, refuse_source_as_staging
 
 
 def _collections(client: MongoClient[Any]) -> list[str]:
@@ -58,7 +59,7 @@ def run_snapshot_drill(
     on_phase: Any = None,
 ) -> DrillReport:
     started = datetime.now(UTC)
-    clock = PhaseClock(on_phase or (lambda name: None))
+    clock = PhaseClock(on_phase)
     if opts.to:
         from ..restore.pitr import resolve_to
 

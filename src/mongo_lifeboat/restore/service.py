@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ from pymongo.errors import OperationFailure
 
 from ..ejson import from_ejson
 from ..errors import IntegrityError, RestoreFailed, TargetNotEmpty
+from ..events import PhaseClock
 from ..oplog.applier import Applier
 from ..oplog.entries import units
 from ..oplog.indexes import IndexCatalog
@@ -59,22 +59,6 @@ class RestoreOptions:
     jobs: int = 4
     drop: bool = False
     verify_first: bool = False
-
-
-class _Phases:
-    def __init__(self, report: RestoreReport, emit: Callable[[RestoreEvent], None]) -> None:
-        self.report, self.emit = report, emit
-        self._name, self._t = "", 0.0
-
-    def start(self, name: str) -> None:
-        self.stop()
-        self._name, self._t = name, time.monotonic()
-        self.emit(RestoreEvent("phase", phase=name))
-
-    def stop(self) -> None:
-        if self._name:
-            self.report.phases[self._name] = round(time.monotonic() - self._t, 3)
-            self._name = ""
 
 
 def _split(ns: str) -> tuple[str, str]:
@@ -157,7 +141,7 @@ def run_restore(
     emit = on_event or (lambda e: None)
     restored_to = to_str(pitr.stop_before) if pitr else plan.manifest.end_ts
     report = RestoreReport(plan.manifest.backup_id, restored_to)
-    phases = _Phases(report, emit)
+    phases = PhaseClock(lambda name: emit(RestoreEvent("phase", phase=name)), report.phases)
 
     if opts.verify_first or opts.drop or pitr:
         # Archived segments are always checked first: they are read last, after the data.
