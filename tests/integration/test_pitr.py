@@ -10,12 +10,13 @@ from bson import Timestamp
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.history import History, load_history, scan_incidents
+from mongo_lifeboat.catalog.points import Point, resolve
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import IntegrityError, NotRestorable, UsageError
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.oplog.segments import iter_entries
 from mongo_lifeboat.repo.repository import Repository
-from mongo_lifeboat.restore.pitr import plan_pitr, resolve_to
+from mongo_lifeboat.restore.pitr import plan_pitr
 from mongo_lifeboat.restore.service import RestoreOptions, run_restore
 from mongo_lifeboat.timestamps import just_before, to_str
 from mongo_lifeboat.verify.compare import summarize
@@ -31,7 +32,7 @@ DOCS = 800
 def _restore_to(
     repo: Repository, history: History, spec: str, target: Any, nsmap: NamespaceMap | None = None
 ) -> Timestamp:
-    stop_before = resolve_to(spec, history.timeline, repo.storage, history.segments)
+    stop_before = resolve(Point.parse(spec), history, repo.storage)
     plan = plan_pitr(
         history.manifests, history.timeline, history.segments, stop_before, nsmap or NamespaceMap.build()
     )
@@ -144,7 +145,7 @@ def test_points_outside_the_windows_are_refused_before_writing(
         with pytest.raises(NotRestorable, match=r"restorable windows: \d+-"):
             _restore_to(repo, history, spec, target)
     with pytest.raises(UsageError, match="cannot read the point in time"):
-        resolve_to("yesterday at noon", history.timeline, repo.storage, history.segments)
+        Point.parse("yesterday at noon")
     assert set(target.list_database_names()) <= {"admin", "config", "local"}
 
 

@@ -14,11 +14,12 @@ from bson import Timestamp
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.history import load_history, scan_incidents
+from mongo_lifeboat.catalog.points import Point, resolve
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.oplog.incidents import Incident
 from mongo_lifeboat.repo.repository import Repository
-from mongo_lifeboat.restore.pitr import plan_pitr, resolve_to
+from mongo_lifeboat.restore.pitr import plan_pitr
 from mongo_lifeboat.restore.service import RestoreOptions, run_restore
 from mongo_lifeboat.timestamps import to_str
 
@@ -188,7 +189,7 @@ def test_restore_to_an_incident_equals_the_traffic_replayed_strictly_before_it(
 ) -> None:
     incident: Incident = story["by_kind"][kind]
     repo, history = story["repo"], story["history"]
-    stop_before = resolve_to(incident.id, history.timeline, repo.storage, history.segments)
+    stop_before = resolve(Point.parse(incident.id), history, repo.storage)
     assert stop_before == incident.ts
     plan = plan_pitr(history.manifests, history.timeline, history.segments, stop_before, NamespaceMap.build())
     target = story["pool"].new().client()

@@ -9,6 +9,7 @@ import click
 from .. import config
 from ..catalog import snapshots as snapshots
 from ..catalog.history import load_history
+from ..catalog.points import Point
 from ..drill import report as reports
 from ..drill.html import render
 from ..drill.report import DrillReport
@@ -98,7 +99,7 @@ def drill(
     sinks = sinks_for(ctx, repository, name)
     opts = DrillOptions(
         source_uri=config.require_source(source, plan),
-        to=to,
+        to=Point.parse(to) if to else None,
         staging=staging or plan.drill.staging,
         ns_include=ns_include,
         jobs=jobs or plan.restore.jobs,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..catalog.points import Point
 from ..errors import UsageError
 from ..json_documents import manifest_summary
 from ..mongo.nsmap import NamespaceMap
@@ -129,7 +130,8 @@ def export(
             "only an archive can go to standard output", "use --format mongodump-archive with --out -"
         )
     repository = open_repository(ctx, repo, every=True)
-    plan, pitr = choose_restore(repository, backup_id, to, deployment, NamespaceMap.build((), (), (), ()))
+    point = Point.parse(to) if to is not None else None
+    plan, pitr = choose_restore(repository, backup_id, point, deployment, NamespaceMap.build((), (), (), ()))
     source = ExportSource(
         repository.storage,
         plan.manifest,

@@ -9,20 +9,20 @@ import click
 from .. import config
 from ..catalog import snapshots as snapshots
 from ..catalog.history import load_history
-from ..errors import NotRestorable, UsageError
+from ..catalog.points import Point, resolve
+from ..errors import UsageError
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap, target_problem
 from ..output import DocumentProgress
 from ..repo.repository import Repository
-from ..restore.pitr import choose_restore, resolve_to
+from ..restore.pitr import choose_restore
 from ..restore.plan import AUTH_NAMESPACES, RestorePlan
 from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_restore
 from ..session import Session
 from ..session.repositories import open_repository
-from ..snapshot.providers import Context as SnapshotContext
-from ..snapshot.providers import provider_for
+from ..snapshot.providers import bring_up, provider_for
 from ..snapshot.restore import restore_from_snapshot
-from ..timestamps import just_after, parse_position, wall_of
+from ..timestamps import parse_position, wall_of
 from .options import app, deployment_option, human_bytes, json_option, repo_option
 
 # What each phase is doing, for the person watching (every phase can take a while).
@@ -110,6 +110,7 @@ def restore(
 ) -> None:
     """Restore BACKUP_ID (default: latest) into --target, consistent at its end_ts."""
     out = ctx.output
+    point = Point.parse(to) if to is not None else None
     nsmap = NamespaceMap.build(ns_include, ns_exclude, ns_from, ns_to)
     repository = open_repository(ctx, repo, every=True)
     if base is not None:
@@ -123,9 +124,10 @@ def restore(
                 "--base takes snapshot:ID with --to T, and no backup id or namespace options",
                 "e.g. lifeboat restore --to 2026-11-27T03:00:00Z --base snapshot:20261127T020000Z --target URI",
             )
-        _restore_from_snapshot(ctx, repository, base, to, config.target_uri(target), deployment, jobs)
+        assert point is not None
+        _restore_from_snapshot(ctx, repository, base, point, config.target_uri(target), deployment, jobs)
         return
-    plan, pitr = choose_restore(repository, backup_id, to, deployment, nsmap, with_users)
+    plan, pitr = choose_restore(repository, backup_id, point, deployment, nsmap, with_users)
     manifest = plan.manifest
     _check_targets(plan, allow_empty)  # before anything touches the target, --dry-run included
     if pitr is not None and pitr.closer_snapshot:
@@ -217,7 +219,7 @@ def _restore_from_snapshot(
     ctx: Session,
     repository: Repository,
     base: str,
-    to: str,
+    to: Point,
     target_uri: str | None,
     deployment: str | None,
     jobs: int | None,
@@ -225,25 +227,15 @@ def _restore_from_snapshot(
     out = ctx.output
     history = load_history(repository, deployment)
     manifest = snapshots.load(repository.storage, history.deployment, base)
-    if to.strip() == "latest":
-        if history.timeline.archived_to is None:
-            raise NotRestorable("nothing is archived yet", "run lifeboat stream (or the agent)")
-        stop_before = just_after(history.timeline.archived_to)
-    else:
-        stop_before = resolve_to(to, history.timeline, repository.storage, history.segments)
+    stop_before = resolve(to, history, repository.storage, within_archive=True)
     if not target_uri:  # the provider's restore brings a member up on the data, and says where
         provider = provider_for(ctx.plan.snapshot, manifest.provider)
         out.note(
             f"restore: no --target: running the {provider.name} provider's restore of {manifest.snapshot_id}"
         )
-        context = SnapshotContext.of(manifest)
-        printed = [line.strip() for line in provider.restore(context).splitlines() if line.strip()]
-        if not printed or not printed[-1].startswith("mongodb"):
-            raise UsageError(
-                "the provider's restore printed no MongoDB URI to restore into",
-                "start a member on the snapshot's data and pass it as --target URI",
-            )
-        target_uri = printed[-1]
+        target_uri = bring_up(
+            provider, manifest, "start a member on the snapshot's data and pass it as --target URI"
+        )
     client = connect(target_uri, role="target")
     try:
         out.note(

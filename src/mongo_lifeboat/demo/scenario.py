@@ -25,6 +25,7 @@ from ..audit.checks import overall, run_checks
 from ..audit.facts import gather_facts
 from ..backup.service import BackupOptions, run_backup
 from ..catalog.history import History, load_history, scan_incidents
+from ..catalog.points import Point, resolve
 from ..config import Plan
 from ..drill.service import DrillOptions, run_drill
 from ..embedded import ScratchServer
@@ -32,7 +33,7 @@ from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverOptions
 from ..oplog.incidents import Incident
 from ..repo.repository import Repository
-from ..restore.pitr import plan_pitr, resolve_to
+from ..restore.pitr import plan_pitr
 from ..restore.service import RestoreOptions, run_restore
 from ..timestamps import to_str, wall_of
 from ..undo.service import UndoOptions, run_undo
@@ -129,7 +130,7 @@ def run_demo(
             f"6. lifeboat incidents: {incident.id} {incident.kind} on {incident.ns}, {incident.count} documents at "
             f"{result.incident['wall']}"
         )
-        stop_before = resolve_to(incident.id, history.timeline, repo.storage, history.segments)
+        stop_before = resolve(Point.parse(incident.id), history, repo.storage)
         plan = plan_pitr(
             history.manifests, history.timeline, history.segments, stop_before, NamespaceMap.build()
         )

@@ -18,6 +18,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from ..catalog.history import History, load_history
+from ..catalog.points import LATEST, Point
 from ..embedded import ScratchServer
 from ..errors import LifeboatError, StagingIsSource
 from ..events import PhaseClock
@@ -59,7 +60,7 @@ _PHASE_OF = {
 @dataclass(frozen=True)
 class DrillOptions:
     source_uri: str
-    to: str | None = None  # None: the latest restorable moment
+    to: Point | None = None  # None: the latest restorable moment
     staging: str = "scratch"  # or a MongoDB URI (never the source)
     ns_include: tuple[str, ...] = ()
     jobs: int = 4
@@ -116,7 +117,7 @@ def run_drill(
     clock = PhaseClock(on_phase)
     nsmap = NamespaceMap.build(include=opts.ns_include)
     history = load_history(repo, deployment)
-    plan, pitr = choose_restore(repo, "latest", opts.to or "latest", history.deployment, nsmap)
+    plan, pitr = choose_restore(repo, "latest", opts.to or LATEST, history.deployment, nsmap)
     target = pitr.stop_before if pitr else plan.manifest.end
     proof = Proof()
     source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)

@@ -19,15 +19,16 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from ..catalog.history import History
+from ..catalog.points import LATEST, resolve
 from ..catalog.snapshots import SnapshotManifest
-from ..errors import LifeboatError, NotRestorable, UsageError
+from ..errors import LifeboatError
 from ..events import PhaseClock
 from ..mongo.catalog import list_source_collections
 from ..mongo.client import connect, describe
 from ..oplog.reader import newest_ts
 from ..repo.repository import Repository
 from ..secrets import redact
-from ..snapshot.providers import Context, Provider
+from ..snapshot.providers import Provider, bring_up
 from ..snapshot.restore import restore_from_snapshot
 from ..timestamps import just_after
 from .changes import commanded_between, read_changes
@@ -60,29 +61,20 @@ def run_snapshot_drill(
 ) -> DrillReport:
     started = datetime.now(UTC)
     clock = PhaseClock(on_phase)
-    if opts.to:
-        from ..restore.pitr import resolve_to
-
-        target = resolve_to(opts.to, history.timeline, repo.storage, history.segments)
-    elif history.timeline.archived_to is not None:
-        target = just_after(history.timeline.archived_to)
-    else:
-        raise NotRestorable("nothing is archived: a snapshot rolls forward only with the archived oplog")
+    target = resolve(opts.to or LATEST, history, repo.storage, within_archive=True)
     proof = Proof()
-    ctx = Context.of(snapshot)
     source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
     staging_name = "?"
     try:
         with clock.phase("load"):
-            output = provider.restore(ctx) or ""
-        lines = [line.strip() for line in output.splitlines() if line.strip()]
-        if not lines or not lines[-1].startswith("mongodb"):
-            raise UsageError(
-                "the snapshot provider's restore printed no staging URI",
-                "for a drill, [snapshot.command] restore starts a server on the snapshot's data and prints its URI last",
+            uri = bring_up(
+                provider,
+                snapshot,
+                "for a drill, [snapshot.command] restore starts a server on the snapshot's data and prints "
+                "its URI last",
             )
-        staging_name = describe(lines[-1])
-        staging = connect(lines[-1], role="staging", timeout_ms=opts.timeout_ms)
+        staging_name = describe(uri)
+        staging = connect(uri, role="staging", timeout_ms=opts.timeout_ms)
         try:
             refuse_source_as_staging(source, staging)
             try:

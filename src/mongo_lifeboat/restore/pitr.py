@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from bson import Timestamp
 
-from ..catalog.history import incident_by_id, load_history
+from ..catalog.history import load_history
+from ..catalog.points import Point, resolve
 from ..catalog.timeline import Timeline
 from ..errors import NotRestorable, UsageError
 from ..mongo.nsmap import NamespaceMap
-from ..oplog.incidents import INCIDENT_PREFIX
-from ..oplog.segments import Segment, iter_entries
+from ..oplog.segments import Segment
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
-from ..repo.storage import Storage
-from ..timestamps import just_after, parse_position, to_str, wall_of
+from ..timestamps import just_after, to_str, wall_of
 from .plan import RestorePlan, plan_restore
 
 
@@ -41,50 +37,6 @@ class PitrPlan:
             "segment_bytes": sum(s.size for s in self.segments),
             "segment_entries_at_most": sum(s.entries for s in self.segments),
         }
-
-
-def _parse_iso(text: str) -> datetime | None:
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def resolve_to(spec: str, timeline: Timeline, storage: Storage, segments: list[Segment]) -> Timestamp:
-    """``--to``: ``latest``, an incident id, ``seconds:increment``, or an ISO-8601 UTC time."""
-    spec = spec.strip()
-    if spec == "latest":
-        if not timeline.windows:
-            raise NotRestorable("nothing is restorable yet", "take a base backup: lifeboat backup")
-        return timeline.windows[-1].end
-    if spec.startswith(INCIDENT_PREFIX):
-        return incident_by_id(storage, segments, spec).ts
-    if re.fullmatch(r"\d{9,}:\d+", spec):  # seconds since 1970 have 10 digits since 2001
-        return parse_position(spec)
-    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", spec):
-        raise UsageError(
-            f"the point in time {spec} is ambiguous: a time of day needs its date",
-            "write 2026-11-24T12:34:00Z (UTC), or an oplog position seconds:increment such as 1795504330:7",
-        )
-    when = _parse_iso(spec)
-    if when is None:
-        raise UsageError(
-            f"cannot read the point in time {spec!r}",
-            "use an ISO-8601 UTC time (2026-11-24T02:13:00Z), seconds:increment, an incident id, or latest",
-        )
-    # Through ``wall``: replay stops at the first archived entry at or after that time, and
-    # never later than the time itself (so a time before every window stays before it).
-    at_time = Timestamp(math.ceil(when.timestamp()), 0)
-    for seg in segments:
-        last = _parse_iso(seg.last_wall) if seg.last_wall else None
-        if last is not None and last < when:
-            continue
-        for entry in iter_entries(storage, [seg]):
-            wall = entry.get("wall")
-            if isinstance(wall, datetime) and wall.replace(tzinfo=UTC) >= when:
-                return min(entry["ts"], at_time)
-    return at_time
 
 
 def plan_pitr(
@@ -149,7 +101,7 @@ def _check_chain(base: Manifest, needed: list[Segment], timeline: Timeline) -> N
 def choose_restore(
     repo: Repository,
     backup_id: str,
-    to: str | None,
+    to: Point | None,
     deployment: str | None,
     nsmap: NamespaceMap,
     with_users: bool = False,
@@ -161,7 +113,7 @@ def choose_restore(
     if backup_id != "latest":
         raise UsageError("give a backup id or --to, not both", "--to picks the base backup itself")
     history = load_history(repo, deployment)
-    stop_before = resolve_to(to, history.timeline, repo.storage, history.segments)
+    stop_before = resolve(to, history, repo.storage)
     pitr = plan_pitr(history.manifests, history.timeline, history.segments, stop_before, nsmap, with_users)
     window = history.timeline.window_for(pitr.stop_before)
     closer = [

@@ -291,3 +291,15 @@ def provider_for(settings: SnapshotSettings, name: str | None = None) -> Provide
             ebs.volume_ids if ebs else [], ebs.region if ebs else None, ebs.wait_s if ebs else 3600.0
         )
     raise UsageError(f"unknown snapshot provider {chosen!r}", "one of: command, ebs, lvm, zfs")
+
+
+def bring_up(provider: Provider, snapshot: SnapshotManifest, hint: str) -> str:
+    """The provider's restore of ``snapshot``: it brings a member up on the snapshot's data and
+    prints that member's MongoDB URI last, which is returned. ``hint``: what to do instead,
+    for the caller's situation, when it printed none."""
+    printed = [
+        line.strip() for line in (provider.restore(Context.of(snapshot)) or "").splitlines() if line.strip()
+    ]
+    if not printed or not printed[-1].startswith("mongodb"):
+        raise UsageError(f"the {provider.name} provider's restore printed no MongoDB URI last", hint)
+    return printed[-1]
