@@ -401,11 +401,14 @@ def source_uri(cli_value: str | None, plan: Plan) -> str | None:
     return cli_value or os.environ.get("LIFEBOAT_SOURCE_URI") or plan.deployment.source
 
 
+def named_repo(cli_value: str | None) -> str | None:
+    """The repository named for this run (the option, else ``$LIFEBOAT_REPO``), if any."""
+    return cli_value or os.environ.get("LIFEBOAT_REPO")
+
+
 def repo_url(cli_value: str | None, plan: Plan) -> str:
-    """The repository to use: the option, ``$LIFEBOAT_REPO``, or the plan's first one."""
-    url = (
-        cli_value or os.environ.get("LIFEBOAT_REPO") or (plan.repository[0].url if plan.repository else None)
-    )
+    """The repository to use: the one named for this run, or the plan's first one."""
+    url = named_repo(cli_value) or (plan.repository[0].url if plan.repository else None)
     return require(url, "repository", "--repo URL", "LIFEBOAT_REPO", "[[repository]] url")
 
 

@@ -7,7 +7,6 @@ Written to the node_exporter textfile-collector path after every run, and served
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from .drill import report as drills
 from .repo import layout
 from .repo.records import get_record
 from .repo.repository import Repository
+from .timestamps import parse_iso
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def _epoch(text: str | None) -> float | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_iso(text).timestamp()
     except ValueError:
         return None
 

@@ -42,6 +42,7 @@ from ..repo.repository import Repository
 from ..session import Session
 from ..session.repositories import open_repository
 from ..session.sinks import sinks_for
+from ..timestamps import parse_iso
 from ..verify.sampling import last_sample
 from .alerts import Alerts
 from .jobs import Jobs
@@ -147,12 +148,12 @@ class Agent:
         try:
             complete = self.jobs.complete_backups()
             if job == "backup":
-                return datetime.fromisoformat(complete[-1].started_at) if complete else None
+                return parse_iso(complete[-1].started_at) if complete else None
             if job == "sample":
                 last = last_sample(self.repository.storage)
-                return datetime.fromisoformat(last["at"]) if last else None
+                return parse_iso(last["at"]) if last else None
             past = drill_reports.history(self.repository.storage, complete[-1].deployment) if complete else []
-            return datetime.fromisoformat(past[-1].started_at) if past else None
+            return parse_iso(past[-1].started_at) if past else None
         except (LifeboatError, OSError, ValueError):
             return None
 

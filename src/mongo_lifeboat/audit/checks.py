@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from ..config import format_duration as fmt
 from ..config import literal_secrets
+from ..timestamps import parse_iso
 from .facts import Facts
 from .repository_check import check_repository
 from .result import Level, Result, overall, since
@@ -250,7 +250,7 @@ def check_last_backup(f: Facts) -> Result:
     bases += [(s.finished_at, f"snapshot:{s.snapshot_id}") for s in f.history.snapshots] if f.history else []
     if not bases:
         return Result("last-backup", "critical", "no complete base backup", "run lifeboat backup")
-    finished_at, base_id = max(bases, key=lambda b: datetime.fromisoformat(b[0].replace("Z", "+00:00")))
+    finished_at, base_id = max(bases, key=lambda b: parse_iso(b[0]))
     age = since(f, finished_at)
     interval = f.backup_interval_s or DEFAULT_INTERVAL_S
     allowed = interval * 1.1 + 600

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any, Literal
 
+from ..timestamps import parse_iso
 from .facts import Facts
 
 Level = Literal["ok", "warning", "critical"]
@@ -31,4 +31,4 @@ def overall(results: list[Result]) -> Level:
 
 def since(facts: Facts, iso_text: str) -> float:
     """Seconds from ``iso_text`` to the facts' now."""
-    return (facts.now - datetime.fromisoformat(iso_text.replace("Z", "+00:00"))).total_seconds()
+    return (facts.now - parse_iso(iso_text)).total_seconds()

@@ -20,7 +20,7 @@ from ..repo.damage import damaged_objects
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..repo.storage import ObjectMissing, Storage
-from ..timestamps import from_hex16
+from ..timestamps import from_hex16, parse_iso
 from .snapshots import SnapshotManifest, list_snapshots
 from .timeline import Timeline, build_timeline
 
@@ -134,10 +134,10 @@ def archiver_status(repo: Repository, deployment: str, state: dict[str, Any]) ->
     try:
         with repo.storage.get(layout.lock_key(deployment, "archiver")) as f:
             lease = json.loads(f.read())
-        running = datetime.fromisoformat(lease["expires"]) > now
+        running = parse_iso(lease["expires"]) > now
     except (ObjectMissing, ValueError, KeyError):
         pass
-    updated = datetime.fromisoformat(state["updated_at"].replace("Z", "+00:00"))
+    updated = parse_iso(state["updated_at"])
     age = round((now - updated).total_seconds(), 1)
     # What losing the source now would lose, as far as the record can tell: the lag it
     # measured plus how old that measure is (the source may have written all along since).

@@ -18,7 +18,7 @@ from ..errors import NotRestorable, UsageError
 from ..oplog.incidents import INCIDENT_PREFIX
 from ..oplog.segments import iter_entries
 from ..repo.storage import Storage
-from ..timestamps import just_after, parse_position
+from ..timestamps import just_after, parse_iso, parse_position
 from .history import History, incident_by_id
 
 PointKind = Literal["latest", "incident", "position", "time"]
@@ -62,10 +62,9 @@ LATEST = Point("latest", "latest")
 def parse_utc(text: str) -> datetime | None:
     """An ISO-8601 time (``Z`` or an offset; none means UTC), or None."""
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso(text)
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def resolve(point: Point, history: History, storage: Storage, *, within_archive: bool = False) -> Timestamp:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from bson import Timestamp
 
 from ..oplog.segments import Segment
 from ..repo.manifest import Manifest
-from ..timestamps import just_after, just_before, parse_position, to_str, wall_of
+from ..timestamps import just_after, just_before, parse_iso, parse_position, to_str, wall_of
 from .snapshots import SnapshotManifest
 
 
@@ -133,7 +133,7 @@ def build_timeline(
     confirmed: Timestamp | None = None
     if state and state.get("position") and state.get("confirmed_at"):
         # The archiver saw no entry after ``position`` as of ``confirmed_at``.
-        checked = datetime.fromisoformat(state["confirmed_at"].replace("Z", "+00:00")).astimezone(UTC)
+        checked = parse_iso(state["confirmed_at"]).astimezone(UTC)
         confirmed = Timestamp(int(checked.timestamp()), 0)
         position = parse_position(state["position"])
     windows: dict[int, Window] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 
 import click
@@ -28,7 +27,7 @@ _MARK = {"ok": "ok      ", "warning": "WARNING ", "critical": "CRITICAL"}
 
 def _repositories(ctx: Session, repo: str | None) -> list[tuple[str, str, str | None]]:
     """The repositories to check: the one given (--repo / LIFEBOAT_REPO), else the plan's."""
-    given = repo or os.environ.get("LIFEBOAT_REPO")
+    given = config.named_repo(repo)
     if given:
         named = next((r for r in ctx.plan.repository if r.url == given), None)
         return [(named.name if named else "given", given, named.region if named else None)]
@@ -120,11 +119,7 @@ def notify_test(ctx: Session, repo: str | None, deployment: str | None) -> None:
     urls = ctx.plan.alerts.notify
     if not urls:
         raise UsageError("no alert destination in the plan", 'add [alerts] notify = ["json://host/path", …]')
-    repository = (
-        open_repository(ctx, repo)
-        if (repo or ctx.plan.repository or os.environ.get("LIFEBOAT_REPO"))
-        else None
-    )
+    repository = open_repository(ctx, repo) if (config.named_repo(repo) or ctx.plan.repository) else None
     name = deployment or (single_deployment(repository) if repository else None)
     record = Notifier(urls, repository.storage if repository else None, name).send(
         Event(

@@ -15,10 +15,11 @@ from pymongo import MongoClient
 
 from ..ejson import from_ejson
 from ..mongo.codec import RAW_CODEC
+from ..mongo.indexes import comparable_all
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.reader import newest_ts
 from ..restore.plan import RestorePlan
-from ..verify.compare import CollectionSummary, _normal_index, summarize
+from ..verify.compare import CollectionSummary, summarize
 from .changes import Changes, id_key
 
 BATCH = 500  # documents looked up on the source at a time
@@ -40,10 +41,6 @@ class Proof:
         if documents:
             self.documents_skipped += documents
             self.skipped[reason] += documents
-
-
-def _indexes(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted((_normal_index(dict(ix)) for ix in specs), key=lambda ix: ix["name"])
 
 
 def _options(options: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +72,7 @@ def check_structure(
             proof.fail("structure", "missing after the restore", ns=ns)
             continue
         expected = CollectionSummary(
-            ns, entry.type, indexes=_indexes([from_ejson(ix) for ix in entry.indexes])
+            ns, entry.type, indexes=comparable_all([from_ejson(ix) for ix in entry.indexes])
         )
         if got.type != expected.type:
             proof.fail("structure", f"type {got.type}, the backup has {expected.type}", ns=ns)

@@ -25,6 +25,7 @@ from ..errors import LifeboatError
 from ..events import PhaseClock
 from ..mongo.catalog import list_source_collections
 from ..mongo.client import connect, describe
+from ..mongo.indexes import indexes_of
 from ..oplog.reader import newest_ts
 from ..repo.repository import Repository
 from ..secrets import redact
@@ -44,11 +45,6 @@ def _collections(client: MongoClient[Any]) -> list[str]:
         for c in list_source_collections(client)
         if c.type == "collection" and not c.name.startswith("system.")
     )
-
-
-def _indexes(client: MongoClient[Any], ns: str) -> list[tuple[str, str]]:
-    db, coll = ns.split(".", 1)
-    return sorted((ix["name"], str(dict(ix["key"]))) for ix in client[db][coll].list_indexes())
 
 
 def run_snapshot_drill(
@@ -112,6 +108,6 @@ def _prove(
     for ns in data_ns:
         if not since_t.stable_collection(ns):
             continue  # a command changed it after T: its indexes now are not T's
-        mine, theirs = _indexes(staging, ns), _indexes(source, ns)
+        mine, theirs = indexes_of(staging, ns), indexes_of(source, ns)
         if mine != theirs:
             proof.fail("structure", f"indexes differ from the source's: {mine} vs {theirs}", ns=ns)

@@ -15,13 +15,7 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from ..errors import RestoreFailed
-
-# Fields listIndexes or the oplog may carry that createIndexes must not receive.
-_STRIP = {"ns", "background", "entryFormat", "buildUUID"}
-
-
-def clean_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in spec.items() if k not in _STRIP}
+from ..mongo.indexes import clean_spec
 
 
 class IndexCatalog:

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from ..errors import LeaseHeld
+from ..timestamps import parse_iso
 from . import layout
 from .storage import ObjectMissing, Storage
 
@@ -81,7 +82,7 @@ class Lease:
             held, version = current
             if held.get("holder") == self.holder:
                 return  # our create landed though its answer was lost (and was retried)
-            if datetime.fromisoformat(held["expires"]) < _now() or _dead_here(held):
+            if parse_iso(held["expires"]) < _now() or _dead_here(held):
                 # The holder died: take the lease over, unless someone else just did.
                 if self.storage.replace(self.key, self._body(), version):
                     return
@@ -118,7 +119,7 @@ def held_by_live_process(storage: Storage, key: str) -> bool:
     except (ObjectMissing, ValueError):
         return False
     try:
-        expired = datetime.fromisoformat(held["expires"]) < _now()
+        expired = parse_iso(held["expires"]) < _now()
     except (KeyError, ValueError):
         return False
     return not expired and not _dead_here(held)

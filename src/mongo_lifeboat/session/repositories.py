@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 
 from .. import config
 from ..config import RepositorySettings
@@ -26,7 +25,7 @@ def open_repository(ctx: Session, repo: str | None, every: bool = False) -> Repo
     be opened, or fails later, is left out with a warning and the others carry on. A named
     repository is never swapped for another."""
     url = config.repo_url(repo, ctx.plan)
-    named = repo or os.environ.get("LIFEBOAT_REPO")
+    named = config.named_repo(repo)
     if not every or named or len(ctx.plan.repository) < 2:
         return Repository.open(url, config.repository_settings(url, ctx.plan))
     members: list[Member] = []

@@ -16,8 +16,8 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.errors import InvalidName
 
+from ..mongo.indexes import comparable_all
 from ..mongo.nsmap import NamespaceMap
-from ..oplog.indexes import clean_spec
 
 SYSTEM_DATABASES = {"admin", "local", "config"}
 _MOD = 1 << 256
@@ -48,10 +48,6 @@ class CollectionSummary:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def _normal_index(spec: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in clean_spec(spec).items() if k != "v"}
-
-
 def summarize(
     client: MongoClient[Any], nsmap: NamespaceMap | None = None, contents: bool = True
 ) -> dict[str, CollectionSummary]:
@@ -77,9 +73,7 @@ def summarize(
                 coll = client[db][name]
                 if contents:
                     s.count, s.content_hash = hash_raw_batches(coll.find_raw_batches({}))
-                s.indexes = sorted(
-                    (_normal_index(dict(ix)) for ix in coll.list_indexes()), key=lambda ix: ix["name"]
-                )
+                s.indexes = comparable_all(list(coll.list_indexes()))
             out[ns] = s
     return out
 
