@@ -33,10 +33,11 @@ from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.embedded import ScratchServer
+from mongo_lifeboat.events import Update
 from mongo_lifeboat.mongo.codec import CODEC, RAW_CODEC
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.oplog.applier import Applier
-from mongo_lifeboat.oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
+from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions
 from mongo_lifeboat.oplog.entries import units
 from mongo_lifeboat.oplog.indexes import IndexCatalog
 from mongo_lifeboat.oplog.reader import newest_ts
@@ -225,10 +226,10 @@ def drain_bench(entries: int) -> dict[str, float]:
         started: list[float] = []
         reached: list[float] = []
 
-        def on_event(e: ArchiverEvent) -> None:
-            if e.kind == "started":
+        def on_event(u: Update) -> None:
+            if u.name == "archiving":
                 started.append(time.perf_counter())  # connected, proven, resuming: reading starts
-            elif e.kind == "segment" and parse_position(e.end) >= end and not reached:
+            elif u.name == "segment" and parse_position(u.facts["end"]) >= end and not reached:
                 reached.append(time.perf_counter())
 
         archiver = Archiver(repo, ArchiverOptions(s.uri), on_event)

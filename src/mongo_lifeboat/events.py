@@ -1,4 +1,7 @@
-"""Sinks: every run ends in one typed event that reaches its sinks.
+"""The event vocabulary: what a run says while it works (:class:`Update`: a phase began, work
+was done, a notice) and how it ended (:class:`Event`: the outcome, which reaches its sinks).
+Services report through a :data:`Reporter` and never print; the front ends print updates (as
+text, or as JSON lines on an events pipe for a supervisor) and send outcomes to the sinks.
 
 A backup, an archiver gap or stall, a drill, a check: each emits one :class:`Event`.
 Sinks decide what to do with it — the console prints it, the notifier sends it, the
@@ -80,19 +83,68 @@ class Sinks:
                 log.warning("signal sink %s failed: %s", getattr(sink, "__name__", sink), redact(str(e)))
 
 
+# -- updates: what a run says while it works -----------------------------------------------
+
+UpdateKind = Literal["phase", "progress", "notice"]
+
+
+@dataclass(frozen=True)
+class Update:
+    """One thing a running service says: ``phase`` (``name`` began), ``progress`` (``done``
+    more of ``name`` — documents, entries, objects — out of ``total`` when known) or ``notice``
+    (``name`` is its kind: a warning or a fact worth saying, in ``message``)."""
+
+    run: str  # backup | restore | archiver | drill | snapshot | undo | repository
+    kind: UpdateKind
+    name: str
+    message: str = ""
+    ns: str = ""
+    done: int = 0
+    total: int = 0
+    bytes: int = 0
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return _redacted(asdict(self))
+
+
+Reporter = Callable[[Update], None]
+
+# A loader's or an exporter's count as it goes: (namespace, documents, raw bytes) since the
+# last call, possibly from worker threads; the service turns it into ``progress`` updates.
+CountDocuments = Callable[[str, int, int], None]
+
+
+def silent(update: Update) -> None:
+    """The reporter of a caller that wants no updates."""
+
+
+def tee(*reporters: Reporter | None) -> Reporter:
+    """One reporter that tells each of ``reporters`` (None ones left out)."""
+    chosen = [r for r in reporters if r is not None]
+
+    def report(update: Update) -> None:
+        for r in chosen:
+            r(update)
+
+    return report
+
+
 # -- phases: what a long run is doing now, and how long each part took ----------------------
 
 
 class PhaseClock:
     """Each phase's seconds, summed by name (several steps may make one phase), into
-    ``phases``; ``announce(name)`` is told once each time the phase changes. One clock for
-    every run that reports phases (restore, drill, snapshot restore)."""
+    ``phases``; a change of phase is reported once, however many steps make it. One clock for
+    every run that reports phases (restore, drill, snapshot drill): each new phase is an
+    :class:`Update` of kind ``phase``."""
 
     def __init__(
-        self, announce: Callable[[str], None] | None = None, phases: dict[str, float] | None = None
+        self, run: str, report: Reporter | None = None, phases: dict[str, float] | None = None
     ) -> None:
         self.phases: dict[str, float] = phases if phases is not None else {}
-        self._announce = announce or (lambda name: None)
+        self._run = run
+        self._report = report or silent
         self._current = ""  # the phase announced last
         self._running = ""  # the phase start() is timing
         self._since = 0.0
@@ -101,7 +153,7 @@ class PhaseClock:
         """Say that ``name`` is under way (once, however many steps make it); times nothing."""
         if name != self._current:
             self._current = name
-            self._announce(name)
+            self._report(Update(self._run, "phase", name))
 
     def start(self, name: str) -> None:
         """End the phase being timed, if any, and time ``name`` from now."""
@@ -129,21 +181,30 @@ class PhaseClock:
 # -- events as JSON lines, for a supervisor (the agent) reading a child's pipe ---------------
 
 
-def event_line(kind: str, payload: dict[str, Any]) -> str:
-    """One event as one JSON line: ``{"type": kind, ...payload}`` (``outcome``: an :class:`Event`)."""
-    return json.dumps({"type": kind, **payload}, default=str) + "\n"
+def event_line(line_type: str, payload: dict[str, Any]) -> str:
+    """One event as one JSON line: ``{"type": line_type, ...payload}`` (``outcome``: an
+    :class:`Event`; ``update``: an :class:`Update`)."""
+    return json.dumps({"type": line_type, **payload}, default=str) + "\n"
 
 
 def read_event_line(line: str) -> tuple[str, dict[str, Any]] | None:
-    """(kind, payload) of a line :func:`event_line` wrote; None for anything else."""
+    """(line type, payload) of a line :func:`event_line` wrote; None for anything else."""
     try:
         data = json.loads(line)
     except ValueError:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         return None
-    kind = data.pop("type")
-    return kind, data
+    line_type = data.pop("type")
+    return line_type, data
+
+
+def update_of(payload: dict[str, Any]) -> Update | None:
+    """The :class:`Update` an ``update`` line carries (None if it is not one)."""
+    try:
+        return Update(**payload)
+    except TypeError:
+        return None
 
 
 def outcome_of(payload: dict[str, Any]) -> Event | None:
@@ -166,10 +227,17 @@ class EventPipe:
         self._file = os.fdopen(fd, "w", buffering=1, encoding="utf-8", closefd=True)
         self._lock = threading.Lock()
 
-    def write(self, kind: str, **payload: Any) -> None:
+    def write(self, line_type: str, payload: dict[str, Any]) -> None:
         # OSError/ValueError: the supervisor went away (or closed the pipe): the run goes on.
         with self._lock, contextlib.suppress(OSError, ValueError):
-            self._file.write(event_line(kind, _redacted(payload)))
+            self._file.write(event_line(line_type, _redacted(payload)))
 
     def outcome(self, event: Event) -> None:
-        self.write("outcome", **event.to_json())
+        self.write("outcome", event.to_json())
+
+    def update(self, update: Update) -> None:
+        self.write("update", update.to_json())
+
+    def close(self) -> None:
+        with self._lock, contextlib.suppress(OSError):
+            self._file.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mongo_lifeboat.agent.children import Running, command
 from mongo_lifeboat.agent.supervisor import ArchiverSupervisor
 from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.events import Event
@@ -52,3 +53,25 @@ def test_an_archiver_gap_reaches_the_agent_as_an_event(
     assert (gap.details["start"], gap.details["end"]) == (to_str(recorded.start), to_str(recorded.end))
     # The child's notifier stayed off: the supervisor (the agent) is the one that reports.
     assert gap.deployment and gap.repository == repo.url
+
+
+def test_a_job_reports_its_phases_and_its_outcome_on_the_pipe(
+    servers: ServerPool, repo: Repository, tmp_path: Path
+) -> None:
+    """What the agent's backup job learns, and from where: the phases the child went through and
+    its own outcome, read from the events pipe; its stdout and stderr are not read for them."""
+    source = servers.new()
+    source.client().shop.orders.insert_many([{"_id": i} for i in range(300)])
+    plan = tmp_path / "lifeboat.toml"
+    plan.write_text(
+        f'[deployment]\nsource = "{source.uri}"\n[[repository]]\nname = "a"\nurl = "{repo.url}"\n'
+    )
+    child = Running(command(plan, "backup"))
+    result = child.wait(120)
+    assert result.ok, result.stderr_tail
+    outcome = result.outcome("backup")
+    assert outcome is not None and outcome.status == "success"
+    (manifest,) = [b.manifest for b in repo.list_backups() if b.manifest is not None]
+    assert outcome.details["backup_id"] == manifest.backup_id
+    assert outcome.summary.startswith(f"backup {manifest.backup_id} complete: 300 documents")
+    assert child.phase == "committed"  # the last phase the child said it was in

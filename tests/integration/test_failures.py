@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from mongo_lifeboat.backup.service import BackupEvent, BackupOptions, run_backup
+from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import OplogOverflow
+from mongo_lifeboat.events import Update
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.cli import lifeboat
@@ -37,9 +38,9 @@ def test_tiny_oplog_overflow_says_how_large_it_must_be(servers: ServerPool, repo
     flood = 5000
     fired: list[bool] = []
 
-    def during_export(e: BackupEvent) -> None:
+    def during_export(u: Update) -> None:
         # One command that writes more entries than the oplog holds, while the export runs.
-        if e.kind == "progress" and not fired:
+        if u.kind == "progress" and not fired:
             fired.append(True)
             client.a.flood.insert_many([{"i": i} for i in range(flood)])
 

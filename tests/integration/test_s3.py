@@ -223,7 +223,8 @@ def test_the_archivers_requests_per_segment_stay_constant_as_the_archive_grows(
     segment, whether the archive holds 10 segments or 990 (no listing, no HEAD, no read)."""
     import threading
 
-    from mongo_lifeboat.oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
+    from mongo_lifeboat.events import Update
+    from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions
 
     from ..support.waiting import wait_for
 
@@ -237,10 +238,10 @@ def test_the_archivers_requests_per_segment_stay_constant_as_the_archive_grows(
     at_segment: list[int] = []  # requests made so far, at each committed segment
     started = threading.Event()
 
-    def on_event(e: ArchiverEvent) -> None:
-        if e.kind == "segment":
+    def on_event(u: Update) -> None:
+        if u.name == "segment":
             at_segment.append(len(calls))
-        elif e.kind == "started":
+        elif u.name == "archiving":
             started.set()
 
     # Segments cut by size after every entry; the time-based state and lease writes never come.

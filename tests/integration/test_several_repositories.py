@@ -9,9 +9,10 @@ from pathlib import Path
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
+from mongo_lifeboat.events import Update
 from mongo_lifeboat.oplog.segments import list_segments
 from mongo_lifeboat.repo.filesystem import FileStorage
-from mongo_lifeboat.repo.mirror import Member, MirrorStorage, Notice
+from mongo_lifeboat.repo.mirror import Member, MirrorStorage
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.repo.retrying import RetryingStorage
 
@@ -24,14 +25,14 @@ from ..support.waiting import wait_for
 from ..support.webhook import webhook
 
 
-def _pair(tmp_path: Path, **faults: float) -> tuple[Repository, FaultyStorage, list[Notice]]:
+def _pair(tmp_path: Path, **faults: float) -> tuple[Repository, FaultyStorage, list[Update]]:
     """Repositories ``a`` (healthy) and ``b`` (behind a fault injector), as one."""
     a = Repository.init("file://" + str(tmp_path / "a"))
     Repository.init("file://" + str(tmp_path / "b"))
     faulty = FaultyStorage(FileStorage(tmp_path / "b"), **faults)  # type: ignore[arg-type]
     b = RetryingStorage(faulty, 0.5, first_delay_s=0.01)
     repo = Repository(MirrorStorage([Member("a", a.storage), Member("b", b)]), a.info)
-    notices: list[Notice] = []
+    notices: list[Update] = []
     assert repo.mirror is not None
     repo.mirror.listeners.append(notices.append)
     return repo, faulty, notices
@@ -45,7 +46,7 @@ def test_a_repository_lost_half_way_through_a_backup_gets_no_manifest(
     workload.seed(src, 400)
     repo, _, notices = _pair(tmp_path, outage_after=8)
     manifest = run_backup(repo, BackupOptions(source.uri, jobs=2, chunk_bytes=16 << 10))
-    assert [(n.member, n.kind) for n in notices] == [("b", "down")]
+    assert [(n.facts["member"], n.name) for n in notices] == [("b", "down")]
     a, b = Repository.open("file://" + str(tmp_path / "a")), Repository.open("file://" + str(tmp_path / "b"))
     assert [x.backup_id for x in a.list_backups() if x.complete] == [manifest.backup_id]
     assert [x.complete for x in b.list_backups()] == [False]  # incomplete there: never used
@@ -71,7 +72,7 @@ def test_the_archiver_catches_up_a_repository_that_comes_back(servers: ServerPoo
         wait_for(lambda: repo.mirror is not None and repo.mirror.members[1].down is None, "b to be caught up")
         src.shop.orders.insert_many([{"_id": f"after-{i}", "qty": i, "pad": "y" * 100} for i in range(100)])
         wait_for(lambda: stats.segments >= 6, "segments after b came back")
-    assert [n.kind for n in notices if n.member == "b"] == ["down", "revived"]
+    assert [n.name for n in notices if n.facts["member"] == "b"] == ["down", "revived"]
     a_storage, b_storage = FileStorage(tmp_path / "a"), FileStorage(tmp_path / "b")
     a_segments = [s.key for s in list_segments(a_storage, deployment)]
     assert a_segments and [s.key for s in list_segments(b_storage, deployment)] == a_segments

@@ -37,7 +37,7 @@ def archiving(
             catch_up_s=catch_up_s,
             **options,
         ),
-        lambda e: started.set() if e.kind == "started" else None,
+        lambda u: started.set() if u.name == "archiving" else None,
     )
     errors: list[BaseException] = []
 

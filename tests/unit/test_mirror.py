@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from mongo_lifeboat.errors import IntegrityError, LeaseHeld, RepositoryError
+from mongo_lifeboat.events import Update
 from mongo_lifeboat.repo.filesystem import FileStorage
 from mongo_lifeboat.repo.lease import Lease
-from mongo_lifeboat.repo.mirror import Member, MirrorStorage, Notice
+from mongo_lifeboat.repo.mirror import Member, MirrorStorage
 from mongo_lifeboat.repo.objects import put_object, read_verified
 from mongo_lifeboat.repo.retrying import RetryingStorage
 from mongo_lifeboat.repo.storage import ObjectMissing
@@ -21,12 +22,12 @@ from ..support.faulty_storage import FaultyStorage
 
 def _mirror(
     tmp_path: Path, names: str = "abc"
-) -> tuple[MirrorStorage, dict[str, FaultyStorage], list[Notice]]:
+) -> tuple[MirrorStorage, dict[str, FaultyStorage], list[Update]]:
     faulty = {n: FaultyStorage(FileStorage(tmp_path / n)) for n in names}
     mirror = MirrorStorage(
         [Member(n, RetryingStorage(f, 0.2, first_delay_s=0.01)) for n, f in faulty.items()]
     )
-    notices: list[Notice] = []
+    notices: list[Update] = []
     mirror.listeners.append(notices.append)
     return mirror, faulty, notices
 
@@ -47,7 +48,7 @@ def test_writes_reach_every_repository_and_one_that_fails_is_left_out_once(tmp_p
     mirror.put("two", io.BytesIO(b"2"))
     mirror.put("three", io.BytesIO(b"3"))
     assert [_has(f, "two") for f in faulty.values()] == [True, False, True]
-    assert [(n.member, n.kind) for n in notices] == [("b", "down")]  # said once, not per object
+    assert [(n.facts["member"], n.name) for n in notices] == [("b", "down")]  # said once, not per object
     assert "left out" in notices[0].message and "upload of two" in notices[0].message
     # Reads: the union, each key from the first repository that has it.
     faulty["b"].outage = False
@@ -73,7 +74,7 @@ def test_a_copy_that_fails_its_checksum_is_read_from_the_next_repository(tmp_pat
     victim = tmp_path / "a" / "backups" / "x" / "data.bson.zst"
     victim.write_bytes(victim.read_bytes()[:-2] + b"zz")
     assert read_verified(mirror, entry) == b"\x05\x00\x00\x00\x00" * 100
-    assert [(n.member, n.kind) for n in notices] == [("a", "fallback")]
+    assert [(n.facts["member"], n.name) for n in notices] == [("a", "fallback")]
     assert "checksum mismatch" in notices[0].message and "reading it from b" in notices[0].message
     # Both bad: the error names the object.
     other = tmp_path / "b" / "backups" / "x" / "data.bson.zst"

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..events import Event, outcome_of, read_event_line
+from ..events import Event, outcome_of, read_event_line, update_of
 from ..secrets import redact
 
 _PR_SET_PDEATHSIG = 1
@@ -80,6 +80,7 @@ class Running:
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.tail: deque[str] = deque(maxlen=40)
         self.outcomes: list[Event] = []
+        self.phase = ""  # the phase the child said it is in (its last ``phase`` update)
         self._on_event = on_event
         events_r, events_w = os.pipe()
         try:
@@ -118,6 +119,11 @@ class Running:
         with open(fd, encoding="utf-8") as pipe:
             for line in pipe:
                 read = read_event_line(line)
+                if read is not None and read[0] == "update":
+                    update = update_of(read[1])
+                    if update is not None and update.kind == "phase":
+                        self.phase = update.name
+                    continue
                 event = outcome_of(read[1]) if read and read[0] == "outcome" else None
                 if event is None:
                     continue

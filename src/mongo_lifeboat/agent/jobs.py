@@ -57,6 +57,7 @@ class JobState:
             "schedule": self.schedule,
             "next": next_run.isoformat(timespec="seconds") if next_run else None,
             "running": self.running is not None,
+            "phase": self.running.phase if self.running is not None else None,
             "runs": self.runs,
             "last": self.last.to_json() if self.last else None,
         }

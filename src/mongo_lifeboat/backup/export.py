@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from pymongo import MongoClient
 
 from .. import interrupts
 from ..ejson import dumps as ejson_dumps
+from ..events import CountDocuments
 from ..faults import crash_point
 from ..mongo.catalog import SourceCollection
 from ..repo import layout
@@ -18,8 +18,6 @@ from ..repo.objects import ChunkedWriter, count_documents, put_object
 from ..repo.storage import Storage
 
 DEFAULT_CHUNK_BYTES = 64 << 20  # uncompressed bytes per data file: the unit of restore parallelism
-
-Progress = Callable[[str, int, int], None]  # (ns, documents, raw bytes) since last call
 
 
 def export_collection(
@@ -30,7 +28,7 @@ def export_collection(
     coll: SourceCollection,
     *,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    on_progress: Progress | None = None,
+    on_progress: CountDocuments | None = None,
 ) -> list[FileEntry]:
     """Write ``coll`` as one or more ``.bson.zst`` chunks; cut only between cursor batches."""
     writer = ChunkedWriter(

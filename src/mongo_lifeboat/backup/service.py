@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from pymongo.errors import PyMongoError
 from .. import __version__
 from ..ejson import to_ejson
 from ..errors import UnsupportedSource
+from ..events import Reporter, Update, silent
 from ..faults import crash_point
 from ..mongo import members
 from ..mongo.catalog import Skipped, SourceCollection, list_source_collections
@@ -30,21 +30,6 @@ from ..repo.repository import Repository
 from ..timestamps import iso, to_str
 from . import bracket
 from .export import DEFAULT_CHUNK_BYTES, export_collection, write_collection_meta
-
-
-@dataclass(frozen=True)
-class BackupEvent:
-    """Progress events; the CLI renders them, ``--json`` callers may ignore them."""
-
-    kind: str  # started | skipped | progress | collection_done | exporting_done | committed
-    ns: str = ""
-    documents: int = 0
-    raw_bytes: int = 0
-    total_documents: int = 0
-    detail: str = ""
-
-
-EventSink = Callable[[BackupEvent], None]
 
 
 @dataclass(frozen=True)
@@ -88,8 +73,8 @@ def _expect_from_previous(previous: list[Manifest], sources: list[SourceCollecti
             c.expected_documents, c.expected_bytes = by_ns[c.ns].documents, by_ns[c.ns].raw_bytes
 
 
-def run_backup(repo: Repository, opts: BackupOptions, on_event: EventSink | None = None) -> Manifest:
-    emit = on_event or (lambda e: None)
+def run_backup(repo: Repository, opts: BackupOptions, report: Reporter = silent) -> Manifest:
+    emit = report
     started_wall = datetime.now(UTC)
     t0 = time.monotonic()
     cluster = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
@@ -111,7 +96,7 @@ def _backup_from_member(
     deployment: str,
     member_host: str,
     opts: BackupOptions,
-    emit: EventSink,
+    emit: Reporter,
     started_wall: datetime,
     t0: float,
 ) -> Manifest:
@@ -142,10 +127,10 @@ def _backup_from_member(
         skipped: list[Skipped] = []
         sources = list_source_collections(client, skipped)
         for s in skipped:
-            emit(BackupEvent("skipped", ns=s.ns, detail=s.reason))
+            emit(Update("backup", "notice", "skipped", s.reason, ns=s.ns))
         _expect_from_previous(previous, sources)
         total_docs = sum(c.expected_documents for c in sources)
-        emit(BackupEvent("started", total_documents=total_docs, detail=backup_id))
+        emit(Update("backup", "phase", "export", backup_id, total=total_docs))
 
         # The capture writes to a provisional key; the real name needs end_ts.
         capture_writer = ObjectWriter(
@@ -167,7 +152,7 @@ def _backup_from_member(
         end_ts = capture.position
         capture_writer.key = layout.bracket_key(deployment, backup_id, anchor.start_ts, end_ts)
         oplog_file = capture_writer.commit()
-        emit(BackupEvent("exporting_done", detail=f"{capture.entries} oplog entries"))
+        emit(Update("backup", "phase", "bracket", f"{capture.entries} oplog entries"))
 
         finished = datetime.now(UTC)
         phases = {
@@ -201,7 +186,7 @@ def _backup_from_member(
         )
         crash_point("before-manifest")
         repo.write_manifest(manifest)  # the commit point: only now is the backup complete
-        emit(BackupEvent("committed", detail=backup_id))
+        emit(Update("backup", "phase", "committed", backup_id))
         return manifest
 
 
@@ -212,10 +197,10 @@ def _export_all(
     backup_id: str,
     sources: list[SourceCollection],
     opts: BackupOptions,
-    emit: EventSink,
+    emit: Reporter,
 ) -> list[CollectionEntry]:
     def progress(ns: str, docs: int, raw: int) -> None:
-        emit(BackupEvent("progress", ns=ns, documents=docs, raw_bytes=raw))
+        emit(Update("backup", "progress", "documents", ns=ns, done=docs, bytes=raw))
 
     def one(c: SourceCollection) -> CollectionEntry:
         files: list[FileEntry] = []
@@ -238,7 +223,15 @@ def _export_all(
             files=files,
             meta=meta,
         )
-        emit(BackupEvent("collection_done", ns=c.ns, documents=entry.documents, raw_bytes=entry.raw_bytes))
+        emit(
+            Update(
+                "backup",
+                "notice",
+                "collection-done",
+                ns=c.ns,
+                facts={"documents": entry.documents, "raw_bytes": entry.raw_bytes},
+            )
+        )
         return entry
 
     # Largest first (as last time), so one big collection does not start last and run alone.
@@ -248,4 +241,4 @@ def _export_all(
     return sorted(results, key=lambda e: (e.db, e.name))
 
 
-__all__ = ["BackupEvent", "BackupOptions", "run_backup"]
+__all__ = ["BackupOptions", "run_backup"]

@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from .. import config
-from ..backup.service import BackupEvent, BackupOptions, run_backup
+from ..backup.service import BackupOptions, run_backup
+from ..events import Update
 from ..json_documents import backups_document, manifest_summary
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
@@ -85,30 +86,26 @@ def backup(
     bar: DocumentProgress | None = None
     repository.check_writable()  # a repository that is down now is a warning event
 
-    def on_event(e: BackupEvent) -> None:
+    def show(u: Update) -> None:
         nonlocal bar
-        if e.kind == "started":
-            expected = (
-                f"~{e.total_documents} documents (as last time)"
-                if e.total_documents
-                else "(first backup: no ETA)"
-            )
-            out.note(f"backup {e.detail}: exporting {expected}")
-            bar = DocumentProgress(out, "exporting", e.total_documents)
-        elif e.kind == "skipped":
-            out.warn(f"{e.ns} is left out of the backup: {e.detail}")
-        elif e.kind == "progress" and bar:
-            bar.advance(e.documents, e.raw_bytes)
-        elif e.kind == "exporting_done":
+        if u.kind == "phase" and u.name == "export":
+            expected = f"~{u.total} documents (as last time)" if u.total else "(first backup: no ETA)"
+            out.note(f"backup {u.message}: exporting {expected}")
+            bar = DocumentProgress(out, "exporting", u.total)
+        elif u.kind == "notice" and u.name == "skipped":
+            out.warn(f"{u.ns} is left out of the backup: {u.message}")
+        elif u.kind == "progress" and bar:
+            bar.advance(u.done, u.bytes)
+        elif u.kind == "phase" and u.name == "bracket":
             if bar:
                 bar.close()
             out.note(
-                f"backup: export done; closing the oplog bracket ({e.detail} so far) and writing the manifest"
+                f"backup: export done; closing the oplog bracket ({u.message} so far) and writing the manifest"
             )
 
     try:
         with failure_signalled(ctx, sinks, "backup", None, repository.url):
-            m = run_backup(repository, opts, on_event)
+            m = run_backup(repository, opts, ctx.reporter(show))
     finally:
         if bar:
             bar.close()

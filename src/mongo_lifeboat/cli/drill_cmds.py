@@ -16,6 +16,7 @@ from ..drill.report import DrillReport
 from ..drill.service import DrillOptions, run_drill
 from ..drill.snapshot_drill import run_snapshot_drill
 from ..errors import DrillFailed
+from ..events import Update
 from ..json_documents import drill_rows
 from ..session import Session
 from ..session.repositories import open_repository
@@ -107,6 +108,11 @@ def drill(
         plan_name=plan.deployment.name,
         timeout_ms=config.timeout_ms(plan),
     )
+
+    def show(u: Update) -> None:
+        if u.kind == "phase":
+            out.note(f"drill: {_PHASES.get(u.name, u.name)}")
+
     with failure_signalled(ctx, sinks, "drill", name, repository.url):
         if base is not None:
             if not base.startswith(snapshots.PREFIX) or ns_include:
@@ -119,10 +125,10 @@ def drill(
                 snap,
                 provider_for(plan.snapshot, snap.provider),
                 opts,
-                lambda p: out.note(f"drill: {_PHASES.get(p, p)}"),
+                ctx.reporter(show),
             )
         else:
-            report = run_drill(repository, name, opts, lambda p: out.note(f"drill: {_PHASES.get(p, p)}"))
+            report = run_drill(repository, name, opts, ctx.reporter(show))
     sinks.emit(
         event(
             ctx,

@@ -12,9 +12,10 @@ import click
 from .. import config
 from ..catalog.dropped import what_was_dropped
 from ..catalog.history import load_history, scan_incidents
+from ..events import Update
 from ..json_documents import timeline_document
 from ..mongo.nsmap import NamespaceMap
-from ..oplog.archiver import Archiver, ArchiverEvent, ArchiverOptions
+from ..oplog.archiver import Archiver, ArchiverOptions
 from ..session import Session
 from ..session.repositories import open_repository
 from ..session.sinks import event, failure_signalled, sinks_for
@@ -78,11 +79,12 @@ def stream(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
-    def on_event(e: ArchiverEvent) -> None:
-        if e.kind == "segment":
-            out.note(f"segment {e.start} .. {e.end}: {e.entries} entries, lag {e.lag_s:.1f}s")
-        elif e.kind == "gap":
-            out.err.print(f"[bold red]{e.detail}[/bold red]", highlight=False)
+    def show(u: Update) -> None:
+        if u.name == "segment":
+            f = u.facts
+            out.note(f"segment {f['start']} .. {f['end']}: {u.done} entries, lag {f['lag_s']:.1f}s")
+        elif u.name == "gap":
+            out.err.print(f"[bold red]{u.message}[/bold red]", highlight=False)
             # The chain broke: point-in-time recovery is lost until the next base backup.
             sinks.emit(
                 event(
@@ -91,19 +93,19 @@ def stream(
                     "failure",
                     None,
                     repository.url,
-                    e.detail,
+                    u.message,
                     problem="gap",
-                    start=e.start,
-                    end=e.end,
+                    start=u.facts["start"],
+                    end=u.facts["end"],
                 )
             )
-        elif e.kind == "reconnecting":
-            out.note(f"stream: {e.detail}")
+        elif u.name == "reconnecting":
+            out.note(f"stream: {u.message}")
             sinks.emit(
-                event(ctx, "archiver", "warning", None, repository.url, f"archiver stalled: {e.detail}")
+                event(ctx, "archiver", "warning", None, repository.url, f"archiver stalled: {u.message}")
             )
-        elif e.kind in ("started", "stopped", "drain-timeout"):
-            out.note(f"stream: {e.detail}")
+        elif u.name in ("archiving", "stopped", "drain-timeout"):
+            out.note(f"stream: {u.message}")
 
     opts = ArchiverOptions(
         uri,
@@ -115,7 +117,7 @@ def stream(
         drain_timeout_s=drain_timeout if drain_timeout is not None else ctx.plan.archiver.drain_timeout,
     )
     with failure_signalled(ctx, sinks, "archiver", None, repository.url):
-        stats = Archiver(repository, opts, on_event).run(stop)
+        stats = Archiver(repository, opts, ctx.reporter(show)).run(stop)
     out.result(
         asdict(stats),
         lambda: out.say(

@@ -11,13 +11,14 @@ from ..catalog import snapshots as snapshots
 from ..catalog.history import load_history
 from ..catalog.points import Point, resolve
 from ..errors import UsageError
+from ..events import Update
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap, target_problem
 from ..output import DocumentProgress
 from ..repo.repository import Repository
 from ..restore.pitr import choose_restore
 from ..restore.plan import AUTH_NAMESPACES, RestorePlan
-from ..restore.service import RestoreEvent, RestoreOptions, check_target, run_restore
+from ..restore.service import RestoreOptions, check_target, run_restore
 from ..session import Session
 from ..session.repositories import open_repository
 from ..snapshot.providers import bring_up, provider_for
@@ -170,18 +171,18 @@ def restore(
     client = connect(target_uri, role="target")
     bar: DocumentProgress | None = None
 
-    def on_event(e: RestoreEvent) -> None:
+    def show(u: Update) -> None:
         nonlocal bar
-        if e.kind == "phase":
+        if u.kind == "phase":
             if bar:
                 bar.close()
                 bar = None
-            phase = "prepare-drop" if e.phase == "prepare" and drop else e.phase or ""
+            phase = "prepare-drop" if u.name == "prepare" and drop else u.name
             out.note(f"restore: {_PHASES.get(phase, phase)}")
-        elif e.kind == "progress":
+        elif u.kind == "progress":
             if bar is None:
                 bar = DocumentProgress(out, "loading", plan.documents)
-            bar.advance(e.documents, e.raw_bytes)
+            bar.advance(u.done, u.bytes)
 
     try:
         report = run_restore(
@@ -189,7 +190,7 @@ def restore(
             plan,
             client,
             RestoreOptions(jobs=jobs or ctx.plan.restore.jobs, drop=drop, verify_first=verify_first),
-            on_event,
+            ctx.reporter(show),
             pitr,
         )
     finally:

@@ -72,7 +72,9 @@ def snapshot(
     )
     sinks = sinks_for(ctx, repository, None)
     with failure_signalled(ctx, sinks, "snapshot", None, repository.url):
-        m = take_snapshot(repository, opts, chosen, lambda step: out.note(f"snapshot: {step}"))
+        m = take_snapshot(
+            repository, opts, chosen, ctx.reporter(lambda u: out.note(f"snapshot: {u.message}"))
+        )
     how = {
         "fsync-lock": f"writes locked for {m.lock_held_s}s",
         "journal": "crash-consistent (journal)",

@@ -71,7 +71,7 @@ def undo(
             incident,
             client,
             opts,
-            out.note,
+            ctx.reporter(lambda u: out.note(f"undo: {u.message}")),
         )
     finally:
         client.close()

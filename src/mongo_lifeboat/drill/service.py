@@ -21,14 +21,14 @@ from ..catalog.history import History, load_history
 from ..catalog.points import LATEST, Point
 from ..embedded import ScratchServer
 from ..errors import LifeboatError, StagingIsSource
-from ..events import PhaseClock
+from ..events import PhaseClock, Reporter, Update, silent
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
 from ..repo.integrity import verify_objects
 from ..repo.repository import Repository
 from ..restore.pitr import PitrPlan, choose_restore
 from ..restore.plan import RestorePlan
-from ..restore.service import RestoreEvent, RestoreOptions, run_restore
+from ..restore.service import RestoreOptions, run_restore
 from ..secrets import redact
 from ..timestamps import iso, to_str, wall_of
 from . import report as reports
@@ -111,10 +111,10 @@ def run_drill(
     repo: Repository,
     deployment: str | None,
     opts: DrillOptions,
-    on_phase: Callable[[str], None] | None = None,
+    report: Reporter = silent,
 ) -> DrillReport:
     started = datetime.now(UTC)
-    clock = PhaseClock(on_phase)
+    clock = PhaseClock("drill", report)
     nsmap = NamespaceMap.build(include=opts.ns_include)
     history = load_history(repo, deployment)
     plan, pitr = choose_restore(repo, "latest", opts.to or LATEST, history.deployment, nsmap)
@@ -151,16 +151,16 @@ def _restore(
     opts: DrillOptions,
     clock: PhaseClock,
 ) -> None:
-    def on_event(e: RestoreEvent) -> None:
-        if e.kind == "phase":
-            clock.enter(_PHASE_OF.get(e.phase, e.phase))
+    def on_update(u: Update) -> None:
+        if u.kind == "phase":  # several restore phases make one drill phase
+            clock.enter(_PHASE_OF.get(u.name, u.name))
 
     result = run_restore(
         repo,
         plan,
         staging,
         RestoreOptions(jobs=opts.jobs, drop=opts.staging != "scratch"),
-        on_event,
+        on_update,
         pitr,
     )
     for name, seconds in result.phases.items():

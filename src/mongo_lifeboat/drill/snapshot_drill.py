@@ -22,7 +22,7 @@ from ..catalog.history import History
 from ..catalog.points import LATEST, resolve
 from ..catalog.snapshots import SnapshotManifest
 from ..errors import LifeboatError
-from ..events import PhaseClock
+from ..events import PhaseClock, Reporter, silent
 from ..mongo.catalog import list_source_collections
 from ..mongo.client import connect, describe
 from ..mongo.indexes import indexes_of
@@ -53,10 +53,10 @@ def run_snapshot_drill(
     snapshot: SnapshotManifest,
     provider: Provider,
     opts: DrillOptions,
-    on_phase: Any = None,
+    report: Reporter = silent,
 ) -> DrillReport:
     started = datetime.now(UTC)
-    clock = PhaseClock(on_phase)
+    clock = PhaseClock("drill", report)
     target = resolve(opts.to or LATEST, history, repo.storage, within_archive=True)
     proof = Proof()
     source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)

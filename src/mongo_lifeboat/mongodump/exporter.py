@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +23,7 @@ from bson import Timestamp
 
 from .. import __version__
 from ..errors import UsageError
+from ..events import CountDocuments
 from ..mongo.catalog import BUCKETS
 from ..oplog.segments import Segment, backup_oplog_raw, entry_ts
 from ..repo.manifest import CollectionEntry, Manifest
@@ -36,8 +37,6 @@ from .names import escape_collection
 FORMATS = ("mongodump-dir", "mongodump-archive")
 TOOL_VERSION = f"lifeboat {__version__}"
 _GZIP_LEVEL = 6
-
-Progress = Callable[[str, int, int], None]  # (ns, documents, raw bytes) since last call
 
 
 @dataclass
@@ -123,7 +122,7 @@ def _report(src: ExportSource, path: str, fmt: str, gz: bool, counts: dict[str, 
 
 
 def export_directory(
-    src: ExportSource, out: Path, gz: bool, on_progress: Progress | None = None
+    src: ExportSource, out: Path, gz: bool, on_progress: CountDocuments | None = None
 ) -> ExportReport:
     partial = _prepare(out, directory=True)
     counts = {"collections": 0, "documents": 0, "oplog": 0}
@@ -176,7 +175,7 @@ def _durable_dir(path: Path) -> None:
 
 
 def _write_archive(
-    src: ExportSource, out: BinaryIO, counts: dict[str, int], on_progress: Progress | None
+    src: ExportSource, out: BinaryIO, counts: dict[str, int], on_progress: CountDocuments | None
 ) -> None:
     entries = src.manifest.collections
     listed = [ArchiveNamespace(e.db, e.name, _metadata(e), e.type) for e in entries if _has_metadata(e)]
@@ -205,7 +204,7 @@ def _write_archive(
 
 
 def export_archive(
-    src: ExportSource, out: str, gz: bool, on_progress: Progress | None = None
+    src: ExportSource, out: str, gz: bool, on_progress: CountDocuments | None = None
 ) -> ExportReport:
     """Write an archive to ``out`` (``-``: standard output)."""
     counts = {"collections": 0, "documents": 0, "oplog": 0}

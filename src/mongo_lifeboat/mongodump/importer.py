@@ -13,7 +13,6 @@ import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from .. import __version__
 from ..backup.export import DEFAULT_CHUNK_BYTES, write_collection_meta
 from ..ejson import to_ejson
 from ..errors import DumpInvalid, LifeboatError
+from ..events import CountDocuments
 from ..repo import layout
 from ..repo.manifest import CollectionEntry, ImportOrigin, Manifest, OplogBracket
 from ..repo.objects import ChunkedWriter, ObjectWriter
@@ -36,7 +36,6 @@ from ..timestamps import iso, just_before, to_str
 from .archive import OPLOG
 from .source import Batch, Dump, Key, open_dump
 
-Progress = Callable[[str, int, int], None]  # (ns, documents, raw bytes) since last call
 DEFAULT_JOBS = min(4, os.cpu_count() or 1)
 
 
@@ -160,7 +159,7 @@ def import_dump(
     collection: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     jobs: int = DEFAULT_JOBS,
-    on_progress: Progress | None = None,
+    on_progress: CountDocuments | None = None,
 ) -> ImportReport:
     t0 = time.monotonic()
     dump = open_dump(path, db, collection)

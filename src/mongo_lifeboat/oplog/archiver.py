@@ -15,7 +15,6 @@ import io
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure
 
 from ..errors import IntegrityError, SourceUnreachable, UnsupportedSource
+from ..events import Reporter, Update, UpdateKind, silent
 from ..faults import crash_point
 from ..mongo import members
 from ..mongo.client import connect
@@ -59,16 +59,6 @@ class ArchiverOptions:
     state_s: float = 2.0  # how often the position and the lag are recorded while running
     drain_timeout_s: float = 30.0  # on SIGTERM, catch up for at most this long, then stop
     settle_s: float = SETTLE_S  # how long what an open read waits to be read again (oplog holes)
-
-
-@dataclass(frozen=True)
-class ArchiverEvent:
-    kind: str  # started | segment | idle | gap | reconnecting | caught-up | stopped
-    detail: str = ""
-    start: str = ""
-    end: str = ""
-    entries: int = 0
-    lag_s: float = 0.0
 
 
 @dataclass
@@ -126,12 +116,10 @@ class _OpenSegment:
 
 
 class Archiver:
-    def __init__(
-        self, repo: Repository, opts: ArchiverOptions, on_event: Callable[[ArchiverEvent], None] | None = None
-    ) -> None:
+    def __init__(self, repo: Repository, opts: ArchiverOptions, report: Reporter = silent) -> None:
         self.repo = repo
         self.opts = opts
-        self.emit = on_event or (lambda e: None)
+        self.report = report
         self.stats = ArchiverStats()
         self.deployment = ""
         self._last_catch_up = time.monotonic()
@@ -192,6 +180,9 @@ class Archiver:
             return backups[-1].end  # chain the first segment to the latest base backup
         return newest_ts(client)
 
+    def _say(self, kind: UpdateKind, name: str, message: str, **facts: Any) -> None:
+        self.report(Update("archiver", kind, name, message, facts=facts))
+
     def _check_gap(self, client: MongoClient[Any], position: Timestamp) -> tuple[Timestamp, Timestamp]:
         """(where to go on from, the guard entry). If ``position`` has left the oplog, the gap
         is recorded and archiving goes on from the oldest entry."""
@@ -202,15 +193,14 @@ class Archiver:
         gap = GapRecord(position, resume, iso(datetime.now(UTC)))
         record_gap(self.repo.storage, self.deployment, gap)
         self.stats.gaps.append({"start": to_str(position), "end": to_str(resume)})
-        self.emit(
-            ArchiverEvent(
-                "gap",
-                f"GAP in the archive: the oplog rolled over past the archived position {to_str(position)}; "
-                f"entries up to {to_str(resume)} are lost. Archiving resumes from {to_str(oldest)}; "
-                "take a new base backup to restore protection",
-                to_str(position),
-                to_str(resume),
-            )
+        self._say(
+            "notice",
+            "gap",
+            f"GAP in the archive: the oplog rolled over past the archived position {to_str(position)}; "
+            f"entries up to {to_str(resume)} are lost. Archiving resumes from {to_str(oldest)}; "
+            "take a new base backup to restore protection",
+            start=to_str(position),
+            end=to_str(resume),
         )
         return resume, oldest
 
@@ -244,8 +234,8 @@ class Archiver:
                 continue
             if member.down is not None or copied.segments:
                 mirror.revive(member, f"caught up with {copied.segments} segments")
-                self.emit(
-                    ArchiverEvent("caught-up", f"repository {member.name}: {copied.segments} segments copied")
+                self._say(
+                    "notice", "caught-up", f"repository {member.name}: {copied.segments} segments copied"
                 )
 
     # -- the loop ---------------------------------------------------------------------
@@ -259,10 +249,11 @@ class Archiver:
             position, guard = self._check_gap(client, self._resume_point(client))
             # Until a segment is committed, what is committed ends at the resume point.
             self._committed_wall = datetime.fromtimestamp(position.time, UTC)
-            self.emit(
-                ArchiverEvent(
-                    "started", f"archiving {self.deployment} from {to_str(position)}", end=to_str(position)
-                )
+            self._say(
+                "phase",
+                "archiving",
+                f"archiving {self.deployment} from {to_str(position)}",
+                end=to_str(position),
             )
             backoff = 0.5
             while True:  # _archive returns only once stopped, after draining what is there
@@ -272,10 +263,10 @@ class Archiver:
                 except _Restart as restart:
                     position, guard = restart.position, restart.guard
                 except (ConnectionFailure, SourceUnreachable) as e:
-                    self.emit(
-                        ArchiverEvent(
-                            "reconnecting", f"lost the source ({type(e).__name__}); retrying in {backoff:g}s"
-                        )
+                    self._say(
+                        "notice",
+                        "reconnecting",
+                        f"lost the source ({type(e).__name__}); retrying in {backoff:g}s",
                     )
                     if stop.wait(backoff):
                         break
@@ -288,7 +279,7 @@ class Archiver:
                     except SourceUnreachable:
                         continue
             self.stats.position = to_str(position)
-            self.emit(ArchiverEvent("stopped", f"archived through {to_str(position)}", end=to_str(position)))
+            self._say("phase", "stopped", f"archived through {to_str(position)}", end=to_str(position))
             return self.stats
         finally:
             lease.release()
@@ -352,12 +343,11 @@ class Archiver:
                         last_renew = time.monotonic()
                     self._write_state(position, self._lag(seg), confirmed=idle)
                     if idle:
-                        self.emit(
-                            ArchiverEvent(
-                                "idle",
-                                f"no new entries; archived through {to_str(position)}",
-                                end=to_str(position),
-                            )
+                        self._say(
+                            "notice",
+                            "idle",
+                            f"no new entries; archived through {to_str(position)}",
+                            end=to_str(position),
                         )
                     last_state = time.monotonic()
                 if caught_up:
@@ -402,14 +392,13 @@ class Archiver:
         self._write_state(position, lag, confirmed=False)
         if not caught_up:
             self.stopped_behind_s = lag
-            self.emit(
-                ArchiverEvent(
-                    "drain-timeout",
-                    f"stopped {lag:.1f}s behind the source after draining for {self.opts.drain_timeout_s:g}s; "
-                    "the next start archives the rest from here",
-                    end=to_str(position),
-                    lag_s=lag,
-                )
+            self._say(
+                "notice",
+                "drain-timeout",
+                f"stopped {lag:.1f}s behind the source after draining for {self.opts.drain_timeout_s:g}s; "
+                "the next start archives the rest from here",
+                end=to_str(position),
+                lag_s=lag,
             )
         return position
 
@@ -434,7 +423,15 @@ class Archiver:
         self.stats.segments += 1
         self.stats.entries += seg.entries
         lag = self._lag(None)
-        self.emit(ArchiverEvent("segment", "", to_str(seg.start), to_str(seg.end), seg.entries, lag))
+        self.report(
+            Update(
+                "archiver",
+                "progress",
+                "segment",
+                done=seg.entries,
+                facts={"start": to_str(seg.start), "end": to_str(seg.end), "lag_s": lag},
+            )
+        )
         return seg.end
 
 

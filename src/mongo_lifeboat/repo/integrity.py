@@ -4,7 +4,7 @@ its document count matched with the manifest."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -57,7 +57,6 @@ def verify_objects(
     backup_id: str,
     entries: Iterable[FileEntry],
     jobs: int = 4,
-    on_object: Callable[[FileEntry, str | None], None] | None = None,
 ) -> VerifyReport:
     report = VerifyReport(backup_id)
 
@@ -75,8 +74,6 @@ def verify_objects(
             report.documents += docs
             if problem:
                 report.problems.append({"object": entry.key, "problem": problem})
-            if on_object:
-                on_object(entry, problem)
     return report
 
 
@@ -84,6 +81,5 @@ def verify_backup(
     storage: Storage,
     manifest: Manifest,
     jobs: int = 4,
-    on_object: Callable[[FileEntry, str | None], None] | None = None,
 ) -> VerifyReport:
-    return verify_objects(storage, manifest.backup_id, manifest.all_files(), jobs, on_object)
+    return verify_objects(storage, manifest.backup_id, manifest.all_files(), jobs)

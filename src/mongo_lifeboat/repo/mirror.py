@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import BinaryIO, TypeVar
 
 from ..errors import IntegrityError, LifeboatError, RepositoryError
+from ..events import Reporter, Update
 from ..secrets import redact
 from .storage import ObjectInfo, ObjectMissing, Storage
 
@@ -43,14 +44,6 @@ class Member:
     reopen: Callable[[], Storage] | None = None
 
 
-@dataclass(frozen=True)
-class Notice:
-    member: str
-    url: str
-    kind: str  # down | fallback | revived
-    message: str
-
-
 def _reason(e: BaseException) -> str:
     return redact(e.message if isinstance(e, LifeboatError) else str(e) or type(e).__name__)
 
@@ -61,14 +54,23 @@ class MirrorStorage:
             raise ValueError("a mirror needs at least one repository")
         self.members = members
         self.url = members[0].storage.url
-        self.listeners: list[Callable[[Notice], None]] = []
+        # Told of each member that goes down, serves a bad object or comes back: a notice
+        # (``Update`` of run "repository", name down | fallback | revived; facts member, url).
+        self.listeners: list[Reporter] = []
 
     # -- membership --------------------------------------------------------------------
 
     def up(self) -> list[Member]:
         return [m for m in self.members if m.down is None]
 
-    def _tell(self, notice: Notice) -> None:
+    def _tell(self, member: Member, kind: str, message: str) -> None:
+        notice = Update(
+            "repository",
+            "notice",
+            kind,
+            message,
+            facts={"member": member.name, "url": redact(member.storage.url)},
+        )
         for listener in self.listeners:
             listener(notice)
 
@@ -78,24 +80,14 @@ class MirrorStorage:
         member.down = f"{what}: {_reason(e)}"
         others = ", ".join(m.name for m in self.up()) or "none"
         self._tell(
-            Notice(
-                member.name,
-                redact(member.storage.url),
-                "down",
-                f"repository {member.name} is left out for now ({member.down}); going on with: {others}",
-            )
+            member,
+            "down",
+            f"repository {member.name} is left out for now ({member.down}); going on with: {others}",
         )
 
     def revive(self, member: Member, detail: str = "") -> None:
         member.down = None
-        self._tell(
-            Notice(
-                member.name,
-                redact(member.storage.url),
-                "revived",
-                f"repository {member.name} is back{': ' + detail if detail else ''}",
-            )
-        )
+        self._tell(member, "revived", f"repository {member.name} is back{': ' + detail if detail else ''}")
 
     def _visit(self, what: str, fn: Callable[[Member], bool]) -> None:
         """``fn`` on each member that is up, in order, until it returns False; members that
@@ -175,13 +167,10 @@ class MirrorStorage:
                 continue
             if i + 1 < len(candidates):
                 self._tell(
-                    Notice(
-                        m.name,
-                        redact(m.storage.url),
-                        "fallback",
-                        f"{key} in repository {m.name} cannot be used ({problem}); "
-                        f"reading it from {candidates[i + 1].name}",
-                    )
+                    m,
+                    "fallback",
+                    f"{key} in repository {m.name} cannot be used ({problem}); "
+                    f"reading it from {candidates[i + 1].name}",
                 )
         raise failure or self._all_down()
 

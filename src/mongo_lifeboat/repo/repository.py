@@ -6,7 +6,6 @@ import io
 import json
 import os
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,10 +20,11 @@ from ..errors import (
     RepositoryError,
     UsageError,
 )
+from ..events import Reporter
 from . import crypto, kms, layout
 from .backends import open_storage
 from .manifest import FORMAT_VERSION, Manifest
-from .mirror import Member, MirrorStorage, Notice
+from .mirror import Member, MirrorStorage
 from .retrying import DEFAULT_DEADLINE_S, RetryingStorage
 from .storage import ObjectMissing, Storage, check_key
 
@@ -192,7 +192,7 @@ class Repository:
     def mirror(self) -> MirrorStorage | None:
         return self.storage if isinstance(self.storage, MirrorStorage) else None
 
-    def listen(self, listener: Callable[[Notice], None], *, only: bool = False) -> bool:
+    def listen(self, listener: Reporter, *, only: bool = False) -> bool:
         """Several repositories: ``listener`` hears each member that goes down, serves a bad
         object or comes back (``only``: instead of those listening so far). False: one repository."""
         mirror = self.mirror

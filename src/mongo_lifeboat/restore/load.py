@@ -20,6 +20,7 @@ from pymongo.errors import BulkWriteError
 
 from .. import interrupts
 from ..errors import RestoreFailed
+from ..events import CountDocuments
 from ..faults import crash_point
 from ..repo.manifest import FileEntry
 from ..repo.objects import read_documents
@@ -32,7 +33,6 @@ BATCH_BYTES = 1 << 20
 # faster than a server inserts.
 _READERS = 1
 
-Progress = Callable[[str, int, int], None]  # (target ns, documents, raw bytes)
 _Batch = tuple[str, str, list[bytes]]  # (target ns, object key, raw documents)
 
 
@@ -81,7 +81,7 @@ def load_all(
     storage: Storage,
     files: list[tuple[str, FileEntry]],
     jobs: int,
-    on_progress: Progress | None = None,
+    on_progress: CountDocuments | None = None,
 ) -> int:
     """Load every (target ns, data file); returns the documents inserted."""
     jobs = max(1, jobs)

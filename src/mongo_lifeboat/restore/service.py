@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,7 @@ from pymongo.errors import OperationFailure
 
 from ..ejson import from_ejson
 from ..errors import IntegrityError, RestoreFailed, TargetNotEmpty
-from ..events import PhaseClock
+from ..events import PhaseClock, Reporter, Update, silent
 from ..oplog.applier import Applier
 from ..oplog.entries import units
 from ..oplog.indexes import IndexCatalog
@@ -28,16 +28,6 @@ from .pitr import PitrPlan
 from .plan import CollectionTask, RestorePlan
 
 _NAMESPACE_EXISTS = 48
-
-
-@dataclass(frozen=True)
-class RestoreEvent:
-    kind: str  # phase | progress | done
-    phase: str = ""
-    ns: str = ""
-    documents: int = 0
-    raw_bytes: int = 0
-    total_documents: int = 0
 
 
 @dataclass
@@ -134,14 +124,13 @@ def run_restore(
     plan: RestorePlan,
     target: MongoClient[Any],
     opts: RestoreOptions,
-    on_event: Callable[[RestoreEvent], None] | None = None,
+    report_to: Reporter = silent,
     pitr: PitrPlan | None = None,
 ) -> RestoreReport:
     """Restore ``plan`` (to its end_ts), or with ``pitr`` on to ``pitr.stop_before``."""
-    emit = on_event or (lambda e: None)
     restored_to = to_str(pitr.stop_before) if pitr else plan.manifest.end_ts
     report = RestoreReport(plan.manifest.backup_id, restored_to)
-    phases = PhaseClock(lambda name: emit(RestoreEvent("phase", phase=name)), report.phases)
+    phases = PhaseClock("restore", report_to, report.phases)
 
     if opts.verify_first or opts.drop or pitr:
         # Archived segments are always checked first: they are read last, after the data.
@@ -170,10 +159,10 @@ def run_restore(
     _create_collections(target, plan.collections)
 
     phases.start("load")
-    emit(RestoreEvent("progress", phase="load", total_documents=plan.documents))
+    report_to(Update("restore", "progress", "documents", total=plan.documents))
 
     def progress(ns: str, docs: int, raw: int) -> None:
-        emit(RestoreEvent("progress", phase="load", ns=ns, documents=docs, raw_bytes=raw))
+        report_to(Update("restore", "progress", "documents", ns=ns, done=docs, bytes=raw))
 
     report.documents = load_all(target, repo.storage, plan.files, opts.jobs, progress)
     report.collections = len(plan.collections)
@@ -201,5 +190,4 @@ def run_restore(
         phases.start("users")
         report.users_and_roles = auth.restore_auth(target, repo.storage, plan.auth)
     phases.stop()
-    emit(RestoreEvent("done"))
     return report

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Plan
-from ..events import EventPipe
+from ..events import EventPipe, Reporter, tee
 from ..output import Output
 
 
@@ -18,3 +18,8 @@ class Session:
     plan: Plan
     plan_path: Path | None = None  # the file it came from (None: defaults)
     events: EventPipe | None = None  # a supervisor reads this run's events (--events-fd)
+
+    def reporter(self, *shown: Reporter) -> Reporter:
+        """Where this run's updates go: to ``shown`` (what the console prints of them) and,
+        under a supervisor, to its events pipe as well."""
+        return tee(*shown, self.events.update if self.events is not None else None)

@@ -8,10 +8,9 @@ from typing import Any
 
 from ..catalog.history import single_deployment
 from ..errors import LifeboatError
-from ..events import Event, Sinks, Status
+from ..events import Event, Sinks, Status, Update
 from ..metrics import write_textfile
 from ..notify import Notifier
-from ..repo.mirror import Notice
 from ..repo.repository import Repository
 from . import Session
 
@@ -29,8 +28,8 @@ def sinks_for(ctx: Session, repository: Repository | None, deployment: str | Non
     if repository is not None:
         # Several repositories: one that goes down, serves a bad object, or comes back is an
         # event of its own (a warning, or the "resolved" success), not just a console line.
-        def repository_notice(notice: Notice) -> None:
-            status: Status = "success" if notice.kind == "revived" else "warning"
+        def repository_notice(notice: Update) -> None:
+            status: Status = "success" if notice.name == "revived" else "warning"
             if status == "success":
                 out.note(notice.message)
             sinks.emit(
@@ -38,9 +37,9 @@ def sinks_for(ctx: Session, repository: Repository | None, deployment: str | Non
                     "repository",
                     status,
                     ctx.plan.deployment.name or deployment or "?",
-                    notice.url,
+                    notice.facts["url"],
                     notice.message,
-                    {"repository": notice.member, "notice": notice.kind},
+                    {"repository": notice.facts["member"], "notice": notice.name},
                 )
             )
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +33,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 from .. import __version__
 from ..catalog import snapshots as records
 from ..errors import SnapshotFailed, SourceUnreachable, UnsupportedSource
+from ..events import Reporter, Update, silent
 from ..mongo import members
 from ..mongo.client import connect
 from ..oplog.reader import newest_ts
@@ -135,9 +135,8 @@ def _wait_for_member(uri: str, host: str, timeout_ms: int, wait_s: float) -> Mon
 
 
 def take_snapshot(
-    repo: Repository, opts: SnapshotOptions, provider: Provider, on_step: Callable[[str], None] | None = None
+    repo: Repository, opts: SnapshotOptions, provider: Provider, report: Reporter = silent
 ) -> records.SnapshotManifest:
-    step = on_step or (lambda s: None)
     started, t0 = datetime.now(UTC), time.monotonic()
     cluster = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
     try:
@@ -155,18 +154,18 @@ def take_snapshot(
         version = str(client.admin.command("buildInfo").get("version", "unknown"))
         lock_held: float | None = None
         if opts.consistency == "fsync-lock":
-            step("locking writes (fsyncLock)")
+            report(Update("snapshot", "phase", "lock", "locking writes (fsyncLock)"))
             with WriteLock(client, opts.lock_timeout_s) as lock:
                 start = end = newest_ts(client)
                 _hook("pre", opts.pre, ctx)
                 try:
-                    step(f"snapshot ({provider.name})")
+                    report(Update("snapshot", "phase", "snapshot", f"snapshot ({provider.name})"))
                     ids, volumes = provider.snapshot(ctx)
                     ctx.provider_ids, made = ids, True
                 finally:
                     _hook("post", opts.post, ctx)
             lock_held = lock.held_s
-            step(f"writes unlocked after {lock.held_s:.2f}s")
+            report(Update("snapshot", "phase", "unlocked", f"writes unlocked after {lock.held_s:.2f}s"))
             if lock.expired:
                 raise SnapshotFailed(
                     f"the snapshot took longer than lock_timeout ({opts.lock_timeout_s:g}s): writes were unlocked "
@@ -177,7 +176,7 @@ def take_snapshot(
             start = newest_ts(client)
             try:
                 _hook("pre", opts.pre, ctx)  # cold: the member stops here
-                step(f"snapshot ({provider.name})")
+                report(Update("snapshot", "phase", "snapshot", f"snapshot ({provider.name})"))
                 ids, volumes = provider.snapshot(ctx)
                 ctx.provider_ids, made = ids, True
             finally:
@@ -214,5 +213,12 @@ def take_snapshot(
             try:
                 provider.delete(ctx)
             except SnapshotFailed as e:
-                step(f"could not delete the unrecorded provider snapshot: {e.message}")
+                report(
+                    Update(
+                        "snapshot",
+                        "notice",
+                        "left-behind",
+                        f"could not delete the unrecorded provider snapshot: {e.message}",
+                    )
+                )
         client.close()

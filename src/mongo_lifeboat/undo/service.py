@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from pymongo.errors import BulkWriteError
 from ..catalog.history import History
 from ..ejson import to_relaxed
 from ..errors import RestoreFailed, UsageError
+from ..events import Reporter, Update, silent
 from ..faults import crash_point
 from ..mongo.codec import CODEC
 from ..mongo.nsmap import NamespaceMap, literal_pattern
@@ -97,17 +98,21 @@ def _side_name(coll: str, incident: Incident) -> str:
     return f"{coll}_undo_{to_hex16(incident.ts)}"
 
 
+def _phase(report_to: Reporter, name: str, message: str) -> None:
+    report_to(Update("undo", "phase", name, message))
+
+
 def run_undo(
     repo: Repository,
     history: History,
     incident: Incident,
     target: MongoClient[Any],
     opts: UndoOptions,
-    note: Callable[[str], None] = lambda _: None,
+    report_to: Reporter = silent,
 ) -> UndoReport:
     if incident.kind.startswith("bulk"):
-        return _undo_bulk(repo, history, incident, target, opts, note)
-    return _undo_drop(repo, history, incident, target, opts, note)
+        return _undo_bulk(repo, history, incident, target, opts, report_to)
+    return _undo_drop(repo, history, incident, target, opts, report_to)
 
 
 # -- bulk deletes and updates -----------------------------------------------------------
@@ -119,7 +124,7 @@ def _undo_bulk(
     incident: Incident,
     target: MongoClient[Any],
     opts: UndoOptions,
-    note: Callable[[str], None],
+    report_to: Reporter,
 ) -> UndoReport:
     ns = incident.ns
     db, coll = ns.split(".", 1)
@@ -137,7 +142,7 @@ def _undo_bulk(
     )
     report.dry_run = opts.dry_run
 
-    note(f"undo: reading the {incident.count:,} operations of {incident.id}")
+    _phase(report_to, "read", f"reading the {incident.count:,} operations of {incident.id}")
     # One pass over the archive after the incident: its own operations first, then (once the
     # pre-images are rebuilt) everything written after them.
     after_incident = units(iter_entries(repo.storage, [s for s in history.segments if s.end >= incident.ts]))
@@ -148,7 +153,9 @@ def _undo_bulk(
     last_ts = members[-1][0]
     report.affected = len(ids)
 
-    note(f"undo: rebuilding those documents from base backup {base.backup_id} and the oplog")
+    _phase(
+        report_to, "rebuild", f"rebuilding those documents from base backup {base.backup_id} and the oplog"
+    )
     pre = base_documents(repo.storage, base, ns, set(ids))
     replay_onto(pre, units(backup_oplog(repo.storage, base, pitr.segments)), ns, set(ids), incident.ts)
     missing = set(ids) - set(pre)
@@ -159,7 +166,7 @@ def _undo_bulk(
         key = id_key(op_id(op))
         after[key] = apply_op(after[key], op)
 
-    note("undo: checking what was written to those documents after the incident")
+    _phase(report_to, "check-later-writes", "checking what was written to those documents after the incident")
     fate = Fate(pre, dict(after))
     checked = fate.follow(after_incident, ns, last_ts) or last_ts
     live_to = _follow_live(target, history.deployment, fate, ns, checked, report)
@@ -172,7 +179,7 @@ def _undo_bulk(
         report.written = len(todo)
         return report
 
-    note(f"undo: writing {len(todo):,} documents into {dest}")
+    _phase(report_to, "write", f"writing {len(todo):,} documents into {dest}")
     dest_coll = target[db][dest.split(".", 1)[1]]
     if opts.apply:
         raced = _write_live(dest_coll, [(key, pre[key], after[key]) for key in todo])
@@ -261,7 +268,7 @@ def _undo_drop(
     incident: Incident,
     target: MongoClient[Any],
     opts: UndoOptions,
-    note: Callable[[str], None],
+    report_to: Reporter,
 ) -> UndoReport:
     journal_key = layout.undo_journal_key(history.deployment, incident.id)
     journal = _read_journal(repo, journal_key)
@@ -309,7 +316,11 @@ def _undo_drop(
     body: dict[str, Any] = {"incident": incident.id, "ns_from": ns_from, "ns_to": ns_to}
     if journal is None:
         repo.storage.put(journal_key, io.BytesIO(json.dumps(body).encode()))
-    note(f"undo: restoring {', '.join(report.destination) or incident.ns} to just before {incident.id}")
+    _phase(
+        report_to,
+        "restore",
+        f"restoring {', '.join(report.destination) or incident.ns} to just before {incident.id}",
+    )
     # A rerun (journal present) replaces what an interrupted run left in those namespaces.
     restored = run_restore(
         repo, plan, target, RestoreOptions(jobs=opts.jobs, drop=journal is not None), pitr=pitr
