@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from croniter import croniter
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -69,6 +68,8 @@ def format_duration(seconds: float) -> str:
 
 
 def _check_cron(expr: str) -> str:
+    from croniter import croniter  # loaded only by a plan with schedules
+
     if not croniter.is_valid(expr) or len(expr.split()) not in (5, 6):
         raise ValueError(
             f"not a cron expression: {expr!r} (five fields: minute hour day month weekday; "
@@ -80,6 +81,8 @@ def _check_cron(expr: str) -> str:
 def cron_interval(expr: str, start: datetime | None = None, fires: int = 64) -> float:
     """The longest gap (seconds) between consecutive runs of ``expr`` over its next ``fires``
     runs: what a schedule promises at worst."""
+    from croniter import croniter
+
     it = croniter(expr, start or datetime.now(UTC))
     times = [it.get_next(datetime) for _ in range(fires)]
     return max((b - a).total_seconds() for a, b in itertools.pairwise(times))

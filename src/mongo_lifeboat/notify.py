@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import apprise
-
 from .events import Event
 from .repo import layout
 from .repo.records import get_record, put_record
@@ -24,7 +22,6 @@ from .secrets import redact_notify_url, register
 
 log = logging.getLogger(__name__)
 
-_TYPES = {"success": apprise.NotifyType.SUCCESS, "warning": apprise.NotifyType.WARNING}
 ATTEMPTS = 3
 FIRST_BACKOFF_S = 0.5
 
@@ -68,6 +65,8 @@ class Notifier:
         return record
 
     def _deliver(self, url: str, event: Event) -> dict[str, Any]:
+        import apprise  # here, not at the top: only a run that notifies pays for loading it
+
         shown = redact_notify_url(url)
         sender = apprise.Apprise()
         if not sender.add(url):
@@ -83,7 +82,10 @@ class Notifier:
             if sender.notify(
                 body=_body(event),
                 title=event.title,
-                notify_type=_TYPES.get(event.status, apprise.NotifyType.FAILURE),
+                notify_type={
+                    "success": apprise.NotifyType.SUCCESS,
+                    "warning": apprise.NotifyType.WARNING,
+                }.get(event.status, apprise.NotifyType.FAILURE),
             ):
                 return {"destination": shown, "ok": True, "attempts": attempt, "error": None}
             if attempt < ATTEMPTS:

@@ -24,10 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import Any, BinaryIO
 
 from ..errors import EncryptionKeyError, IntegrityError
 from ..secrets import register
@@ -79,10 +76,23 @@ def _read(path: str) -> str:
         raise EncryptionKeyError(f"cannot read the key file {path}: {e}") from e
 
 
+def _aes(material: bytes) -> Any:
+    # cryptography is loaded by the first encrypted object, not by every command that starts.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(material)
+
+
+def _invalid_tag() -> type[Exception]:
+    from cryptography.exceptions import InvalidTag
+
+    return InvalidTag
+
+
 def key_check(key: Key) -> dict[str, str]:
     """What the plaintext repository marker records: which key, and proof of it."""
     nonce = os.urandom(12)
-    sealed = AESGCM(key.material).encrypt(nonce, _CHECK, key.id)
+    sealed = _aes(key.material).encrypt(nonce, _CHECK, key.id)
     return {"key_id": key.id.hex(), "check": base64.b64encode(nonce + sealed).decode()}
 
 
@@ -98,8 +108,8 @@ def verify_check(keys: list[Key], record: dict[str, str], where: str) -> None:
         match = keys[-1]
     raw = base64.b64decode(record.get("check", ""))
     try:
-        AESGCM(match.material).decrypt(raw[:12], raw[12:], bytes.fromhex(record.get("key_id", "")))
-    except (InvalidTag, ValueError) as e:
+        _aes(match.material).decrypt(raw[:12], raw[12:], bytes.fromhex(record.get("key_id", "")))
+    except (_invalid_tag(), ValueError) as e:
         raise EncryptionKeyError(
             f"wrong encryption key for {where}: none of the {len(keys)} key(s) given is the repository's",
             "give the key the repository was created with (as LIFEBOAT_ENCRYPTION_KEY or in old_key_files)",
@@ -113,7 +123,7 @@ def _aad(header: bytes, counter: int, last: bool) -> bytes:
 def _encrypted_chunks(key: Key, stream: BinaryIO, binding: bytes) -> Iterator[bytes]:
     header = MAGIC_BOUND + key.id + os.urandom(8) + struct.pack(">H", len(binding)) + binding
     yield header
-    aes, counter = AESGCM(key.material), 0
+    aes, counter = _aes(key.material), 0
     chunk = stream.read(CHUNK)
     while True:
         following = stream.read(CHUNK) if chunk else b""
@@ -172,7 +182,7 @@ def _decrypted_chunks(
             raise EncryptionKeyError(
                 f"{name} was encrypted with a key not given (key id {header[4:12].hex()})"
             )
-        aes, counter = AESGCM(key.material), 0
+        aes, counter = _aes(key.material), 0
         while True:
             size = stream.read(4)
             if len(size) < 4:
@@ -183,7 +193,7 @@ def _decrypted_chunks(
                 try:
                     plain = aes.decrypt(nonce, sealed, _aad(header, counter, last))
                     break
-                except InvalidTag:
+                except _invalid_tag():
                     continue
             else:
                 raise IntegrityError(f"{name} failed authentication at chunk {counter} (altered or damaged)")

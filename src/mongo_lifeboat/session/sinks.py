@@ -9,7 +9,6 @@ from typing import Any
 from ..catalog.history import single_deployment
 from ..errors import LifeboatError
 from ..events import Event, Sinks, Status, Update
-from ..metrics import write_textfile
 from ..notify import Notifier
 from ..repo.repository import Repository
 from . import Session
@@ -62,6 +61,8 @@ def sinks_for(ctx: Session, repository: Repository | None, deployment: str | Non
     if textfile is not None and repository is not None:
 
         def metrics(event: Event) -> None:
+            from ..metrics import write_textfile  # prometheus_client, only where a textfile is written
+
             write_textfile(textfile, repository, deployment, event.to_json())
 
         sinks.add(metrics)
