@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
+from mongo_lifeboat.catalog.points import LATEST
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import StorageFailed
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
@@ -51,7 +52,7 @@ def test_backup_archiving_and_restore_are_right_through_a_faulty_repository(
         src.shop.orders.delete_many({"qty": {"$lt": 40}})
         src.shop.Customers.update_many({"grp": 2}, {"$set": {"moved": True}})
     target = servers.new()
-    plan, pitr = choose_restore(repo, "latest", "latest", None, NamespaceMap.build())
+    plan, pitr = choose_restore(repo, "latest", LATEST, None, NamespaceMap.build())
     assert pitr is not None and pitr.segments
     run_restore(repo, plan, target.client(), RestoreOptions(jobs=2), pitr=pitr)
     assert_same(src, target.client())
