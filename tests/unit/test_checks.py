@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from bson import Timestamp
 
+from mongo_lifeboat.agent.remedies import agent_words
 from mongo_lifeboat.audit import checks
 from mongo_lifeboat.audit.facts import Facts, OplogFact, RepositoryFact
 from mongo_lifeboat.catalog.history import History
 from mongo_lifeboat.catalog.timeline import Timeline, Window
+from mongo_lifeboat.cli.remedies import command_line
 from mongo_lifeboat.config import Plan
 from mongo_lifeboat.drill.report import DrillReport
 from mongo_lifeboat.mongo.members import Member
@@ -232,7 +234,8 @@ def test_a_repository_whose_archive_fell_behind_is_a_warning_naming_the_fix() ->
     result = checks.check_repositories(facts)
     assert result.status == "warning"
     assert result.finding == "repository b's oplog archive ends 1h before a's: it missed segments"
-    assert "lifeboat copy --from a --to b" in result.hint
+    assert "lifeboat copy --from a --to b" in result.worded_hint(command_line)
+    assert "lifeboat" not in result.worded_hint(agent_words) and "--" not in result.worded_hint(agent_words)
 
 
 def test_a_snapshot_method_the_source_cannot_do_is_a_warning_naming_the_fix() -> None:
@@ -276,7 +279,14 @@ def test_damage_names_the_object_and_the_repository_to_repair_from() -> None:
     assert result.status == "critical"
     assert "rs0/oplog/x.bson.zst: checksum mismatch" in result.finding
     other = facts.repositories[1].name
-    assert result.hint == f"lifeboat repair --from {other} --repo {facts.repositories[0].name}"
+    assert (
+        result.worded_hint(command_line)
+        == f"lifeboat repair --from {other} --repo {facts.repositories[0].name}"
+    )
+    assert (
+        result.worded_hint(agent_words)
+        == f"repair repository {facts.repositories[0].name} from repository {other}"
+    )
 
 
 def test_a_read_back_that_stopped_running_or_is_off_is_a_warning() -> None:

@@ -46,6 +46,7 @@ from ..timestamps import parse_iso
 from ..verify.sampling import last_sample
 from .alerts import Alerts
 from .jobs import Jobs
+from .remedies import agent_words
 from .schedule import CronTrigger, due_at_start
 from .supervisor import ArchiverSupervisor
 from .views import Cycle
@@ -226,7 +227,7 @@ class Agent:
             self.repository,
         )
         if facts.repo is not None and facts.deployment:
-            data = {"status": overall(results), "checks": [r.to_json() for r in results]}
+            data = {"status": overall(results), "checks": [r.to_json(agent_words) for r in results]}
             put_record(
                 facts.repo.storage,
                 layout.check_result_key(facts.deployment),
@@ -240,7 +241,13 @@ class Agent:
                 continue  # the supervisor reports its own exits
             self.alerts.outcome(
                 f"check:{r.id}",
-                self.event("check", _LEVEL[r.status], f"{r.id}: {r.finding}", check=r.id, hint=r.hint),
+                self.event(
+                    "check",
+                    _LEVEL[r.status],
+                    f"{r.id}: {r.finding}",
+                    check=r.id,
+                    hint=r.worded_hint(agent_words),
+                ),
                 news_when_ok=False,
             )
 

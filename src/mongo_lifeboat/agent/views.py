@@ -17,6 +17,7 @@ from ..repo.repository import Repository
 from ..secrets import redact
 from ..timestamps import parse_position, wall_of
 from . import timeline_svg
+from .remedies import agent_words
 
 if TYPE_CHECKING:
     from .service import Agent
@@ -122,7 +123,7 @@ def document(agent: Agent, name: str) -> Any:
         results = cycle.results if cycle else []
         return {
             "status": overall(results) if results else "starting",
-            "checks": [r.to_json() for r in results],
+            "checks": [r.to_json(agent_words) for r in results],
         }
     if name == "timeline":
         return cycle.timeline if cycle else None
@@ -206,7 +207,7 @@ def _timeline_svg(agent: Agent, drills: list[DrillReport]) -> str:
 def page(agent: Agent) -> dict[str, Any]:
     cycle = agent.cycle
     drills = _drills(agent)
-    checks = [r.to_json() for r in cycle.results] if cycle else []
+    checks = [r.to_json(agent_words) for r in cycle.results] if cycle else []
     backups = cycle.backups["backups"] if cycle and cycle.backups else []
     return {
         "deployment": agent.deployment,

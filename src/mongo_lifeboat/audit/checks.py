@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import format_duration as fmt
-from ..config import literal_secrets
 from ..timestamps import parse_iso
 from .facts import Facts
 from .repository_check import check_repository
-from .result import Level, Result, overall, since
+from .result import Level, Remedy, Result, overall, since
+from .safeguard_checks import check_alerts, check_encryption, check_secrets, check_snapshot_method
 
 __all__ = ["CHECKS", "Level", "Result", "overall", "run_checks"]
 
@@ -86,8 +86,9 @@ def check_repositories(f: Facts) -> Result:
                 "repositories",
                 "warning",
                 f"repository {name}'s oplog archive ends {fmt(lag)} before {ahead}'s: it missed segments",
-                f"a running archiver catches it up; or now: lifeboat copy --from {ahead} --to {name}",
+                "a running archiver catches it up; or now: {do}",
                 value=[r.name for r in f.repositories],
+                remedy=Remedy("copy", {"source": ahead, "target": name}),
             )
     return Result(
         "repositories",
@@ -117,9 +118,9 @@ def check_cross_region(f: Facts) -> Result:
             "critical",
             f"the newest backup {newest} is held by {len(holding)} of {len(f.repositories)} repositories "
             f"({', '.join(r.name for r in holding) or 'none'})",
-            f"copy it: lifeboat copy --from {holding[0].name if holding else 'NAME'} --to NAME (a backup goes to "
-            "every repository of the plan; one that was down missed it)",
+            "copy it: {do} (a backup goes to every repository of the plan; one that was down missed it)",
             value=regions,
+            remedy=Remedy("copy", {"source": holding[0].name if holding else "NAME", "target": "NAME"}),
         )
     if len(regions) < 2:
         return Result(
@@ -180,8 +181,9 @@ def check_oplog_window(f: Facts) -> Result:
             "warning",
             f"the oplog is too young to judge: {fmt(o.window_s)} of history, {o.fill:.1%} full; "
             f"it must come to hold {fmt(need)} ({against})",
-            "run lifeboat check again once the source has been written to for a while",
+            "{do} once the source has been written to for a while",
             value=value,
+            remedy=Remedy("check-again"),
         )
     if filling and full >= need:
         return Result(
@@ -215,15 +217,17 @@ def check_archiver(f: Facts) -> Result:
             "archiver",
             "critical",
             "no archiver has ever run: only base backups protect the data",
-            "run lifeboat stream (under systemd) for point-in-time recovery",
+            "{do} for point-in-time recovery",
+            remedy=Remedy("stream"),
         )
     if not state.get("running"):
         return Result(
             "archiver",
             "critical",
             f"STOPPED at {state.get('position')} ({fmt(float(state.get('age_s') or 0))} ago)",
-            "start lifeboat stream again",
+            "{do} again",
             value=state,
+            remedy=Remedy("stream"),
         )
     lag = float(state.get("lag_s") or 0) + float(state.get("age_s") or 0)
     if rpo is not None and lag > rpo:
@@ -249,7 +253,7 @@ def check_last_backup(f: Facts) -> Result:
     bases = [(m.finished_at, m.backup_id) for m in f.history.manifests] if f.history else []
     bases += [(s.finished_at, f"snapshot:{s.snapshot_id}") for s in f.history.snapshots] if f.history else []
     if not bases:
-        return Result("last-backup", "critical", "no complete base backup", "run lifeboat backup")
+        return Result("last-backup", "critical", "no complete base backup", "{do}", remedy=Remedy("backup"))
     finished_at, base_id = max(bases, key=lambda b: parse_iso(b[0]))
     age = since(f, finished_at)
     interval = f.backup_interval_s or DEFAULT_INTERVAL_S
@@ -259,8 +263,9 @@ def check_last_backup(f: Facts) -> Result:
             "last-backup",
             "critical",
             f"the newest complete backup {base_id} is {fmt(age)} old; the schedule promises {fmt(interval)}",
-            "run lifeboat backup, and check what runs the schedule",
+            "{do}, and check what runs the schedule",
             value={"age_s": age},
+            remedy=Remedy("backup"),
         )
     return Result(
         "last-backup", "ok", f"{base_id}, {fmt(age)} ago (every {fmt(interval)})", value={"age_s": age}
@@ -269,9 +274,7 @@ def check_last_backup(f: Facts) -> Result:
 
 def check_restorable(f: Facts) -> Result:
     if not f.history or not f.history.timeline.windows:
-        return Result(
-            "restorable", "critical", "nothing is restorable", "take a base backup: lifeboat backup"
-        )
+        return Result("restorable", "critical", "nothing is restorable", "{do}", remedy=Remedy("backup"))
     newest_base = f.history.manifests[-1].end if f.history.manifests else None
     window = f.history.timeline.main
     assert window is not None  # there are windows
@@ -295,23 +298,27 @@ def check_drill_age(f: Facts) -> Result:
     passing = [d for d in f.drills if d.verdict == "pass"]
     if not passing:
         what = "no drill has ever passed" if f.drills else "no restore drill has ever run"
-        return Result("drill-age", "critical", f"{what}: restores are unproven", "run lifeboat drill")
+        return Result(
+            "drill-age", "critical", f"{what}: restores are unproven", "{do}", remedy=Remedy("drill")
+        )
     age = since(f, passing[-1].finished_at)
     if age > max_age:
         return Result(
             "drill-age",
             "warning",
             f"the last passing drill is {fmt(age)} old (max_age {fmt(max_age)})",
-            "run lifeboat drill (and schedule it)",
+            "{do} (and schedule it)",
             value={"age_s": age},
+            remedy=Remedy("drill"),
         )
     if f.drills[-1].verdict != "pass":
         return Result(
             "drill-age",
             "warning",
             f"the newest drill {f.drills[-1].id} failed",
-            "see lifeboat drill show",
+            "{do}",
             value={"age_s": age},
+            remedy=Remedy("drill-show"),
         )
     return Result("drill-age", "ok", f"passed {fmt(age)} ago", value={"age_s": age})
 
@@ -319,7 +326,9 @@ def check_drill_age(f: Facts) -> Result:
 def check_drill_rto(f: Facts) -> Result:
     rto = f.plan.objectives.rto
     if not f.drills:
-        return Result("drill-rto", "warning", "no drill has measured a recovery time", "run lifeboat drill")
+        return Result(
+            "drill-rto", "warning", "no drill has measured a recovery time", "{do}", remedy=Remedy("drill")
+        )
     d = f.drills[-1]
     took = d.projected_recovery_s if d.projected_recovery_s is not None else d.recovery_s
     how = "projected" if d.projected_recovery_s is not None else "measured"
@@ -346,81 +355,6 @@ def check_drill_rto(f: Facts) -> Result:
         f"{how} recovery {fmt(took)} within RTO {fmt(rto)} (margin {fmt(margin)})",
         value={"recovery_s": took, "margin_s": margin},
     )
-
-
-def check_alerts(f: Facts) -> Result:
-    if not f.plan.alerts.notify:
-        return Result(
-            "alerts",
-            "critical",
-            "no alert destination: failures reach nobody",
-            'add [alerts] notify = ["slack://…"] (any Apprise URL)',
-        )
-    if f.delivery is None:
-        return Result(
-            "alerts",
-            "warning",
-            f"{len(f.plan.alerts.notify)} destination(s), none used yet",
-            "run lifeboat notify test",
-        )
-    if not f.delivery.get("ok"):
-        return Result(
-            "alerts",
-            "critical",
-            f"the last delivery ({f.delivery.get('event')}, {f.delivery.get('time')}) failed",
-            "check the URLs; run lifeboat notify test",
-            value=f.delivery,
-        )
-    return Result(
-        "alerts",
-        "ok",
-        f"{len(f.plan.alerts.notify)} destination(s); last delivery {f.delivery.get('time')} ok",
-        value={"time": f.delivery.get("time")},
-    )
-
-
-def check_encryption(f: Facts) -> Result:
-    plain = [r.name for r in f.repositories if r.encrypted is not True]
-    if not f.repositories or plain:
-        return Result(
-            "encryption",
-            "warning",
-            f"not encrypted at rest: {', '.join(plain) or 'no repository'}",
-            "create encrypted repositories (LIFEBOAT_ENCRYPTION_KEY or key_file) and lifeboat copy into them",
-            value=plain,
-        )
-    return Result(
-        "encryption", "ok", f"all {len(f.repositories)} repositories encrypted at rest (AES-256-GCM)"
-    )
-
-
-def check_snapshot_method(f: Facts) -> Result:
-    s = f.plan.snapshot
-    if not s.configured:
-        return Result("snapshot-method", "ok", "the plan takes no volume snapshots")
-    if f.write_lock_problem:
-        return Result(
-            "snapshot-method",
-            "warning",
-            f"consistency = fsync-lock cannot work on the source: {f.write_lock_problem}",
-            'set [snapshot] consistency = "journal" (data and journal on one volume, snapshotted '
-            'atomically) or "cold" (the member stopped by [snapshot] pre/post)',
-        )
-    return Result("snapshot-method", "ok", f"{s.provider} snapshots, consistency {s.consistency}")
-
-
-def check_secrets(f: Facts) -> Result:
-    literal = literal_secrets(f.plan)
-    if literal:
-        return Result(
-            "secrets",
-            "warning",
-            f"the plan file holds credentials itself: {', '.join(literal)}",
-            "write them as ${VAR} and set the variable where Lifeboat runs (the plan file may be read "
-            "by others; lifeboat plan show redacts them)",
-            value={"keys": literal},
-        )
-    return Result("secrets", "ok", "every credential in the plan comes from ${VAR}")
 
 
 CHECKS: list[Callable[[Facts], Result]] = [

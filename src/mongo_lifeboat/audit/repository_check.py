@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..config import cron_interval
 from ..config import format_duration as fmt
 from .facts import Facts
-from .result import Result, since
+from .result import Remedy, Result, since
 
 
 def check_repository(f: Facts) -> Result:
@@ -23,10 +23,11 @@ def check_repository(f: Facts) -> Result:
             "repository",
             "critical",
             f"{n} damaged object(s) in {', '.join(d.name for d in damaged)}: {key}: {problem}",
-            f"lifeboat repair --from {others[0]} --repo {r.name}"
+            "{do}"
             if others
             else "restore from another backup; take a new one (a second repository could repair it)",
             value={d.name: sorted(d.damaged) for d in damaged},
+            remedy=Remedy("repair", {"source": others[0], "repo": r.name}) if others else None,
         )
     if not f.plan.sampling.schedule:
         return Result(
@@ -48,8 +49,9 @@ def check_repository(f: Facts) -> Result:
             "repository",
             "warning",
             f"repository {name} last read back {when}: damage there would go unseen",
-            f"run the agent (it reads a share back on [sampling] schedule), or: lifeboat verify --sample --repo {name}",
+            "run the agent (it reads a share back on [sampling] schedule), or: {do}",
             value=[s[0] for s in stale],
+            remedy=Remedy("verify-sample", {"repo": name}),
         )
     return Result(
         "repository",

@@ -20,6 +20,7 @@ from ..session import Session
 from ..session.repositories import open_repository
 from ..session.sinks import event, sinks_for
 from .options import app, deployment_option, json_option, parse_listen, repo_option, source_option
+from .remedies import command_line
 
 _NAGIOS = {"ok": 0, "warning": 1, "critical": 2}
 _MARK = {"ok": "ok      ", "warning": "WARNING ", "critical": "CRITICAL"}
@@ -54,7 +55,7 @@ def check(ctx: Session, source: str | None, repo: str | None, deployment: str | 
     facts = gather_facts(ctx.plan, config.source_uri(source, ctx.plan), _repositories(ctx, repo), deployment)
     results = run_checks(facts)
     status = overall(results)
-    data = {"status": status, "checks": [r.to_json() for r in results]}
+    data = {"status": status, "checks": [r.to_json(command_line) for r in results]}
     if facts.repo is not None and facts.deployment:
         put_record(
             facts.repo.storage,
@@ -88,8 +89,9 @@ def check(ctx: Session, source: str | None, repo: str | None, deployment: str | 
     def render() -> None:
         for r in results:
             out.say(f"{_MARK[r.status]}  {r.id:<14} {r.finding}")
-            if r.hint and r.status != "ok":
-                out.say(f"{'':10}{'':15}hint: {r.hint}")
+            hint = r.worded_hint(command_line)
+            if hint and r.status != "ok":
+                out.say(f"{'':10}{'':15}hint: {hint}")
         out.say(f"status: {status}")
 
     out.result(data, render)

@@ -1,0 +1,23 @@
+"""The audit's remedies worded for the agent's alerts and dashboard: there is no command line
+there, so each says what the agent does about it or where on the page to look."""
+
+from __future__ import annotations
+
+from ..audit.result import Remedy
+
+WORDS = {
+    "backup": "let the agent's next scheduled base backup run (the schedule table shows why the last one failed)",
+    "stream": "the agent restarts the archiver itself; the archiver panel shows why it stopped",
+    "drill": "the agent runs a drill on the plan's drill schedule (set one if there is none)",
+    "drill-show": "see the failed drill in the drills panel",
+    "notify-test": "send a test notification from the host the agent runs on",
+    "copy": "copy the backups and the archive of repository {source} into {target}",
+    "repair": "repair repository {repo} from repository {source}",
+    "verify-sample": "the agent reads repository {repo} back on the plan's sampling schedule",
+    "check-again": "the agent checks again every check interval",
+    "plan-show": "the plan as shown by Lifeboat",
+}
+
+
+def agent_words(remedy: Remedy) -> str:
+    return WORDS[remedy.action].format(**remedy.args)

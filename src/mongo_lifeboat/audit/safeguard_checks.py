@@ -1,0 +1,87 @@
+"""The checks of what reaches and guards the data: alerts that are delivered, encryption at
+rest, a snapshot method that can work here, and no credentials written in the plan itself."""
+
+from __future__ import annotations
+
+from ..config import literal_secrets
+from .facts import Facts
+from .result import Remedy, Result
+
+
+def check_alerts(f: Facts) -> Result:
+    if not f.plan.alerts.notify:
+        return Result(
+            "alerts",
+            "critical",
+            "no alert destination: failures reach nobody",
+            'add [alerts] notify = ["slack://…"] (any Apprise URL)',
+        )
+    if f.delivery is None:
+        return Result(
+            "alerts",
+            "warning",
+            f"{len(f.plan.alerts.notify)} destination(s), none used yet",
+            "{do}",
+            remedy=Remedy("notify-test"),
+        )
+    if not f.delivery.get("ok"):
+        return Result(
+            "alerts",
+            "critical",
+            f"the last delivery ({f.delivery.get('event')}, {f.delivery.get('time')}) failed",
+            "check the URLs; {do}",
+            value=f.delivery,
+            remedy=Remedy("notify-test"),
+        )
+    return Result(
+        "alerts",
+        "ok",
+        f"{len(f.plan.alerts.notify)} destination(s); last delivery {f.delivery.get('time')} ok",
+        value={"time": f.delivery.get("time")},
+    )
+
+
+def check_encryption(f: Facts) -> Result:
+    plain = [r.name for r in f.repositories if r.encrypted is not True]
+    if not f.repositories or plain:
+        return Result(
+            "encryption",
+            "warning",
+            f"not encrypted at rest: {', '.join(plain) or 'no repository'}",
+            "create encrypted repositories (LIFEBOAT_ENCRYPTION_KEY or key_file) and {do}",
+            value=plain,
+            remedy=Remedy("copy", {"source": plain[0] if plain else "NAME", "target": "NEW"}),
+        )
+    return Result(
+        "encryption", "ok", f"all {len(f.repositories)} repositories encrypted at rest (AES-256-GCM)"
+    )
+
+
+def check_snapshot_method(f: Facts) -> Result:
+    s = f.plan.snapshot
+    if not s.configured:
+        return Result("snapshot-method", "ok", "the plan takes no volume snapshots")
+    if f.write_lock_problem:
+        return Result(
+            "snapshot-method",
+            "warning",
+            f"consistency = fsync-lock cannot work on the source: {f.write_lock_problem}",
+            'set [snapshot] consistency = "journal" (data and journal on one volume, snapshotted '
+            'atomically) or "cold" (the member stopped by [snapshot] pre/post)',
+        )
+    return Result("snapshot-method", "ok", f"{s.provider} snapshots, consistency {s.consistency}")
+
+
+def check_secrets(f: Facts) -> Result:
+    literal = literal_secrets(f.plan)
+    if literal:
+        return Result(
+            "secrets",
+            "warning",
+            f"the plan file holds credentials itself: {', '.join(literal)}",
+            "write them as ${VAR} and set the variable where Lifeboat runs (the plan file may be read "
+            "by others; {do} redacts them)",
+            value={"keys": literal},
+            remedy=Remedy("plan-show"),
+        )
+    return Result("secrets", "ok", "every credential in the plan comes from ${VAR}")
