@@ -332,35 +332,6 @@ def _env_keys(value: Any, path: tuple[int | str, ...]) -> list[str]:
     return [_key_path(path)] if isinstance(value, str) and _VAR.search(value) else []
 
 
-def literal_secrets(plan: Plan) -> list[str]:
-    """The keys that hold a credential written in the plan itself rather than as ${VAR}."""
-    candidates: list[tuple[str, str | None, bool]] = [  # (key, value, whether any path is secret)
-        ("deployment.source", plan.deployment.source, False),
-        ("drill.staging", plan.drill.staging, False),
-        ("agent.token", plan.agent.token, True),
-        ("owner.escalation", plan.owner.escalation if plan.owner else None, True),
-        *((f"repository[{i}].url", r.url, False) for i, r in enumerate(plan.repository)),
-        *((f"alerts.notify[{i}]", u, True) for i, u in enumerate(plan.alerts.notify)),
-        ("snapshot.pre", plan.snapshot.pre, False),
-        ("snapshot.post", plan.snapshot.post, False),
-    ]
-    if plan.snapshot.command is not None:
-        candidates += [
-            (f"snapshot.command.{k}", v, False) for k, v in plan.snapshot.command.model_dump().items()
-        ]
-    out = []
-    for key, value, whole in candidates:
-        if not value or key in plan._from_env:
-            continue
-        # A token, a notification URL with a path or query (its token), or a credential inside.
-        literal = key == "agent.token" or secrets.holds_credential(value)
-        if whole and "://" in value:
-            literal = literal or secrets.redact_notify_url(value) != value
-        if literal:
-            out.append(key)
-    return out
-
-
 def plan_path(path: Path | None) -> Path | None:
     """The plan file in effect: ``path``, else ``$LIFEBOAT_CONFIG``, else ``./lifeboat.toml`` if present."""
     if path is not None:

@@ -3,7 +3,8 @@ rest, a snapshot method that can work here, and no credentials written in the pl
 
 from __future__ import annotations
 
-from ..config import literal_secrets
+from .. import secrets
+from ..config import Plan
 from .facts import Facts
 from .result import Remedy, Result
 
@@ -85,3 +86,32 @@ def check_secrets(f: Facts) -> Result:
             remedy=Remedy("plan-show"),
         )
     return Result("secrets", "ok", "every credential in the plan comes from ${VAR}")
+
+
+def literal_secrets(plan: Plan) -> list[str]:
+    """The keys that hold a credential written in the plan itself rather than as ${VAR}."""
+    candidates: list[tuple[str, str | None, bool]] = [  # (key, value, whether any path is secret)
+        ("deployment.source", plan.deployment.source, False),
+        ("drill.staging", plan.drill.staging, False),
+        ("agent.token", plan.agent.token, True),
+        ("owner.escalation", plan.owner.escalation if plan.owner else None, True),
+        *((f"repository[{i}].url", r.url, False) for i, r in enumerate(plan.repository)),
+        *((f"alerts.notify[{i}]", u, True) for i, u in enumerate(plan.alerts.notify)),
+        ("snapshot.pre", plan.snapshot.pre, False),
+        ("snapshot.post", plan.snapshot.post, False),
+    ]
+    if plan.snapshot.command is not None:
+        candidates += [
+            (f"snapshot.command.{k}", v, False) for k, v in plan.snapshot.command.model_dump().items()
+        ]
+    out = []
+    for key, value, whole in candidates:
+        if not value or key in plan._from_env:
+            continue
+        # A token, a notification URL with a path or query (its token), or a credential inside.
+        literal = key == "agent.token" or secrets.holds_credential(value)
+        if whole and "://" in value:
+            literal = literal or secrets.redact_notify_url(value) != value
+        if literal:
+            out.append(key)
+    return out
