@@ -56,7 +56,7 @@ def _interrupted(args: list[str], point: str, signal_name: str = "sigint", env: 
     return code, stderr, ended - signalled[0]
 
 
-def _seed(client, n: int = 30_000) -> None:  # type: ignore[no-untyped-def]
+def _seed(client, n: int = 15_000) -> None:  # type: ignore[no-untyped-def]
     client.shop.orders.insert_many([{"_id": i, "qty": i % 7, "pad": "x" * 200} for i in range(n)])
     client.shop.items.insert_many([{"_id": i, "sku": f"s{i}"} for i in range(n // 3)])
     client.shop.orders.create_index("qty")
