@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -105,7 +105,7 @@ class Update:
     facts: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return _redacted(asdict(self))
+        return asdict(self)
 
 
 Reporter = Callable[[Update], None]
@@ -210,12 +210,9 @@ def update_of(payload: dict[str, Any]) -> Update | None:
 def outcome_of(payload: dict[str, Any]) -> Event | None:
     """The :class:`Event` an ``outcome`` line carries (None if it is not one)."""
     try:
-        return Event(**{k: payload[k] for k in _EVENT_FIELDS if k in payload})
+        return Event(**{f.name: payload[f.name] for f in fields(Event) if f.name in payload})
     except TypeError:
         return None
-
-
-_EVENT_FIELDS = ("event", "status", "deployment", "repository", "summary", "details", "time")
 
 
 class EventPipe:
@@ -228,7 +225,8 @@ class EventPipe:
         self._lock = threading.Lock()
 
     def write(self, line_type: str, payload: dict[str, Any]) -> None:
-        # OSError/ValueError: the supervisor went away (or closed the pipe): the run goes on.
+        # Everything that leaves the process is redacted here, once. OSError/ValueError: the
+        # supervisor went away (or closed the pipe): the run goes on.
         with self._lock, contextlib.suppress(OSError, ValueError):
             self._file.write(event_line(line_type, _redacted(payload)))
 

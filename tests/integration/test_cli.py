@@ -84,6 +84,23 @@ def test_missing_repository_and_bad_urls(tmp_path: Path) -> None:
     _assert_one_clear_error(r.stderr, r.code, 5)
 
 
+def test_a_bad_point_in_time_is_said_before_anything_is_opened(tmp_path: Path) -> None:
+    nowhere = "file://" + str(tmp_path / "nothing")  # no repository: it is never reached
+    for args in (
+        ("restore", "--to", "yesterday", "--target", "mongodb://127.0.0.1:1"),
+        ("drill", "--to", "yesterday"),
+        ("export", "--to", "yesterday", "--format", "mongodump-archive", "--out", str(tmp_path / "x")),
+    ):
+        r = lifeboat(*args, "--repo", nowhere)
+        assert "cannot read the point in time 'yesterday'" in _assert_one_clear_error(r.stderr, r.code, 2)
+
+
+def test_a_bad_events_fd_is_a_usage_error_pointing_at_the_global_help() -> None:
+    r = lifeboat("--events-fd", "987", "list")
+    assert "--events-fd 987" in _assert_one_clear_error(r.stderr, r.code, 2)
+    assert "see: lifeboat --help" in r.stderr
+
+
 def test_unknown_option_is_a_usage_error() -> None:
     r = lifeboat("backup", "--frobnicate")
     assert "--frobnicate" in _assert_one_clear_error(r.stderr, r.code, 2)

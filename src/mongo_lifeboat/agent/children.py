@@ -36,8 +36,11 @@ def _die_with_parent() -> None:  # runs in the child, between fork and exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+_PROGRAM = [sys.executable, "-m", "mongo_lifeboat"]
+
+
 def command(plan_path: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "mongo_lifeboat", "--config", str(plan_path), *args]
+    return [*_PROGRAM, "--config", str(plan_path), *args]
 
 
 @dataclass
@@ -85,7 +88,7 @@ class Running:
         events_r, events_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [*argv[:3], "--events-fd", str(events_w), *argv[3:]],  # after python -m mongo_lifeboat
+                [*_PROGRAM, "--events-fd", str(events_w), *argv[len(_PROGRAM) :]],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -119,17 +122,17 @@ class Running:
         with open(fd, encoding="utf-8") as pipe:
             for line in pipe:
                 read = read_event_line(line)
-                if read is not None and read[0] == "update":
-                    update = update_of(read[1])
+                if read is None:
+                    continue
+                line_type, payload = read
+                if line_type == "update":
+                    update = update_of(payload)
                     if update is not None and update.kind == "phase":
                         self.phase = update.name
-                    continue
-                event = outcome_of(read[1]) if read and read[0] == "outcome" else None
-                if event is None:
-                    continue
-                self.outcomes.append(event)
-                if self._on_event is not None:
-                    self._on_event(event)
+                elif line_type == "outcome" and (event := outcome_of(payload)) is not None:
+                    self.outcomes.append(event)
+                    if self._on_event is not None:
+                        self._on_event(event)
 
     def wait(self, timeout: float | None = None) -> JobResult:
         code = self.proc.wait(timeout)
@@ -142,7 +145,7 @@ class Running:
             document = None
         error = next((line[len("error: ") :] for line in self.tail if line.startswith("error: ")), "")
         return JobResult(
-            self.argv[5:],  # after python -m mongo_lifeboat --config PLAN
+            self.argv[len(_PROGRAM) + 2 :],  # after the program and --config PLAN
             self.started_at,
             datetime.now(UTC).isoformat(timespec="seconds"),
             round(time.monotonic() - self.started, 3),

@@ -95,12 +95,13 @@ def drill(
     if to and latest:
         raise click.UsageError("give --to T or --latest, not both")
     plan, out = ctx.plan, ctx.output
+    point = Point.parse(to) if to else None  # a bad --to is said before anything is opened
     repository = open_repository(ctx, repo, every=True)
     name = load_history(repository, deployment).deployment
     sinks = sinks_for(ctx, repository, name)
     opts = DrillOptions(
         source_uri=config.require_source(source, plan),
-        to=Point.parse(to) if to else None,
+        to=point,
         staging=staging or plan.drill.staging,
         ns_include=ns_include,
         jobs=jobs or plan.restore.jobs,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .. import __version__, interrupts
-from ..errors import Interrupted, LifeboatError, SourceUnreachable
+from ..errors import Interrupted, LifeboatError, SourceUnreachable, UsageError
 from ..secrets import RedactingFilter, redact
 from .commands import COMMANDS, LazyGroup
 
@@ -77,7 +77,10 @@ def _event_pipe(fd: int) -> EventPipe:
     try:
         return EventPipe(fd)
     except OSError as e:
-        raise click.UsageError(f"--events-fd {fd}: not an open file descriptor ({e.strerror})") from None
+        raise UsageError(
+            f"--events-fd {fd}: not an open file descriptor ({e.strerror})",
+            "a supervisor passes the write end of a pipe it holds open; see: lifeboat --help",
+        ) from None
 
 
 _MAX_MESSAGE = 600  # driver errors can embed whole documents: never dump them on a terminal

@@ -129,8 +129,8 @@ def export(
         raise UsageError(
             "only an archive can go to standard output", "use --format mongodump-archive with --out -"
         )
+    point = Point.parse(to) if to is not None else None  # said before anything is opened
     repository = open_repository(ctx, repo, every=True)
-    point = Point.parse(to) if to is not None else None
     plan, pitr = choose_restore(repository, backup_id, point, deployment, NamespaceMap.build((), (), (), ()))
     source = ExportSource(
         repository.storage,

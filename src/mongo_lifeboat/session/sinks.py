@@ -32,13 +32,15 @@ def sinks_for(ctx: Session, repository: Repository | None, deployment: str | Non
             if status == "success":
                 out.note(notice.message)
             sinks.emit(
-                Event(
+                event(
+                    ctx,
                     "repository",
                     status,
-                    ctx.plan.deployment.name or deployment or "?",
+                    deployment,
                     notice.facts["url"],
                     notice.message,
-                    {"repository": notice.facts["member"], "notice": notice.name},
+                    repository=notice.facts["member"],
+                    notice=notice.name,
                 )
             )
 
