@@ -3,23 +3,40 @@
 The CLI prints ``error: <message>`` and ``hint: <hint>`` on stderr and exits with
 the class's code. Codes are part of the public interface (documented in the
 README): never renumber them.
+
+Errors state facts: what to do is a ``Remedy`` (never a command or a flag), and each front end
+words it (``worded_hint``): the CLI as the command to run, anything else in plain words.
 """
 
 from __future__ import annotations
 
+from .remedies import Remedy, Wording, plain, worded
 from .secrets import redact
 
 
 class LifeboatError(Exception):
-    """Base class. ``message`` and ``hint`` are redacted before they are stored."""
+    """Base class. ``message`` and ``hint`` are redacted before they are stored.
+
+    ``hint`` says what to do in words; ``{do}`` in it stands for ``remedy``, worded by the
+    caller (a hint of its own replaces the class's default remedy unless it names one)."""
 
     exit_code = 1
     default_hint = ""
+    default_remedy: Remedy | None = None
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, remedy: Remedy | None = None) -> None:
         self.message = redact(message)
-        self.hint = redact(hint if hint is not None else self.default_hint)
+        self._hint = redact(hint if hint is not None else self.default_hint)
+        self.remedy = remedy if remedy is not None or hint is not None else self.default_remedy
         super().__init__(self.message)
+
+    @property
+    def hint(self) -> str:
+        """The hint in plain words (a front end words the remedy its own way: ``worded_hint``)."""
+        return self.worded_hint(plain)
+
+    def worded_hint(self, word: Wording) -> str:
+        return worded(self._hint, self.remedy, word)
 
 
 class UsageError(LifeboatError):
@@ -31,7 +48,7 @@ class UsageError(LifeboatError):
 class SeveralDeployments(UsageError):
     """The repository holds backups of several deployments and none was named."""
 
-    default_hint = "pass --deployment NAME, or set [deployment] name in the plan"
+    default_remedy = Remedy("name-deployment")
 
 
 class ConfigError(LifeboatError):
@@ -52,7 +69,7 @@ class RepositoryError(LifeboatError):
     """The repository is missing, unreadable, or not a Lifeboat repository."""
 
     exit_code = 5
-    default_hint = "create one with: lifeboat init --repo URL"
+    default_remedy = Remedy("init")
 
 
 class StorageFailed(RepositoryError):
@@ -68,14 +85,15 @@ class BackupNotFound(LifeboatError):
     """The named backup does not exist (or is incomplete) in the repository."""
 
     exit_code = 6
-    default_hint = "list the complete backups with: lifeboat list"
+    default_remedy = Remedy("list-backups")
 
 
 class IntegrityError(LifeboatError):
     """An object in the repository is corrupted, truncated or missing."""
 
     exit_code = 7
-    default_hint = "run `lifeboat verify --all`; restore from another backup or repository"
+    default_hint = "{do}; restore from another backup or repository"
+    default_remedy = Remedy("verify-all")
 
 
 class OplogOverflow(LifeboatError):
@@ -88,7 +106,8 @@ class TargetNotEmpty(LifeboatError):
     """The restore target already holds data in the namespaces being restored."""
 
     exit_code = 9
-    default_hint = "pass --drop to replace those namespaces, or restore elsewhere"
+    default_hint = "{do}, or restore elsewhere"
+    default_remedy = Remedy("drop")
 
 
 class RestoreFailed(LifeboatError):
@@ -133,7 +152,7 @@ class NotRestorable(LifeboatError):
     """The requested point in time is outside every restorable window (they are listed)."""
 
     exit_code = 16
-    default_hint = "see the restorable windows with: lifeboat timeline"
+    default_remedy = Remedy("timeline")
 
 
 class DumpInvalid(LifeboatError):
@@ -149,7 +168,7 @@ class DrillNotFound(LifeboatError):
     """The named drill report does not exist in the repository."""
 
     exit_code = 6
-    default_hint = "list the drills with: lifeboat drill list"
+    default_remedy = Remedy("list-drills")
 
 
 class DrillFailed(LifeboatError):
@@ -162,7 +181,8 @@ class StagingIsSource(LifeboatError):
     """The drill's staging server is the source itself: nothing was written."""
 
     exit_code = 19
-    default_hint = "drill into a scratch server (--staging scratch) or a separate staging deployment"
+    default_hint = "{do} or a separate staging deployment"
+    default_remedy = Remedy("scratch-staging")
 
 
 class ChecksWarning(LifeboatError):
@@ -204,14 +224,14 @@ class DeploymentMismatch(LifeboatError):
     """The source is another replica set than the one the repository holds under that name."""
 
     exit_code = 25
-    default_hint = "give it its own name in the repository: --deployment NAME (or [deployment] key)"
+    default_remedy = Remedy("own-name")
 
 
 class ObjectLocked(LifeboatError):
     """What was to be deleted is under retention (Object Lock): nothing was deleted or hidden."""
 
     exit_code = 26
-    default_hint = "it can be deleted once its retention ends; --force does not override a lock"
+    default_hint = "it can be deleted once its retention ends; not even a forced delete overrides a lock"
 
 
 class Interrupted(BaseException):

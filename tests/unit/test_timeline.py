@@ -6,6 +6,7 @@ import pytest
 from bson import Timestamp
 
 from mongo_lifeboat.catalog.timeline import build_timeline
+from mongo_lifeboat.cli.remedies import command_line
 from mongo_lifeboat.oplog.segments import Segment
 from mongo_lifeboat.repo.manifest import Manifest
 from mongo_lifeboat.timestamps import to_str
@@ -63,7 +64,8 @@ def test_a_snapshot_base_opens_a_window_and_a_restore_from_it_says_what_to_do_fi
     assert build_timeline([], segments[1:], None, [snap]).windows == []
     with pytest.raises(NotRestorable) as caught:
         plan_pitr([], timeline, segments, Timestamp(t0 + 250, 1), NamespaceMap.build())
-    assert "--base snapshot:s1" in (caught.value.hint or "")
+    assert "--base snapshot:s1" in caught.value.worded_hint(command_line)
+    assert "snapshot:s1" in caught.value.hint and "--" not in caught.value.hint
 
 
 def test_a_base_the_archiver_has_not_reached_does_not_collapse_the_window() -> None:

@@ -3,7 +3,7 @@ there, so each says what the agent does about it or where on the page to look.""
 
 from __future__ import annotations
 
-from ..audit.result import Remedy
+from ..remedies import PLAIN, Remedy
 
 WORDS = {
     "backup": "let the agent's next scheduled base backup run (the schedule table shows why the last one failed)",
@@ -20,4 +20,6 @@ WORDS = {
 
 
 def agent_words(remedy: Remedy) -> str:
-    return WORDS[remedy.action].format(**remedy.args)
+    """The agent's words for the audit's remedies; an error's remedy (the agent meets those only in
+    a failed cycle's message) in plain words, which name no flag either."""
+    return WORDS.get(remedy.action, PLAIN[remedy.action]).format(**remedy.args)

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import format_duration as fmt
+from ..remedies import Remedy
 from ..timestamps import parse_iso
 from .facts import Facts
 from .repository_check import check_repository
-from .result import Level, Remedy, Result, overall, since
+from .result import Level, Result, overall, since
 from .safeguard_checks import check_alerts, check_encryption, check_secrets, check_snapshot_method
 
 __all__ = ["CHECKS", "Level", "Result", "overall", "run_checks"]

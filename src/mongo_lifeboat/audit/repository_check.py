@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from ..config import cron_interval
 from ..config import format_duration as fmt
+from ..remedies import Remedy
 from .facts import Facts
-from .result import Remedy, Result, since
+from .result import Result, since
 
 
 def check_repository(f: Facts) -> Result:

@@ -2,47 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..remedies import Remedy, Wording, plain, worded
 from ..timestamps import parse_iso
 from .facts import Facts
 
 Level = Literal["ok", "warning", "critical"]
 _RANK = {"ok": 0, "warning": 1, "critical": 2}
-
-
-@dataclass(frozen=True)
-class Remedy:
-    """What to do about a finding, as a fact: an action and what it applies to. The audit never
-    names a command or a flag; each front end words the remedy in its own terms (the command
-    line as the command to run, ``cli.remedies``; the agent as what it does or shows,
-    ``agent.remedies``)."""
-
-    action: str  # one of PLAIN's keys
-    args: dict[str, str] = field(default_factory=dict)
-
-
-Wording = Callable[[Remedy], str]
-
-# The remedies in plain words: what a caller that words none of its own shows.
-PLAIN = {
-    "backup": "take a base backup",
-    "stream": "run the archiver",
-    "drill": "run a restore drill",
-    "drill-show": "read the last drill's report",
-    "notify-test": "send a test notification",
-    "copy": "copy the backups and the archive of {source} to {target}",
-    "repair": "repair {repo} from {source}",
-    "verify-sample": "read a sample of repository {repo} back",
-    "check-again": "check again",
-    "plan-show": "show the plan as loaded",
-}
-
-
-def plain(remedy: Remedy) -> str:
-    return PLAIN[remedy.action].format(**remedy.args)
 
 
 @dataclass(frozen=True)
@@ -55,10 +23,7 @@ class Result:
     remedy: Remedy | None = None
 
     def worded_hint(self, word: Wording = plain) -> str:
-        if self.remedy is None:
-            return self.hint
-        done = word(self.remedy)
-        return self.hint.replace("{do}", done) if "{do}" in self.hint else done
+        return worded(self.hint, self.remedy, word)
 
     def to_json(self, word: Wording = plain) -> dict[str, Any]:
         return {

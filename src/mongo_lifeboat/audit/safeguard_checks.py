@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from .. import secrets
 from ..config import Plan
+from ..remedies import Remedy
 from .facts import Facts
-from .result import Remedy, Result
+from .result import Result
 
 
 def check_alerts(f: Facts) -> Result:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..catalog.timeline import Timeline
 from ..errors import BackupNotFound, LeaseHeld, ObjectLocked, UsageError
+from ..remedies import Remedy
 from ..repo import layout
 from ..repo.lease import held_by_live_process
 from ..repo.repository import BackupListing, Repository
@@ -66,7 +67,7 @@ def delete_backup(
     restorable window (deleting it would make that window unrestorable) unless ``force``."""
     matches = [b for b in repo.list_backups() if b.backup_id == backup_id]
     if not matches:
-        raise BackupNotFound(f"backup {backup_id} not found in {repo.url}", "see: lifeboat list")
+        raise BackupNotFound(f"backup {backup_id} not found in {repo.url}", remedy=Remedy("list-backups"))
     if len(matches) > 1:
         raise UsageError(f"backup id {backup_id} exists for several deployments")
     listing = matches[0]
@@ -80,7 +81,8 @@ def delete_backup(
                     f"backup {backup_id} is the only base of the restorable window "
                     f"{window.describe()['start_wall']} .. {window.describe()['end_wall']}: "
                     "deleting it makes that window unrestorable",
-                    "take a newer backup first, or pass --force",
+                    "take a newer backup first, or {do}",
+                    Remedy("force"),
                 )
     plan = planned_deletion(repo, listing, state)
     # Never a delete marker over a locked object: on a versioned, locked bucket it would hide

@@ -15,6 +15,7 @@ from ..oplog import chain
 from ..oplog.entries import units
 from ..oplog.incidents import INCIDENT_PREFIX, Incident, find_incidents
 from ..oplog.segments import Segment, iter_entries, list_segments, read_state
+from ..remedies import Remedy
 from ..repo import layout
 from ..repo.damage import damaged_objects
 from ..repo.manifest import Manifest
@@ -62,9 +63,7 @@ def load_history(repo: Repository, deployment: str | None = None) -> History:
     known = deployments(repo)
     if deployment is None:
         if not known:
-            raise BackupNotFound(
-                f"no backups or archived oplog in {repo.url}", "take one with: lifeboat backup"
-            )
+            raise BackupNotFound(f"no backups or archived oplog in {repo.url}", remedy=Remedy("backup"))
         if len(known) > 1:
             raise SeveralDeployments(f"the repository holds several deployments: {', '.join(known)}")
         deployment = known[0]
@@ -122,7 +121,8 @@ def incident_by_id(storage: Storage, segments: list[Segment], incident_id: str) 
     raise UsageError(
         f"{incident_id} is not an incident in the archived oplog; incidents within {_AROUND_S // 60} "
         f"minutes of it: {listed}",
-        "list them with: lifeboat incidents; a bare oplog position is written seconds:increment",
+        "{do}; a bare oplog position is written seconds:increment",
+        Remedy("incidents"),
     )
 
 

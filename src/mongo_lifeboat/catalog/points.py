@@ -17,6 +17,7 @@ from bson import Timestamp
 from ..errors import NotRestorable, UsageError
 from ..oplog.incidents import INCIDENT_PREFIX
 from ..oplog.segments import iter_entries
+from ..remedies import Remedy
 from ..repo.storage import Storage
 from ..timestamps import just_after, parse_iso, parse_position
 from .history import History, incident_by_id
@@ -78,11 +79,11 @@ def resolve(point: Point, history: History, storage: Storage, *, within_archive:
             if timeline.archived_to is None:
                 raise NotRestorable(
                     "nothing is archived: a snapshot rolls forward only with the archived oplog",
-                    "run lifeboat stream (or the agent)",
+                    remedy=Remedy("stream"),
                 )
             return just_after(timeline.archived_to)
         if not timeline.windows:
-            raise NotRestorable("nothing is restorable yet", "take a base backup: lifeboat backup")
+            raise NotRestorable("nothing is restorable yet", remedy=Remedy("backup"))
         return timeline.windows[-1].end
     if point.kind == "incident":
         return incident_by_id(storage, history.segments, point.text).ts

@@ -18,6 +18,7 @@ from bson import Timestamp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import BackupNotFound, IntegrityError
+from ..remedies import Remedy
 from ..repo import layout
 from ..repo.storage import ObjectMissing, Storage
 from ..timestamps import parse_position
@@ -82,14 +83,12 @@ def load(storage: Storage, deployment: str, snapshot_id: str) -> SnapshotManifes
     if snapshot_id == "latest":
         found = list_snapshots(storage, deployment)
         if not found:
-            raise BackupNotFound(f"no snapshot of {deployment}", "take one with: lifeboat snapshot")
+            raise BackupNotFound(f"no snapshot of {deployment}", remedy=Remedy("snapshot"))
         return found[-1]
     try:
         return _read(storage, layout.snapshot_key(deployment, snapshot_id))
     except ObjectMissing as e:
-        raise BackupNotFound(
-            f"snapshot {snapshot_id} not found", "list them with: lifeboat snapshot list"
-        ) from e
+        raise BackupNotFound(f"snapshot {snapshot_id} not found", remedy=Remedy("list-snapshots")) from e
 
 
 def delete(storage: Storage, manifest: SnapshotManifest) -> None:

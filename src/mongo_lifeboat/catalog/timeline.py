@@ -104,7 +104,7 @@ class Timeline:
         )
         if self.damaged:
             n = len(self.damaged)
-            gaps += f" ({n} damaged segment{'s' if n != 1 else ''}: lifeboat repair)"
+            gaps += f" ({n} damaged segment{'s' if n != 1 else ''}: repair from another repository)"
         separate = [w for w in self.windows if w not in self.ahead]
         if len(separate) == 1:
             return f"restorable {latest}{ahead}{gaps}"

@@ -14,6 +14,7 @@ from .. import __version__, interrupts
 from ..errors import Interrupted, LifeboatError, SourceUnreachable, UsageError
 from ..secrets import RedactingFilter, redact
 from .commands import COMMANDS, LazyGroup
+from .remedies import command_line
 
 if TYPE_CHECKING:
     from ..events import EventPipe
@@ -133,7 +134,7 @@ def main() -> None:
     except LifeboatError as e:
         if _state["verbose"]:
             traceback.print_exc()
-        _fail(e.message, e.hint, e.exit_code)
+        _fail(e.message, e.worded_hint(command_line), e.exit_code)
     except click.exceptions.Abort:
         _fail("interrupted", "run the same command again", EXIT_INTERRUPTED)
     except click.ClickException as e:
@@ -155,7 +156,7 @@ def _driver_error(e: Exception) -> None:
 
     if isinstance(e, ConnectionFailure):
         err = SourceUnreachable(f"lost the connection to MongoDB: {e}")
-        _fail(err.message, err.hint, err.exit_code)
+        _fail(err.message, err.worded_hint(command_line), err.exit_code)
     if isinstance(e, PyMongoError):
         if _state["verbose"]:
             traceback.print_exc()

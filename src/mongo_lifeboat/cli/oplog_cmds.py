@@ -219,7 +219,11 @@ def incidents(
     )
     data = []
     for incident in found:
-        described = incident.describe()
+        described = {
+            **incident.describe(),
+            "restore_with": f"lifeboat restore --to {incident.id}",
+            "undo_with": f"lifeboat undo {incident.id}",
+        }
         if incident.drops_collections:  # what it took: from the last backup and the archive since
             dropped = what_was_dropped(repository.storage, history, incident)
             described["dropped"] = dropped.describe()

@@ -113,6 +113,8 @@ def restore(
     out = ctx.output
     point = Point.parse(to) if to is not None else None
     nsmap = NamespaceMap.build(ns_include, ns_exclude, ns_from, ns_to)
+    if point is not None and backup_id != "latest" and base is None:
+        raise UsageError("give a backup id or --to, not both", "--to picks the base backup itself")
     repository = open_repository(ctx, repo, every=True)
     if base is not None:
         if (

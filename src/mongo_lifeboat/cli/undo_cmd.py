@@ -53,6 +53,8 @@ def undo(
     under their own name with --apply when it is free, else beside it.
     """
     out = ctx.output
+    if apply_ and into:
+        raise UsageError("give --apply or --into, not both", "--apply writes into the live collection itself")
     opts = UndoOptions(apply=apply_, into=into, dry_run=dry_run, jobs=jobs or ctx.plan.restore.jobs)
     repository = open_repository(ctx, repo, every=True)
     history = load_history(repository, deployment)

@@ -10,6 +10,7 @@ from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from ..errors import SourceUnreachable, UsageError
+from ..remedies import Remedy
 
 MAX_SECONDARY_LAG_S = 30.0
 
@@ -61,12 +62,17 @@ def choose(members: list[Member], wanted: str, max_lag_s: float = MAX_SECONDARY_
     healthy = [m for m in members if m.state == "SECONDARY" and m.lag_s <= max_lag_s]
     if wanted == "primary":
         if primary is None:
-            raise SourceUnreachable("the replica set has no primary now", "retry, or use --member secondary")
+            raise SourceUnreachable(
+                "the replica set has no primary now",
+                "retry, or {do}",
+                Remedy("member", {"member": "secondary"}),
+            )
         return primary
     if wanted == "secondary":
         if not healthy:
             raise SourceUnreachable(
-                f"no secondary within {max_lag_s:g}s of the primary", "use --member auto or primary"
+                f"no secondary within {max_lag_s:g}s of the primary",
+                remedy=Remedy("member", {"member": "primary"}),
             )
         return min(healthy, key=lambda m: (not m.hidden, m.lag_s))
     if wanted == "auto":
@@ -78,7 +84,7 @@ def choose(members: list[Member], wanted: str, max_lag_s: float = MAX_SECONDARY_
     found = next((m for m in members if m.host == wanted), None)
     if found is None:
         hosts = ", ".join(m.host for m in members)
-        raise UsageError(f"--member {wanted} is not a member of the set", f"members: {hosts}")
+        raise UsageError(f"{wanted} is not a member of the replica set", f"members: {hosts}")
     return found
 
 

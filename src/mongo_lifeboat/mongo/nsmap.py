@@ -189,7 +189,7 @@ def target_problem(ns: str, renamed: bool) -> str | None:
     if db in _RESERVED_DBS:
         return f"{db}.* belongs to the server"
     if coll.startswith("system.") and not coll.startswith("system.buckets."):
-        return "system collections are the server's (users and roles: --with-users)"
+        return "system collections are the server's (users and roles are restored on their own)"
     if renamed and (_UNSAFE.search(db) or _UNSAFE.search(coll)):
         return "a renamed target may not hold /, \\, .., NUL or $, nor start or end with a dot"
     return None

@@ -26,6 +26,7 @@ from ..errors import UsageError
 from ..events import CountDocuments
 from ..mongo.catalog import BUCKETS
 from ..oplog.segments import Segment, backup_oplog_raw, entry_ts
+from ..remedies import Remedy
 from ..repo.manifest import CollectionEntry, Manifest
 from ..repo.objects import read_documents
 from ..repo.storage import Storage
@@ -94,7 +95,7 @@ def _prepare(out: Path, directory: bool) -> Path:
     empty directory for a directory dump)."""
     if out.exists() and not (directory and out.is_dir() and not any(out.iterdir())):
         raise UsageError(
-            f"{out} already exists", "export writes a new dump: remove it or choose another --out"
+            f"{out} already exists", "export writes a new dump: remove it or {do}", Remedy("other-output")
         )
     partial = out.with_name(f".{out.name}.lifeboat-partial-{os.getpid()}")
     if partial.exists():

@@ -24,6 +24,7 @@ from bson.errors import InvalidBSON
 
 from ..errors import DumpInvalid, UsageError
 from ..mongo.catalog import AUTH_COLLECTIONS, BUCKETS
+from ..remedies import Remedy
 from ..repo.objects import iter_bson
 from .archive import OPLOG, ArchiveReader
 from .metadata import DumpMetadata, fix_index, parse_metadata
@@ -276,13 +277,15 @@ def _open_directory(root: Path, db: str | None) -> Dump:
                 loose.append(p.name)
                 dump.skipped.append(f"{p.name}: not inside a database directory")
         if not dump.namespaces and oplog is None:
-            hint = (
-                "it holds .bson files directly: if it is one database's directory, pass --db NAME"
-                if any(n.endswith((".bson", ".bson.gz")) for n in loose)
-                else "point at the directory mongodump --out wrote (it holds one directory per database)"
-            )
+            what = f"{root}: no database directories and no oplog.bson: not a mongodump directory"
+            if any(n.endswith((".bson", ".bson.gz")) for n in loose):
+                raise DumpInvalid(
+                    what,
+                    "it holds .bson files directly: if it is one database's directory, {do}",
+                    Remedy("name-db"),
+                )
             raise DumpInvalid(
-                f"{root}: no database directories and no oplog.bson: not a mongodump directory", hint
+                what, "point at the directory mongodump --out wrote (it holds one directory per database)"
             )
     dump.check()
     files = [p for _, p, _, _ in data] + ([oplog] if oplog else [])
@@ -310,7 +313,7 @@ def _open_bson_file(path: Path, db: str | None, collection: str | None) -> Dump:
     if not db:
         raise UsageError(
             f"{path.name} is a single collection's file: say which database it goes to",
-            "pass --db NAME (and --collection NAME if it is not the file's name)",
+            remedy=Remedy("name-db-collection"),
         )
     dump = Dump("mongodump-bson", str(path))
     stem = path.name.removesuffix(".gz").removesuffix(".bson")
@@ -435,5 +438,7 @@ def open_dump(path: str, db: str | None = None, collection: str | None = None) -
     if p.name.endswith((".bson", ".bson.gz")):
         return _open_bson_file(p, db, collection)
     if db or collection:
-        raise UsageError("--db and --collection apply to a directory of one database or a .bson file")
+        raise UsageError(
+            "a database or collection name applies only to a directory of one database or a .bson file"
+        )
     return _open_archive(path)

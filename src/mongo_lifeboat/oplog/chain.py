@@ -16,6 +16,7 @@ from bson import Timestamp
 from pymongo import MongoClient
 
 from ..errors import DeploymentMismatch, IntegrityError
+from ..remedies import Remedy
 from ..repo.manifest import Manifest, SourceIdentity
 from ..repo.objects import read_documents
 from ..repo.storage import Storage
@@ -200,6 +201,6 @@ def _refuse(deployment: str, identity: SourceIdentity, recorded: SourceIdentity 
     raise DeploymentMismatch(
         f"this source is not the deployment {deployment!r} this repository holds: {why}. "
         f"Source: {_show(identity)}; repository: {_show(recorded)}",
-        "two replica sets share the name; keep them apart: give this one its own name in the "
-        "repository with --deployment NAME (or [deployment] key = NAME in its plan)",
+        "two replica sets share the name; keep them apart: {do}",
+        Remedy("own-name"),
     )

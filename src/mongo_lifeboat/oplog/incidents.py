@@ -71,8 +71,6 @@ class Incident:
             "ns": self.ns,
             "kind": self.kind,
             "count": self.count,
-            "restore_with": f"lifeboat restore --to {self.id}",
-            "undo_with": f"lifeboat undo {self.id}",
         }
 
 

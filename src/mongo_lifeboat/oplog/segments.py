@@ -20,6 +20,7 @@ from bson.raw_bson import RawBSONDocument
 
 from ..errors import IntegrityError
 from ..mongo.codec import CODEC
+from ..remedies import Remedy
 from ..repo import layout
 from ..repo.damage import record_damage
 from ..repo.manifest import FileEntry, Manifest
@@ -133,8 +134,8 @@ def iter_raw_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[
             record_damage(storage, seg.key, e.message)
             raise IntegrityError(
                 e.message,
-                "the timeline shows it as a gap from now on (lifeboat timeline); restore to a point "
-                "before it, or copy a good copy from another repository with: lifeboat repair",
+                "the timeline shows it as a gap from now on; restore to a point before it, or {do}",
+                Remedy("repair-from-copy"),
             ) from e
 
 

@@ -27,6 +27,7 @@ from pymongo.read_concern import ReadConcern
 
 from ..errors import LifeboatError
 from ..mongo.codec import RAW_CODEC
+from ..remedies import Remedy
 from ..timestamps import to_str
 from .reader import oplog
 
@@ -236,7 +237,8 @@ class OplogTail:
         raise OplogHole(
             f"oplog entry {to_str(entry['ts'])} appeared after {to_str(self.position)} had been read: "
             f"the source made it visible more than {self.settle_s:g}s after later entries",
-            "the archive may miss it: take a new base backup (lifeboat backup) so restores start after it",
+            "the archive may miss it: {do} so restores start after it",
+            Remedy("backup"),
         )
 
     def _filled(self, after: Timestamp, batch: list[Any], whole: bool = False) -> list[Any]:

@@ -21,6 +21,7 @@ from ..errors import (
     UsageError,
 )
 from ..events import Reporter
+from ..remedies import Remedy
 from . import crypto, kms, layout
 from .backends import open_storage
 from .manifest import FORMAT_VERSION, Manifest
@@ -269,12 +270,13 @@ class Repository:
             complete = [b for b in complete if b.manifest and b.manifest.deployment == deployment]
         if backup_id == "latest":
             if not complete:
-                raise BackupNotFound(f"no complete backup in {self.url}", "take one with: lifeboat backup")
+                raise BackupNotFound(f"no complete backup in {self.url}", remedy=Remedy("backup"))
             deployments = {b.deployment_key for b in complete}
             if len(deployments) > 1:
                 raise UsageError(
                     "the repository holds several deployments; 'latest' is ambiguous",
-                    "name the backup id (see: lifeboat list)",
+                    "name the backup id: {do}",
+                    Remedy("list-backups"),
                 )
             manifest = complete[-1].manifest
             assert manifest is not None
@@ -289,8 +291,8 @@ class Repository:
             if other is not None and other.damaged:
                 raise other.damage_kind(
                     f"backup {backup_id} is damaged: {other.damaged}",
-                    "restore another backup (lifeboat list), or a copy from another repository; "
-                    f"lifeboat delete {backup_id} --force removes it",
+                    "restore another backup, or a copy from another repository; {do}",
+                    Remedy("delete-damaged", {"backup": backup_id}),
                 )
             detail = " (it is incomplete: it never finished)" if other is not None else ""
             raise BackupNotFound(f"backup {backup_id} not found in {self.url}{detail}")

@@ -16,6 +16,7 @@ from pymongo.errors import OperationFailure
 
 from ..errors import RestoreFailed
 from ..mongo.codec import CODEC
+from ..remedies import Remedy
 from ..repo.objects import read_documents
 from ..repo.storage import Storage
 from .plan import CollectionTask
@@ -72,6 +73,7 @@ def _restore_without_merge(target: MongoClient[Any], by_ns: dict[str, list[dict[
         raise RestoreFailed(
             f"the target cannot take stored credentials (no _mergeAuthzCollections): "
             f"{len(users)} user(s) not restored ({names}); {done} role(s) were restored",
-            "recreate those users with createUser, or restore without --with-users",
+            "recreate those users with createUser, or {do}",
+            Remedy("without-users"),
         )
     return done

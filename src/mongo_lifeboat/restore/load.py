@@ -22,6 +22,7 @@ from .. import interrupts
 from ..errors import RestoreFailed
 from ..events import CountDocuments
 from ..faults import crash_point
+from ..remedies import Remedy
 from ..repo.manifest import FileEntry
 from ..repo.objects import read_documents
 from ..repo.storage import Storage
@@ -61,7 +62,7 @@ def _read(storage: Storage, tns: str, entry: FileEntry, put: Callable[[_Batch], 
     if seen != entry.documents:
         raise RestoreFailed(
             f"{entry.key} held {seen} documents but the manifest says {entry.documents}",
-            "run `lifeboat verify` on this backup",
+            remedy=Remedy("verify-backup"),
         )
     return seen
 

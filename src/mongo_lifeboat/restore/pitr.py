@@ -13,6 +13,7 @@ from ..catalog.timeline import Timeline
 from ..errors import NotRestorable, UsageError
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.segments import Segment
+from ..remedies import Remedy
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from ..timestamps import just_after, to_str, wall_of
@@ -66,9 +67,7 @@ def plan_pitr(
             raise NotRestorable(
                 f"the base before {to_str(stop_before)} is {snapshots[-1]}, a volume snapshot: a member must "
                 "first run on its data",
-                f"restore its volumes (lifeboat snapshot list shows them), start a member on them, then: lifeboat "
-                f"restore --to {to_str(stop_before)} --base {snapshots[-1]} --target URI (without --target, the "
-                "provider's restore command does the first steps)",
+                remedy=Remedy("restore-on-snapshot", {"to": to_str(stop_before), "snapshot": snapshots[-1]}),
             )
         raise NotRestorable(f"no provable base backup before {to_str(stop_before)}; {_windows(timeline)}")
     base = max(candidates, key=lambda m: m.end)
@@ -111,7 +110,7 @@ def choose_restore(
     if to is None:
         return plan_restore(repo.resolve(backup_id, deployment), nsmap, with_users), None
     if backup_id != "latest":
-        raise UsageError("give a backup id or --to, not both", "--to picks the base backup itself")
+        raise UsageError("a point in time picks its base backup itself: a backup id cannot be given too")
     history = load_history(repo, deployment)
     stop_before = resolve(to, history, repo.storage)
     pitr = plan_pitr(history.manifests, history.timeline, history.segments, stop_before, nsmap, with_users)

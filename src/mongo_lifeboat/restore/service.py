@@ -17,6 +17,7 @@ from ..oplog.applier import Applier
 from ..oplog.entries import units
 from ..oplog.indexes import IndexCatalog
 from ..oplog.segments import Segment, backup_oplog
+from ..remedies import Remedy
 from ..repo import layout
 from ..repo.damage import record_damage
 from ..repo.integrity import verify_objects
@@ -148,10 +149,10 @@ def run_restore(
                 record_damage(repo.storage, p["object"], p["problem"])
             raise IntegrityError(
                 f"{len(result.problems)} bad object(s), nothing was written; first: {first['problem']}",
-                "a damaged segment is a gap in the timeline from now on: choose a point before it "
-                "(lifeboat timeline), or copy a good copy from another repository with: lifeboat repair"
+                "a damaged segment is a gap in the timeline from now on: choose a point before it, or {do}"
                 if damaged
                 else None,
+                Remedy("repair-from-copy") if damaged else None,
             )
 
     phases.start("prepare")

@@ -26,6 +26,7 @@ from ..oplog.entries import units
 from ..oplog.indexes import IndexCatalog
 from ..oplog.reader import oplog
 from ..oplog.segments import Segment, entry_ts, iter_entries, iter_raw_entries
+from ..remedies import Remedy
 from ..repo.storage import Storage
 from ..timestamps import just_before, to_str, wall_of
 
@@ -63,7 +64,8 @@ def _covering(history: History, start: Timestamp, stop_before: Timestamp) -> lis
     if chain[-1].end < just_before(stop_before):
         raise NotRestorable(
             f"the archive ends at {to_str(chain[-1].end)} ({wall_of(chain[-1].end)}), before {to_str(stop_before)}",
-            "restore to an earlier point, or --to latest",
+            "restore to an earlier point, or {do}",
+            Remedy("restore-latest"),
         )
     return chain
 

@@ -56,9 +56,7 @@ class UndoOptions:
 
     def __post_init__(self) -> None:
         if self.apply and self.into:
-            raise UsageError(
-                "give --apply or --into, not both", "--apply writes into the live collection itself"
-            )
+            raise UsageError("an undo writes either into the live collection or into a side one, not both")
 
 
 @dataclass
