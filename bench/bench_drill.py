@@ -40,7 +40,7 @@ def seed(client: MongoClient[Any], docs: int) -> None:
             )
 
 
-def measure(docs: int, jobs: int) -> dict[str, float]:
+def measure(docs: int, jobs: int) -> dict[str, Any]:
     with ScratchServer() as src, ScratchServer() as plain, ScratchServer() as staging:
         seed(MongoClient(src.uri), docs)
         repo = Repository.init("file://" + tempfile.mkdtemp(prefix="lifeboat-bench-drill-"))
@@ -61,6 +61,7 @@ def measure(docs: int, jobs: int) -> dict[str, float]:
         "recovery_s": report.recovery_s,
         "proof_s": report.phases["proof"],
         "compared": report.documents_compared,
+        "phases": report.phases,
     }
 
 
@@ -77,6 +78,7 @@ def main() -> None:
             f"{label}: {m['docs']} docs | plain restore {m['restore_s']:.2f}s, drill recovery {m['recovery_s']:.2f}s, "
             f"proof {m['proof_s']:.2f}s ({m['compared']} documents compared with the source)"
         )
+        print("   drill phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in m["phases"].items()))
     print("ratios (same backup, same run):")
     for label, m in runs.items():
         print(f"  {label}: proof/plain-restore = {m['proof_s'] / m['restore_s']:.2f}")

@@ -110,6 +110,28 @@ def test_staging_altered_between_load_and_proof_fails_at_the_data_step(story: di
     assert [(f["step"], f.get("ns"), f.get("_id")) for f in report.failures] == [("data", QUIET, "7")]
 
 
+def test_a_document_lost_or_added_on_staging_fails_the_data_step(story: dict[str, Any]) -> None:
+    """The walk pairs restored documents with the source's both ways: one the restore lost and one
+    it invented are each named, though together they leave the count as it was."""
+
+    def tamper(staging: MongoClient[Any]) -> None:
+        db, coll = QUIET.split(".", 1)
+        staging[db][coll].delete_one({"_id": 8})
+        staging[db][coll].insert_one({"_id": "invented", "odd": True})
+
+    report = run_drill(
+        story["repo"],
+        None,
+        DrillOptions(story["source"].uri, staging=story["pool"].new().uri, before_proof=tamper, jobs=3),
+    )
+    assert report.verdict == "fail"
+    found = sorted((f["step"], f.get("ns"), f.get("_id"), f["problem"]) for f in report.failures)
+    assert found == [
+        ("data", QUIET, "'invented'", "missing on the source"),
+        ("data", QUIET, "8", "missing after the restore"),
+    ], report.failures
+
+
 def test_a_subset_drill_projects_the_whole_restore_against_the_rto(story: dict[str, Any]) -> None:
     report = run_drill(
         story["repo"],

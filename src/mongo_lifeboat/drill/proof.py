@@ -3,26 +3,24 @@ the live source (DESIGN §8). Every failure names what failed: namespace, ``_id`
 
 from __future__ import annotations
 
-import datetime
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import bson
-from bson import Decimal128, ObjectId, Timestamp
-from bson.raw_bson import RawBSONDocument
+from bson import Timestamp
 from pymongo import MongoClient
 
 from ..ejson import from_ejson
-from ..mongo.codec import RAW_CODEC
 from ..mongo.indexes import comparable_all
 from ..mongo.nsmap import NamespaceMap
-from ..oplog.reader import newest_ts
+from ..oplog.reader import written_through
 from ..restore.plan import RestorePlan
 from ..verify.compare import CollectionSummary, summarize
-from .changes import Changes, id_key
+from .changes import Changes
+from .walk import Candidate, walk_all
 
-BATCH = 500  # documents looked up on the source at a time
+BATCH = 500  # _ids counted on staging at a time
 LISTED = 20  # differing documents named per namespace (all are counted)
 
 
@@ -131,93 +129,30 @@ class Counts:
     documents: dict[str, int]
 
 
-def count_source(source: MongoClient[Any], namespaces: list[str]) -> Counts:
-    at = newest_ts(source)
-    documents = {}
-    for ns in namespaces:
+@dataclass
+class Compared:
+    restored: dict[str, int]  # documents per restored namespace
+    candidates: list[Candidate]  # restored documents the source does not hold as they are
+    counts: Counts  # the source's, between two oplog positions
+
+
+def compare_with_source(
+    staging: MongoClient[Any], source: MongoClient[Any], namespaces: list[str], absent: list[str], jobs: int
+) -> Compared:
+    """Every restored document against the source's, byte for byte (``walk``), ``jobs``
+    collections at a time; the source's counts from the same walks (and of the ``absent``
+    collections, which the restore lacks, by a count), all between two oplog positions."""
+    at, _ = written_through(source)  # all it counts up to here is surely visible to the walks
+    walked = walk_all(staging, source, namespaces, jobs)
+    documents = {w.ns: w.source for w in walked}
+    for ns in absent:
         db, coll = ns.split(".", 1)
         documents[ns] = source[db][coll].count_documents({})
-    return Counts(at, newest_ts(source), documents)
-
-
-@dataclass
-class Candidate:
-    ns: str
-    key: bytes
-    id: Any
-    problem: str
-
-
-def _compare_batch(ns: str, theirs: Any, batch: list[RawBSONDocument], candidates: list[Candidate]) -> None:
-    """Look the documents up on the source one batch at a time (the fallback of the merge)."""
-    found = {id_key(d["_id"]): d.raw for d in theirs.find({"_id": {"$in": [d["_id"] for d in batch]}})}
-    for doc in batch:
-        there = found.get(id_key(doc["_id"]))
-        if there is None:
-            candidates.append(Candidate(ns, id_key(doc["_id"]), doc["_id"], "missing on the source"))
-        elif there != doc.raw:
-            candidates.append(Candidate(ns, id_key(doc["_id"]), doc["_id"], "differs from the source"))
-
-
-# BSON's comparison order of types (numbers, strings, objects, arrays, binary, ObjectId, bool,
-# dates, timestamps, regexes): both servers return _id order by it.
-def order_key(value: Any) -> tuple[int, Any]:
-    if isinstance(value, bool):
-        return (8, value)
-    if isinstance(value, int | float):
-        return (1, float(value))
-    if isinstance(value, Decimal128):
-        return (1, float(value.to_decimal()))
-    if isinstance(value, str):
-        return (2, value.encode())
-    if isinstance(value, ObjectId):
-        return (7, value.binary)
-    if isinstance(value, datetime.datetime):
-        return (9, value.timestamp() if value.tzinfo else value.replace(tzinfo=datetime.UTC).timestamp())
-    if isinstance(value, Timestamp):
-        return (10, (value.time, value.inc))
-    if isinstance(value, bytes):
-        return (5, (len(value), value))
-    return (3, bson.encode({"v": value}))  # objects, arrays …: approximate; the fallback settles it
-
-
-def _merge(ns: str, mine: Any, theirs: Any, candidates: list[Candidate]) -> tuple[int, list[RawBSONDocument]]:
-    """Walk both collections in _id order, comparing documents with equal _ids byte for byte.
-    Returns (restored documents, those the walk did not pair, to be looked up)."""
-    restored, unpaired = 0, []
-    source = iter(theirs.find({}).sort("_id", 1))
-    there = next(source, None)
-    for doc in mine.find({}).sort("_id", 1):
-        restored += 1
-        key = order_key(doc["_id"])
-        while there is not None and order_key(there["_id"]) < key:
-            there = next(source, None)
-        if there is not None and id_key(there["_id"]) == id_key(doc["_id"]):
-            if there.raw != doc.raw:
-                candidates.append(Candidate(ns, id_key(doc["_id"]), doc["_id"], "differs from the source"))
-            there = next(source, None)
-        else:
-            unpaired.append(doc)
-    return restored, unpaired
-
-
-def compare_documents(
-    staging: MongoClient[Any], source: MongoClient[Any], namespaces: list[str]
-) -> tuple[dict[str, int], list[Candidate]]:
-    """Every restored document against the source's, byte for byte: both collections walked
-    once in _id order, and what that does not pair looked up by _id. Returns (restored
-    documents per ns, the ones that differ or are missing on the source). Which of those
-    differences are real is decided once the oplog after T is known."""
-    restored: dict[str, int] = {}
-    candidates: list[Candidate] = []
-    for ns in namespaces:
-        db, coll = ns.split(".", 1)
-        mine = staging[db].get_collection(coll, codec_options=RAW_CODEC)
-        theirs = source[db].get_collection(coll, codec_options=RAW_CODEC)
-        restored[ns], unpaired = _merge(ns, mine, theirs, candidates)
-        for i in range(0, len(unpaired), BATCH):
-            _compare_batch(ns, theirs, unpaired[i : i + BATCH], candidates)
-    return restored, candidates
+    return Compared(
+        {w.ns: w.restored for w in walked},
+        [c for w in walked for c in w.mismatches],
+        Counts(at, written_through(source)[1], documents),
+    )
 
 
 def restored_and_written(

@@ -36,8 +36,7 @@ from .changes import commanded_between, read_changes
 from .proof import (
     Proof,
     check_structure,
-    compare_documents,
-    count_source,
+    compare_with_source,
     data_namespaces,
     judge_absent,
     judge_data,
@@ -137,7 +136,7 @@ def run_drill(
                 if opts.before_proof is not None:
                     opts.before_proof(staging)
                 with clock.phase("proof"):
-                    _prove(proof, repo, history, plan, target, source, staging)
+                    _prove(proof, repo, history, plan, target, source, staging, opts.jobs)
     finally:
         source.close()
     return _report(repo, history, plan, target, opts, started, staging_name, clock, proof, verified)
@@ -175,6 +174,7 @@ def _prove(
     target: Timestamp,
     source: MongoClient[Any],
     staging: MongoClient[Any],
+    jobs: int,
 ) -> None:
     data_ns = [t.target_ns for t in plan.collections if not t.is_buckets and t.entry.type == "collection"]
     for task in plan.collections:
@@ -189,13 +189,13 @@ def _prove(
     on_staging, on_source = data_namespaces(staging, plan.nsmap), data_namespaces(source, plan.nsmap)
     data_ns += sorted(on_staging - set(data_ns))
     absent = sorted(on_source - on_staging - {t.target_ns for t in plan.collections})
-    counts = count_source(source, [*data_ns, *absent])
-    restored, candidates = compare_documents(staging, source, data_ns)
-    proof.documents_restored += sum(restored.values())
+    compared = compare_with_source(staging, source, data_ns, absent, jobs)
+    counts = compared.counts
+    proof.documents_restored += sum(compared.restored.values())
     changes = read_changes(repo.storage, history.segments, source, target, counts.at, counts.by)
     judge_absent(proof, changes, absent, counts)
     written = restored_and_written(staging, changes, data_ns)
-    judge_data(proof, changes, restored, written, candidates, counts)
+    judge_data(proof, changes, compared.restored, written, compared.candidates, counts)
     before = commanded_between(repo.storage, history.segments, plan.manifest.end, target)
     every_ns = [t.source_ns for t in [*plan.collections, *plan.views]]
     check_structure(

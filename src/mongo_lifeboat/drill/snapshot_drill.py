@@ -33,7 +33,7 @@ from ..snapshot.providers import Provider, bring_up
 from ..snapshot.restore import restore_from_snapshot
 from ..timestamps import just_after
 from .changes import commanded_between, read_changes
-from .proof import Proof, compare_documents, count_source, judge_data, restored_and_written
+from .proof import Proof, compare_with_source, judge_data, restored_and_written
 from .report import DrillReport
 from .service import DrillOptions, finish_report, refuse_source_as_staging
 
@@ -80,7 +80,7 @@ def run_snapshot_drill(
                 proof.fail("restore", redact(getattr(e, "message", str(e))))
             if not proof.failures:
                 with clock.phase("proof"):
-                    _prove(proof, repo, history, target, source, staging)
+                    _prove(proof, repo, history, target, source, staging, opts.jobs)
         finally:
             staging.close()
     finally:
@@ -96,14 +96,15 @@ def _prove(
     target: Timestamp,
     source: MongoClient[Any],
     staging: MongoClient[Any],
+    jobs: int,
 ) -> None:
     data_ns = sorted(set(_collections(staging)) | set(_collections(source)))
-    counts = count_source(source, data_ns)
-    restored, candidates = compare_documents(staging, source, data_ns)
-    proof.documents_restored += sum(restored.values())
+    compared = compare_with_source(staging, source, data_ns, [], jobs)
+    counts = compared.counts
+    proof.documents_restored += sum(compared.restored.values())
     changes = read_changes(repo.storage, history.segments, source, target, counts.at, counts.by)
     written = restored_and_written(staging, changes, data_ns)
-    judge_data(proof, changes, restored, written, candidates, counts)
+    judge_data(proof, changes, compared.restored, written, compared.candidates, counts)
     since_t = commanded_between(repo.storage, history.segments, just_after(target), newest_ts(source))
     for ns in data_ns:
         if not since_t.stable_collection(ns):

@@ -42,6 +42,19 @@ def newest_ts(client: MongoClient[Any]) -> Timestamp:
     return oplog(client).find({}, {"ts": 1}).sort("$natural", DESCENDING).limit(1).next()["ts"]
 
 
+def written_through(client: MongoClient[Any]) -> tuple[Timestamp, Timestamp]:
+    """Two bounds on the oplog now, from ``hello`` where the server says (no oplog read, which
+    is a full scan on some servers): every entry at or before the first is visible (the
+    majority commit point: nothing below it can still appear), and no visible entry is after the
+    second (the last write applied). Elsewhere both are the newest entry."""
+    last = client.admin.command("hello").get("lastWrite") or {}
+    try:
+        return last["majorityOpTime"]["ts"], last["opTime"]["ts"]
+    except (KeyError, TypeError):
+        newest = newest_ts(client)
+        return newest, newest
+
+
 def oldest_ts(client: MongoClient[Any]) -> Timestamp:
     return oplog(client).find({}, {"ts": 1}).sort("$natural", ASCENDING).limit(1).next()["ts"]
 

@@ -1,0 +1,254 @@
+"""Walk a restored collection and its source side by side, comparing raw BSON bytes.
+
+The drill's data proof reads every restored document and the source's document with the same
+``_id``. That is two full reads, so it is made as cheap as reads get:
+
+- documents stay raw: each side is read with ``find_raw_batches`` in ``_id`` order and cut into
+  documents by their length prefixes; the ``_id`` is read off the first element's bytes (both
+  mongod and SecantusDB store it first) and nothing is decoded unless the two sides disagree;
+- the two sides are read at once (each side's batches are fetched by its own thread ahead of
+  the walk: they are two servers), and several collections at once, bounded by the drill's job
+  count;
+- the source's count comes from the same walk (no ``count`` scan): a walk between two oplog
+  positions sees what a count taken between them would (see ``Changes.count_bounds``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import queue
+import struct
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson
+from bson import Decimal128, ObjectId, Timestamp
+from pymongo import MongoClient
+
+from .. import interrupts
+from .changes import id_key
+
+BATCHES_AHEAD = 2  # batches fetched ahead of the walk, per side (bounded: memory stays flat)
+_DONE = object()
+LOOKUP = 500  # unpaired documents looked up on the source at a time
+
+# Bytes of a value after its name, by BSON type, for the fixed-size types.
+_FIXED = {0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8, 0x13: 16, 0x7F: 0, 0xFF: 0}
+_INT = struct.Struct("<i")
+
+
+# BSON's comparison order of types (numbers, strings, objects, arrays, binary, ObjectId, bool,
+# dates, timestamps, regexes): both servers return _id order by it.
+def order_key(value: Any) -> tuple[int, Any]:
+    if isinstance(value, bool):
+        return (8, value)
+    if isinstance(value, int | float):
+        return (1, float(value))
+    if isinstance(value, Decimal128):
+        return (1, float(value.to_decimal()))
+    if isinstance(value, str):
+        return (2, value.encode())
+    if isinstance(value, ObjectId):
+        return (7, value.binary)
+    if isinstance(value, datetime.datetime):
+        return (9, value.timestamp() if value.tzinfo else value.replace(tzinfo=datetime.UTC).timestamp())
+    if isinstance(value, Timestamp):
+        return (10, (value.time, value.inc))
+    if isinstance(value, bytes):
+        return (5, (len(value), value))
+    return (3, bson.encode({"v": value}))  # objects, arrays …: approximate; the fallback settles it
+
+
+def documents(batch: bytes) -> Iterator[bytes]:
+    """The documents of one raw batch (concatenated BSON documents)."""
+    pos, end = 0, len(batch)
+    while pos < end:
+        (size,) = _INT.unpack_from(batch, pos)
+        yield batch[pos : pos + size]
+        pos += size
+
+
+def raw_id(doc: bytes) -> bytes:
+    """The ``_id`` element's bytes (type, name, value): equal exactly when both the value and its
+    BSON type are. Decodes only when ``_id`` is not the first element or of a rare type."""
+    if doc[5:9] == b"_id\x00":
+        kind = doc[4]
+        size = _FIXED.get(kind)
+        if size is None:
+            if kind in (0x02, 0x0D, 0x0E):  # string, code, symbol: int32 length, then bytes
+                size = 4 + _INT.unpack_from(doc, 9)[0]
+            elif kind in (0x03, 0x04):  # document, array: their own length
+                size = _INT.unpack_from(doc, 9)[0]
+            elif kind == 0x05:  # binary: int32 length, subtype, bytes
+                size = 5 + _INT.unpack_from(doc, 9)[0]
+        if size is not None:
+            return doc[4 : 9 + size]
+    value = bson.decode(doc)["_id"]
+    return bson.encode({"_id": value})[4:-1]
+
+
+def id_value(element: bytes) -> Any:
+    return bson.decode(_INT.pack(len(element) + 5) + element + b"\x00")["_id"]
+
+
+@dataclass
+class Candidate:
+    """A restored document the source does not hold as it is: whether that is a failure is
+    decided once the oplog after T is known (``key`` is ``id_key`` of its ``_id``)."""
+
+    ns: str
+    key: bytes
+    id: Any
+    problem: str  # "missing on the source" | "differs from the source" | "missing after the restore"
+
+
+def _candidate(ns: str, element: bytes, problem: str) -> Candidate:
+    value = id_value(element)
+    return Candidate(ns, id_key(value), value, problem)
+
+
+@dataclass
+class Walked:
+    ns: str
+    restored: int = 0  # documents on staging
+    source: int = 0  # documents the source walk saw
+    mismatches: list[Candidate] = field(default_factory=list)
+
+
+class _Ahead:
+    """A cursor's batches, fetched by a thread from the moment this is made, a few batches ahead
+    of the walk: so the two sides' first queries (where a server sorts) run at once."""
+
+    def __init__(self, collection: Any, name: str) -> None:
+        self._box: queue.Queue[Any] = queue.Queue(maxsize=BATCHES_AHEAD)
+        self._stop = threading.Event()
+        self._cursor = collection.find_raw_batches({}, sort=[("_id", 1)])
+        threading.Thread(target=self._fetch, name=f"drill-read-{name}", daemon=True).start()
+
+    def _stopped(self) -> bool:
+        return self._stop.is_set() or interrupts.cancelled.is_set()
+
+    def _fetch(self) -> None:
+        try:
+            for batch in self._cursor:
+                while not self._stopped():
+                    try:
+                        self._box.put(batch, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stopped():
+                    return
+            self._box.put(_DONE)
+        except BaseException as e:  # raised again in the walk
+            self._box.put(e)
+        finally:
+            self._cursor.close()
+
+    def documents(self) -> Iterator[tuple[bytes, bytes]]:
+        """(``_id`` element, document) in ``_id`` order."""
+        try:
+            while True:
+                try:
+                    item = self._box.get(timeout=0.5)
+                except queue.Empty:
+                    interrupts.check()  # an interrupted drill stops within a wait
+                    continue
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                interrupts.check()  # an interrupted drill stops within a batch
+                for doc in documents(item):
+                    yield raw_id(doc), doc
+        finally:
+            self._stop.set()
+
+
+def walk_collection(staging: MongoClient[Any], source: MongoClient[Any], ns: str) -> Walked:
+    """Both sides in ``_id`` order; equal ``_id``s compared byte for byte. What the walk does not
+    pair (the orders disagree, or one side lacks it) is looked up by ``_id`` on the other side
+    afterwards: a restored document the source lacks, and a source document the restore lacks
+    (a loss another document's presence would hide from a count)."""
+    db, coll = ns.split(".", 1)
+    walked = Walked(ns)
+    ours = _Ahead(staging[db][coll], "staging")
+    theirs = _Ahead(source[db][coll], "source").documents()
+    there = next(theirs, None)
+    unpaired: list[tuple[bytes, bytes]] = []  # restored, not paired with a source document
+    passed: list[bytes] = []  # source _ids not paired with a restored document
+
+    def pair(key: bytes, doc: bytes) -> None:
+        nonlocal there
+        assert there is not None
+        walked.source += 1
+        if there[1] != doc:
+            walked.mismatches.append(_candidate(ns, key, "differs from the source"))
+        there = next(theirs, None)
+
+    for key, doc in ours.documents():
+        walked.restored += 1
+        if there is not None and there[0] == key:  # the common case: no decoding at all
+            pair(key, doc)
+            continue
+        mine = order_key(id_value(key))
+        while there is not None and order_key(id_value(there[0])) < mine:
+            walked.source += 1
+            passed.append(there[0])
+            there = next(theirs, None)
+        if there is not None and there[0] == key:
+            pair(key, doc)
+        else:
+            unpaired.append((key, doc))
+    while there is not None:
+        walked.source += 1
+        passed.append(there[0])
+        there = next(theirs, None)
+    for i in range(0, len(unpaired), LOOKUP):
+        _look_up(source[db][coll], unpaired[i : i + LOOKUP], walked)
+    for i in range(0, len(passed), LOOKUP):
+        _look_up_lost(staging[db][coll], passed[i : i + LOOKUP], walked)
+    return walked
+
+
+def _found(collection: Any, ids: list[Any]) -> dict[bytes, bytes]:
+    """The documents with these ``_id``s, keyed by the value (the server matches 1 and 1.0 as one)."""
+    found = {}
+    for raw in collection.find_raw_batches({"_id": {"$in": ids}}):
+        for doc in documents(raw):
+            found[id_key(id_value(raw_id(doc)))] = doc
+    return found
+
+
+def _look_up(collection: Any, batch: list[tuple[bytes, bytes]], walked: Walked) -> None:
+    """Restored documents the walk did not pair, by ``_id`` on the source."""
+    ids = [id_value(key) for key, _ in batch]
+    found = _found(collection, ids)
+    for (_, doc), value in zip(batch, ids, strict=True):
+        there = found.get(id_key(value))
+        if there is None or there != doc:
+            problem = "missing on the source" if there is None else "differs from the source"
+            walked.mismatches.append(Candidate(walked.ns, id_key(value), value, problem))
+
+
+def _look_up_lost(collection: Any, batch: list[bytes], walked: Walked) -> None:
+    """Source documents the walk did not pair, by ``_id`` on staging: those it lacks."""
+    ids = [id_value(key) for key in batch]
+    found = _found(collection, ids)
+    for value in ids:
+        if id_key(value) not in found:
+            walked.mismatches.append(Candidate(walked.ns, id_key(value), value, "missing after the restore"))
+
+
+def walk_all(
+    staging: MongoClient[Any], source: MongoClient[Any], namespaces: list[str], jobs: int
+) -> list[Walked]:
+    """Every namespace walked, ``jobs`` at a time (largest first would need sizes: the order is
+    the caller's)."""
+    if jobs <= 1 or len(namespaces) <= 1:
+        return [walk_collection(staging, source, ns) for ns in namespaces]
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="drill-walk") as pool:
+        return list(pool.map(lambda ns: walk_collection(staging, source, ns), namespaces))
