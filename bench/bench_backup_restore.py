@@ -6,6 +6,9 @@
   on SecantusDB, whose every oplog query scans the whole oplog, this is the worst case for
   the backup's oplog bracket);
 - restore load docs/s  vs  raw unordered ``insert_many`` of the same raw documents, in parallel;
+- the whole restore  vs  the server's ceiling on the same data: that raw insert, then
+  ``createIndexes`` of the same specs (two secondary indexes per collection), one collection
+  after another (ceiling seconds / restore seconds: >= 1.0 is at or past the ceiling);
 - peak RSS of the ``lifeboat backup`` and ``lifeboat restore`` processes at two data sizes.
 """
 
@@ -28,6 +31,7 @@ from mongo_lifeboat.embedded import ScratchServer
 
 COLLECTIONS = 4
 OPLOG_ENTRIES = 10_000
+INDEXES = [{"key": {"n": -1}, "name": "n_-1"}, {"key": {"sub.x": 1, "s": 1}, "name": "sub.x_1_s_1"}]
 
 
 def seed(client: MongoClient[Any], docs: int) -> None:
@@ -48,6 +52,7 @@ def seed(client: MongoClient[Any], docs: int) -> None:
                 ],
                 ordered=False,
             )
+        client.bench.command("createIndexes", f"c{c}", indexes=INDEXES)
 
 
 def raw_scan(client: MongoClient[Any], jobs: int) -> tuple[int, float]:
@@ -63,7 +68,8 @@ def raw_scan(client: MongoClient[Any], jobs: int) -> tuple[int, float]:
     return total, time.perf_counter() - t
 
 
-def raw_insert(source: MongoClient[Any], target: MongoClient[Any], jobs: int) -> float:
+def raw_insert(source: MongoClient[Any], target: MongoClient[Any], jobs: int) -> tuple[float, float]:
+    """(seconds to insert every document, then to build the same indexes, one collection after another)."""
     batches = []
     for c in range(COLLECTIONS):
         for raw in source.bench[f"c{c}"].find_raw_batches({}, batch_size=5000):
@@ -80,7 +86,10 @@ def raw_insert(source: MongoClient[Any], target: MongoClient[Any], jobs: int) ->
     t = time.perf_counter()
     with ThreadPoolExecutor(jobs) as pool:
         list(pool.map(lambda b: target.rawbench[b[0]].insert_many(split(b[1]), ordered=False), batches))
-    return time.perf_counter() - t
+    inserted = time.perf_counter()
+    for c in range(COLLECTIONS):
+        target.rawbench.command("createIndexes", f"c{c}", indexes=INDEXES)
+    return inserted - t, time.perf_counter() - inserted
 
 
 def run_cli(*args: str) -> tuple[dict[str, Any], int]:
@@ -113,7 +122,7 @@ def measure(docs: int, jobs: int, oplog_entries: int) -> dict[str, float]:
         backup, backup_rss = run_cli(
             "backup", "--source", src.uri, "--repo", repo, "-j", str(jobs), "--chunk-mb", "16"
         )
-        raw_insert_s = raw_insert(source, MongoClient(raw_dst.uri), jobs)
+        raw_insert_s, raw_index_s = raw_insert(source, MongoClient(raw_dst.uri), jobs)
         restore, restore_rss = run_cli(
             "restore", "latest", "--target", dst.uri, "--repo", repo, "-j", str(jobs)
         )
@@ -126,6 +135,10 @@ def measure(docs: int, jobs: int, oplog_entries: int) -> dict[str, float]:
             "raw_insert_docs_s": n / raw_insert_s,
             "restore_load_docs_s": n / restore["phases"]["load"],
             "restore_total_docs_s": n / sum(restore["phases"].values()),
+            "restore_s": sum(restore["phases"].values()),
+            "restore_index_s": restore["phases"].get("indexes", 0.0),
+            "ceiling_s": raw_insert_s + raw_index_s,
+            "ceiling_index_s": raw_index_s,
             "backup_rss_mib": backup_rss / 1024,
             "restore_rss_mib": restore_rss / 1024,
             "scanned_mib": scanned / 2**20,
@@ -165,6 +178,11 @@ def main() -> None:
         print(f"  {label}: restore-load/raw-insert = {m['restore_load_docs_s'] / m['raw_insert_docs_s']:.2f}")
         print(
             f"  {label}: whole-restore/raw-insert = {m['restore_total_docs_s'] / m['raw_insert_docs_s']:.2f}"
+        )
+        print(
+            f"  {label}: restore vs server ceiling (insert + createIndexes) = {m['ceiling_s'] / m['restore_s']:.2f} "
+            f"(restore {m['restore_s']:.1f}s, its index phase {m['restore_index_s']:.1f}s; ceiling "
+            f"{m['ceiling_s']:.1f}s, its index builds {m['ceiling_index_s']:.1f}s)"
         )
     small, large = runs["small"], runs["large"]
     print(

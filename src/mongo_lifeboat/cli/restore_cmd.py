@@ -211,7 +211,8 @@ def restore(
         data,
         lambda: out.say(
             f"restored backup {report.backup_id} into {data['target']}: {report.documents} documents in "
-            f"{report.collections} collections, {report.views} views, {report.indexes} indexes, "
+            f"{report.collections} collections, {report.views} views, {report.indexes} indexes "
+            f"({report.indexes_during_load} built during the load), "
             f"{report.oplog_entries} oplog entries replayed; consistent at {report.restored_to} "
             f"({data['restored_to_wall']}) in {total:.1f}s"
         ),

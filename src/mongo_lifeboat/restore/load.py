@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -77,17 +78,49 @@ def put_sentinel(batches: queue.Queue[_Batch | None], stopping: Callable[[], boo
                 return  # the inserters end by themselves once the queue is empty
 
 
+class Loaded:
+    """Per collection: documents still to insert, and when its first and last batch went in.
+    ``on_loaded(ns)`` is called (from the inserter that finished it) once all of them are in."""
+
+    def __init__(self, files: list[tuple[str, FileEntry]], on_loaded: Callable[[str], None] | None) -> None:
+        self._left: dict[str, int] = {}
+        for tns, f in files:
+            self._left[tns] = self._left.get(tns, 0) + f.documents
+        self._on_loaded = on_loaded
+        self._lock = threading.Lock()
+        self._first: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+
+    def started(self, tns: str) -> None:
+        with self._lock:
+            self._first.setdefault(tns, time.monotonic())
+
+    def inserted(self, tns: str, documents: int) -> None:
+        with self._lock:
+            self._last[tns] = time.monotonic()
+            self._left[tns] -= documents
+            done = self._left[tns] == 0
+        if done and self._on_loaded is not None:
+            self._on_loaded(tns)
+
+    def seconds(self) -> dict[str, float]:
+        """Per collection, from its first batch sent to its last batch in."""
+        return {ns: self._last[ns] - self._first[ns] for ns in self._last}
+
+
 def load_all(
     target: MongoClient[Any],
     storage: Storage,
     files: list[tuple[str, FileEntry]],
     jobs: int,
     on_progress: CountDocuments | None = None,
+    loaded: Loaded | None = None,
 ) -> int:
     """Load every (target ns, data file); returns the documents inserted."""
     jobs = max(1, jobs)
     batches: queue.Queue[_Batch | None] = queue.Queue(maxsize=2 * jobs)
     failed = threading.Event()
+    loaded = loaded or Loaded(files, None)
 
     def stopping() -> bool:
         return failed.is_set() or interrupts.cancelled.is_set()
@@ -118,7 +151,9 @@ def load_all(
             if stopping():
                 continue  # drain, so readers blocked on put() can see the failure
             try:
+                loaded.started(batch[0])
                 _insert(target, batch)
+                loaded.inserted(batch[0], len(batch[2]))
             except BaseException:
                 failed.set()
                 raise

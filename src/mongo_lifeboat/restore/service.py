@@ -24,7 +24,8 @@ from ..repo.integrity import verify_objects
 from ..repo.repository import Repository
 from ..timestamps import to_str
 from . import auth
-from .load import load_all
+from .early_indexes import EarlyIndexes, settled_namespaces
+from .load import Loaded, load_all
 from .pitr import PitrPlan
 from .plan import CollectionTask, RestorePlan
 
@@ -43,6 +44,11 @@ class RestoreReport:
     users_and_roles: int = 0
     phases: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Per collection (target ns): documents, load_s (first batch sent to last one in), index_s
+    # (its createIndexes) and indexes_built: "during the load" where the replay cannot change
+    # the collection, else "after the replay".
+    by_collection: dict[str, dict[str, Any]] = field(default_factory=dict)
+    indexes_during_load: int = 0
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,12 @@ def run_restore(
     phases.start("prepare")
     check_target(target, plan, opts.drop)
     _create_collections(target, plan.collections)
+    catalog = IndexCatalog()
+    for task in plan.collections:
+        catalog.add_collection(task.source_ns, [from_ejson(ix) for ix in task.entry.indexes])
+    settled = settled_namespaces(repo.storage, plan, pitr.segments if pitr else [])
+    early = EarlyIndexes(target, catalog, plan, settled, opts.jobs)
+    loaded = Loaded(plan.files, early.loaded)
 
     phases.start("load")
     report_to(Update("restore", "progress", "documents", total=plan.documents))
@@ -165,30 +177,53 @@ def run_restore(
     def progress(ns: str, docs: int, raw: int) -> None:
         report_to(Update("restore", "progress", "documents", ns=ns, done=docs, bytes=raw))
 
-    report.documents = load_all(target, repo.storage, plan.files, opts.jobs, progress)
-    report.collections = len(plan.collections)
+    try:
+        report.documents = load_all(target, repo.storage, plan.files, opts.jobs, progress, loaded)
+        report.collections = len(plan.collections)
 
-    phases.start("views")
-    _create_views(target, plan)
-    report.views = len(plan.views)
+        phases.start("views")
+        _create_views(target, plan)
+        report.views = len(plan.views)
 
-    phases.start("replay")
-    catalog = IndexCatalog()
-    for task in plan.collections:
-        catalog.add_collection(task.source_ns, [from_ejson(ix) for ix in task.entry.indexes])
-    known = {t.source_ns for t in [*plan.collections, *plan.views]}
-    applier = Applier(target, plan.nsmap, catalog, known, workers=opts.jobs)
-    if pitr is None:
-        report.oplog_entries = _replay(repo, applier, plan)
-    else:
-        report.oplog_entries = _replay(repo, applier, plan, pitr.segments, pitr.stop_before)
-    report.warnings.extend(applier.stats.warnings)
+        phases.start("replay")
+        known = {t.source_ns for t in [*plan.collections, *plan.views]}
+        applier = Applier(target, plan.nsmap, catalog, known, workers=opts.jobs)
+        if pitr is None:
+            report.oplog_entries = _replay(repo, applier, plan)
+        else:
+            report.oplog_entries = _replay(repo, applier, plan, pitr.segments, pitr.stop_before)
+        report.warnings.extend(applier.stats.warnings)
 
-    phases.start("indexes")
-    report.indexes = catalog.build(target, plan.nsmap.target)
+        phases.start("indexes")  # what the load did not build already
+        report.indexes_during_load = early.finish()
+    except BaseException:
+        early.abandon()
+        raise
+    index_s = dict(early.index_s)
+    report.indexes = report.indexes_during_load + catalog.build(
+        target, plan.nsmap.target, skip=early.built, timings=index_s
+    )
+    report.by_collection = _by_collection(plan, loaded.seconds(), index_s, early.built)
 
     if plan.auth:
         phases.start("users")
         report.users_and_roles = auth.restore_auth(target, repo.storage, plan.auth)
     phases.stop()
     return report
+
+
+def _by_collection(
+    plan: RestorePlan, load_s: dict[str, float], index_s: dict[str, float], early: set[str]
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for task in plan.collections:
+        if task.is_buckets:
+            continue
+        ns = task.target_ns
+        out[ns] = {
+            "documents": task.entry.documents,
+            "load_s": round(load_s.get(ns, 0.0), 3),
+            "index_s": round(index_s.get(ns, 0.0), 3),
+            "indexes_built": "during the load" if task.source_ns in early else "after the replay",
+        }
+    return out
