@@ -108,7 +108,7 @@ def run_cli(*args: str) -> tuple[dict[str, Any], int]:
     return json.loads(out), int(usage.ru_maxrss)
 
 
-def measure(docs: int, jobs: int, oplog_entries: int) -> dict[str, float]:
+def measure(docs: int, jobs: int, oplog_entries: int, index_builds: str) -> dict[str, float]:
     with (
         ScratchServer(["--oplog-max-entries", str(oplog_entries)]) as src,
         ScratchServer() as dst,
@@ -124,7 +124,16 @@ def measure(docs: int, jobs: int, oplog_entries: int) -> dict[str, float]:
         )
         raw_insert_s, raw_index_s = raw_insert(source, MongoClient(raw_dst.uri), jobs)
         restore, restore_rss = run_cli(
-            "restore", "latest", "--target", dst.uri, "--repo", repo, "-j", str(jobs)
+            "restore",
+            "latest",
+            "--target",
+            dst.uri,
+            "--repo",
+            repo,
+            "-j",
+            str(jobs),
+            "--index-builds",
+            index_builds,
         )
         n = backup["documents"]
         return {
@@ -154,12 +163,13 @@ def main() -> None:
         "--docs", type=int, default=50_000, help="documents at the smaller size (the larger is 2x)"
     )
     ap.add_argument("--jobs", type=int, default=4)
+    ap.add_argument("--index-builds", choices=["after-replay", "during-load"], default="after-replay")
     args = ap.parse_args()
     runs = {
-        "small": measure(args.docs, args.jobs, OPLOG_ENTRIES),
-        "large": measure(args.docs * 2, args.jobs, OPLOG_ENTRIES),
+        "small": measure(args.docs, args.jobs, OPLOG_ENTRIES, args.index_builds),
+        "large": measure(args.docs * 2, args.jobs, OPLOG_ENTRIES, args.index_builds),
         # Room for every seeded insert: the oplog holds as many entries as there are documents.
-        "large, full oplog": measure(args.docs * 2, args.jobs, args.docs * 4),
+        "large, full oplog": measure(args.docs * 2, args.jobs, args.docs * 4, args.index_builds),
     }
     for label, m in runs.items():
         print(

@@ -40,7 +40,7 @@ def test_indexes_are_built_during_the_load_where_the_replay_cannot_change_the_co
     plan, pitr = choose_restore(repo, "latest", LATEST, None, NamespaceMap.build())
     assert pitr is not None and pitr.segments, "the writes after the base must be replayed"
     target = servers.new().client()
-    report = run_restore(repo, plan, target, RestoreOptions(jobs=2), pitr=pitr)
+    report = run_restore(repo, plan, target, RestoreOptions(jobs=2, index_builds_during_load=True), pitr=pitr)
 
     assert_same(src, target)  # content hashes and index specs of every collection
     built = {ns: c["indexes_built"] for ns, c in report.by_collection.items()}
@@ -53,3 +53,10 @@ def test_indexes_are_built_during_the_load_where_the_replay_cannot_change_the_co
     for ns in built:
         timing = report.by_collection[ns]
         assert timing["documents"] == DOCS and timing["load_s"] > 0 and timing["index_s"] > 0, (ns, timing)
+
+    # The default builds every index after the replay, and reports the same per collection.
+    plain = servers.new().client()
+    after = run_restore(repo, plan, plain, RestoreOptions(jobs=2), pitr=pitr)
+    assert_same(src, plain)
+    assert after.indexes_during_load == 0 and after.indexes == 7
+    assert {c["indexes_built"] for c in after.by_collection.values()} == {"after the replay"}

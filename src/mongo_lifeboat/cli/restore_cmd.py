@@ -75,6 +75,14 @@ def _check_targets(plan: RestorePlan, allow_empty: bool) -> None:
 @click.option("--verify-first", is_flag=True, help="Check every object before writing anything.")
 @click.option("--with-users", is_flag=True, help="Also restore users and roles.")
 @click.option(
+    "--index-builds",
+    type=click.Choice(["after-replay", "during-load"]),
+    default="after-replay",
+    show_default=True,
+    help="When indexes are built: all after the replay, or each collection's as soon as it is "
+    "loaded where the replay cannot change it (measure first: slower on SecantusDB).",
+)
+@click.option(
     "--to",
     "to",
     default=None,
@@ -105,6 +113,7 @@ def restore(
     allow_empty: bool,
     verify_first: bool,
     with_users: bool,
+    index_builds: str,
     to: str | None,
     base: str | None,
     deployment: str | None,
@@ -191,7 +200,12 @@ def restore(
             repository,
             plan,
             client,
-            RestoreOptions(jobs=jobs or ctx.plan.restore.jobs, drop=drop, verify_first=verify_first),
+            RestoreOptions(
+                jobs=jobs or ctx.plan.restore.jobs,
+                drop=drop,
+                verify_first=verify_first,
+                index_builds_during_load=index_builds == "during-load",
+            ),
             ctx.reporter(show),
             pitr,
         )

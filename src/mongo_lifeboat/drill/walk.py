@@ -31,7 +31,10 @@ from pymongo import MongoClient
 from .. import interrupts
 from .changes import id_key
 
-BATCHES_AHEAD = 2  # batches fetched ahead of the walk, per side (bounded: memory stays flat)
+# Memory stays flat: per side, one batch queued ahead of the one walked (and one being fetched),
+# of at most BATCH_DOCS documents (a server's own batches reach 16 MB: x 2 sides x jobs is too much).
+BATCHES_AHEAD = 1
+BATCH_DOCS = 2000
 _DONE = object()
 LOOKUP = 500  # unpaired documents looked up on the source at a time
 
@@ -125,7 +128,7 @@ class _Ahead:
     def __init__(self, collection: Any, name: str) -> None:
         self._box: queue.Queue[Any] = queue.Queue(maxsize=BATCHES_AHEAD)
         self._stop = threading.Event()
-        self._cursor = collection.find_raw_batches({}, sort=[("_id", 1)])
+        self._cursor = collection.find_raw_batches({}, sort=[("_id", 1)], batch_size=BATCH_DOCS)
         threading.Thread(target=self._fetch, name=f"drill-read-{name}", daemon=True).start()
 
     def _stopped(self) -> bool:

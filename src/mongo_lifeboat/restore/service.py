@@ -56,6 +56,10 @@ class RestoreOptions:
     jobs: int = 4
     drop: bool = False
     verify_first: bool = False
+    # Build a collection's indexes as soon as it is loaded where the replay cannot change it
+    # (early_indexes). Off by default: on SecantusDB, which serves one request at a time, it
+    # measured slower (bench_backup_restore: 25.5 s against 18.7 s at 100k documents).
+    index_builds_during_load: bool = False
 
 
 def _split(ns: str) -> tuple[str, str]:
@@ -167,7 +171,11 @@ def run_restore(
     catalog = IndexCatalog()
     for task in plan.collections:
         catalog.add_collection(task.source_ns, [from_ejson(ix) for ix in task.entry.indexes])
-    settled = settled_namespaces(repo.storage, plan, pitr.segments if pitr else [])
+    settled = (
+        settled_namespaces(repo.storage, plan, pitr.segments if pitr else [])
+        if opts.index_builds_during_load
+        else set()
+    )
     early = EarlyIndexes(target, catalog, plan, settled, opts.jobs)
     loaded = Loaded(plan.files, early.loaded)
 
