@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import os
 import random
 import signal
 import subprocess
@@ -32,6 +30,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import IndexModel, MongoClient
 
+from bench_backup_restore import run_cli  # run from bench/: python bench/bench_scale.py
 from mongo_lifeboat.embedded import ScratchServer
 
 SHAPES = {  # collection -> its secondary indexes
@@ -88,17 +87,8 @@ def seed(client: MongoClient[Any], docs: int) -> None:
 def run(*args: str) -> tuple[dict[str, Any], float, float]:
     """lifeboat ARGS --json as its own process: (its JSON, wall seconds, peak RSS in MiB)."""
     t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mongo_lifeboat", *args, "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out = proc.stdout.read() if proc.stdout else b""
-    err = proc.stderr.read() if proc.stderr else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"lifeboat {args[0]} failed: {err.decode()[-2000:]}")
-    return json.loads(out), time.perf_counter() - t, usage.ru_maxrss / 1024
+    out, rss_kib = run_cli(*args)
+    return out, time.perf_counter() - t, rss_kib / 1024
 
 
 def measure(docs: int, jobs: int) -> dict[str, dict[str, float]]:

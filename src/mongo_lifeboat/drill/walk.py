@@ -29,6 +29,7 @@ from bson import Decimal128, ObjectId, Timestamp
 from pymongo import MongoClient
 
 from .. import interrupts
+from ..repo.objects import batch_documents
 from .changes import id_key
 
 # Memory stays flat: per side, one batch queued ahead of the one walked (and one being fetched),
@@ -63,15 +64,6 @@ def order_key(value: Any) -> tuple[int, Any]:
     if isinstance(value, bytes):
         return (5, (len(value), value))
     return (3, bson.encode({"v": value}))  # objects, arrays …: approximate; the fallback settles it
-
-
-def documents(batch: bytes) -> Iterator[bytes]:
-    """The documents of one raw batch (concatenated BSON documents)."""
-    pos, end = 0, len(batch)
-    while pos < end:
-        (size,) = _INT.unpack_from(batch, pos)
-        yield batch[pos : pos + size]
-        pos += size
 
 
 def raw_id(doc: bytes) -> bytes:
@@ -134,20 +126,24 @@ class _Ahead:
     def _stopped(self) -> bool:
         return self._stop.is_set() or interrupts.cancelled.is_set()
 
+    def _offer(self, item: Any) -> bool:
+        """Queue ``item`` unless the walk stopped first (then nobody would take it)."""
+        while not self._stopped():
+            try:
+                self._box.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def _fetch(self) -> None:
         try:
             for batch in self._cursor:
-                while not self._stopped():
-                    try:
-                        self._box.put(batch, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stopped():
+                if not self._offer(batch):
                     return
-            self._box.put(_DONE)
+            self._offer(_DONE)
         except BaseException as e:  # raised again in the walk
-            self._box.put(e)
+            self._offer(e)
         finally:
             self._cursor.close()
 
@@ -165,7 +161,7 @@ class _Ahead:
                 if isinstance(item, BaseException):
                     raise item
                 interrupts.check()  # an interrupted drill stops within a batch
-                for doc in documents(item):
+                for doc in batch_documents(item):
                     yield raw_id(doc), doc
         finally:
             self._stop.set()
@@ -221,7 +217,7 @@ def _found(collection: Any, ids: list[Any]) -> dict[bytes, bytes]:
     """The documents with these ``_id``s, keyed by the value (the server matches 1 and 1.0 as one)."""
     found = {}
     for raw in collection.find_raw_batches({"_id": {"$in": ids}}):
-        for doc in documents(raw):
+        for doc in batch_documents(raw):
             found[id_key(id_value(raw_id(doc)))] = doc
     return found
 

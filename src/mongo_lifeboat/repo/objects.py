@@ -226,6 +226,15 @@ def iter_bson(
         yield batch
 
 
+def batch_documents(raw: bytes) -> Iterator[bytes]:
+    """The back-to-back BSON documents of ``raw`` (one raw cursor batch), each as its bytes."""
+    pos, end = 0, len(raw)
+    while pos < end:
+        n = int.from_bytes(raw[pos : pos + 4], "little")
+        yield raw[pos : pos + n]
+        pos += n
+
+
 def count_documents(raw: bytes | memoryview) -> int:
     """Number of back-to-back BSON documents in ``raw`` (one raw cursor batch)."""
     n = pos = 0
