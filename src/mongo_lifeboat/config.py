@@ -124,6 +124,11 @@ class Objectives(_Section):
     rto: Duration | None = None
 
 
+# Repository settings that are a credential whole (an Azure account key, or a connection
+# string that holds one): never shown, and written as ${VAR} in a plan.
+WHOLLY_SECRET_REPOSITORY_KEYS = ("account_key", "connection_string")
+
+
 class RepositorySettings(_Section):
     name: str = "primary"
     url: str
@@ -132,11 +137,20 @@ class RepositorySettings(_Section):
     endpoint_url: str | None = None
     profile: str | None = None
     storage_class: str | None = None  # e.g. STANDARD_IA, GLACIER_IR
+    # GCS (else Application Default Credentials; endpoint_url, if set, is the JSON API's).
+    project: str | None = None
+    credentials_file: str | None = None  # a service account's JSON key file
+    # Azure (else AZURE_STORAGE_CONNECTION_STRING / AZURE_STORAGE_ACCOUNT_URL, and the key
+    # from AZURE_STORAGE_KEY or DefaultAzureCredential). Secrets as ${VAR}, never literal.
+    account_url: str | None = None  # https://ACCOUNT.blob.core.windows.net
+    connection_string: str | None = None
+    account_key: str | None = None
     # How long one request may keep failing (retried with backoff) before the command stops
     # with an error naming it: an outage longer than this fails the run, it never hangs it.
     timeout_s: float = Field(default=60.0, gt=0)
-    # S3 Object Lock (the bucket must have it enabled): backups and segments cannot be deleted
-    # or overwritten for this many days, even with the repository's own credentials.
+    # Write-once retention (S3 Object Lock, GCS object retention, Azure version-level
+    # immutability; the bucket or container must allow it): backups and segments cannot be
+    # deleted or overwritten for this many days, even with the repository's own credentials.
     object_lock_days: int = Field(default=0, ge=0)
     object_lock_mode: Literal["governance", "compliance"] = "governance"
     # Encryption at rest: the key (base64 of 32 bytes) from LIFEBOAT_ENCRYPTION_KEY, else this
@@ -277,6 +291,8 @@ class Plan(_Section):
         data["drill"]["staging"] = secrets.redact(data["drill"]["staging"])
         for repo in data["repository"]:
             repo["url"] = secrets.redact(repo["url"])
+            for key in WHOLLY_SECRET_REPOSITORY_KEYS:
+                repo[key] = "***" if repo[key] else repo[key]
         data["alerts"]["notify"] = [secrets.redact_notify_url(u) for u in data["alerts"]["notify"]]
         if data["agent"]["token"]:
             data["agent"]["token"] = "***"

@@ -69,7 +69,7 @@ class RepositoryError(LifeboatError):
     """The repository is missing, unreadable, or not a Lifeboat repository."""
 
     exit_code = 5
-    default_remedy = Remedy("init")
+    default_remedy: Remedy | None = Remedy("init")
 
 
 class StorageFailed(RepositoryError):
@@ -79,6 +79,7 @@ class StorageFailed(RepositoryError):
         "check the repository's endpoint, network and credentials; "
         "what was committed before is safe, and the command can be run again"
     )
+    default_remedy = None  # the repository is there: nothing to init
 
 
 class BackupNotFound(LifeboatError):

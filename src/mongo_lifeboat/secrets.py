@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@")
 # password=... or secret=... query options and key=value pairs
 _KV = re.compile(
-    r"(?i)\b(password|passwd|pwd|secret|secret_access_key|aws_secret_access_key|tlsCertificateKeyFilePassword|token|apikey)=([^&\s]+)"
+    r"(?i)\b(password|passwd|pwd|secret|secret_access_key|aws_secret_access_key|tlsCertificateKeyFilePassword|token|apikey|accountkey|sharedaccesssignature|sig)=([^&\s]+)"
 )
 # Values known to be secret (read from ${VAR} in the plan, notification URLs): replaced
 # wherever they appear, whatever the text around them looks like.

@@ -1,5 +1,6 @@
-"""Acceptance (issue 9, first part): backup, archiving and point-in-time restore through the S3
-backend — a real S3 endpoint (moto's server) on loopback — equal the source by content hashes."""
+"""What only S3 repositories have, against a real S3 endpoint (moto's server) on loopback: Object
+Lock, the plan's endpoint, boto's request counts. (Backup, archiving and point-in-time restore
+through S3, GCS and Azure: test_cloud_repositories.py.)"""
 
 from __future__ import annotations
 
@@ -30,31 +31,6 @@ def s3_repo() -> Iterator[str]:
         yield f"s3://{bucket}/lifeboat/prod"
 
 
-def test_backup_archive_and_point_in_time_restore_through_s3(servers: ServerPool, s3_repo: str) -> None:
-    source = servers.new()
-    src = source.client()
-    workload.seed(src, 200)
-    assert lifeboat("init", "--repo", s3_repo).code == 0
-    again = lifeboat("init", "--repo", s3_repo, "--json")
-    assert again.code == 0 and again.json()["created"] is False
-    backup = lifeboat("backup", "--source", source.uri, "--repo", s3_repo, "--json")
-    assert backup.code == 0, backup.stderr
-    repo = Repository.open(s3_repo)
-    with archiving(repo, source.uri):
-        src.shop.orders.insert_many([{"_id": f"late-{i}", "qty": i} for i in range(50)])
-        src.shop.orders.delete_many({"qty": {"$lt": 10}})
-        src.shop.Customers.update_many({"grp": 2}, {"$set": {"moved": True}})
-    history = load_history(repo)
-    assert history.segments and history.timeline.windows
-    verify = lifeboat("verify", "--all", "--repo", s3_repo)
-    assert verify.code == 0, verify.stdout + verify.stderr
-    target = servers.new()
-    res = lifeboat("restore", "--to", "latest", "--target", target.uri, "--repo", s3_repo, "--json")
-    assert res.code == 0, res.stderr
-    assert res.json()["oplog_entries"] > 0
-    assert_same(src, target.client())
-
-
 def test_an_unreachable_s3_repository_is_one_clear_error(servers: ServerPool) -> None:
     res = lifeboat(
         "list", "--repo", "s3://nowhere/x",
@@ -64,41 +40,6 @@ def test_an_unreachable_s3_repository_is_one_clear_error(servers: ServerPool) ->
     )  # fmt: skip
     assert res.code == 5, res.stderr
     assert "s3://nowhere/x" in res.error_lines[0]
-
-
-def test_listing_the_archive_costs_the_same_requests_however_many_segments(s3_repo: str) -> None:
-    """A segment's name carries its facts: listing 1,000 segments is one LIST request, no HEADs."""
-    from bson import Timestamp
-
-    from mongo_lifeboat.oplog.segments import list_segments
-    from mongo_lifeboat.repo import layout
-    from mongo_lifeboat.repo.objects import ObjectWriter
-
-    storage = Repository.init(s3_repo).storage.inner  # type: ignore[attr-defined]  # the S3Storage under the retries
-    calls: list[str] = []
-    storage.client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))  # type: ignore[attr-defined]
-
-    def segment(i: int) -> None:
-        start, end = Timestamp(1_800_000_000 + i, 1), Timestamp(1_800_000_001 + i, 1)
-
-        def name(sha: str, size: int) -> str:
-            return layout.segment_key(
-                "rs0", start, end, layout.SegmentFacts(1, size, sha, i * 1000, i * 1000 + 5)
-            )
-
-        writer = ObjectWriter(storage, "")
-        writer.write(b"\x05\x00\x00\x00\x00", 1)
-        writer.commit(meta={"entries": "1"}, name=name)
-
-    requests = {}
-    for total, batch in ((10, 10), (1000, 990)):
-        for i in range(total - batch, total):
-            segment(i)
-        calls.clear()
-        segments = list_segments(storage, "rs0")
-        assert len(segments) == total and all(s.sha256 and s.entries == 1 and s.last_wall for s in segments)
-        requests[total] = list(calls)
-    assert requests[10] == requests[1000] == ["ListObjectsV2"]
 
 
 def test_the_plan_names_the_s3_endpoint_of_its_repository(s3_repo: str, tmp_path: Path) -> None:
@@ -214,56 +155,3 @@ def test_copy_seeds_an_s3_repository_verified_and_it_restores(
     assert newest.backup_id not in {
         b.backup_id for b in Repository.open(s3_repo).list_backups() if b.complete
     }
-
-
-def test_the_archivers_requests_per_segment_stay_constant_as_the_archive_grows(
-    servers: ServerPool, s3_repo: str
-) -> None:
-    """Every S3 request the archiver makes, counted over 1,000 committed segments: one PUT per
-    segment, whether the archive holds 10 segments or 990 (no listing, no HEAD, no read)."""
-    import threading
-
-    from mongo_lifeboat.events import Update
-    from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions
-
-    from ..support.waiting import wait_for
-
-    source = servers.new()
-    src = source.client()
-    repo = Repository.init(s3_repo)
-    calls: list[str] = []
-    repo.storage.inner.client.meta.events.register(
-        "before-call.s3", lambda model, **_: calls.append(model.name)
-    )  # type: ignore[attr-defined]
-    at_segment: list[int] = []  # requests made so far, at each committed segment
-    started = threading.Event()
-
-    def on_event(u: Update) -> None:
-        if u.name == "segment":
-            at_segment.append(len(calls))
-        elif u.name == "archiving":
-            started.set()
-
-    # Segments cut by size after every entry; the time-based state and lease writes never come.
-    opts = ArchiverOptions(
-        source.uri,
-        segment_seconds=3600,
-        segment_bytes=1,
-        poll_s=0.05,
-        state_s=3600,  # however slow the machine, no periodic state write falls in the window
-        lease_ttl_s=36_000,  # nor a lease renewal
-    )
-    archiver, stop = Archiver(repo, opts, on_event), threading.Event()
-    thread = threading.Thread(target=archiver.run, args=(stop,))
-    thread.start()
-    try:
-        wait_for(started.is_set, "the archiver to start")
-        for i in range(10):
-            src.shop.ticks.insert_many([{"_id": i * 100 + j} for j in range(100)])
-        wait_for(lambda: len(at_segment) >= 1000, "1,000 segments", timeout=300)
-    finally:
-        stop.set()
-        thread.join()
-    early = calls[at_segment[9] : at_segment[99]]
-    late = calls[at_segment[899] : at_segment[989]]
-    assert early == late == ["PutObject"] * 90

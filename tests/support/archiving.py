@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from mongo_lifeboat.events import Update
 from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions, ArchiverStats
 from mongo_lifeboat.repo.repository import Repository
 
@@ -21,11 +22,12 @@ def archiving(
     segment_bytes: int = 64 << 10,
     catch_up_s: float = 0.5,
     wait_started: bool = False,
+    on_update: Callable[[Update], None] | None = None,
     **options: Any,
 ) -> Iterator[ArchiverStats]:
     """Small segments (by size, so their number does not depend on the machine's speed).
-    ``wait_started``: enter once the archiver knows where it resumes from; ``options``: more
-    ``ArchiverOptions``."""
+    ``wait_started``: enter once the archiver knows where it resumes from; ``on_update``: sees
+    every update the archiver reports; ``options``: more ``ArchiverOptions``."""
     stop, started = threading.Event(), threading.Event()
     archiver = Archiver(
         repo,
@@ -37,7 +39,7 @@ def archiving(
             catch_up_s=catch_up_s,
             **options,
         ),
-        lambda u: started.set() if u.name == "archiving" else None,
+        lambda u: (started.set() if u.name == "archiving" else None, on_update and on_update(u)),
     )
     errors: list[BaseException] = []
 

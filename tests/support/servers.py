@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,8 @@ import pytest
 from pymongo import MongoClient
 
 from mongo_lifeboat.embedded import ScratchServer
+
+from .local import free_port
 
 SYSTEM_DBS = {"admin", "local", "config"}
 
@@ -70,14 +71,8 @@ def _wipe(uri: str) -> None:
                 c.drop_database(db)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start_mongod() -> Server:
-    port = _free_port()
+    port = free_port()
     path = tempfile.mkdtemp(prefix="lifeboat-mongod-")
     proc = subprocess.Popen(
         ["mongod", "--replSet", "rs0", "--port", str(port), "--bind_ip", "127.0.0.1", "--dbpath", path],

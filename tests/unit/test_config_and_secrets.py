@@ -62,6 +62,9 @@ def test_missing_plan_file(tmp_path: Path) -> None:
         "s3://KEY:hunter2@bucket/prefix",
         "connect password=hunter2 now",
         "tlsCertificateKeyFilePassword=hunter2&x=1",
+        "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=hunter2==;EndpointSuffix=core.windows.net",
+        "BlobEndpoint=https://acme.blob.core.windows.net;SharedAccessSignature=sv=2024&sig=hunter2",
+        "https://acme.blob.core.windows.net/c/k?sv=2024-11-04&sp=r&sig=hunter2",
     ],
 )
 def test_redaction(text: str) -> None:
@@ -163,3 +166,82 @@ def test_plan_init_writes_an_example_that_validates(tmp_path: Path, monkeypatch:
     p.write_text(EXAMPLE)
     plan = load_plan(p)
     assert plan.owner is not None and plan.objectives.rto == 1800 and plan.schedule.drill == "0 3 * * 1"
+
+
+def test_azure_credentials_in_a_plan_are_never_shown_and_flagged_when_literal(tmp_path: Path) -> None:
+    from mongo_lifeboat.audit.safeguard_checks import literal_secrets
+
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(
+        '[[repository]]\nurl = "azure://lifeboat/prod"\naccount_key = "hunter2key"\n'
+        '[[repository]]\nname = "b"\nurl = "azure://lifeboat/dr"\nconnection_string = "${AZURE_CONN}"\n'
+    )
+    import os
+
+    os.environ["AZURE_CONN"] = "AccountName=a;AccountKey=hunter3key=="
+    try:
+        plan = load_plan(plan_file)
+    finally:
+        del os.environ["AZURE_CONN"]
+    shown = json.dumps(plan.shown())
+    assert "hunter2key" not in shown and "hunter3key" not in shown
+    assert [r["account_key"] for r in plan.shown()["repository"]] == ["***", None]
+    assert literal_secrets(plan) == ["repository[0].account_key"]  # the other comes from ${VAR}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("gs:///prefix", "no bucket in gs:///prefix"),
+        ("azure://ab/prefix", "no valid container in azure://ab/prefix"),
+        ("azure://Upper-Case/p", "no valid container"),
+        ("azure://double--hyphen/p", "no valid container"),
+        ("ftp://host/p", "unsupported repository URL scheme 'ftp'"),
+    ],
+)
+def test_a_repository_url_that_cannot_work_is_one_clear_error(url: str, message: str) -> None:
+    from mongo_lifeboat.errors import UsageError
+    from mongo_lifeboat.repo.backends import open_storage
+
+    with pytest.raises(UsageError, match=message) as e:
+        open_storage(url)
+    assert "://" in e.value.hint
+
+
+def test_an_azure_repository_without_an_account_says_where_to_name_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mongo_lifeboat.errors import UsageError
+    from mongo_lifeboat.repo.backends import open_storage
+
+    for name in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_URL", "AZURE_STORAGE_ACCOUNT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(UsageError, match="no Azure storage account") as e:
+        open_storage("azure://lifeboat/prod")
+    assert "account_url" in e.value.hint
+
+
+def test_a_cloud_backend_whose_extra_is_missing_names_the_extra() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; sys.modules['google'] = None  # as if google-cloud-storage were not installed\n"
+        "from mongo_lifeboat.repo.backends import open_storage\n"
+        "try:\n    open_storage('gs://bucket/prefix')\n"
+        "except Exception as e:\n    print(type(e).__name__, e, '|', e.hint)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("UsageError GCS repositories need the gcs extra (google")
+    assert out.strip().endswith("is not installed) | pip install 'mongo-lifeboat[gcs]'")
+
+
+def test_gcs_without_credentials_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from mongo_lifeboat.errors import RepositoryError
+    from mongo_lifeboat.repo.backends import open_storage
+
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    with pytest.raises(RepositoryError, match="no usable Google credentials for gs://bucket/prefix") as e:
+        open_storage("gs://bucket/prefix")
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in e.value.hint

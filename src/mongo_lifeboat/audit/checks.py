@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config import format_duration as fmt
 from ..remedies import Remedy
 from ..timestamps import parse_iso
-from .facts import Facts
+from .facts import Facts, RepositoryFact
 from .repository_check import check_repository
 from .result import Level, Result, overall, since
 from .safeguard_checks import check_alerts, check_encryption, check_secrets, check_snapshot_method
@@ -99,12 +100,23 @@ def check_repositories(f: Facts) -> Result:
     )
 
 
+def _places(repositories: list[RepositoryFact]) -> list[str]:
+    """The distinct regions the repositories are in. Across providers a region is named with
+    its provider (``s3:eu-west-1``, ``gs:europe-west1``): each provider is a place of its own,
+    and one provider's outage is what a second provider survives."""
+    named = [r for r in repositories if r.region]
+    providers = {urlsplit(r.url).scheme or "file" for r in named}
+    if len(providers) < 2:
+        return sorted({r.region for r in named if r.region})
+    return sorted({f"{urlsplit(r.url).scheme or 'file'}:{r.region}" for r in named})
+
+
 def check_cross_region(f: Facts) -> Result:
     """Regions that actually hold the newest base backup (however it got there: Lifeboat, or the
     store's own replication), not just the regions the plan names."""
     newest = f.history.manifests[-1].backup_id if f.history and f.history.manifests else None
     holding = [r for r in f.repositories if newest is None or newest in r.backups]
-    regions = sorted({r.region for r in holding if r.region})
+    regions = _places(holding)
     if len(f.repositories) < 2:
         return Result(
             "cross-region",

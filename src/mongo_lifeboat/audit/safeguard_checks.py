@@ -4,7 +4,7 @@ rest, a snapshot method that can work here, and no credentials written in the pl
 from __future__ import annotations
 
 from .. import secrets
-from ..config import Plan
+from ..config import WHOLLY_SECRET_REPOSITORY_KEYS, Plan
 from ..remedies import Remedy
 from .facts import Facts
 from .result import Result
@@ -97,6 +97,11 @@ def literal_secrets(plan: Plan) -> list[str]:
         ("agent.token", plan.agent.token, True),
         ("owner.escalation", plan.owner.escalation if plan.owner else None, True),
         *((f"repository[{i}].url", r.url, False) for i, r in enumerate(plan.repository)),
+        *(
+            (f"repository[{i}].{key}", getattr(r, key), True)
+            for i, r in enumerate(plan.repository)
+            for key in WHOLLY_SECRET_REPOSITORY_KEYS
+        ),
         *((f"alerts.notify[{i}]", u, True) for i, u in enumerate(plan.alerts.notify)),
         ("snapshot.pre", plan.snapshot.pre, False),
         ("snapshot.post", plan.snapshot.post, False),
@@ -110,7 +115,8 @@ def literal_secrets(plan: Plan) -> list[str]:
         if not value or key in plan._from_env:
             continue
         # A token, a notification URL with a path or query (its token), or a credential inside.
-        literal = key == "agent.token" or secrets.holds_credential(value)
+        literal = key == "agent.token" or key.endswith(WHOLLY_SECRET_REPOSITORY_KEYS)
+        literal = literal or secrets.holds_credential(value)
         if whole and "://" in value:
             literal = literal or secrets.redact_notify_url(value) != value
         if literal:

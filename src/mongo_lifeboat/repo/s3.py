@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import RepositoryError
 from . import layout
 from .storage import ObjectInfo, ObjectMissing, check_key
+from .streams import BUFFER, Counting
 
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8},  # backoff with jitter on 5xx, throttling, timeouts
@@ -40,29 +41,6 @@ _EXISTS = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
 
 def _code(e: ClientError) -> str:
     return str(e.response.get("Error", {}).get("Code", ""))
-
-
-class _Stream(io.RawIOBase):
-    """Any object with ``read(n)`` as a raw binary stream, counting what passed through (the
-    size of an upload); with ``owns``, closing the source with it (a GET's body)."""
-
-    def __init__(self, source: Any, owns: bool = False) -> None:
-        self.source, self.owns, self.size = source, owns, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.source.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.size += n
-        return n
-
-    def close(self) -> None:
-        if self.owns and not self.closed:
-            self.source.close()
-        super().close()
 
 
 class S3Storage:
@@ -107,10 +85,10 @@ class S3Storage:
         )
 
     def put(self, key: str, stream: BinaryIO, meta: dict[str, str] | None = None) -> ObjectInfo:
-        counted = _Stream(stream)
+        counted = Counting(stream)
         try:
             self.client.upload_fileobj(
-                io.BufferedReader(counted, 1 << 20),
+                io.BufferedReader(counted, BUFFER),
                 self.bucket,
                 self._key(key),
                 ExtraArgs={"Metadata": dict(meta or {}), **self.extra, **self._retention(key)},
@@ -180,7 +158,7 @@ class S3Storage:
             raise self._fail("read", key, e) from e
         except BotoCoreError as e:
             raise self._fail("read", key, e) from e
-        return io.BufferedReader(_Stream(body, owns=True), 1 << 20)
+        return io.BufferedReader(Counting(body, owns=True), BUFFER)
 
     def stat(self, key: str) -> ObjectInfo:
         try:
