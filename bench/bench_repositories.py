@@ -1,7 +1,9 @@
 """Backup and restore throughput by repository kind, measured side by side on the same data:
-the filesystem, the filesystem encrypted (AES-256-GCM), S3 (moto's server on loopback — a
-local endpoint, so this measures Lifeboat's S3 path, not a network), and two filesystem
-repositories written as one (a plan with two [[repository]]: the source is read once).
+the filesystem, the filesystem encrypted (AES-256-GCM), S3 (moto's server), GCS
+(fake-gcs-server) and Azure (Azurite) — local emulators on loopback, so this measures
+Lifeboat's path through each library and the emulator's own cost, not a network —, and two
+filesystem repositories written as one (a plan with two [[repository]]: the source is read
+once). Azurite comes from ``npm ci --prefix tests/emulators``.
 
 Prints each as a ratio to the plain filesystem repository.
 """
@@ -21,6 +23,7 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.emulators import azure_container, azure_server, gcs_bucket, gcs_server
 from tests.support.s3 import make_bucket, s3_server
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
@@ -63,9 +66,11 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="lifeboat-bench-repos-"))
     results = {}
-    with ScratchServer() as src, s3_server() as endpoint:
+    with ScratchServer() as src, s3_server() as endpoint, gcs_server(), azure_server():
         seed(MongoClient(src.uri), args.docs)
         make_bucket(endpoint, "bench")
+        gcs_bucket("bench")
+        azure_container("bench")
         results["filesystem"] = measure(f"file://{root}/plain", src.uri, args.jobs)
         os.environ["LIFEBOAT_ENCRYPTION_KEY"] = base64.b64encode(os.urandom(32)).decode()
         try:
@@ -73,6 +78,8 @@ def main() -> None:
         finally:
             del os.environ["LIFEBOAT_ENCRYPTION_KEY"]
         results["s3 (moto, loopback)"] = measure("s3://bench/repo", src.uri, args.jobs)
+        results["gcs (fake-gcs-server, loopback)"] = measure("gs://bench/repo", src.uri, args.jobs)
+        results["azure (Azurite, loopback)"] = measure("azure://bench/repo", src.uri, args.jobs)
         a, b = (Repository.init(f"file://{root}/mirror-{n}") for n in "ab")
         both = Repository.mirrored([Member("a", a.storage), Member("b", b.storage)], a.info)
         results["two filesystem repositories as one"] = measure(both, src.uri, args.jobs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,34 @@ class StandIn:
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok"}
+
+    def history(self, ns: str, doc_id: str) -> dict[str, Any]:
+        asked = {"ns": ns, "id": doc_id}
+        if doc_id == "bad":
+            return {
+                "ns": ns,
+                "id": doc_id,
+                "error": "not an _id: 'bad'",
+                "hint": "write it as JSON",
+                "asked": asked,
+            }
+        version = {
+            "kind": "insert",
+            "ts": "1:1",
+            "wall": "w",
+            "ns": ns,
+            "archived": True,
+            "document": {"x": doc_id},
+        }
+        return {
+            "ns": ns,
+            "id": doc_id,
+            "base": "b1",
+            "versions": [version],
+            "gaps": [],
+            "objects_read": 2,
+            "asked": asked,
+        }
 
 
 @pytest.fixture
@@ -88,3 +117,22 @@ def test_credentials_of_any_alphabet_are_a_yes_or_a_401(served: tuple[int, int])
         assert _get(guarded, "/api/status", {**host, **headers}).status == 401, headers
     right = base64.b64encode("anyone:s3cret-tøken".encode()).decode()
     assert _get(guarded, "/api/status", {**host, "Authorization": f"Basic {right}"}).status == 200
+
+
+def test_a_documents_history_is_searched_from_the_dashboard_escaped_and_guarded(
+    served: tuple[int, int],
+) -> None:
+    open_port, guarded = served
+    host = {"Host": f"127.0.0.1:{open_port}"}
+    query = "/history?ns=shop.orders&id=%3Cscript%3Ealert(1)%3C/script%3E"
+    page = _get(open_port, query, host).read().decode()
+    assert page.count('<tr class="version">') == 1 and "<script>" not in page and "&lt;script&gt;" in page
+    assert 'action="/history"' in page  # the form to ask again, filled in as asked
+    assert "form-action 'self'" in SECURITY_HEADERS["Content-Security-Policy"]
+    bad = _get(open_port, "/history?ns=shop.orders&id=bad", host).read().decode()
+    assert 'id="history-error"' in bad and "write it as JSON" in bad
+    api = _get(open_port, "/api/history?ns=shop.orders&id=42", host)
+    assert api.status == 200 and json.loads(api.read())["versions"][0]["document"] == {"x": "42"}
+    assert _get(open_port, "/api/history?ns=shop.orders", host).status == 400
+    assert _get(open_port, "/api/history?ns=shop.orders&id=bad", host).status == 400
+    assert _get(guarded, "/history?ns=a.b&id=1", {"Host": f"127.0.0.1:{guarded}"}).status == 401

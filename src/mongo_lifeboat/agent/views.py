@@ -262,3 +262,26 @@ class Views:
 
     def health(self) -> dict[str, Any]:
         return health(self.agent)
+
+    def history(self, ns: str, doc_id: str) -> dict[str, Any]:
+        """One document's history from the archive (``lifeboat history --archive-only``). The
+        one view that reads the repository: the web serves it from a worker thread."""
+        return document_history_view(self.agent.repository, self.agent.plan.deployment.key, ns, doc_id)
+
+
+def document_history_view(
+    repository: Repository, deployment: str | None, ns: str, doc_id: str
+) -> dict[str, Any]:
+    """``lifeboat history``'s document, or what was wrong with the question (with the hint)."""
+    from ..catalog.history import load_history
+    from ..errors import LifeboatError
+    from ..past.history import document_history
+    from ..past.ids import parse_id
+
+    try:
+        wanted = parse_id(doc_id)
+        past = load_history(repository, deployment)
+        found = document_history(repository.storage, past, ns, wanted).describe()
+    except LifeboatError as e:
+        found = {"ns": ns, "id": doc_id, "error": e.message, "hint": e.worded_hint(agent_words)}
+    return {**found, "asked": {"ns": ns, "id": doc_id}}  # as typed, to show it again

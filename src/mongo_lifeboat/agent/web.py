@@ -2,7 +2,9 @@
 
 ``/`` the dashboard; ``/api/status`` everything on it as JSON, and ``/api/checks``,
 ``/api/timeline``, ``/api/backups``, ``/api/drills``, ``/api/repositories``, ``/api/events`` —
-the same documents the CLI's ``--json`` prints; ``/metrics`` (Prometheus) and ``/healthz``.
+the same documents the CLI's ``--json`` prints; ``/history?ns=NS&id=ID`` one document's
+history (``/api/history`` as JSON: ``lifeboat history --archive-only --json``), read from the
+repository in a worker thread; ``/metrics`` (Prometheus) and ``/healthz``.
 The page loads nothing from anywhere else: its style is inline and its charts are SVG.
 
 Bound beyond loopback, every route but ``/healthz`` needs the plan's ``[agent] token``, as a
@@ -17,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
@@ -52,7 +55,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
 }
 
 
@@ -96,6 +99,23 @@ def build_app(views: Views, token: str | None, hosts: set[str] | None = None) ->
         page = views.page()
         return HTMLResponse(render_page("dashboard.html", **page))
 
+    async def history_query(request: Request) -> dict[str, Any] | None:
+        ns, doc_id = request.query_params.get("ns", "").strip(), request.query_params.get("id", "").strip()
+        if not ns or not doc_id:
+            return None
+        found: dict[str, Any] = await run_in_threadpool(views.history, ns, doc_id)
+        return found
+
+    async def history_page(request: Request) -> Response:
+        found = await history_query(request)
+        return HTMLResponse(render_page("history.html", found=found))
+
+    async def history_api(request: Request) -> Response:
+        found = await history_query(request)
+        if found is None:
+            return JSONResponse({"error": "give ns and id", "hint": "/api/history?ns=shop.orders&id=42"}, 400)
+        return JSONResponse(found, 400 if "error" in found else 200)
+
     async def metrics(request: Request) -> Response:
         body, content_type = views.metrics()
         return Response(body, media_type=content_type)
@@ -120,6 +140,8 @@ def build_app(views: Views, token: str | None, hosts: set[str] | None = None) ->
         Route("/", guarded(dashboard)),
         Route("/metrics", guarded(metrics)),
         Route("/healthz", healthz),
+        Route("/history", guarded(history_page)),
+        Route("/api/history", guarded(history_api)),
         *(Route(f"/api/{name}", document(name)) for name in views.DOCUMENTS),
     ]
     return Starlette(routes=routes, middleware=[Middleware(Guard)])

@@ -56,6 +56,9 @@ COMMANDS: dict[str, Entry] = {
         "The 2 AM story on scratch servers: backup, archiver, an accidental delete, point-in-time "
         "restore, proof.",
     ),
+    "diff": Entry(
+        "past_cmds", "diff", "What changed between two moments, per namespace, from the archived oplog alone."
+    ),
     "drill": Entry(
         "drill_cmds",
         "drill",
@@ -66,6 +69,11 @@ COMMANDS: dict[str, Entry] = {
         "export",
         "Write BACKUP_ID (default: latest), or the state at --to T, as mongodump output; then: "
         "mongorestore --oplogReplay.",
+    ),
+    "history": Entry(
+        "past_cmds",
+        "history",
+        "Every version of one document: its state in a base backup, then each change archived.",
     ),
     "import-mongodump": Entry(
         "mongodump_cmds",

@@ -18,6 +18,7 @@ from ..restore.pitr import choose_restore
 from ..session import Session
 from ..session.repositories import open_repository
 from ..timestamps import parse_position, wall_of
+from .export_documents import DOCUMENT_FORMATS, export_documents
 from .options import app, deployment_option, json_option, repo_option
 
 DEFAULT_DEPLOYMENT = "mongodump"
@@ -103,11 +104,30 @@ def import_mongodump(
 @click.command(name="export")
 @click.argument("backup_id", default="latest")
 @click.option("--to", "to", default=None, metavar="T", help="Point in time (exclusive), as for restore --to.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Directory or archive.")
 @click.option(
-    "--out", required=True, metavar="PATH", help="Where to write (a new path; - for an archive on stdout)."
+    "--format",
+    "fmt",
+    type=click.Choice((*FORMATS, *DOCUMENT_FORMATS)),
+    required=True,
+    help="mongodump directory or archive; or one namespace's documents as JSON lines or CSV.",
+)
+@click.option(
+    "--out",
+    required=True,
+    metavar="PATH",
+    help="Where to write (a new path; - for stdout: an archive, jsonl, csv).",
 )
 @click.option("--gzip", "gz", is_flag=True, help="Compress as mongodump --gzip does.")
+@click.option("--ns", default=None, metavar="DB.COLL", help="jsonl/csv: the namespace to export.")
+@click.option(
+    "--query", default=None, metavar="JSON", help="jsonl/csv: only the documents this filter matches."
+)
+@click.option(
+    "--fields", default=None, metavar="A,B.C", help="csv: the columns (default: every top-level field)."
+)
+@click.option(
+    "--canonical", is_flag=True, help="jsonl: canonical Extended JSON (every number type kept exactly)."
+)
 @repo_option
 @deployment_option
 @json_option
@@ -119,12 +139,21 @@ def export(
     fmt: str,
     out: str,
     gz: bool,
+    ns: str | None,
+    query: str | None,
+    fields: str | None,
+    canonical: bool,
     repo: str | None,
     deployment: str | None,
 ) -> None:
     """Write BACKUP_ID (default: latest), or the state at --to T, as mongodump output;
     then: mongorestore --oplogReplay."""
     output = ctx.output
+    if fmt in DOCUMENT_FORMATS:
+        export_documents(ctx, backup_id, to, fmt, out, ns, query, fields, canonical, gz, repo, deployment)
+        return
+    if ns or query or fields or canonical:
+        raise UsageError(f"--ns, --query, --fields and --canonical are for --format jsonl or csv, not {fmt}")
     if out == "-" and fmt != "mongodump-archive":
         raise UsageError(
             "only an archive can go to standard output", "use --format mongodump-archive with --out -"

@@ -54,6 +54,10 @@ class Incident:
     # How its entries are recognised (see the module docstring): "command", "batched",
     # "burst" or "transaction" for bulk kinds; "" for DDL.
     form: str = ""
+    # The position of its last operation, and the client command it came from ("command"
+    # form): what tells one of its operations from another client's (``contains``).
+    last: Timestamp | None = field(default=None, compare=False, repr=False)
+    session: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -160,6 +164,8 @@ class _Command:
 
     first: _Point
     last_wall: datetime | None
+    session: bytes
+    last_ts: Timestamp | None = None
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
@@ -199,12 +205,23 @@ def find_incidents(
         for start, end, count in bursts:
             seconds = _seconds(start.wall, end.wall)
             if count >= min_docs and count / max(seconds, 1e-3) >= min_rate:
-                found.append(Incident(start.ts, start.wall, key[0], _BULK[key[1]], count, key[2]))
+                found.append(Incident(start.ts, start.wall, key[0], _BULK[key[1]], count, key[2], end.ts))
 
     def command_done(cmd: _Command) -> None:
         for (ns, op_kind), n in cmd.counts.items():
             if n >= min_docs:
-                found.append(Incident(cmd.first.ts, cmd.first.wall, ns, _BULK[op_kind], n, "command"))
+                found.append(
+                    Incident(
+                        cmd.first.ts,
+                        cmd.first.wall,
+                        ns,
+                        _BULK[op_kind],
+                        n,
+                        "command",
+                        cmd.last_ts,
+                        cmd.session,
+                    )
+                )
 
     def selected(op: Op) -> bool:
         if ns_filter is None:
@@ -224,7 +241,7 @@ def find_incidents(
             counts = Counter((op.ns, op.op) for op in unit.ops if op.op in _BULK and selected(op))
             for (ns, op_kind), n in counts.items():
                 if n >= min_docs:
-                    found.append(Incident(unit.ts, wall, ns, _BULK[op_kind], n, "transaction"))
+                    found.append(Incident(unit.ts, wall, ns, _BULK[op_kind], n, "transaction", unit.ts))
             continue
         weights: Counter[tuple[str, str, str]] = Counter()
         for op in unit.ops:
@@ -238,9 +255,9 @@ def find_incidents(
             if op.op not in _BULK:
                 continue
             if op.session is not None:
-                cmd = commands.setdefault(op.session, _Command(point, wall))
+                cmd = commands.setdefault(op.session, _Command(point, wall, op.session))
                 cmd.counts[(op.ns, op.op)] += 1
-                cmd.last_wall = wall
+                cmd.last_wall, cmd.last_ts = wall, unit.ts
                 continue
             weights[(op.ns, op.op, "batched" if unit.batched else "burst")] += 1
         for key, weight in weights.items():
@@ -286,3 +303,19 @@ def incident_ops(stream: Iterable[Unit], incident: Incident) -> Iterator[tuple[T
             left -= 1
             if left == 0:
                 return
+
+
+def contains(incident: Incident, unit: Unit, op: Op) -> bool:
+    """Whether ``op`` (of ``unit``) is one of ``incident``'s own operations, told from other
+    clients' writes beside it the way :func:`find_incidents` told them (as ``incident_ops``)."""
+    if not incident.kind.startswith("bulk"):  # a drop, dropDatabase or rename over: its own entry
+        return unit.ts == incident.ts and op.op == "c"
+    if op.ns != incident.ns or op.op != KIND_OP[incident.kind]:
+        return False
+    if incident.form == "transaction":
+        return unit.transaction and unit.ts == incident.ts
+    if unit.transaction or not incident.ts <= unit.ts <= (incident.last or incident.ts):
+        return False
+    if incident.form == "command":
+        return op.session is not None and op.session == incident.session
+    return op.session is None and (incident.form == "batched") == unit.batched

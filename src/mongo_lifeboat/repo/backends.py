@@ -82,7 +82,9 @@ def _settings(settings: RepositorySettings | None, *names: str) -> dict[str, Any
 
 def _lock(settings: RepositorySettings | None) -> dict[str, Any]:
     """Write-once retention, as every object store backend takes it."""
-    return {"lock_days": settings.object_lock_days, "lock_mode": settings.object_lock_mode} if settings else {}
+    return (
+        {"lock_days": settings.object_lock_days, "lock_mode": settings.object_lock_mode} if settings else {}
+    )
 
 
 _AZURE_CONTAINER = re.compile(r"(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*")

@@ -1,0 +1,1 @@
+"""Looking into the past without restoring: a document's history, what changed between two moments."""
