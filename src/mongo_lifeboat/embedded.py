@@ -33,8 +33,11 @@ class ScratchServer:
     ``extra_args`` go to the server, e.g. ``["--oplog-max-entries", "100"]``.
     """
 
-    def __init__(self, extra_args: list[str] | None = None, data_dir: Path | None = None) -> None:
+    def __init__(
+        self, extra_args: list[str] | None = None, data_dir: Path | None = None, port: int = 0
+    ) -> None:
         self.extra_args = list(extra_args or [])
+        self.wanted_port = port  # 0: any free port
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="lifeboat-scratch-"))
         self.proc: subprocess.Popen[str] | None = None
@@ -56,7 +59,7 @@ class ScratchServer:
             "--host",
             "127.0.0.1",
             "--port",
-            "0",
+            str(self.wanted_port),
             "--storage-path",
             str(self.data_dir),
             "--log-level",

@@ -39,27 +39,43 @@ class Output:
     out: Console = field(default_factory=lambda: Console(soft_wrap=True))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
     _in_result: bool = False
+    _revealed: tuple[str, ...] = ()
 
     @property
     def interactive(self) -> bool:
         return not self.quiet and self.err.is_terminal
 
-    def result(self, data: dict[str, Any] | list[Any], render: Callable[[], None]) -> None:
-        """Emit the command's result: the JSON document, or the human rendering."""
-        if self.json_mode:
-            sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
-            sys.stdout.flush()
-        else:
-            self._in_result = True  # -q keeps the result: it only silences progress and notes
-            try:
-                render()
-            finally:
-                self._in_result = False
+    def result(
+        self, data: dict[str, Any] | list[Any], render: Callable[[], None], reveal: tuple[str, ...] = ()
+    ) -> None:
+        """Emit the command's result: the JSON document, or the human rendering.
+
+        ``reveal``: credentials that are the result itself (a mount's read-only URI, made for
+        the caller to use): shown as they are, where everything else stays redacted."""
+        self._revealed = reveal
+        try:
+            if self.json_mode:
+                sys.stdout.write(self._shown(json.dumps(data, indent=2, default=str)) + "\n")
+                sys.stdout.flush()
+            else:
+                self._in_result = True  # -q keeps the result: it only silences progress and notes
+                try:
+                    render()
+                finally:
+                    self._in_result = False
+        finally:
+            self._revealed = ()
+
+    def _shown(self, text: str) -> str:
+        text = redact(text)
+        for value in self._revealed:
+            text = text.replace(redact(value), value)
+        return text
 
     def say(self, text: str) -> None:
         """A line of human output (suppressed by --json; by -q except in the result)."""
         if not self.json_mode and (not self.quiet or self._in_result):
-            self.out.print(redact(text), highlight=False, markup=False)
+            self.out.print(self._shown(text), highlight=False, markup=False)
 
     def note(self, text: str) -> None:
         """A status line on stderr (suppressed by -q)."""

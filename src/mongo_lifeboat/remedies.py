@@ -44,6 +44,7 @@ PLAIN = {
     "drop": "replace those namespaces (drop them first)",
     "timeline": "see the restorable windows in the timeline",
     "incidents": "list the incidents",
+    "mount-list": "list the running mounts",
     "list-drills": "list the drills",
     "list-snapshots": "list the snapshots",
     "snapshot": "take a volume snapshot",

@@ -94,6 +94,11 @@ COMMANDS: dict[str, Entry] = {
         "metrics",
         "Serve Prometheus metrics read from the repository (each scrape reads it afresh).",
     ),
+    "mount": Entry(
+        "mount_cmds",
+        "mount",
+        "Serve a moment read-only on loopback: a MongoDB URI any driver, mongosh or Compass opens.",
+    ),
     "notify": Entry("check_cmds", "notify", "Notifications ([alerts] notify in the plan)."),
     "plan": Entry("plan_cmds", "plan", "The recovery plan file (lifeboat.toml)."),
     "prune": Entry(

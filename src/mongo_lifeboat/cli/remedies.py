@@ -22,6 +22,7 @@ COMMANDS = {
     "drop": "pass --drop to replace those namespaces",
     "timeline": "see the restorable windows with: lifeboat timeline",
     "incidents": "list them with: lifeboat incidents",
+    "mount-list": "list them with: lifeboat mount list",
     "list-drills": "list the drills with: lifeboat drill list",
     "list-snapshots": "list them with: lifeboat snapshot list",
     "snapshot": "take one with: lifeboat snapshot",

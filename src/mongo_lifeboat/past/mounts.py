@@ -1,0 +1,254 @@
+"""Any moment served read-only: a scratch server (SecantusDB) restored to T, on loopback, that
+any driver, mongosh or Compass can query, for as long as its TTL.
+
+A mount is a directory under ``mounts_home()``: its server's data and ``mount.json`` (mode
+0600: it holds the read-only user's password). It is made in three steps:
+
+1. the moment is restored into a scratch server with no authentication, reachable by nobody
+   else yet (a free loopback port, its data in the mount's directory);
+2. a user ``reader`` with the roles ``readAnyDatabase`` and ``clusterMonitor`` (which lists the
+   databases, as mongosh and Compass do first) is created, and the server stopped;
+3. a keeper process, on its own session so it outlives the command, serves the same data with
+   ``--auth`` on the mount's port: the server itself refuses every write (and any client
+   without the password). At its TTL, or on ``lifeboat mount stop``, the keeper stops the
+   server and deletes the directory: nothing is left running or on disk.
+
+Mounts of the same moment and namespaces of the same repository share one restore: asking
+again gives the running mount.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..catalog.points import LATEST, Point
+from ..embedded import ScratchServer
+from ..errors import EmbeddedServerError, UsageError
+from ..events import Reporter, silent
+from ..mongo.client import connect
+from ..mongo.nsmap import NamespaceMap
+from ..remedies import Remedy
+from ..repo.repository import Repository
+from ..restore.pitr import choose_restore
+from ..restore.service import RestoreOptions, run_restore
+from ..timestamps import iso, to_str, wall_of
+
+READER = "reader"
+# Reads, and listing databases (what mongosh and Compass do first): no role that writes.
+READER_ROLES = [{"role": "readAnyDatabase", "db": "admin"}, {"role": "clusterMonitor", "db": "admin"}]
+_START_S = 60.0
+
+
+def mounts_home() -> Path:
+    """``$LIFEBOAT_MOUNTS``, else ``$XDG_STATE_HOME/lifeboat/mounts`` (``~/.local/state/…``)."""
+    if os.environ.get("LIFEBOAT_MOUNTS"):
+        return Path(os.environ["LIFEBOAT_MOUNTS"])
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "lifeboat" / "mounts"
+
+
+@dataclass
+class Mount:
+    id: str
+    key: str  # repository id, moment, namespaces: what makes two mounts one
+    restored_to: str
+    namespaces: list[str]
+    backup_id: str
+    documents: int
+    port: int
+    password: str
+    created_at: str
+    expires_at: str
+    keeper_pid: int | None = None
+    shared: bool = field(default=False, compare=False)  # this request got a running mount
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://{READER}:{self.password}@127.0.0.1:{self.port}/?authSource=admin&directConnection=true"
+
+    @property
+    def seconds_left(self) -> float:
+        return max(0.0, (datetime.fromisoformat(self.expires_at) - datetime.now(UTC)).total_seconds())
+
+    def describe(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k not in ("password", "key")}
+        return {
+            **out,
+            "uri": self.uri,
+            "restored_to_wall": wall_of_text(self.restored_to),
+            "seconds_left": round(self.seconds_left),
+        }
+
+
+def wall_of_text(position: str) -> str:
+    from ..timestamps import parse_position
+
+    return wall_of(parse_position(position))
+
+
+def _record(directory: Path) -> Path:
+    return directory / "mount.json"
+
+
+def _save(directory: Path, mount: Mount) -> None:
+    """Written whole or not at all, readable by its owner only (it holds the password)."""
+    partial = directory / "mount.json.partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({k: v for k, v in asdict(mount).items() if k != "shared"}, f)
+    partial.rename(_record(directory))
+
+
+def _load(directory: Path) -> Mount | None:
+    try:
+        return Mount(**json.loads(_record(directory).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def list_mounts() -> list[Mount]:
+    """The mounts being served now (a directory whose keeper is gone is removed)."""
+    home = mounts_home()
+    found = []
+    for directory in sorted(home.iterdir()) if home.is_dir() else []:
+        mount = _load(directory)
+        if mount is not None and _alive(mount.keeper_pid):
+            found.append(mount)
+        elif (mount is not None and mount.keeper_pid is not None) or _stale(directory):
+            _remove(directory)
+    return found
+
+
+def _stale(directory: Path) -> bool:
+    """A directory left by a mount that never started its keeper (killed while restoring)."""
+    return time.time() - directory.stat().st_mtime > 24 * 3600
+
+
+def _remove(directory: Path) -> None:
+    import shutil
+
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def start_mount(
+    repo: Repository,
+    point: Point | None,
+    deployment: str | None,
+    namespaces: tuple[str, ...],
+    ttl_s: float,
+    port: int | None = None,
+    jobs: int = 4,
+    report: Reporter = silent,
+) -> Mount:
+    nsmap = NamespaceMap.build(include=namespaces)
+    plan, pitr = choose_restore(repo, "latest", point or LATEST, deployment, nsmap)
+    restored_to = to_str(pitr.stop_before) if pitr else plan.manifest.end_ts
+    key = json.dumps([str(repo.info.get("repo_id")), restored_to, sorted(namespaces)])
+    for running in list_mounts():
+        if running.key == key:
+            running.shared = True
+            return running
+    directory = mounts_home() / f"m-{uuid.uuid4().hex[:10]}"
+    directory.mkdir(parents=True, mode=0o700)
+    try:
+        with ScratchServer(data_dir=directory / "data") as server:
+            client = connect(server.uri, role="staging")
+            try:
+                result = run_restore(repo, plan, client, RestoreOptions(jobs=jobs), report, pitr)
+                password = secrets.token_urlsafe(24)
+                client.admin.command("createUser", READER, pwd=password, roles=READER_ROLES)
+            finally:
+                client.close()
+        now = datetime.now(UTC)
+        mount = Mount(
+            id=directory.name,
+            key=key,
+            restored_to=restored_to,
+            namespaces=sorted(namespaces),
+            backup_id=plan.manifest.backup_id,
+            documents=result.documents,
+            port=port or _free_port(),
+            password=password,
+            created_at=iso(now),
+            expires_at=(now + timedelta(seconds=ttl_s)).isoformat(),
+        )
+        _save(directory, mount)
+        _spawn_keeper(directory)
+        return _wait_serving(directory)
+    except BaseException:
+        _remove(directory)
+        raise
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spawn_keeper(directory: Path) -> None:
+    log = (directory / "keeper.log").open("a")
+    subprocess.Popen(
+        [sys.executable, "-m", "mongo_lifeboat.past.keeper", str(directory)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # a Ctrl-C or hang-up of the command does not reach it
+        close_fds=True,
+    )
+    log.close()
+
+
+def _wait_serving(directory: Path) -> Mount:
+    deadline = time.monotonic() + _START_S
+    while time.monotonic() < deadline:
+        mount = _load(directory)
+        if mount is not None and mount.keeper_pid:
+            return mount
+        if not directory.exists():
+            break
+        time.sleep(0.1)  # the keeper writes its pid into mount.json once it serves
+    log = directory / "keeper.log"
+    tail = log.read_text()[-500:] if log.exists() else ""
+    raise EmbeddedServerError(f"the mount's server did not start: {tail or 'no output'}")
+
+
+def stop_mount(mount_id: str, wait_s: float = 30.0) -> Mount:
+    directory = mounts_home() / mount_id
+    mount = _load(directory)
+    if mount is None:
+        running = ", ".join(m.id for m in list_mounts()) or "none"
+        raise UsageError(f"no mount {mount_id!r} (running: {running})", "{do}", Remedy("mount-list"))
+    if _alive(mount.keeper_pid):
+        assert mount.keeper_pid is not None
+        os.kill(mount.keeper_pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    while directory.exists() and _alive(mount.keeper_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the keeper stops the server, then removes the directory
+    _remove(directory)
+    return mount
