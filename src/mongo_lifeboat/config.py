@@ -248,6 +248,9 @@ class AgentSettings(_Section):
     repeat: Duration = 86400.0  # a failure that goes on is said again after this long
     warmup: Duration = 60.0  # no check alert this soon after start (the archiver is starting)
     segment_seconds: float | None = Field(default=None, gt=0)  # the archiver's (default 1)
+    # The dashboard may start a read-only mount of a chosen moment (lifeboat mount), kept this long.
+    mounts: bool = False
+    mount_ttl: Duration = 4 * 3600.0
 
 
 class SamplingSettings(_Section):

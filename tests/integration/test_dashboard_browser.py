@@ -1,7 +1,8 @@
 """Acceptance (issue 11): the agent's dashboard in a real headless Chromium (Debian's, driven by
 Playwright): it loads with no console error and nothing from elsewhere, the timeline shows the
 windows and the gap this test made, a failed drill turns the scorecard red, and only the plan's
-token opens it. A screenshot is kept in ``test-artifacts/``."""
+token opens it. A screenshot is kept in ``test-artifacts/``. (Issue 24: its search box shows a
+document's history, and its mount form serves a moment read-only.)"""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
 from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
@@ -83,8 +86,10 @@ def test_the_dashboard_in_a_browser(servers: ServerPool, tmp_path: Path) -> None
         f'[deployment]\nname = "orders-ui"\nsource = "{source.uri}"\n[objectives]\nrpo = "1m"\nrto = "10m"\n'
         f'[[repository]]\nname = "primary"\nurl = "{repo_url}"\nregion = "eu-west-1"\n'
         f'[agent]\ncheck_interval = "2s"\nwarmup = "0s"\nsegment_seconds = 1\ntoken = "{TOKEN}"\n'
+        'mounts = true\nmount_ttl = "10m"\n'
     )
-    run = AgentRun(plan)
+    mounts = {"LIFEBOAT_MOUNTS": str(tmp_path / "mounts")}
+    run = AgentRun(plan, env=mounts)
     try:
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         wait_for(lambda: _status(run.url + "/healthz") == 200, "the first check", 60)
@@ -125,10 +130,51 @@ def test_the_dashboard_in_a_browser(servers: ServerPool, tmp_path: Path) -> None
                 border = scorecard.evaluate("e => getComputedStyle(e).borderTopColor")
                 assert border == "rgb(207, 34, 46)"  # red
                 page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+                # A document's history, from the search box.
+                page.fill("#history-search input[name=ns]", "shop.orders")
+                page.fill("#history-search input[name=id]", '"w0-7"')
+                page.click("#history-search button")
+                page.wait_for_url("**/history?*")
+                rows = page.locator("tr.version")
+                assert rows.count() == 2  # not in the base, then inserted
+                assert "insert" in rows.nth(1).inner_text() and '"qty": 7' in rows.nth(1).inner_text()
+
+                # A moment mounted read-only, from the mount form.
+                page.goto(run.url + "/", wait_until="load")
+                page.fill("#mount-start input[name=to]", "latest")
+                page.click("#mount-start button")
+                page.wait_for_url("**/#mounts")
+
+                def mounted() -> bool:
+                    page.goto(run.url + "/", wait_until="load")
+                    return page.locator("tr.mount").count() == 1
+
+                wait_for(mounted, "the mount to be served", 120)
+                uri = page.locator("tr.mount code").nth(2).inner_text()
+                assert uri.startswith("mongodb://reader:") and "***" not in uri
                 assert not errors, errors
                 assert requested and all(u.startswith(run.url) for u in requested), requested
             finally:
                 browser.close()
+        view: MongoClient[Any] = MongoClient(uri, serverSelectionTimeoutMS=10_000)
+        try:
+            assert view.shop.orders.count_documents({}) == src.shop.orders.count_documents({})
+        finally:
+            view.close()
+        # Not from another site: a form elsewhere cannot make the agent start mounts.
+        foreign = {
+            **bearer,
+            "Origin": "http://attacker.example",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        request = urllib.request.Request(
+            run.url + "/mounts", data=b"to=latest", headers=foreign, method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(request, timeout=30)
     finally:
         assert run.stop() == 0, run.log
+        for listed in lifeboat("mount", "list", "--json", env=mounts).json():
+            assert lifeboat("mount", "stop", listed["id"], env=mounts).code == 0
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000

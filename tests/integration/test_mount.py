@@ -6,6 +6,7 @@ on ``mount stop``, and leaves nothing running or on disk."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -46,10 +47,9 @@ def _wait_archived(repo: Repository, ts: Timestamp, limit_s: float = 120) -> Non
 def _gone(port: int, pid: int) -> bool:
     with socket.socket() as s:
         listening = s.connect_ex(("127.0.0.1", port)) == 0
-    try:
-        os.kill(pid, 0)
-        alive = True
-    except ProcessLookupError:
+    try:  # a zombie (ended, not yet reaped by whoever inherited it) is gone too
+        alive = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
         alive = False
     return not listening and not alive
 
@@ -67,6 +67,16 @@ def test_a_moment_mounted_read_only_shared_and_stopped(servers: ServerPool, tmp_
         at = just_after(_newest(src))
         _wait_archived(repo, _newest(src))
 
+    try:
+        _mount_share_and_stop(env, src, repo, at, tmp_path)
+    finally:  # a failed assertion leaves no server running for its TTL
+        for listed in lifeboat("mount", "list", "--json", env=env).json():
+            lifeboat("mount", "stop", listed["id"], env=env)
+
+
+def _mount_share_and_stop(
+    env: dict[str, str], src: Any, repo: Repository, at: Timestamp, tmp_path: Path
+) -> None:
     res = lifeboat("mount", "--to", to_str(at), "--ttl", "10m", "--repo", repo.url, "--json", env=env)
     assert res.code == 0, res.stderr
     mounted = res.json()
@@ -106,3 +116,16 @@ def test_a_moment_mounted_read_only_shared_and_stopped(servers: ServerPool, tmp_
     brief = short.json()
     wait_for(lambda: _gone(brief["port"], brief["keeper_pid"]), "the mount to reach its TTL", timeout=120)
     assert not (tmp_path / "mounts" / brief["id"]).exists()
+
+    # Its keeper killed with SIGKILL: the next look at the mounts stops the server it left.
+    killed = lifeboat(
+        "mount", "--ns-include", "shop.orders", "--ttl", "10m", "--repo", repo.url, "--json", env=env
+    )
+    assert killed.code == 0, killed.stderr
+    orphaned = killed.json()
+    os.kill(orphaned["keeper_pid"], signal.SIGKILL)
+    wait_for(
+        lambda: lifeboat("mount", "list", "--json", env=env).json() == [], "the dead keeper's mount to go"
+    )
+    wait_for(lambda: _gone(orphaned["port"], orphaned["server_pid"]), "its server to stop")
+    assert not (tmp_path / "mounts" / orphaned["id"]).exists()

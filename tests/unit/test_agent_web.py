@@ -10,7 +10,7 @@ import http.client
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import uvicorn
@@ -31,6 +31,15 @@ class StandIn:
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok"}
+
+    started: ClassVar[list[tuple[str, tuple[str, ...]]]] = []
+    enabled = True
+
+    def mounts_enabled(self) -> bool:
+        return self.enabled
+
+    def start_mount(self, to: str, namespaces: tuple[str, ...]) -> None:
+        self.started.append((to, namespaces))
 
     def history(self, ns: str, doc_id: str) -> dict[str, Any]:
         asked = {"ns": ns, "id": doc_id}
@@ -65,6 +74,7 @@ class StandIn:
 def served() -> Iterator[tuple[int, int]]:
     """(port of a token-less loopback agent, port of one with a token)."""
     servers = []
+    StandIn.started.clear()
     for token in (None, "s3cret-tøken"):
         app = build_app(StandIn(), token, allowed_hosts("127.0.0.1", ["backups.internal"]))  # type: ignore[arg-type]
         server = uvicorn.Server(
@@ -136,3 +146,34 @@ def test_a_documents_history_is_searched_from_the_dashboard_escaped_and_guarded(
     assert _get(open_port, "/api/history?ns=shop.orders", host).status == 400
     assert _get(open_port, "/api/history?ns=shop.orders&id=bad", host).status == 400
     assert _get(guarded, "/history?ns=a.b&id=1", {"Host": f"127.0.0.1:{guarded}"}).status == 401
+
+
+def _post(port: int, path: str, body: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request(
+        "POST", path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded", **headers}
+    )
+    return conn.getresponse()
+
+
+def test_a_mount_is_started_from_the_agents_own_page_only(served: tuple[int, int]) -> None:
+    open_port, guarded = served
+    host = {"Host": f"127.0.0.1:{open_port}"}
+    own = _post(
+        open_port,
+        "/mounts",
+        "to=inc-6b0538bf00000005&ns=shop.*+crm.users",
+        {**host, "Origin": f"http://127.0.0.1:{open_port}"},
+    )
+    assert own.status == 303 and own.getheader("Location") == "/#mounts"
+    assert StandIn.started == [("inc-6b0538bf00000005", ("shop.*", "crm.users"))]
+    foreign = _post(open_port, "/mounts", "to=latest", {**host, "Origin": "http://attacker.example"})
+    assert foreign.status == 403 and len(StandIn.started) == 1
+    assert _get(open_port, "/mounts", host).status == 405  # a GET starts nothing
+    assert _post(guarded, "/mounts", "to=latest", {"Host": f"127.0.0.1:{guarded}"}).status == 401
+    StandIn.enabled = False
+    try:
+        assert _post(open_port, "/mounts", "to=latest", host).status == 404
+    finally:
+        StandIn.enabled = True
+    assert len(StandIn.started) == 1

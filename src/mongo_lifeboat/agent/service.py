@@ -46,6 +46,7 @@ from ..timestamps import parse_iso
 from ..verify.sampling import last_sample
 from .alerts import Alerts
 from .jobs import Jobs
+from .mounts import MountStarter
 from .remedies import agent_words
 from .schedule import CronTrigger, due_at_start
 from .supervisor import ArchiverSupervisor
@@ -66,6 +67,7 @@ class Agent:
         self.alerts = Alerts(sinks_for(ctx, self.repository, None), self.plan.agent.repeat)
         self.jobs = Jobs(self)
         self.cycle: Cycle | None = None
+        self.mounts = MountStarter(self.repository, self.plan.deployment.key, self.plan.agent.mount_ttl)
         self._incidents: dict[str, dict[str, Any]] = {}
         self._scanned_to: Timestamp | None = None
         self._wake = threading.Event()

@@ -226,6 +226,7 @@ def page(agent: Agent) -> dict[str, Any]:
         "drill_trend_svg": timeline_svg.trend([d.recovery_s for d in drills], agent.plan.objectives.rto),
         "jobs": _jobs(agent),
         "events": list(reversed(agent.alerts.recent))[:30],
+        "mounts": agent.mounts.view() if agent.plan.agent.mounts else None,
     }
 
 
@@ -262,6 +263,12 @@ class Views:
 
     def health(self) -> dict[str, Any]:
         return health(self.agent)
+
+    def mounts_enabled(self) -> bool:
+        return bool(self.agent.plan.agent.mounts)
+
+    def start_mount(self, to: str, namespaces: tuple[str, ...]) -> None:
+        self.agent.mounts.start(to, namespaces)
 
     def history(self, ns: str, doc_id: str) -> dict[str, Any]:
         """One document's history from the archive (``lifeboat history --archive-only``). The

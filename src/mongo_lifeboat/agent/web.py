@@ -4,7 +4,8 @@
 ``/api/timeline``, ``/api/backups``, ``/api/drills``, ``/api/repositories``, ``/api/events`` —
 the same documents the CLI's ``--json`` prints; ``/history?ns=NS&id=ID`` one document's
 history (``/api/history`` as JSON: ``lifeboat history --archive-only --json``), read from the
-repository in a worker thread; ``/metrics`` (Prometheus) and ``/healthz``.
+repository in a worker thread; ``POST /mounts`` starts a read-only mount of a moment
+(``[agent] mounts``; from the agent's own page only); ``/metrics`` (Prometheus) and ``/healthz``.
 The page loads nothing from anywhere else: its style is inline and its charts are SVG.
 
 Bound beyond loopback, every route but ``/healthz`` needs the plan's ``[agent] token``, as a
@@ -17,13 +18,14 @@ import base64
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..templates import render_page
@@ -116,6 +118,21 @@ def build_app(views: Views, token: str | None, hosts: set[str] | None = None) ->
             return JSONResponse({"error": "give ns and id", "hint": "/api/history?ns=shop.orders&id=42"}, 400)
         return JSONResponse(found, 400 if "error" in found else 200)
 
+    async def mount(request: Request) -> Response:
+        """POST from the dashboard's form: start mounting a moment, then back to the page."""
+        if not views.mounts_enabled():
+            return PlainTextResponse("mounts are off: set [agent] mounts = true", 404)
+        origin = request.headers.get("origin")
+        if origin is not None and _host_name(origin.split("://", 1)[-1]) != _host_name(
+            request.headers.get("host", "")
+        ):
+            return PlainTextResponse("a mount is started from the agent's own page only", 403)
+        # The form is url-encoded (no files): read with the standard library, not a form parser.
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        namespaces = tuple(p for p in " ".join(form.get("ns", [])).replace(",", " ").split() if p)
+        views.start_mount((form.get("to") or ["latest"])[0].strip() or "latest", namespaces)
+        return RedirectResponse("/#mounts", 303)
+
     async def metrics(request: Request) -> Response:
         body, content_type = views.metrics()
         return Response(body, media_type=content_type)
@@ -142,6 +159,7 @@ def build_app(views: Views, token: str | None, hosts: set[str] | None = None) ->
         Route("/healthz", healthz),
         Route("/history", guarded(history_page)),
         Route("/api/history", guarded(history_api)),
+        Route("/mounts", guarded(mount), methods=["POST"]),
         *(Route(f"/api/{name}", document(name)) for name in views.DOCUMENTS),
     ]
     return Starlette(routes=routes, middleware=[Middleware(Guard)])

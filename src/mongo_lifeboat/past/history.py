@@ -120,6 +120,8 @@ def document_history(
     segments = [s for s in history.segments if s.end > base.end and (until is None or s.start < until)]
     gaps = _gaps(base.end, segments, until)
     archived_to = segments[-1].end if segments else base.end
+    if until is not None and until <= archived_to:
+        live = None  # the window ends inside the archive
     raws = _raw_entries(storage, base, segments, read, live, archived_to)
     entries = _decoded(raws, tracker, until)
     incidents = find_incidents(tracker.tap(units(entries), gaps, archived_to))

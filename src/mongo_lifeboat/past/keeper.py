@@ -27,6 +27,7 @@ def keep(directory: Path) -> int:
     try:
         server.start()
         mount.keeper_pid = os.getpid()
+        mount.server_pid = server.proc.pid if server.proc else None
         _save(directory, mount)  # the mount command waits for this: serving now
         print(f"serving {mount.id} on 127.0.0.1:{mount.port} until {mount.expires_at}", flush=True)
         done.wait(max(0.0, (datetime.fromisoformat(mount.expires_at) - datetime.now(UTC)).total_seconds()))

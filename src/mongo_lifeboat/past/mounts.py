@@ -71,6 +71,7 @@ class Mount:
     created_at: str
     expires_at: str
     keeper_pid: int | None = None
+    server_pid: int | None = None  # its server, stopped here if its keeper was killed
     shared: bool = field(default=False, compare=False)  # this request got a running mount
 
     @property
@@ -138,8 +139,16 @@ def list_mounts() -> list[Mount]:
         if mount is not None and _alive(mount.keeper_pid):
             found.append(mount)
         elif (mount is not None and mount.keeper_pid is not None) or _stale(directory):
+            _orphan_stopped(mount)
             _remove(directory)
     return found
+
+
+def _orphan_stopped(mount: Mount | None) -> None:
+    """A keeper killed with SIGKILL could not stop its server: stop it here."""
+    if mount is not None and _alive(mount.server_pid):
+        assert mount.server_pid is not None
+        os.kill(mount.server_pid, signal.SIGTERM)
 
 
 def _stale(directory: Path) -> bool:
@@ -196,8 +205,16 @@ def start_mount(
             expires_at=(now + timedelta(seconds=ttl_s)).isoformat(),
         )
         _save(directory, mount)
-        _spawn_keeper(directory)
-        return _wait_serving(directory)
+        keeper = _spawn_keeper(directory)
+        try:
+            return _wait_serving(directory)
+        except BaseException:
+            keeper.terminate()  # it never served: it stops its server (if any) and goes
+            try:
+                keeper.wait(30)
+            except subprocess.TimeoutExpired:
+                keeper.kill()
+            raise
     except BaseException:
         _remove(directory)
         raise
@@ -211,9 +228,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _spawn_keeper(directory: Path) -> None:
+def _spawn_keeper(directory: Path) -> subprocess.Popen[bytes]:
     log = (directory / "keeper.log").open("a")
-    subprocess.Popen(
+    keeper = subprocess.Popen(
         [sys.executable, "-m", "mongo_lifeboat.past.keeper", str(directory)],
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -222,6 +239,7 @@ def _spawn_keeper(directory: Path) -> None:
         close_fds=True,
     )
     log.close()
+    return keeper
 
 
 def _wait_serving(directory: Path) -> Mount:
@@ -250,5 +268,6 @@ def stop_mount(mount_id: str, wait_s: float = 30.0) -> Mount:
     deadline = time.monotonic() + wait_s
     while directory.exists() and _alive(mount.keeper_pid) and time.monotonic() < deadline:
         time.sleep(0.1)  # the keeper stops the server, then removes the directory
+    _orphan_stopped(mount)
     _remove(directory)
     return mount
