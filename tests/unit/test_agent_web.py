@@ -169,6 +169,17 @@ def test_a_mount_is_started_from_the_agents_own_page_only(served: tuple[int, int
     assert StandIn.started == [("inc-6b0538bf00000005", ("shop.*", "crm.users"))]
     foreign = _post(open_port, "/mounts", "to=latest", {**host, "Origin": "http://attacker.example"})
     assert foreign.status == 403 and len(StandIn.started) == 1
+    cross = _post(
+        open_port, "/mounts", "to=latest", {**host, "Origin": "null", "Sec-Fetch-Site": "cross-site"}
+    )
+    assert cross.status == 403 and len(StandIn.started) == 1
+    assert _post(open_port, "/mounts", "to=latest", {**host, "Origin": "null"}).status == 403  # cannot tell
+    # What Chromium sends from the page itself (its no-referrer policy makes Origin null):
+    same = _post(
+        open_port, "/mounts", "to=latest", {**host, "Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    )
+    assert same.status == 303 and StandIn.started[-1] == ("latest", ())
+    StandIn.started.pop()
     assert _get(open_port, "/mounts", host).status == 405  # a GET starts nothing
     assert _post(guarded, "/mounts", "to=latest", {"Host": f"127.0.0.1:{guarded}"}).status == 401
     StandIn.enabled = False

@@ -68,6 +68,19 @@ def _host_name(host_header: str) -> str:
     return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
 
 
+def _same_origin(request: Request) -> bool:
+    """Whether a POST comes from the agent's own page (or from no page: a script with the
+    token). Browsers say where a request comes from in ``Sec-Fetch-Site``; ``Origin`` is
+    ``null`` under this page's no-referrer policy, so it tells only when it names a site."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return site is not None or origin is None
+    return _host_name(origin.split("://", 1)[-1]) == _host_name(request.headers.get("host", ""))
+
+
 def allowed_hosts(listen_host: str, configured: list[str]) -> set[str] | None:
     """The ``Host`` names the agent answers: on loopback only loopback names (and those
     configured), so a DNS-rebinding page cannot read it; beyond loopback (a token guards it)
@@ -122,10 +135,7 @@ def build_app(views: Views, token: str | None, hosts: set[str] | None = None) ->
         """POST from the dashboard's form: start mounting a moment, then back to the page."""
         if not views.mounts_enabled():
             return PlainTextResponse("mounts are off: set [agent] mounts = true", 404)
-        origin = request.headers.get("origin")
-        if origin is not None and _host_name(origin.split("://", 1)[-1]) != _host_name(
-            request.headers.get("host", "")
-        ):
+        if not _same_origin(request):
             return PlainTextResponse("a mount is started from the agent's own page only", 403)
         # The form is url-encoded (no files): read with the standard library, not a form parser.
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
