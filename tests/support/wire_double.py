@@ -1,4 +1,5 @@
-"""A wire-level test double of a mongod primary, for what SecantusDB cannot show: ``fsyncLock``.
+"""A wire-level test double of a mongod primary, for what SecantusDB cannot show: ``fsyncLock``
+(and, with ``mongos=True``, a mongos's ``hello``: no sharded cluster can run here).
 
 It speaks just enough of the MongoDB wire protocol (the OP_QUERY handshake, OP_MSG commands)
 for pymongo to connect, discover a one-member replica set, read the newest oplog entry, and
@@ -23,8 +24,9 @@ OP_REPLY, OP_QUERY, OP_MSG = 1, 2004, 2013
 
 
 class FakeMongod:
-    def __init__(self, set_name: str = "rs0", newest: Timestamp | None = None) -> None:
+    def __init__(self, set_name: str = "rs0", newest: Timestamp | None = None, mongos: bool = False) -> None:
         self.set_name = set_name
+        self.mongos = mongos  # answer hello as a mongos does (a sharded cluster's router)
         self.newest = newest or Timestamp(int(time.time()), 1)
         self.log: list[tuple[str, float, dict[str, Any]]] = []
         self.locked = False
@@ -90,6 +92,13 @@ class FakeMongod:
             if name not in ("hello", "isMaster", "ismaster", "ping", "endSessions"):
                 self.log.append((name, time.monotonic(), doc))
         now = datetime.now(UTC)
+        if name in ("hello", "isMaster", "ismaster") and self.mongos:
+            return {
+                "ismaster": True, "isWritablePrimary": True, "helloOk": True, "msg": "isdbgrid",
+                "maxWireVersion": 21, "minWireVersion": 0, "maxBsonObjectSize": 16 * 1024 * 1024,
+                "maxMessageSizeBytes": 48_000_000, "maxWriteBatchSize": 100_000, "localTime": now,
+                "logicalSessionTimeoutMinutes": 30, "ok": 1.0,
+            }  # fmt: skip
         if name in ("hello", "isMaster", "ismaster"):
             return {
                 "ismaster": True, "isWritablePrimary": True, "helloOk": True, "secondary": False,

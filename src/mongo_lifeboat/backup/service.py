@@ -13,13 +13,13 @@ from pymongo.errors import PyMongoError
 
 from .. import __version__
 from ..ejson import to_ejson
-from ..errors import UnsupportedSource
 from ..events import Reporter, Update, silent
 from ..faults import crash_point
 from ..mongo import members
 from ..mongo.catalog import Skipped, SourceCollection, list_source_collections
 from ..mongo.client import connect
 from ..mongo.identity import read_identity
+from ..mongo.topology import replica_set_name
 from ..oplog import chain
 from ..oplog.segments import list_segments
 from ..repo import layout
@@ -43,14 +43,9 @@ class BackupOptions:
 
 
 def _deployment_name(client: MongoClient[Any]) -> str:
-    hello = client.admin.command("hello")
-    name = hello.get("setName")
-    if not name:
-        raise UnsupportedSource(
-            "the source is not a replica set: it has no oplog, so no consistent backup is possible",
-            "run mongod as a replica set (a single-node set is fine: --replSet rs0 + rs.initiate())",
-        )
-    return str(name)
+    return replica_set_name(
+        client.admin.command("hello"), "it has no oplog, so no consistent backup is possible"
+    )
 
 
 def _server_facts(client: MongoClient[Any]) -> tuple[str, str | None]:

@@ -274,7 +274,9 @@ class Applier:
             for spec in o.get("indexes", []):
                 self.catalog.add(src, spec)
         elif name in ("dropIndexes", "deleteIndexes"):
-            self.catalog.drop_index(src, o.get("index"))
+            dropped = o.get("index")
+            for index in dropped if isinstance(dropped, list) else [dropped]:  # a list: from change events
+                self.catalog.drop_index(src, index)
         elif name in ("convertToCapped", "emptycapped"):
             tns = self._map(src)
             if tns is not None:

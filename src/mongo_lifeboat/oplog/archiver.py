@@ -23,12 +23,13 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure
 
-from ..errors import IntegrityError, SourceUnreachable, UnsupportedSource
+from ..errors import IntegrityError, SourceUnreachable
 from ..events import Reporter, Update, UpdateKind, silent
 from ..faults import crash_point
 from ..mongo import members
 from ..mongo.client import connect
 from ..mongo.identity import read_identity
+from ..mongo.topology import replica_set_name
 from ..repo import layout
 from ..repo.lease import Lease
 from ..repo.mirror import MEMBER_FAILURES
@@ -134,12 +135,8 @@ class Archiver:
         cluster = connect(self.opts.source_uri, role="source", timeout_ms=self.opts.timeout_ms)
         try:
             hello = cluster.admin.command("hello")
-            if not hello.get("setName"):
-                raise UnsupportedSource(
-                    "the source is not a replica set: it has no oplog to archive",
-                    "run mongod as a replica set (a single-node set is fine: --replSet rs0 + rs.initiate())",
-                )
-            self.deployment = self.opts.deployment or str(hello["setName"])
+            name = replica_set_name(hello, "it has no oplog to archive")
+            self.deployment = self.opts.deployment or name
             if isinstance(hello.get("localTime"), datetime):
                 self._clock_offset = _aware(hello["localTime"]) - datetime.now(UTC)
             chosen = members.choose(members.discover(cluster), self.opts.member)

@@ -108,15 +108,23 @@ def _apply_array_diff(arr: list[Any], diff: Doc) -> list[Any]:
 
 
 def apply_changestream_diff(doc: Doc, diff: Doc) -> Doc:
+    """``disambiguatedPaths`` (where the server gave them) name each part of a path exactly:
+    an int indexes an array, a string names a field (even one holding a dot or a digit)."""
     out = copy.deepcopy(doc)
+    exact = diff.get("disambiguatedPaths") or {}
+
+    def parts(path: str) -> list[Part]:
+        return list(exact[path]) if path in exact else list(path.split("."))
+
     for item in diff.get("truncatedArrays", []) or []:
-        container, last = _walk(out, item["field"].split("."), create=False)
+        container, last = _walk(out, parts(item["field"]), create=False)
         if container is not None and isinstance(_get(container, last), list):
             del _get(container, last)[int(item["newSize"]) :]
     for path in diff.get("removedFields", []) or []:
-        _unset(out, path)
+        _unset_parts(out, parts(path))
     for path, value in (diff.get("updatedFields") or {}).items():
-        _set(out, path, copy.deepcopy(value))
+        container, last = _walk(out, parts(path), create=True)
+        _put(container, last, copy.deepcopy(value))
     return out
 
 
@@ -135,13 +143,23 @@ def apply_modifiers(doc: Doc, o: Doc) -> Doc:
 # -- dotted-path helpers: a numeric part indexes an array, otherwise names a field --
 
 
-def _get(container: Any, part: str) -> Any:
+Part = str | int  # a dotted path's part; an int (from disambiguatedPaths) always indexes
+
+
+def _index(part: Part) -> int | None:
+    if isinstance(part, int):
+        return part
+    return int(part) if part.isdigit() else None
+
+
+def _get(container: Any, part: Part) -> Any:
     if isinstance(container, list):
-        return container[int(part)] if part.isdigit() and int(part) < len(container) else None
-    return container.get(part) if isinstance(container, dict) else None
+        i = _index(part)
+        return container[i] if i is not None and i < len(container) else None
+    return container.get(part) if isinstance(container, dict) and isinstance(part, str) else None
 
 
-def _walk(doc: Doc, parts: list[str], create: bool) -> tuple[Any, str]:
+def _walk(doc: Doc, parts: list[Part], create: bool) -> tuple[Any, Part]:
     node: Any = doc
     for part in parts[:-1]:
         child = _get(node, part)
@@ -154,24 +172,29 @@ def _walk(doc: Doc, parts: list[str], create: bool) -> tuple[Any, str]:
     return node, parts[-1]
 
 
-def _put(container: Any, part: str, value: Any) -> None:
-    if isinstance(container, list) and part.isdigit():
-        idx = int(part)
+def _put(container: Any, part: Part, value: Any) -> None:
+    idx = _index(part)
+    if isinstance(container, list) and idx is not None:
         while len(container) <= idx:
             container.append(None)
         container[idx] = value
     elif isinstance(container, dict):
-        container[part] = value
+        container[str(part)] = value
 
 
 def _set(doc: Doc, path: str, value: Any) -> None:
-    container, last = _walk(doc, path.split("."), create=True)
+    container, last = _walk(doc, list(path.split(".")), create=True)
     _put(container, last, value)
 
 
 def _unset(doc: Doc, path: str) -> None:
-    container, last = _walk(doc, path.split("."), create=False)
+    _unset_parts(doc, list(path.split(".")))
+
+
+def _unset_parts(doc: Doc, parts: list[Part]) -> None:
+    container, last = _walk(doc, parts, create=False)
+    idx = _index(last)
     if isinstance(container, dict):
-        container.pop(last, None)
-    elif isinstance(container, list) and last.isdigit() and int(last) < len(container):
-        container[int(last)] = None  # $unset of an array element leaves null, as mongod does
+        container.pop(str(last), None)
+    elif isinstance(container, list) and idx is not None and idx < len(container):
+        container[idx] = None  # $unset of an array element leaves null, as mongod does

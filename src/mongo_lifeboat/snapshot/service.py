@@ -32,10 +32,11 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from .. import __version__
 from ..catalog import snapshots as records
-from ..errors import SnapshotFailed, SourceUnreachable, UnsupportedSource
+from ..errors import SnapshotFailed, SourceUnreachable
 from ..events import Reporter, Update, silent
 from ..mongo import members
 from ..mongo.client import connect
+from ..mongo.topology import replica_set_name
 from ..oplog.reader import newest_ts
 from ..repo.repository import Repository
 from ..timestamps import iso, to_str
@@ -140,10 +141,7 @@ def take_snapshot(
     started, t0 = datetime.now(UTC), time.monotonic()
     cluster = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
     try:
-        hello = cluster.admin.command("hello")
-        if not hello.get("setName"):
-            raise UnsupportedSource("the source is not a replica set: a snapshot base needs its oplog")
-        deployment = str(hello["setName"])
+        deployment = replica_set_name(cluster.admin.command("hello"), "a snapshot base needs its oplog")
         chosen = members.choose(members.discover(cluster), opts.member)
     finally:
         cluster.close()
