@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..embedded import ScratchServer
-from .mounts import _load, _remove, _save
+from .mounts import load_record, remove_mount, save_record
 
 
 def keep(directory: Path) -> int:
-    mount = _load(directory)
+    mount = load_record(directory)
     if mount is None:
         print(f"no mount.json in {directory}", flush=True)
         return 1
@@ -28,12 +28,12 @@ def keep(directory: Path) -> int:
         server.start()
         mount.keeper_pid = os.getpid()
         mount.server_pid = server.proc.pid if server.proc else None
-        _save(directory, mount)  # the mount command waits for this: serving now
+        save_record(directory, mount)  # the mount command waits for this: serving now
         print(f"serving {mount.id} on 127.0.0.1:{mount.port} until {mount.expires_at}", flush=True)
         done.wait(max(0.0, (datetime.fromisoformat(mount.expires_at) - datetime.now(UTC)).total_seconds()))
     finally:
         server.stop()
-        _remove(directory)
+        remove_mount(directory)
     return 0
 
 

@@ -42,7 +42,7 @@ from ..remedies import Remedy
 from ..repo.repository import Repository
 from ..restore.pitr import choose_restore
 from ..restore.service import RestoreOptions, run_restore
-from ..timestamps import iso, to_str, wall_of
+from ..timestamps import iso, parse_position, to_str, wall_of
 
 READER = "reader"
 # Reads, and listing databases (what mongosh and Compass do first): no role that writes.
@@ -87,22 +87,16 @@ class Mount:
         return {
             **out,
             "uri": self.uri,
-            "restored_to_wall": wall_of_text(self.restored_to),
+            "restored_to_wall": wall_of(parse_position(self.restored_to)),
             "seconds_left": round(self.seconds_left),
         }
-
-
-def wall_of_text(position: str) -> str:
-    from ..timestamps import parse_position
-
-    return wall_of(parse_position(position))
 
 
 def _record(directory: Path) -> Path:
     return directory / "mount.json"
 
 
-def _save(directory: Path, mount: Mount) -> None:
+def save_record(directory: Path, mount: Mount) -> None:
     """Written whole or not at all, readable by its owner only (it holds the password)."""
     partial = directory / "mount.json.partial"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -111,7 +105,7 @@ def _save(directory: Path, mount: Mount) -> None:
     partial.rename(_record(directory))
 
 
-def _load(directory: Path) -> Mount | None:
+def load_record(directory: Path) -> Mount | None:
     try:
         return Mount(**json.loads(_record(directory).read_text()))
     except (OSError, ValueError, TypeError):
@@ -135,12 +129,12 @@ def list_mounts() -> list[Mount]:
     home = mounts_home()
     found = []
     for directory in sorted(home.iterdir()) if home.is_dir() else []:
-        mount = _load(directory)
+        mount = load_record(directory)
         if mount is not None and _alive(mount.keeper_pid):
             found.append(mount)
         elif (mount is not None and mount.keeper_pid is not None) or _stale(directory):
             _orphan_stopped(mount)
-            _remove(directory)
+            remove_mount(directory)
     return found
 
 
@@ -156,7 +150,7 @@ def _stale(directory: Path) -> bool:
     return time.time() - directory.stat().st_mtime > 24 * 3600
 
 
-def _remove(directory: Path) -> None:
+def remove_mount(directory: Path) -> None:
     import shutil
 
     shutil.rmtree(directory, ignore_errors=True)
@@ -204,7 +198,7 @@ def start_mount(
             created_at=iso(now),
             expires_at=(now + timedelta(seconds=ttl_s)).isoformat(),
         )
-        _save(directory, mount)
+        save_record(directory, mount)
         keeper = _spawn_keeper(directory)
         try:
             return _wait_serving(directory)
@@ -216,7 +210,7 @@ def start_mount(
                 keeper.kill()
             raise
     except BaseException:
-        _remove(directory)
+        remove_mount(directory)
         raise
 
 
@@ -245,7 +239,7 @@ def _spawn_keeper(directory: Path) -> subprocess.Popen[bytes]:
 def _wait_serving(directory: Path) -> Mount:
     deadline = time.monotonic() + _START_S
     while time.monotonic() < deadline:
-        mount = _load(directory)
+        mount = load_record(directory)
         if mount is not None and mount.keeper_pid:
             return mount
         if not directory.exists():
@@ -258,7 +252,7 @@ def _wait_serving(directory: Path) -> Mount:
 
 def stop_mount(mount_id: str, wait_s: float = 30.0) -> Mount:
     directory = mounts_home() / mount_id
-    mount = _load(directory)
+    mount = load_record(directory)
     if mount is None:
         running = ", ".join(m.id for m in list_mounts()) or "none"
         raise UsageError(f"no mount {mount_id!r} (running: {running})", "{do}", Remedy("mount-list"))
@@ -269,5 +263,5 @@ def stop_mount(mount_id: str, wait_s: float = 30.0) -> Mount:
     while directory.exists() and _alive(mount.keeper_pid) and time.monotonic() < deadline:
         time.sleep(0.1)  # the keeper stops the server, then removes the directory
     _orphan_stopped(mount)
-    _remove(directory)
+    remove_mount(directory)
     return mount
