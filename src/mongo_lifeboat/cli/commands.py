@@ -67,8 +67,8 @@ COMMANDS: dict[str, Entry] = {
     "export": Entry(
         "mongodump_cmds",
         "export",
-        "Write BACKUP_ID (default: latest), or the state at --to T, as mongodump output; then: "
-        "mongorestore --oplogReplay.",
+        "Write BACKUP_ID (default: latest), or the state at --to T, as mongodump output (then: "
+        "mongorestore --oplogReplay), or one namespace as JSON lines or CSV.",
     ),
     "history": Entry(
         "past_cmds",

@@ -146,8 +146,8 @@ def export(
     repo: str | None,
     deployment: str | None,
 ) -> None:
-    """Write BACKUP_ID (default: latest), or the state at --to T, as mongodump output;
-    then: mongorestore --oplogReplay."""
+    """Write BACKUP_ID (default: latest), or the state at --to T, as mongodump output (then:
+    mongorestore --oplogReplay), or one namespace as JSON lines or CSV."""
     output = ctx.output
     if fmt in DOCUMENT_FORMATS:
         export_documents(ctx, backup_id, to, fmt, out, ns, query, fields, canonical, gz, repo, deployment)
