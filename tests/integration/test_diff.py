@@ -4,11 +4,7 @@ in the archive inside the window is reported, and nothing in it is guessed at.""
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
-
-from bson import Timestamp
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.history import load_history
@@ -16,22 +12,9 @@ from mongo_lifeboat.oplog.segments import list_segments
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.timestamps import just_after, to_str
 
-from ..support.archiving import archiving
+from ..support.archiving import archiving, newest_ts, wait_archived
 from ..support.cli import lifeboat
 from ..support.servers import ServerPool
-
-
-def _newest(src: Any) -> Timestamp:
-    entry = src.local["oplog.rs"].find_one(sort=[("$natural", -1)])
-    assert entry is not None
-    return entry["ts"]
-
-
-def _wait_archived(repo: Repository, ts: Timestamp, limit_s: float = 120) -> None:
-    deadline, pause = time.monotonic() + limit_s, threading.Event()
-    while (load_history(repo).timeline.archived_to or Timestamp(0, 0)) < ts:
-        assert time.monotonic() < deadline, f"the archiver did not reach {to_str(ts)}"
-        pause.wait(0.1)  # polling the repository for the segment that covers ts
 
 
 def test_diff_between_two_markers_equals_the_writers_log(servers: ServerPool, tmp_path: Any) -> None:
@@ -45,7 +28,7 @@ def test_diff_between_two_markers_equals_the_writers_log(servers: ServerPool, tm
     run_backup(repo, BackupOptions(source.uri))
     with archiving(repo, source.uri, segment_bytes=2048):
         shop.orders.update_many({"_id": {"$lt": 5}}, {"$set": {"before": True}})  # before the window
-        start = just_after(_newest(src))
+        start = just_after(newest_ts(src))
         expected: dict[str, set[Any]] = {
             "inserted": set(),
             "updated": set(),
@@ -74,9 +57,9 @@ def test_diff_between_two_markers_equals_the_writers_log(servers: ServerPool, tm
         shop.create_collection("new")
         src.admin.command("renameCollection", "shop.tmp", to="shop.tmp2")
         shop.drop_collection("old")
-        end = just_after(_newest(src))
+        end = just_after(newest_ts(src))
         shop.orders.update_many({"_id": {"$gte": 60, "$lt": 70}}, {"$set": {"after": True}})  # after it
-        _wait_archived(repo, _newest(src))
+        wait_archived(repo, newest_ts(src))
 
     res = lifeboat(
         "diff", "--from", to_str(start), "--to", to_str(end), "--ids", "--repo", repo.url, "--json"

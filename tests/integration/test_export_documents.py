@@ -6,34 +6,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import threading
-import time
 from typing import Any
 
 import bson
-from bson import Binary, Decimal128, Int64, ObjectId, Timestamp, json_util
+from bson import Binary, Decimal128, Int64, ObjectId, json_util
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
-from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.timestamps import just_after, to_str
 
-from ..support.archiving import archiving
+from ..support.archiving import archiving, newest_ts, wait_archived
 from ..support.cli import lifeboat
 from ..support.servers import ServerPool
-
-
-def _newest(src: Any) -> Timestamp:
-    entry = src.local["oplog.rs"].find_one(sort=[("$natural", -1)])
-    assert entry is not None
-    return entry["ts"]
-
-
-def _wait_archived(repo: Repository, ts: Timestamp, limit_s: float = 120) -> None:
-    deadline, pause = time.monotonic() + limit_s, threading.Event()
-    while (load_history(repo).timeline.archived_to or Timestamp(0, 0)) < ts:
-        assert time.monotonic() < deadline, f"the archiver did not reach {to_str(ts)}"
-        pause.wait(0.1)  # polling the repository for the segment that covers ts
 
 
 def _item(i: int) -> dict[str, Any]:
@@ -61,10 +45,10 @@ def test_a_namespace_at_a_moment_as_jsonl_and_csv(servers: ServerPool, tmp_path:
         items.update_many({"qty": {"$lt": 10}}, {"$set": {"qty": 100}, "$push": {"sub.tags": "changed"}})
         items.delete_many({"qty": {"$gte": 50, "$lt": 60}})
         items.insert_many([_item(i) for i in range(200, 205)])
-        at = just_after(_newest(src))
+        at = just_after(newest_ts(src))
         oracle = {d["_id"]: d for d in items.find()}  # the state at the moment
         items.delete_many({})  # after it: not in the export
-        _wait_archived(repo, _newest(src))
+        wait_archived(repo, newest_ts(src))
 
     run = ["--to", to_str(at), "--ns", "shop.items", "--repo", repo.url]
     res = lifeboat("export", *run, "--format", "jsonl", "--out", str(tmp_path / "items.jsonl"), "--json")

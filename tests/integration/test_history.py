@@ -6,11 +6,9 @@ each needed object once, and shows a gap in the archive as a gap."""
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
-from bson import ObjectId, Timestamp
+from bson import ObjectId
 
 from mongo_lifeboat.agent.views import document_history_view
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
@@ -22,25 +20,11 @@ from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.templates import render_page
 from mongo_lifeboat.timestamps import to_str
 
-from ..support.archiving import archiving
+from ..support.archiving import archiving, newest_ts, wait_archived
 from ..support.cli import lifeboat
 from ..support.servers import ServerPool
 
 ORDERS = "shop.orders"
-
-
-def _wait_archived(repo: Repository, ts: Timestamp, limit_s: float = 120) -> None:
-    deadline = time.monotonic() + limit_s
-    pause = threading.Event()
-    while (load_history(repo).timeline.archived_to or Timestamp(0, 0)) < ts:
-        assert time.monotonic() < deadline, f"the archiver did not reach {to_str(ts)}"
-        pause.wait(0.1)  # polling the repository for the segment that covers ts
-
-
-def _newest_ts(src: Any) -> Timestamp:
-    entry = src.local["oplog.rs"].find_one(sort=[("$natural", -1)])
-    assert entry is not None
-    return entry["ts"]
 
 
 def test_a_documents_whole_history(servers: ServerPool, tmp_path: Any) -> None:
@@ -81,7 +65,7 @@ def test_a_documents_whole_history(servers: ServerPool, tmp_path: Any) -> None:
             logged("update")
         orders.delete_many({"qty": {"$gte": 0}})  # the accident: ours among 300 others
         logged("delete")
-        _wait_archived(repo, _newest_ts(src))
+        wait_archived(repo, newest_ts(src))
         incidents = [i for i in scan_incidents(repo, load_history(repo)) if i.kind == "bulk-delete"]
         assert len(incidents) == 1
         undone = lifeboat("undo", incidents[0].id, "--apply", "--target", source.uri, "--repo", repo.url)
@@ -91,7 +75,7 @@ def test_a_documents_whole_history(servers: ServerPool, tmp_path: Any) -> None:
         logged("rename")
         src.shop.archive.update_one({"_id": oid}, {"$set": {"archived": True}})
         log.append(("update", src.shop.archive.find_one({"_id": oid})))
-        _wait_archived(repo, _newest_ts(src))
+        wait_archived(repo, newest_ts(src))
 
     res = lifeboat("history", ORDERS, f'{{"$oid": "{oid}"}}', "--repo", repo.url, "--json")
     assert res.code == 0, res.stderr
@@ -148,7 +132,7 @@ def test_a_gap_in_the_archive_is_shown_and_the_live_oplog_beyond_it_is_marked(
     with archiving(repo, source.uri, segment_bytes=1024):
         for n in range(1, 30):
             src.shop.orders.update_one({"_id": 7}, {"$set": {"n": n, "pad": "p" * 200}})
-        _wait_archived(repo, _newest_ts(src))
+        wait_archived(repo, newest_ts(src))
     segments = list_segments(repo.storage, load_history(repo).deployment)
     assert len(segments) >= 4
     lost = segments[len(segments) // 2]

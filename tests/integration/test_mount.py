@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +17,15 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
-from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.timestamps import just_after, to_str
 
-from ..support.archiving import archiving
+from ..support.archiving import archiving, newest_ts, wait_archived
 from ..support.cli import lifeboat
 from ..support.data import assert_same
 from ..support.servers import ServerPool
 from ..support.waiting import wait_for
-
-
-def _newest(src: Any) -> Timestamp:
-    entry = src.local["oplog.rs"].find_one(sort=[("$natural", -1)])
-    assert entry is not None
-    return entry["ts"]
-
-
-def _wait_archived(repo: Repository, ts: Timestamp, limit_s: float = 120) -> None:
-    deadline, pause = time.monotonic() + limit_s, threading.Event()
-    while (load_history(repo).timeline.archived_to or Timestamp(0, 0)) < ts:
-        assert time.monotonic() < deadline, f"the archiver did not reach {to_str(ts)}"
-        pause.wait(0.1)  # polling the repository for the segment that covers ts
 
 
 def _gone(port: int, pid: int) -> bool:
@@ -64,8 +48,8 @@ def test_a_moment_mounted_read_only_shared_and_stopped(servers: ServerPool, tmp_
     with archiving(repo, source.uri):
         src.shop.orders.delete_many({"qty": {"$lt": 20}})
         src.shop.orders.update_many({"grp": 1}, {"$set": {"changed": True}})
-        at = just_after(_newest(src))
-        _wait_archived(repo, _newest(src))
+        at = just_after(newest_ts(src))
+        wait_archived(repo, newest_ts(src))
 
     try:
         _mount_share_and_stop(env, src, repo, at, tmp_path)

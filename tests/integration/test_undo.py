@@ -4,8 +4,6 @@ a drop while the traffic goes on, proven against an independent oracle."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +21,7 @@ from mongo_lifeboat.restore.pitr import plan_pitr
 from mongo_lifeboat.restore.service import RestoreOptions, run_restore
 from mongo_lifeboat.timestamps import to_str
 
-from ..support.archiving import archiving
+from ..support.archiving import archiving, wait_archived
 from ..support.cli import lifeboat
 from ..support.data import assert_same
 from ..support.servers import ServerPool
@@ -33,14 +31,6 @@ DOCS = 2500
 ORDERS = "shop.orders"
 DROPPED = f"analytics.{workload.LONG_NAME}"
 TRAFFIC = [ORDERS, "shop.Customers", "analytics.Événements clients"]
-
-
-def _wait_archived(repo: Repository, ts: Timestamp, limit_s: float = 120) -> None:
-    deadline = time.monotonic() + limit_s
-    pause = threading.Event()
-    while (load_history(repo).timeline.archived_to or Timestamp(0, 0)) < ts:
-        assert time.monotonic() < deadline, f"the archiver did not reach {to_str(ts)}"
-        pause.wait(0.1)  # polling the repository for the segment that covers ts
 
 
 def _first_entry(src: Any, op: workload.LoggedOp, victims: set[Any], kind: str) -> tuple[Timestamp, int]:
@@ -113,7 +103,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             doomed.drop()
             traffic.wait_ops(20)
             newest = src.local["oplog.rs"].find({}, {"ts": 1}).sort("$natural", -1).limit(1).next()["ts"]
-            _wait_archived(repo, newest)
+            wait_archived(repo, newest)
 
             history = load_history(repo)
             found = scan_incidents(repo, history)

@@ -7,9 +7,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bson import Timestamp
+
+from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.events import Update
 from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions, ArchiverStats
 from mongo_lifeboat.repo.repository import Repository
+from mongo_lifeboat.timestamps import to_str
 
 from .waiting import wait_for
 
@@ -61,3 +65,19 @@ def archiving(
         thread.join()
     if errors:
         raise errors[0]
+
+
+def newest_ts(client: Any) -> Timestamp:
+    """The source's newest oplog position."""
+    entry = client.local["oplog.rs"].find_one(sort=[("$natural", -1)])
+    assert entry is not None
+    return entry["ts"]
+
+
+def wait_archived(repo: Repository, ts: Timestamp, limit_s: float = 120) -> None:
+    """Wait until the repository's archive reaches ``ts``."""
+    wait_for(
+        lambda: (load_history(repo).timeline.archived_to or Timestamp(0, 0)) >= ts,
+        f"the archiver to reach {to_str(ts)}",
+        limit_s,
+    )
