@@ -9,7 +9,9 @@
 - the whole restore  vs  the server's ceiling on the same data: that raw insert, then
   ``createIndexes`` of the same specs (two secondary indexes per collection), one collection
   after another (ceiling seconds / restore seconds: >= 1.0 is at or past the ceiling);
-- peak RSS of the ``lifeboat backup`` and ``lifeboat restore`` processes at two data sizes.
+- peak RSS of the ``lifeboat backup`` and ``lifeboat restore`` processes at two data sizes;
+- with ``MONGO_TOOLS_BIN`` set, at the larger size: ``lifeboat backup`` vs ``mongodump --oplog``
+  and ``lifeboat restore`` vs ``mongorestore``, alternating rounds, medians (``peers.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
 from mongo_lifeboat.embedded import ScratchServer
+from peers import report, side_by_side, tools_dir  # run from bench/: python bench/bench_backup_restore.py
 
 COLLECTIONS = 4
 OPLOG_ENTRIES = 10_000
@@ -108,7 +111,9 @@ def run_cli(*args: str) -> tuple[dict[str, Any], int]:
     return json.loads(out), int(usage.ru_maxrss)
 
 
-def measure(docs: int, jobs: int, oplog_entries: int, index_builds: str) -> dict[str, float]:
+def measure(
+    docs: int, jobs: int, oplog_entries: int, index_builds: str, peer_rounds: int = 0
+) -> dict[str, Any]:
     with (
         ScratchServer(["--oplog-max-entries", str(oplog_entries)]) as src,
         ScratchServer() as dst,
@@ -136,7 +141,14 @@ def measure(docs: int, jobs: int, oplog_entries: int, index_builds: str) -> dict
             index_builds,
         )
         n = backup["documents"]
+        tools = tools_dir() if peer_rounds else None
+        peers = (
+            side_by_side(tools, src.uri, dst.uri, "bench", run_cli, repo, jobs, peer_rounds)
+            if tools
+            else None
+        )
         return {
+            "peers": peers,
             "docs": n,
             "raw_scan_docs_s": n / scan_s,
             "backup_docs_s": n / backup["duration_s"],
@@ -164,10 +176,16 @@ def main() -> None:
     )
     ap.add_argument("--jobs", type=int, default=4)
     ap.add_argument("--index-builds", choices=["after-replay", "during-load"], default="after-replay")
+    ap.add_argument(
+        "--peer-rounds",
+        type=int,
+        default=3,
+        help="alternating rounds against mongodump/mongorestore (0: none)",
+    )
     args = ap.parse_args()
     runs = {
         "small": measure(args.docs, args.jobs, OPLOG_ENTRIES, args.index_builds),
-        "large": measure(args.docs * 2, args.jobs, OPLOG_ENTRIES, args.index_builds),
+        "large": measure(args.docs * 2, args.jobs, OPLOG_ENTRIES, args.index_builds, args.peer_rounds),
         # Room for every seeded insert: the oplog holds as many entries as there are documents.
         "large, full oplog": measure(args.docs * 2, args.jobs, args.docs * 4, args.index_builds),
     }
@@ -199,6 +217,9 @@ def main() -> None:
         f"  peak RSS large/small: backup {large['backup_rss_mib'] / small['backup_rss_mib']:.2f}, "
         f"restore {large['restore_rss_mib'] / small['restore_rss_mib']:.2f} (flat = 1.0)"
     )
+    if large["peers"]:
+        print(f"against MongoDB's own tools ({large['docs']} documents, {args.jobs} jobs):")
+        report(large["peers"])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ the live source (DESIGN §8). Every failure names what failed: namespace, ``_id`
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ class Proof:
     documents_restored: int = 0  # in the restored collections, after the replay
     documents_compared: int = 0
     documents_skipped: int = 0
+    collections_at_t: int = 0  # proven against the source as it was at T (snapshot reads)
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> documents
 
     def fail(self, step: str, problem: str, **where: Any) -> None:
@@ -133,17 +135,24 @@ class Counts:
 class Compared:
     restored: dict[str, int]  # documents per restored namespace
     candidates: list[Candidate]  # restored documents the source does not hold as they are
-    counts: Counts  # the source's, between two oplog positions
+    counts: Counts  # the source's, between two oplog positions (at T exactly for ``at_t``)
+    at_t: set[str] = field(default_factory=set)  # namespaces whose source was read as it was at T
 
 
 def compare_with_source(
-    staging: MongoClient[Any], source: MongoClient[Any], namespaces: list[str], absent: list[str], jobs: int
+    staging: MongoClient[Any],
+    source: MongoClient[Any],
+    namespaces: list[str],
+    absent: list[str],
+    jobs: int,
+    snapshot_at: Timestamp | None = None,
 ) -> Compared:
     """Every restored document against the source's, byte for byte (``walk``), ``jobs``
     collections at a time; the source's counts from the same walks (and of the ``absent``
-    collections, which the restore lacks, by a count), all between two oplog positions."""
+    collections, which the restore lacks, by a count), all between two oplog positions. With
+    ``snapshot_at``, the source is read as it was then wherever the server allows it."""
     at, _ = written_through(source)  # all it counts up to here is surely visible to the walks
-    walked = walk_all(staging, source, namespaces, jobs)
+    walked = walk_all(staging, source, namespaces, jobs, snapshot_at)
     documents = {w.ns: w.source for w in walked}
     for ns in absent:
         db, coll = ns.split(".", 1)
@@ -152,6 +161,7 @@ def compare_with_source(
         {w.ns: w.restored for w in walked},
         [c for w in walked for c in w.mismatches],
         Counts(at, written_through(source)[1], documents),
+        {w.ns for w in walked if w.at_t},
     )
 
 
@@ -177,13 +187,25 @@ def judge_data(
     written: dict[str, int],
     candidates: list[Candidate],
     counts: Counts,
+    at_t: AbstractSet[str] = frozenset(),
 ) -> None:
     """Differences on documents written after T are expected (skipped, counted); any other is
-    a failure. Counts must reconcile with the inserts and deletes after T."""
-    if changes.incomplete:
+    a failure. Counts must reconcile with the inserts and deletes after T. A namespace whose
+    source was read as it was at T (``at_t``) is judged exactly: every difference is a failure
+    and the counts must be equal."""
+    if changes.incomplete and set(restored) - at_t:
         proof.fail("data", f"cannot prove the data: {changes.incomplete}")
         return
     for ns, n in restored.items():
+        if ns in at_t:
+            proof.documents_compared += n
+            if counts.documents.get(ns) != n:
+                proof.fail(
+                    "data",
+                    f"the source held {counts.documents.get(ns)} documents at T; the restore {n}",
+                    ns=ns,
+                )
+            continue
         if not changes.stable_collection(ns):
             proof.skip("collection changed by a command after T", n)
             continue
@@ -200,7 +222,8 @@ def judge_data(
             )
     named: Counter[str] = Counter()
     for c in candidates:
-        if not changes.stable_collection(c.ns) or changes.written(c.ns, c.key):
+        exempt = not changes.stable_collection(c.ns) or changes.written(c.ns, c.key)
+        if exempt and c.ns not in at_t:
             continue
         named[c.ns] += 1
         if named[c.ns] <= LISTED:

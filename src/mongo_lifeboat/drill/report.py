@@ -41,6 +41,7 @@ class DrillReport(BaseModel):
     documents_restored: int = 0
     documents_compared: int = 0
     documents_skipped: int = 0
+    collections_at_t: int = 0  # proven exactly, against snapshot reads of the source at T
     skipped: dict[str, int] = Field(default_factory=dict)  # reason -> documents
     failures: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -30,7 +30,7 @@ from ..restore.pitr import PitrPlan, choose_restore
 from ..restore.plan import RestorePlan
 from ..restore.service import RestoreOptions, run_restore
 from ..secrets import redact
-from ..timestamps import iso, to_str, wall_of
+from ..timestamps import iso, just_before, to_str, wall_of
 from . import report as reports
 from .changes import commanded_between, read_changes
 from .proof import (
@@ -43,6 +43,7 @@ from .proof import (
     restored_and_written,
 )
 from .report import RECOVERY_PHASES, DrillReport
+from .snapshot_reads import pins_snapshots
 
 # How run_restore's phases add up to the drill's recovery phases.
 _PHASE_OF = {
@@ -189,13 +190,15 @@ def _prove(
     on_staging, on_source = data_namespaces(staging, plan.nsmap), data_namespaces(source, plan.nsmap)
     data_ns += sorted(on_staging - set(data_ns))
     absent = sorted(on_source - on_staging - {t.target_ns for t in plan.collections})
-    compared = compare_with_source(staging, source, data_ns, absent, jobs)
+    snapshot_at = just_before(target) if pins_snapshots(source) else None  # a restore to T stops before it
+    compared = compare_with_source(staging, source, data_ns, absent, jobs, snapshot_at)
     counts = compared.counts
     proof.documents_restored += sum(compared.restored.values())
+    proof.collections_at_t = len(compared.at_t)
     changes = read_changes(repo.storage, history.segments, source, target, counts.at, counts.by)
     judge_absent(proof, changes, absent, counts)
-    written = restored_and_written(staging, changes, data_ns)
-    judge_data(proof, changes, compared.restored, written, compared.candidates, counts)
+    written = restored_and_written(staging, changes, [ns for ns in data_ns if ns not in compared.at_t])
+    judge_data(proof, changes, compared.restored, written, compared.candidates, counts, compared.at_t)
     before = commanded_between(repo.storage, history.segments, plan.manifest.end, target)
     every_ns = [t.source_ns for t in [*plan.collections, *plan.views]]
     check_structure(
@@ -284,6 +287,7 @@ def finish_report(
         documents_restored=proof.documents_restored,
         documents_compared=proof.documents_compared,
         documents_skipped=proof.documents_skipped,
+        collections_at_t=proof.collections_at_t,
         skipped=dict(proof.skipped),
         failures=proof.failures,
     )

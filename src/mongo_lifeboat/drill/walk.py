@@ -10,7 +10,9 @@ The drill's data proof reads every restored document and the source's document w
   the walk: they are two servers), and several collections at once, bounded by the drill's job
   count;
 - the source's count comes from the same walk (no ``count`` scan): a walk between two oplog
-  positions sees what a count taken between them would (see ``Changes.count_bounds``).
+  positions sees what a count taken between them would (see ``Changes.count_bounds``);
+- where the source pins snapshot reads (``snapshot_reads``), its side is read as it was at T,
+  and the collection is proven exactly (``Walked.at_t``); where it refuses, as it is now.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from typing import Any
 import bson
 from bson import Decimal128, ObjectId, Timestamp
 from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 
 from .. import interrupts
 from ..repo.objects import batch_documents
 from .changes import id_key
+from .snapshot_reads import SnapshotCursor
 
 # Memory stays flat: per side, one batch queued ahead of the one walked (and one being fetched),
 # of at most BATCH_DOCS documents (a server's own batches reach 16 MB: x 2 sides x jobs is too much).
@@ -111,16 +115,17 @@ class Walked:
     restored: int = 0  # documents on staging
     source: int = 0  # documents the source walk saw
     mismatches: list[Candidate] = field(default_factory=list)
+    at_t: bool = False  # the source was read as it was at T (a snapshot read), not as it is now
 
 
 class _Ahead:
     """A cursor's batches, fetched by a thread from the moment this is made, a few batches ahead
     of the walk: so the two sides' first queries (where a server sorts) run at once."""
 
-    def __init__(self, collection: Any, name: str) -> None:
+    def __init__(self, cursor: Any, name: str) -> None:
         self._box: queue.Queue[Any] = queue.Queue(maxsize=BATCHES_AHEAD)
         self._stop = threading.Event()
-        self._cursor = collection.find_raw_batches({}, sort=[("_id", 1)], batch_size=BATCH_DOCS)
+        self._cursor = cursor  # raw batches, in _id order; has close()
         threading.Thread(target=self._fetch, name=f"drill-read-{name}", daemon=True).start()
 
     def _stopped(self) -> bool:
@@ -167,15 +172,34 @@ class _Ahead:
             self._stop.set()
 
 
-def walk_collection(staging: MongoClient[Any], source: MongoClient[Any], ns: str) -> Walked:
+def _in_id_order(collection: Any) -> Any:
+    return collection.find_raw_batches({}, sort=[("_id", 1)], batch_size=BATCH_DOCS)
+
+
+def _source_cursor(collection: Any, at: Timestamp | None) -> tuple[Any, bool]:
+    """The source's side: as it was at ``at`` where the server takes the snapshot read, else as
+    it is now. (cursor, read at T)."""
+    if at is not None:
+        try:
+            return SnapshotCursor(collection, at, BATCH_DOCS), True
+        except OperationFailure:
+            pass  # too old for the server's history, or its catalog changed: the stable proof
+    return _in_id_order(collection), False
+
+
+def walk_collection(
+    staging: MongoClient[Any], source: MongoClient[Any], ns: str, at: Timestamp | None = None
+) -> Walked:
     """Both sides in ``_id`` order; equal ``_id``s compared byte for byte. What the walk does not
     pair (the orders disagree, or one side lacks it) is looked up by ``_id`` on the other side
     afterwards: a restored document the source lacks, and a source document the restore lacks
-    (a loss another document's presence would hide from a count)."""
+    (a loss another document's presence would hide from a count). With ``at``, the source is
+    read as it was then where it can be (``Walked.at_t``)."""
     db, coll = ns.split(".", 1)
     walked = Walked(ns)
-    ours = _Ahead(staging[db][coll], "staging")
-    theirs = _Ahead(source[db][coll], "source").documents()
+    ours = _Ahead(_in_id_order(staging[db][coll]), "staging")
+    cursor, walked.at_t = _source_cursor(source[db][coll], at)
+    theirs = _Ahead(cursor, "source").documents()
     there = next(theirs, None)
     unpaired: list[tuple[bytes, bytes]] = []  # restored, not paired with a source document
     passed: list[bytes] = []  # source _ids not paired with a restored document
@@ -207,25 +231,31 @@ def walk_collection(staging: MongoClient[Any], source: MongoClient[Any], ns: str
         passed.append(there[0])
         there = next(theirs, None)
     for i in range(0, len(unpaired), LOOKUP):
-        _look_up(source[db][coll], unpaired[i : i + LOOKUP], walked)
+        _look_up(source[db][coll], unpaired[i : i + LOOKUP], walked, at if walked.at_t else None)
     for i in range(0, len(passed), LOOKUP):
         _look_up_lost(staging[db][coll], passed[i : i + LOOKUP], walked)
     return walked
 
 
-def _found(collection: Any, ids: list[Any]) -> dict[bytes, bytes]:
-    """The documents with these ``_id``s, keyed by the value (the server matches 1 and 1.0 as one)."""
+def _found(collection: Any, ids: list[Any], at: Timestamp | None = None) -> dict[bytes, bytes]:
+    """The documents with these ``_id``s (as they were at ``at``, if given), keyed by the value
+    (the server matches 1 and 1.0 as one)."""
     found = {}
-    for raw in collection.find_raw_batches({"_id": {"$in": ids}}):
-        for doc in batch_documents(raw):
-            found[id_key(id_value(raw_id(doc)))] = doc
+    where = {"_id": {"$in": ids}}
+    cursor = SnapshotCursor(collection, at, LOOKUP, where) if at else collection.find_raw_batches(where)
+    try:
+        for raw in cursor:
+            for doc in batch_documents(raw):
+                found[id_key(id_value(raw_id(doc)))] = doc
+    finally:
+        cursor.close()
     return found
 
 
-def _look_up(collection: Any, batch: list[tuple[bytes, bytes]], walked: Walked) -> None:
-    """Restored documents the walk did not pair, by ``_id`` on the source."""
+def _look_up(collection: Any, batch: list[tuple[bytes, bytes]], walked: Walked, at: Timestamp | None) -> None:
+    """Restored documents the walk did not pair, by ``_id`` on the source (at ``at``, if given)."""
     ids = [id_value(key) for key, _ in batch]
-    found = _found(collection, ids)
+    found = _found(collection, ids, at)
     for (_, doc), value in zip(batch, ids, strict=True):
         there = found.get(id_key(value))
         if there is None or there != doc:
@@ -243,11 +273,15 @@ def _look_up_lost(collection: Any, batch: list[bytes], walked: Walked) -> None:
 
 
 def walk_all(
-    staging: MongoClient[Any], source: MongoClient[Any], namespaces: list[str], jobs: int
+    staging: MongoClient[Any],
+    source: MongoClient[Any],
+    namespaces: list[str],
+    jobs: int,
+    at: Timestamp | None = None,
 ) -> list[Walked]:
     """Every namespace walked, ``jobs`` at a time (largest first would need sizes: the order is
-    the caller's)."""
+    the caller's); the source read at ``at`` where it can be."""
     if jobs <= 1 or len(namespaces) <= 1:
-        return [walk_collection(staging, source, ns) for ns in namespaces]
+        return [walk_collection(staging, source, ns, at) for ns in namespaces]
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="drill-walk") as pool:
-        return list(pool.map(lambda ns: walk_collection(staging, source, ns), namespaces))
+        return list(pool.map(lambda ns: walk_collection(staging, source, ns, at), namespaces))
