@@ -19,7 +19,7 @@ from bson import Timestamp
 from pymongo import MongoClient
 
 from mongo_lifeboat.oplog.segments import iter_entries, list_segments
-from mongo_lifeboat.oplog.tail import OplogHole, OplogTail
+from mongo_lifeboat.oplog.tail import BATCH_ENTRIES, OplogHole, OplogTail
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving
@@ -125,3 +125,19 @@ def _opens(double: OplogDouble) -> int:
     """Tailable cursors opened on the double's oplog so far."""
     with double._lock:
         return sum(1 for name, _, doc in double.log if name == "find" and doc.get("tailable"))
+
+
+def test_a_backlog_is_read_a_thousand_entries_per_round_trip(double: OplogDouble) -> None:
+    """Issue 21, item 4: left to choose, SecantusDB answers a getMore with 101 entries, and an
+    archiver behind 16 busy writers never caught up (15 s behind). The tail asks for its own
+    batch size, so a backlog of 3,500 entries takes the open and three getMores."""
+    first = double.write(1)[0]
+    backlog = double.write(3_500)
+    with MongoClient(double.uri) as client:
+        tail = OplogTail(client, first, await_s=0.1, settle_s=0.0)
+        got = _read_until(tail, backlog[-1])
+    assert [e["ts"] for e in got] == backlog
+    opened = [d for name, _, d in double.log if name == "find" and d.get("tailable")]
+    assert [d["batchSize"] for d in opened] == [BATCH_ENTRIES]
+    assert BATCH_ENTRIES >= 1000
+    assert len([name for name, _, _ in double.log if name == "getMore"]) <= 4  # 101 a time: 35

@@ -194,6 +194,8 @@ class OplogDouble(FakeMongod):
                 self.log.append((name, time.monotonic(), doc))
             return self._find(doc)
         if name == "getMore" and doc.get("collection") == "oplog.rs":
+            with self._lock:
+                self.log.append((name, time.monotonic(), doc))
             return self._get_more(doc)
         if name == "killCursors":
             for cid in doc.get("cursors", []):
@@ -215,9 +217,10 @@ class OplogDouble(FakeMongod):
                 return {"cursor": {"id": 0, "ns": "local.oplog.rs", "firstBatch": entries}, "ok": 1.0}
             self._cursor_ids += 1
             cid = self._cursor_ids
-            self.cursors[cid] = {"remaining": entries[101:], "after": self._visible_point(),
-                                 "filter": doc.get("filter") or {}}  # fmt: skip
-            return {"cursor": {"id": cid, "ns": "local.oplog.rs", "firstBatch": entries[:101]}, "ok": 1.0}
+            size = int(doc.get("batchSize") or 101)  # as SecantusDB: 101 unless told
+            self.cursors[cid] = {"remaining": entries[size:], "after": self._visible_point(),
+                                 "filter": doc.get("filter") or {}, "size": size}  # fmt: skip
+            return {"cursor": {"id": cid, "ns": "local.oplog.rs", "firstBatch": entries[:size]}, "ok": 1.0}
 
     def _get_more(self, doc: dict[str, Any]) -> dict[str, Any]:
         cid = int(doc["getMore"])
@@ -231,8 +234,9 @@ class OplogDouble(FakeMongod):
                     "code": 43,
                     "codeName": "CursorNotFound",
                 }
+            size = int(doc.get("batchSize") or cursor["size"])
             if cursor["remaining"]:
-                batch, cursor["remaining"] = cursor["remaining"][:101], cursor["remaining"][101:]
+                batch, cursor["remaining"] = cursor["remaining"][:size], cursor["remaining"][size:]
             else:
                 while True:
                     point = self._visible_point()

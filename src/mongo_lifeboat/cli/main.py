@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .. import __version__, interrupts
+from ..memory import keep_big_buffers_mapped
 from ..errors import Interrupted, LifeboatError, SourceUnreachable, UsageError
 from ..secrets import RedactingFilter, redact
 from .commands import COMMANDS, LazyGroup
@@ -120,6 +121,7 @@ def _command() -> str:
 
 
 def main() -> None:
+    keep_big_buffers_mapped()
     interrupts.install()
     try:
         cli.main(prog_name="lifeboat", standalone_mode=False)

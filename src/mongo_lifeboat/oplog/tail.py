@@ -32,7 +32,11 @@ from ..timestamps import to_str
 from .reader import oplog
 
 log = logging.getLogger(__name__)
-_FULL = 101  # a server's default batch: a cursor returning full batches is catching up
+# Entries asked for per round trip. Left unsaid, a server picks: mongod fills 16 MB, SecantusDB
+# returns 101, and an archiver 101 entries per round trip behind a busy server never catches
+# up (16 clients writing batches: 15 s behind). A cursor returning full batches is catching up.
+BATCH_ENTRIES = 1000
+_FULL = BATCH_ENTRIES
 _WATCH = 3  # batches checked after an open or a catch-up
 # How long an open's entries wait before they are read again: longer than any oplog write
 # stays in flight (the rows of one commit: milliseconds), short beside the segment interval.
@@ -107,7 +111,8 @@ class OplogTail:
             self._collection()
             .find_raw_batches({"ts": {"$gte": self.position}}, cursor_type=CursorType.TAILABLE_AWAIT)
             .max_await_time_ms(max(1, int(self.await_s * 1000)))
-        )  # no batch size: a server's batches are bounded (16 MB), and each getMore may cost a seek
+            .batch_size(BATCH_ENTRIES)
+        )  # a server's batches are bounded by bytes too (16 MB): memory stays bounded
         self._open_at = self._skip_ts = self.position
         self._skip = math.inf if self._at_position is None else self._at_position
         self.opens += 1
