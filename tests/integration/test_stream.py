@@ -1,4 +1,5 @@
-"""`lifeboat stream` as a process: crash and resume, one archiver per deployment, gaps."""
+"""`lifeboat stream` as a process: crash and resume, one archiver per deployment, gaps — from
+the oplog and from a change stream (issue 22: the same archive, whichever source captured it)."""
 
 from __future__ import annotations
 
@@ -31,9 +32,20 @@ def archived_to(repo: Repository) -> Any:
 class Stream:
     """A ``lifeboat stream`` process whose stderr is collected; ``started`` waits for its first line."""
 
-    def __init__(self, source_uri: str, url: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, source_uri: str, url: str, env: dict[str, str] | None = None, capture: str = "oplog"
+    ) -> None:
         self.proc = popen(
-            "stream", "--source", source_uri, "--repo", url, "--segment-seconds", "0.3", env=env
+            "stream",
+            "--source",
+            source_uri,
+            "--repo",
+            url,
+            "--segment-seconds",
+            "0.3",
+            "--capture",
+            capture,
+            env=env,
         )
         self.lines: list[str] = []
         self._started = threading.Event()
@@ -69,8 +81,21 @@ class Stream:
         assert code == -signal.SIGKILL, "".join(self.lines)
 
 
+def _events(entries: Any) -> list[tuple[Any, str, str]]:
+    """The writes a change stream shows: user namespaces' inserts, updates and deletes (a
+    transaction's, SecantusDB logs one by one, the stream gives whole: they are flattened)."""
+    out = []
+    for e in entries:
+        inner = e["o"].get("applyOps") if e["op"] == "c" else None
+        for op in inner if inner is not None else [e]:
+            if op["op"] in "iud" and op["ns"].split(".", 1)[0] not in ("admin", "config", "local"):
+                out.append((e["ts"], op["op"], op["ns"]))
+    return out
+
+
+@pytest.mark.parametrize("capture", ["oplog", "change-stream"])
 def test_sigkill_the_archiver_repeatedly_then_restore_to_the_latest_write(
-    servers: ServerPool, repo: Repository, tmp_path: Path
+    servers: ServerPool, repo: Repository, tmp_path: Path, capture: str
 ) -> None:
     source = servers.new()
     src = source.client()
@@ -81,12 +106,13 @@ def test_sigkill_the_archiver_repeatedly_then_restore_to_the_latest_write(
     # and segments are only cut while there is something to archive.
     writer = workload.Writer(src, 400).start()
     for kill in range(3):
-        Stream(source.uri, url, env={"LIFEBOAT_FAULT": f"segment-committed:{2 + kill}"}).wait_killed()
+        fault = {"LIFEBOAT_FAULT": f"segment-committed:{2 + kill}"}
+        Stream(source.uri, url, env=fault, capture=capture).wait_killed()
     writer.stop()
     newest = newest_ts(src)
-    final = Stream(source.uri, url).started()
+    final = Stream(source.uri, url, capture=capture).started()
     wait_for(lambda: (archived_to(repo) or newest) >= newest, "the archiver to catch up")
-    final.stop()
+    assert f"(capture: {capture})" in final.stop()
     # The chain: exactly the source's entries after the backup, no overlap, no hole.
     history = load_history(repo)
     base_end = history.manifests[-1].end
@@ -95,7 +121,13 @@ def test_sigkill_the_archiver_repeatedly_then_restore_to_the_latest_write(
         (e["ts"], e["op"], e.get("ns"))
         for e in src.local["oplog.rs"].find({"ts": {"$gt": base_end}}).sort("$natural", 1)
     ]
-    assert archived == expected
+    if capture == "oplog":
+        assert archived == expected
+    else:  # every write the stream shows, once, in order; no hole, no repeat across the kills
+        entries = iter_entries(repo.storage, history.segments)
+        assert _events(entries) == _events(
+            src.local["oplog.rs"].find({"ts": {"$gt": base_end}}).sort("$natural", 1)
+        )
     assert lifeboat("verify", "--all", "--repo", url).code == 0
     target = servers.new()
     restored = lifeboat("restore", "--to", "latest", "--target", target.uri, "--repo", url, "--json")
@@ -114,8 +146,9 @@ def test_one_archiver_per_deployment_and_repository(servers: ServerPool, repo: R
     first.stop()
 
 
+@pytest.mark.parametrize("capture", ["oplog", "change-stream"])
 def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
-    servers: ServerPool, repo: Repository
+    servers: ServerPool, repo: Repository, capture: str
 ) -> None:
     source = servers.new(secantus_args=["--oplog-max-entries", "100"])
     src = source.client()
@@ -123,12 +156,12 @@ def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
     url = repo.url
     assert lifeboat("backup", "--source", source.uri, "--repo", url).code == 0
     src.app.items.insert_one({"_id": "archived"})
-    first = Stream(source.uri, url).started()
+    first = Stream(source.uri, url, capture=capture).started()
     wait_for(lambda: archived_to(repo) is not None, "a first segment")
     first.stop()
     src.app.flood.insert_many([{"i": i} for i in range(5000)])  # rolls the oplog over while stopped
     newest = newest_ts(src)
-    second = Stream(source.uri, url).started()
+    second = Stream(source.uri, url, capture=capture).started()
     wait_for(lambda: (archived_to(repo) or newest) >= newest, "the archiver to resume")
     assert "GAP" in second.stop()
 
@@ -146,7 +179,7 @@ def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
     assert lifeboat("backup", "--source", source.uri, "--repo", url).code == 0
     src.app.items.insert_one({"_id": "after the new backup"})
     newest = newest_ts(src)
-    third = Stream(source.uri, url).started()
+    third = Stream(source.uri, url, capture=capture).started()
     wait_for(lambda: (archived_to(repo) or newest) >= newest, "the archiver to catch up")
     third.stop()
     restored = lifeboat("restore", "--to", "latest", "--target", target.uri, "--repo", url)

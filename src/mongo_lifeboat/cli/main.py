@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from .. import __version__, interrupts
-from ..memory import keep_big_buffers_mapped
 from ..errors import Interrupted, LifeboatError, SourceUnreachable, UsageError
+from ..memory import keep_big_buffers_mapped
 from ..secrets import RedactingFilter, redact
 from .commands import COMMANDS, LazyGroup
 from .remedies import command_line

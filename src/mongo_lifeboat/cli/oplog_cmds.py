@@ -56,6 +56,13 @@ from .options import (
     show_default=True,
     help="...or at this size.",
 )
+@click.option(
+    "--capture",
+    type=click.Choice(["oplog", "change-stream", "auto"]),
+    default=None,
+    help="Read history from the oplog, a change stream (no read on local.oplog.rs needed), or "
+    "auto: the oplog where this user may read it (default: [deployment] capture, oplog).",
+)
 @store_as_option
 @json_option
 @app
@@ -67,6 +74,7 @@ def stream(
     segment_seconds: float,
     segment_bytes: int,
     drain_timeout: float | None,
+    capture: str | None,
     deployment: str | None,
 ) -> None:
     """Archive the oplog continuously until SIGTERM/SIGINT (then flush and exit 0)."""
@@ -115,6 +123,7 @@ def stream(
         timeout_ms=config.timeout_ms(ctx.plan),
         deployment=config.deployment_key(deployment, ctx.plan),
         drain_timeout_s=drain_timeout if drain_timeout is not None else ctx.plan.archiver.drain_timeout,
+        capture=config.capture(capture, ctx.plan),
     )
     with failure_signalled(ctx, sinks, "archiver", None, repository.url):
         stats = Archiver(repository, opts, ctx.reporter(show)).run(stop)

@@ -23,7 +23,7 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure
 
-from ..errors import IntegrityError, SourceUnreachable
+from ..errors import SourceUnreachable
 from ..events import Reporter, Update, UpdateKind, silent
 from ..faults import crash_point
 from ..mongo import members
@@ -32,15 +32,16 @@ from ..mongo.identity import read_identity
 from ..mongo.topology import replica_set_name
 from ..repo import layout
 from ..repo.lease import Lease
-from ..repo.mirror import MEMBER_FAILURES
 from ..repo.objects import ObjectWriter
 from ..repo.repository import Repository
 from ..timestamps import iso, just_before, to_str
 from . import chain
-from .catchup import catch_up
-from .reader import newest_ts, oldest_ts, pause_for
+from .capture import Capture, ChangeStreamSource, OplogSource, Reader, choose
+from .catchup import catch_up_members
+from .change_tail import HistoryLost
+from .reader import pause_for
 from .segments import GapRecord, list_segments, record_gap
-from .tail import SETTLE_S, OplogTail
+from .tail import SETTLE_S
 
 QUERY_SHARE = 0.2  # of the archiver's time, at most, spent in oplog queries
 
@@ -60,6 +61,7 @@ class ArchiverOptions:
     state_s: float = 2.0  # how often the position and the lag are recorded while running
     drain_timeout_s: float = 30.0  # on SIGTERM, catch up for at most this long, then stop
     settle_s: float = SETTLE_S  # how long what an open read waits to be read again (oplog holes)
+    capture: Capture = "oplog"  # or "change-stream", or "auto" (the oplog where it may be read)
 
 
 @dataclass
@@ -86,6 +88,7 @@ class _OpenSegment:
         self.last_wall: datetime | None = None
         self.opened = time.monotonic()
         self.deployment = deployment
+        self.capture = "oplog"  # the source its entries come from (set by the archiver)
 
     def add(self, entry: Any) -> None:
         self.writer.write(entry.raw, 1)
@@ -108,6 +111,7 @@ class _OpenSegment:
         self.writer.commit(
             name=name,
             meta={
+                "capture": self.capture,
                 "prev_end": to_str(self.start),
                 "entries": str(self.entries),
                 "first_wall": iso(self.first_wall) if self.first_wall else "",
@@ -128,6 +132,7 @@ class Archiver:
         self._caught_up = False  # the last read found nothing more
         self._clock_offset = timedelta(0)  # the source's clock minus ours (its walls are its own)
         self.stopped_behind_s = 0.0  # the drain timed out this far behind
+        self.source: OplogSource | ChangeStreamSource = OplogSource(opts.settle_s)
 
     # -- setup ----------------------------------------------------------------------
 
@@ -175,7 +180,7 @@ class Archiver:
         ]
         if backups:
             return backups[-1].end  # chain the first segment to the latest base backup
-        return newest_ts(client)
+        return self.source.newest(client)
 
     def _say(self, kind: UpdateKind, name: str, message: str, **facts: Any) -> None:
         self.report(Update("archiver", kind, name, message, facts=facts))
@@ -183,9 +188,12 @@ class Archiver:
     def _check_gap(self, client: MongoClient[Any], position: Timestamp) -> tuple[Timestamp, Timestamp]:
         """(where to go on from, the guard entry). If ``position`` has left the oplog, the gap
         is recorded and archiving goes on from the oldest entry."""
-        oldest = oldest_ts(client)
-        if oldest <= position:
-            return position, position
+        oldest = self.source.after_gap(client, position)
+        return (position, position) if oldest is None else self._gap(position, oldest)
+
+    def _gap(self, position: Timestamp, oldest: Timestamp) -> tuple[Timestamp, Timestamp]:
+        """Record that the history from ``position`` up to ``oldest`` (where archiving goes on)
+        is lost."""
         resume = just_before(oldest)
         gap = GapRecord(position, resume, iso(datetime.now(UTC)))
         record_gap(self.repo.storage, self.deployment, gap)
@@ -193,7 +201,8 @@ class Archiver:
         self._say(
             "notice",
             "gap",
-            f"GAP in the archive: the oplog rolled over past the archived position {to_str(position)}; "
+            f"GAP in the archive: the {'oplog rolled over' if self.source.name == 'oplog' else 'change stream history moved on'} "
+            f"past the archived position {to_str(position)}; "
             f"entries up to {to_str(resume)} are lost. Archiving resumes from {to_str(oldest)}; "
             "take a new base backup to restore protection",
             start=to_str(position),
@@ -211,34 +220,15 @@ class Archiver:
         )
 
     def _catch_up(self, everyone: bool) -> None:
-        """Several repositories: bring one that missed segments (it was down, or the archiver
-        died between two of them) up to date from the others. ``everyone`` at start; later
-        only those that are down, every ``catch_up_s``. One that still fails stays down."""
-        mirror = self.repo.mirror
         self._last_catch_up = time.monotonic()
-        if mirror is None:
-            return
-        for member in mirror.members:
-            if not everyone and member.down is None:
-                continue
-            if not any(m is not member and m.down is None for m in mirror.members):
-                continue  # nobody to copy from
-            try:
-                copied = catch_up(mirror, member, self.deployment)
-            except (*MEMBER_FAILURES, IntegrityError) as e:
-                if member.down is None:
-                    mirror.mark_down(member, "catching up", e)
-                continue
-            if member.down is not None or copied.segments:
-                mirror.revive(member, f"caught up with {copied.segments} segments")
-                self._say(
-                    "notice", "caught-up", f"repository {member.name}: {copied.segments} segments copied"
-                )
+        for name, copied in catch_up_members(self.repo.mirror, self.deployment, everyone):
+            self._say("notice", "caught-up", f"repository {name}: {copied} segments copied")
 
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> ArchiverStats:
         client = self._connect()
+        self.source = choose(self.opts.capture, client, self.opts.settle_s)
         lease = Lease(self.repo.storage, self.deployment, "archiver", self.opts.lease_ttl_s)
         lease.acquire()
         try:
@@ -249,16 +239,22 @@ class Archiver:
             self._say(
                 "phase",
                 "archiving",
-                f"archiving {self.deployment} from {to_str(position)}",
+                f"archiving {self.deployment} from {to_str(position)} (capture: {self.source.name})",
                 end=to_str(position),
+                capture=self.source.name,
             )
-            backoff = 0.5
+            backoff, gap_end = 0.5, None  # where the last gap left off
             while True:  # _archive returns only once stopped, after draining what is there
                 try:
                     position = self._archive(client, position, stop, lease, guard)
                     break
                 except _Restart as restart:
                     position, guard = restart.position, restart.guard
+                except HistoryLost as lost:
+                    if lost.position == gap_end:  # lost again where the last gap left off: a fault
+                        raise
+                    position, guard = self._gap(lost.position, self.source.resume_after_loss(client))
+                    gap_end = position
                 except (ConnectionFailure, SourceUnreachable) as e:
                     self._say(
                         "notice",
@@ -307,14 +303,8 @@ class Archiver:
         guard: Timestamp,
     ) -> Timestamp:
         """Archive until stopped; returns the last committed position. Raises on connection loss."""
-        reader = OplogTail(
-            client,
-            position,
-            majority=True,
-            await_s=min(0.5, max(self.opts.poll_s, 0.05)),
-            settle_s=self.opts.settle_s,
-        )
-        seg = _OpenSegment(self.repo, self.deployment, position, guard)
+        reader = self.source.reader(client, position, guard, await_s=min(0.5, max(self.opts.poll_s, 0.05)))
+        seg = self._segment(position, guard)
         last_state = last_renew = 0.0
         try:
             while not stop.is_set():
@@ -324,11 +314,11 @@ class Archiver:
                 for entry in entries:
                     if self._due(seg) and entry["ts"] != seg.end:  # never split a same-ts group
                         position = self._commit(client, reader, seg)
-                        seg = _OpenSegment(self.repo, self.deployment, position)
+                        seg = self._segment(position)
                     seg.add(entry)
                 if self._due(seg) and caught_up:
                     position = self._commit(client, reader, seg)
-                    seg = _OpenSegment(self.repo, self.deployment, position)
+                    seg = self._segment(position)
                 if time.monotonic() - self._last_catch_up > self.opts.catch_up_s:
                     self._catch_up(everyone=False)
                 idle = caught_up and not seg.entries
@@ -356,26 +346,31 @@ class Archiver:
                     wait = pause_for(reader.last_query_s, QUERY_SHARE, 0.0) if reopened else 0.0
                     stop.wait(max(wait, self.opts.poll_s if quick else 0.0))
             return self._drain(client, reader, seg, position)
+        except HistoryLost as lost:
+            if seg.entries:  # what was read is whole up to the break: kept
+                position = self._commit(client, reader, seg)
+                seg.entries = 0
+            raise HistoryLost(position, lost.message) from lost
         finally:
             reader.close()
             if seg.entries:
                 seg.writer.abandon()
 
     def _drain(
-        self, client: MongoClient[Any], reader: OplogTail, seg: _OpenSegment, position: Timestamp
+        self, client: MongoClient[Any], reader: Reader, seg: _OpenSegment, position: Timestamp
     ) -> Timestamp:
         """SIGTERM/SIGINT: archive what is already in the oplog, for at most drain_timeout_s,
         then commit what was read. Whatever is left is archived by the next start, from here."""
         deadline = time.monotonic() + self.opts.drain_timeout_s
         # Caught up means through the oplog's newest entry now, by a plain query: a tailing
         # cursor can find nothing new for a while (a visible point trailing the newest entry).
-        there, caught_up = newest_ts(client), False
+        there, caught_up = self.source.drain_to(client), False
         while time.monotonic() < deadline:
             entries, quiet = reader.read()
             for entry in entries:
                 if self._due(seg) and entry["ts"] != seg.end:
                     position = self._commit(client, reader, seg)
-                    seg = _OpenSegment(self.repo, self.deployment, position)
+                    seg = self._segment(position)
                 seg.add(entry)
             caught_up = self._caught_up = quiet and reader.position >= there
             if caught_up:
@@ -399,16 +394,21 @@ class Archiver:
             )
         return position
 
+    def _segment(self, start: Timestamp, guard: Timestamp | None = None) -> _OpenSegment:
+        seg = _OpenSegment(self.repo, self.deployment, start, guard)
+        seg.capture = self.source.name
+        return seg
+
     def _due(self, seg: _OpenSegment) -> bool:
         return seg.entries > 0 and (
             time.monotonic() - seg.opened >= self.opts.segment_seconds
             or seg.writer.raw_bytes >= self.opts.segment_bytes
         )
 
-    def _commit(self, client: MongoClient[Any], reader: OplogTail, seg: _OpenSegment) -> Timestamp:
+    def _commit(self, client: MongoClient[Any], reader: Reader, seg: _OpenSegment) -> Timestamp:
         # Each read proves itself (see OplogReader); the oldest entry is looked at only when
         # one could not, e.g. after a gap, when the start is not itself an entry.
-        if reader.unproven_from is not None and oldest_ts(client) > max(reader.unproven_from, seg.guard):
+        if self.source.lost(client, reader, seg.guard):
             # Entries after the segment's start may have been trimmed before we read them.
             seg.writer.abandon()
             seg.entries = 0

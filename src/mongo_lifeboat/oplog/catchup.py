@@ -7,10 +7,12 @@ plan that was down (``repo.mirror``): at start, and every little while until it 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..errors import IntegrityError
 from ..repo import layout
-from ..repo.mirror import Member, MirrorStorage
+from ..repo.mirror import MEMBER_FAILURES, Member, MirrorStorage
 from ..repo.objects import fetch_verified
 from ..repo.storage import Storage
 from .segments import list_segments
@@ -56,3 +58,28 @@ def catch_up(mirror: MirrorStorage, member: Member, deployment: str) -> ArchiveC
     others = MirrorStorage([m for m in mirror.members if m is not member and m.down is None])
     others.listeners = mirror.listeners
     return copy_archive(others, member.storage, deployment)
+
+
+def catch_up_members(
+    mirror: MirrorStorage | None, deployment: str, everyone: bool
+) -> Iterator[tuple[str, int]]:
+    """Several repositories: bring one that missed segments (it was down, or the archiver died
+    between two of them) up to date from the others. ``everyone`` at start; later only those
+    that are down. One that still fails stays down. Yields (name, segments copied) of each one
+    that was down or lacked segments and is now caught up."""
+    if mirror is None:
+        return
+    for member in mirror.members:
+        if not everyone and member.down is None:
+            continue
+        if not any(m is not member and m.down is None for m in mirror.members):
+            continue  # nobody to copy from
+        try:
+            copied = catch_up(mirror, member, deployment)
+        except (*MEMBER_FAILURES, IntegrityError) as e:
+            if member.down is None:
+                mirror.mark_down(member, "catching up", e)
+            continue
+        if member.down is not None or copied.segments:
+            mirror.revive(member, f"caught up with {copied.segments} segments")
+            yield member.name, copied.segments

@@ -14,6 +14,7 @@ from typing import Any
 
 from bson import Timestamp
 from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 
 from ..errors import DeploymentMismatch, IntegrityError
 from ..remedies import Remedy
@@ -21,13 +22,17 @@ from ..repo.manifest import Manifest, SourceIdentity
 from ..repo.objects import read_documents
 from ..repo.storage import Storage
 from ..timestamps import to_str, wall_of
-from .reader import newest_ts, oldest_ts, oplog
+from .reader import UNAUTHORIZED, newest_ts, oldest_ts, oplog
 from .segments import Segment, entry_ts, iter_raw_entries
 
 # Segments are immutable, so what one holds at a position is a fact worth keeping for the
 # life of the process (the agent's check cycles ask the same questions again).
 _DIGESTS: dict[tuple[str, str], str | None] = {}
 _DIGESTS_MAX = 4096
+
+
+CAPTURED_FROM_A_STREAM = "change-stream"  # a segment's ``capture`` metadata
+_CAPTURED: dict[str, bool] = {}  # segment key -> captured from a change stream
 
 
 def entry_digest(raw: bytes) -> str:
@@ -64,11 +69,28 @@ def source_digest(client: MongoClient[Any], ts: Timestamp) -> str | None:
     return last_digest_at((e.raw for e in oplog(client).find({"ts": ts}).sort("$natural", 1)), ts)
 
 
+def _covering(base: Manifest, segments: Sequence[Segment]) -> Segment | None:
+    return next((s for s in segments if s.start < base.end <= s.end), None)
+
+
+def captured_from_a_stream(storage: Storage, segment: Segment | None) -> bool:
+    """Whether a segment's entries are in the change stream's form (no oplog entry has their
+    bytes, so no digest can prove what they follow on from)."""
+    if segment is None:
+        return False
+    if segment.key not in _CAPTURED:  # a segment never changes: asked once per process
+        if len(_CAPTURED) >= _DIGESTS_MAX:
+            _CAPTURED.clear()
+        _CAPTURED[segment.key] = storage.stat(segment.key).meta.get("capture") == CAPTURED_FROM_A_STREAM
+    return _CAPTURED[segment.key]
+
+
 def disproof(storage: Storage, base: Manifest, segments: Sequence[Segment]) -> str | None:
     """Why ``base`` cannot be combined with the archive ``segments``; None when the chain
-    proves they are one history (or the base lies outside every chain, so nothing is combined)."""
-    covering = next((s for s in segments if s.start < base.end <= s.end), None)
-    if covering is None:
+    proves they are one history (or the base lies outside every chain, so nothing is combined,
+    or in a stretch captured from a change stream, where the replica set decides)."""
+    covering = _covering(base, segments)
+    if covering is None or captured_from_a_stream(storage, covering):
         # Outside every chain, or the archiver chained its first segment to this very base
         # (older archivers started there): nothing the archive holds contradicts it.
         return None
@@ -108,8 +130,12 @@ def foreign_bases(
         return out
     reference = max(chained, key=lambda m: m.end).identity
     assert reference is not None
+    # Decided by the replica set: bases outside every chain, and bases inside a stretch
+    # captured from a change stream (no bytes to compare there either).
+    streamed = {m.backup_id for m in chained if captured_from_a_stream(storage, _covering(m, segments))}
     for m in bases:
-        if m.backup_id in out or m.identity is None or any(s.start <= m.end <= s.end for s in segments):
+        inside = any(s.start <= m.end <= s.end for s in segments)
+        if m.backup_id in out or m.identity is None or (inside and m.backup_id not in streamed):
             continue
         if _different_sets(m.identity, reference):
             out[m.backup_id] = (
@@ -161,16 +187,17 @@ def check_source(
     point, expected = _newest_known_entry(storage, manifests, segments)
     if point is None or expected is None:
         return  # nothing recorded yet: this source starts the history
-    found = source_digest(client, point)
-    if found == expected:
-        return
-    if found is not None:
-        _refuse(deployment, identity, recorded, f"its oplog holds a different entry at {to_str(point)}")
-    if oldest_ts(client) <= point and newest_ts(client) >= point:
-        _refuse(deployment, identity, recorded, f"its oplog covers {to_str(point)} but holds no entry there")
+    if expected != CAPTURED_FROM_A_STREAM:  # (no oplog entry has a stream-captured entry's bytes)
+        try:
+            if _same_entry(client, deployment, identity, recorded, point, expected):
+                return
+        except OperationFailure as e:
+            if e.code not in UNAUTHORIZED:
+                raise  # (a change-stream capture's user may not read the oplog: the members decide)
     # The oplog rolled past the repository's newest entry (or this member has not replicated
-    # it yet): the chain cannot tell. Members in common say it is the same set (the archiver
-    # then records any gap); none is a refusal.
+    # it yet, or may not be read, or the entry was captured from a change stream): the chain
+    # cannot tell. Members in common say it is the same set (the archiver then records any
+    # gap); none is a refusal.
     if recorded is None or set(recorded.hosts) & set(identity.hosts):
         return
     _refuse(
@@ -181,6 +208,26 @@ def check_source(
     )
 
 
+def _same_entry(
+    client: MongoClient[Any],
+    deployment: str,
+    identity: SourceIdentity,
+    recorded: SourceIdentity | None,
+    point: Timestamp,
+    expected: str,
+) -> bool:
+    """True when the source's entry at ``point`` is the repository's; refuses when it holds
+    another; False when it cannot tell (its oplog no longer reaches ``point``)."""
+    found = source_digest(client, point)
+    if found == expected:
+        return True
+    if found is not None:
+        _refuse(deployment, identity, recorded, f"its oplog holds a different entry at {to_str(point)}")
+    if oldest_ts(client) <= point and newest_ts(client) >= point:
+        _refuse(deployment, identity, recorded, f"its oplog covers {to_str(point)} but holds no entry there")
+    return False
+
+
 def _newest_known_entry(
     storage: Storage, manifests: Sequence[Manifest], segments: Sequence[Segment]
 ) -> tuple[Timestamp | None, str | None]:
@@ -188,6 +235,8 @@ def _newest_known_entry(
     base = max((m for m in manifests if m.end_entry_sha256), key=lambda m: m.end, default=None)
     last = max(segments, key=lambda s: s.end, default=None)
     if last is not None and (base is None or last.end > base.end):
+        if storage.stat(last.key).meta.get("capture") == "change-stream":
+            return last.end, CAPTURED_FROM_A_STREAM
         try:
             return last.end, archived_digest(storage, segments, last.end)
         except IntegrityError:

@@ -42,6 +42,10 @@ def newest_ts(client: MongoClient[Any]) -> Timestamp:
     return oplog(client).find({}, {"ts": 1}).sort("$natural", DESCENDING).limit(1).next()["ts"]
 
 
+# What a user without a read on ``local.oplog.rs`` gets for reading it (Unauthorized).
+UNAUTHORIZED = (13,)
+
+
 def written_through(client: MongoClient[Any]) -> tuple[Timestamp, Timestamp]:
     """Two bounds on the oplog now, from ``hello`` where the server says (no oplog read, which
     is a full scan on some servers): every entry at or before the first is visible (the
