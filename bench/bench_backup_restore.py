@@ -142,11 +142,7 @@ def measure(
         )
         n = backup["documents"]
         tools = tools_dir() if peer_rounds else None
-        peers = (
-            side_by_side(tools, src.uri, dst.uri, "bench", run_cli, repo, jobs, peer_rounds)
-            if tools
-            else None
-        )
+        peers = side_by_side(tools, src.uri, run_cli, repo, jobs, peer_rounds) if tools else None
         return {
             "peers": peers,
             "docs": n,

@@ -111,9 +111,7 @@ class DeploymentSettings(_Section):
     source: str | None = None
     member: str = "auto"  # hidden > secondary > primary
     timeout: Duration = 10.0
-    # Where the archiver reads history: the oplog, a change stream (for users who may not read
-    # local.oplog.rs), or auto (the oplog where it may be read).
-    capture: Literal["oplog", "change-stream", "auto"] = "oplog"
+    capture: Literal["oplog", "change-stream", "auto"] = "oplog"  # where the archiver reads history
 
 
 class Owner(_Section):
@@ -426,12 +424,6 @@ def deployment_key(cli_value: str | None, plan: Plan) -> str | None:
 
 def member(cli_value: str | None, plan: Plan) -> str:
     return cli_value or plan.deployment.member
-
-
-def capture(cli_value: str | None, plan: Plan) -> Literal["oplog", "change-stream", "auto"]:
-    chosen = cli_value or plan.deployment.capture
-    assert chosen in ("oplog", "change-stream", "auto")  # click and the plan's model checked it
-    return chosen  # type: ignore[return-value]
 
 
 def timeout_ms(plan: Plan) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -16,6 +16,7 @@ from ..events import Update
 from ..json_documents import timeline_document
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverOptions
+from ..oplog.capture import Capture
 from ..session import Session
 from ..session.repositories import open_repository
 from ..session.sinks import event, failure_signalled, sinks_for
@@ -123,7 +124,7 @@ def stream(
         timeout_ms=config.timeout_ms(ctx.plan),
         deployment=config.deployment_key(deployment, ctx.plan),
         drain_timeout_s=drain_timeout if drain_timeout is not None else ctx.plan.archiver.drain_timeout,
-        capture=config.capture(capture, ctx.plan),
+        capture=cast(Capture, capture or ctx.plan.deployment.capture),  # click's choices are the plan's
     )
     with failure_signalled(ctx, sinks, "archiver", None, repository.url):
         stats = Archiver(repository, opts, ctx.reporter(show)).run(stop)

@@ -21,7 +21,7 @@ from .change_tail import ChangeStreamTail
 from .reader import UNAUTHORIZED, newest_ts, oldest_ts, written_through
 from .tail import OplogTail
 
-Capture = Literal["oplog", "change-stream", "auto"]
+Capture = Literal["oplog", "change-stream", "auto"]  # as the plan's [deployment] capture
 
 
 class Reader(Protocol):
