@@ -40,7 +40,7 @@ def to_entries(events: Iterable[Event]) -> Iterator[Entry]:
     event after them (or the end), then given as one entry."""
     pending: list[Event] = []
     for event in events:
-        if pending and not _same_transaction(pending[0], event):
+        if pending and not same_transaction(pending[0], event):
             yield _transaction(pending)
             pending = []
         if event.get("lsid") is not None and event.get("txnNumber") is not None:
@@ -51,7 +51,8 @@ def to_entries(events: Iterable[Event]) -> Iterator[Entry]:
         yield _transaction(pending)
 
 
-def _same_transaction(a: Event, b: Event) -> bool:
+def same_transaction(a: Event, b: Event) -> bool:
+    """Two events of one transaction: the same session, transaction number and cluster time."""
     return (a.get("lsid"), a.get("txnNumber"), a["clusterTime"]) == (
         b.get("lsid"),
         b.get("txnNumber"),

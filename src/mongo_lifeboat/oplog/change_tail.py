@@ -31,7 +31,7 @@ from pymongo.errors import OperationFailure
 
 from ..errors import LifeboatError
 from ..mongo.codec import RAW_CODEC
-from .change_events import Event, to_entries
+from .change_events import Event, same_transaction, to_entries
 from .reader import oldest_ts
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class ChangeStreamTail:
         if not complete and events and events[-1].get("txnNumber") is not None:
             last = events[-1]
             cut = len(events)
-            while cut > 0 and _same_transaction(events[cut - 1], last):
+            while cut > 0 and same_transaction(events[cut - 1], last):
                 cut -= 1
             events, self._pending = events[:cut], events[cut:]
         return list(to_entries(events))
@@ -176,11 +176,3 @@ class ChangeStreamTail:
             raise HistoryLost(
                 start, f"the change stream starts at {first}; its history no longer reaches {start}"
             )
-
-
-def _same_transaction(a: Event, b: Event) -> bool:
-    return (a.get("lsid"), a.get("txnNumber"), a["clusterTime"]) == (
-        b.get("lsid"),
-        b.get("txnNumber"),
-        b["clusterTime"],
-    )
