@@ -100,7 +100,7 @@ def test_sigkill_the_archiver_repeatedly_then_restore_to_the_latest_write(
     source = servers.new()
     src = source.client()
     workload.seed(src, 400)
-    run_backup(repo, BackupOptions(source.uri))
+    run_backup(repo, BackupOptions(source.uri, capture=capture))
     url = repo.url
     # The writer runs until the third kill: each archiver dies at its Nth committed segment,
     # and segments are only cut while there is something to archive.
@@ -154,7 +154,7 @@ def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
     src = source.client()
     src.app.items.insert_many([{"_id": i} for i in range(50)])
     url = repo.url
-    assert lifeboat("backup", "--source", source.uri, "--repo", url).code == 0
+    assert lifeboat("backup", "--source", source.uri, "--repo", url, "--capture", capture).code == 0
     src.app.items.insert_one({"_id": "archived"})
     first = Stream(source.uri, url, capture=capture).started()
     wait_for(lambda: archived_to(repo) is not None, "a first segment")
@@ -176,7 +176,7 @@ def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
     assert refused.code == 16
     assert "restorable windows:" in refused.stderr and data["windows"][0]["start"] in refused.stderr
     # A new base backup restores protection.
-    assert lifeboat("backup", "--source", source.uri, "--repo", url).code == 0
+    assert lifeboat("backup", "--source", source.uri, "--repo", url, "--capture", capture).code == 0
     src.app.items.insert_one({"_id": "after the new backup"})
     newest = newest_ts(src)
     third = Stream(source.uri, url, capture=capture).started()

@@ -1,8 +1,11 @@
-"""The oplog bracket around a dump (DESIGN §3).
+"""The bracket around a dump (DESIGN §3), read from the oplog or from a change stream.
 
-``start_ts`` is chosen before the export, the oplog is captured from there while the
-export runs, and ``end_ts`` is the newest entry once the export is done. The capture
+``start_ts`` is chosen before the export, history is captured from there while the
+export runs, and ``end_ts`` is the newest write once the export is done. The capture
 proves it missed nothing (see :class:`OplogCapture`) or fails with OplogOverflow.
+
+From a change stream (issue 22) the proof is the stream's own: it resumes from the start
+or refuses (``ChangeStreamHistoryLost``), and the backup fails rather than be recorded.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from ..errors import OplogOverflow, UnsupportedSource
 from ..oplog.chain import entry_digest
-from ..oplog.reader import OplogReader, newest_entry, newest_ts, oldest_ts, pause_for
+from ..oplog.change_tail import ChangeStreamTail, HistoryLost
+from ..oplog.reader import OplogReader, newest_entry, newest_ts, oldest_ts, pause_for, written_through
 from ..repo.objects import ObjectWriter
 from ..timestamps import just_before, to_str, wall_of
 
@@ -88,6 +92,30 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
     return Anchor(start, guard, query_s, digest)
 
 
+def choose_stream_anchor(client: MongoClient[Any]) -> Anchor:
+    """The majority commit point, from ``hello`` (no oplog read). A transaction still open
+    then shows in the stream whole, at its commit, so nothing is moved back for it."""
+    t = time.monotonic()
+    majority, _ = written_through(client)
+    return Anchor(majority, majority, time.monotonic() - t)
+
+
+def settled_write(client: MongoClient[Any], timeout_s: float = 30.0) -> Timestamp:
+    """The last write now, once the majority commit point has reached it: every write the
+    export could have seen is then one a change stream shows."""
+    deadline = time.monotonic() + timeout_s
+    majority, last = written_through(client)
+    while majority < last:
+        if time.monotonic() > deadline:
+            raise OplogOverflow(
+                f"the majority commit point did not reach the last write {to_str(last)} within {timeout_s:.0f}s",
+                "check that a majority of the replica set's members are up and replicating",
+            )
+        time.sleep(0.05)
+        majority, _ = written_through(client)
+    return last
+
+
 class OplogCapture(threading.Thread):
     """Read the oplog after an anchor into an ObjectWriter until ``finish()``.
 
@@ -103,6 +131,7 @@ class OplogCapture(threading.Thread):
 
     SHARE = 0.2
     POLL_S = (0.5, 5.0)  # back off while the source is idle; a busy source is read sooner
+    STREAM_AWAIT_S = 0.5  # how long a change-stream read waits for events
 
     def __init__(
         self,
@@ -110,13 +139,17 @@ class OplogCapture(threading.Thread):
         anchor: Anchor,
         writer: ObjectWriter,
         on_entries: Callable[[int], None] | None = None,
+        from_stream: bool = False,
     ) -> None:
         super().__init__(name="lifeboat-oplog-capture", daemon=True)
         self.client = client
         self.anchor = anchor
         self.writer = writer
         self.on_entries = on_entries
+        self.from_stream = from_stream
         self.position = anchor.start_ts
+        # From a change stream: the last write once the export is done (see settled_write).
+        self._end_floor: Timestamp | None = None
         self.entries = 0
         self.last_raw: bytes | None = None  # the last entry captured
         self.queries_s = 0.0
@@ -143,7 +176,10 @@ class OplogCapture(threading.Thread):
 
     @property
     def end_digest(self) -> str | None:
-        """The digest of the entry at ``position`` (the consistent point), where known."""
+        """The digest of the entry at ``position`` (the consistent point), where known (never
+        from a change stream: its entries have no oplog entry's bytes)."""
+        if self.from_stream:
+            return None
         if self.last_raw is not None:
             return entry_digest(self.last_raw)
         return self.anchor.newest_digest if self.position == self.anchor.start_ts else None
@@ -154,18 +190,37 @@ class OplogCapture(threading.Thread):
             raise self.error
 
     def _capture(self) -> None:
-        reader = OplogReader(self.client, self.anchor.start_ts)
+        if not self.from_stream:
+            self._follow(OplogReader(self.client, self.anchor.start_ts))
+            return
+        stream = ChangeStreamTail(self.client, self.anchor.start_ts, self.anchor.guard, self.STREAM_AWAIT_S)
+        try:
+            self._follow(stream)
+        except HistoryLost as e:
+            raise OplogOverflow(
+                f"the change stream's history no longer reaches the backup's start {to_str(self.anchor.start_ts)} "
+                f"({wall_of(self.anchor.start_ts)}): the backup cannot be made consistent ({e.message})",
+                "grow the oplog (replSetResizeOplog), or back up at a quieter time",
+            ) from e
+        finally:
+            stream.close()
+
+    def _follow(self, reader: OplogReader | ChangeStreamTail) -> None:
         poll = self.POLL_S[0]
         # The first read too waits as long as the anchor's query asks for.
         self._wake.wait(pause_for(self.anchor.query_s, self.SHARE, poll))
         self._wake.clear()
         while not self._aborted.is_set():
             finishing = self._finishing.is_set()  # before the query: the export is done by then
+            if finishing and self.from_stream and self._end_floor is None:
+                self._end_floor = settled_write(self.client)
             entries, caught_up = reader.read()
             for entry in entries:
                 self.writer.write(entry.raw, 1)
                 self.last_raw = entry.raw
-            self.position = reader.position
+            # From a stream the consistent point is the export's last write at least: writes
+            # no stream shows (a system collection's) still count as seen.
+            self.position = max(reader.position, self._end_floor or reader.position)
             self.queries_s = reader.query_s
             if entries:
                 self.entries += len(entries)
@@ -177,7 +232,11 @@ class OplogCapture(threading.Thread):
             if reader.unproven_from is not None:
                 self._check_not_trimmed(max(reader.unproven_from, self.anchor.guard))
                 reader.proven()
-            if finishing and caught_up:
+            # A change stream under constant writes is never quiet: reaching the export's
+            # last write ends it too.
+            if finishing and (
+                caught_up or (self._end_floor is not None and reader.position >= self._end_floor)
+            ):
                 return
             if not self._finishing.is_set():
                 self._wake.wait(pause_for(reader.last_query_s, self.SHARE, poll if caught_up else 0.0))

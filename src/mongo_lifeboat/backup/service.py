@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -21,6 +21,7 @@ from ..mongo.client import connect
 from ..mongo.identity import read_identity
 from ..mongo.topology import replica_set_name
 from ..oplog import chain
+from ..oplog.capture import Capture, uses_change_stream
 from ..oplog.segments import list_segments
 from ..repo import layout
 from ..repo.lease import Lease, Renewer
@@ -40,6 +41,7 @@ class BackupOptions:
     jobs: int = 4
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     timeout_ms: int = 10_000
+    capture: Capture = "oplog"  # where the bracket is read: as the plan's [deployment] capture
 
 
 def _deployment_name(client: MongoClient[Any]) -> str:
@@ -118,7 +120,8 @@ def _backup_from_member(
     with Renewer(Lease(repo.storage, deployment, layout.backup_lease_name(backup_id))):
         storage = repo.storage
 
-        anchor = bracket.choose_anchor(client)
+        from_stream = uses_change_stream(opts.capture, client)
+        anchor = bracket.choose_stream_anchor(client) if from_stream else bracket.choose_anchor(client)
         skipped: list[Skipped] = []
         sources = list_source_collections(client, skipped)
         for s in skipped:
@@ -131,7 +134,7 @@ def _backup_from_member(
         capture_writer = ObjectWriter(
             storage, layout.bracket_key(deployment, backup_id, anchor.start_ts, anchor.start_ts)
         )
-        capture = bracket.OplogCapture(client, anchor, capture_writer)
+        capture = bracket.OplogCapture(client, anchor, capture_writer, from_stream=from_stream)
         capture.start()
         t_export = time.monotonic()
         try:
@@ -147,7 +150,8 @@ def _backup_from_member(
         end_ts = capture.position
         capture_writer.key = layout.bracket_key(deployment, backup_id, anchor.start_ts, end_ts)
         oplog_file = capture_writer.commit()
-        emit(Update("backup", "phase", "bracket", f"{capture.entries} oplog entries"))
+        source: Literal["oplog", "change-stream"] = "change-stream" if from_stream else "oplog"
+        emit(Update("backup", "phase", "bracket", f"{capture.entries} {source} entries"))
 
         finished = datetime.now(UTC)
         phases = {
@@ -177,6 +181,7 @@ def _backup_from_member(
                 end_ts=to_str(end_ts),
                 entries=capture.entries,
                 file=oplog_file,
+                capture=source,
             ),
         )
         crash_point("before-manifest")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -10,6 +10,7 @@ from .. import config
 from ..backup.service import BackupOptions, run_backup
 from ..events import Update
 from ..json_documents import backups_document, manifest_summary
+from ..oplog.capture import Capture
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..session import Session
@@ -18,6 +19,7 @@ from ..session.sinks import event, failure_signalled, sinks_for
 from ..timestamps import wall_of
 from .options import (
     app,
+    capture_option,
     human_bytes,
     json_option,
     member_option,
@@ -58,6 +60,7 @@ def _collections(m: Manifest) -> list[dict[str, Any]]:
     default=None,
     help="Uncompressed MiB per data file (default 64).",
 )
+@capture_option
 @store_as_option
 @json_option
 @app
@@ -68,9 +71,10 @@ def backup(
     jobs: int | None,
     member: str | None,
     chunk_mb: int | None,
+    capture: str | None,
     deployment: str | None,
 ) -> None:
-    """Take a consistent base backup (oplog captured around the dump)."""
+    """Take a consistent base backup (history captured around the dump)."""
     plan = ctx.plan
     repository = open_repository(ctx, repo, every=True)
     opts = BackupOptions(
@@ -80,6 +84,7 @@ def backup(
         jobs=jobs or plan.backup.jobs,
         chunk_bytes=(chunk_mb or plan.backup.chunk_mb) << 20,
         timeout_ms=config.timeout_ms(plan),
+        capture=cast(Capture, capture or plan.deployment.capture),  # click's choices are the plan's
     )
     out = ctx.output
     sinks = sinks_for(ctx, repository, None)
@@ -100,7 +105,7 @@ def backup(
             if bar:
                 bar.close()
             out.note(
-                f"backup: export done; closing the oplog bracket ({u.message} so far) and writing the manifest"
+                f"backup: export done; closing the bracket ({u.message} so far) and writing the manifest"
             )
 
     try:

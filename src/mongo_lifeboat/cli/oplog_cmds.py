@@ -23,6 +23,7 @@ from ..session.sinks import event, failure_signalled, sinks_for
 from ..timestamps import parse_position
 from .options import (
     app,
+    capture_option,
     deployment_option,
     json_option,
     member_option,
@@ -57,13 +58,7 @@ from .options import (
     show_default=True,
     help="...or at this size.",
 )
-@click.option(
-    "--capture",
-    type=click.Choice(["oplog", "change-stream", "auto"]),
-    default=None,
-    help="Read history from the oplog, a change stream (no read on local.oplog.rs needed), or "
-    "auto: the oplog where this user may read it (default: [deployment] capture, oplog).",
-)
+@capture_option
 @store_as_option
 @json_option
 @app

@@ -31,6 +31,13 @@ member_option = click.option(
     metavar="auto|primary|secondary|HOST:PORT",
     help="Member to read from (default auto: hidden > healthy secondary > primary).",
 )
+capture_option = click.option(
+    "--capture",
+    type=click.Choice(["oplog", "change-stream", "auto"]),
+    default=None,
+    help="Read history from the oplog, a change stream (no read on local.oplog.rs needed), or "
+    "auto: the oplog where this user may read it (default: [deployment] capture, oplog).",
+)
 deployment_option = click.option(
     "--deployment", default=None, help="Replica set name (when the repository holds several)."
 )

@@ -113,7 +113,11 @@ def oplog_readable(client: MongoClient[Any]) -> bool:
         raise
 
 
+def uses_change_stream(capture: Capture, client: MongoClient[Any]) -> bool:
+    return capture == "change-stream" or (capture == "auto" and not oplog_readable(client))
+
+
 def choose(capture: Capture, client: MongoClient[Any], settle_s: float) -> OplogSource | ChangeStreamSource:
-    if capture == "change-stream" or (capture == "auto" and not oplog_readable(client)):
+    if uses_change_stream(capture, client):
         return ChangeStreamSource()
     return OplogSource(settle_s)

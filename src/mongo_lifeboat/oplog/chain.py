@@ -85,12 +85,18 @@ def captured_from_a_stream(storage: Storage, segment: Segment | None) -> bool:
     return _CAPTURED[segment.key]
 
 
+def _judged_by_the_set(storage: Storage, base: Manifest, covering: Segment | None) -> bool:
+    """Whether no entry's bytes can place ``base`` in the chain: its bracket or the segment
+    covering its consistent point was read from a change stream."""
+    return base.oplog.capture == CAPTURED_FROM_A_STREAM or captured_from_a_stream(storage, covering)
+
+
 def disproof(storage: Storage, base: Manifest, segments: Sequence[Segment]) -> str | None:
     """Why ``base`` cannot be combined with the archive ``segments``; None when the chain
     proves they are one history (or the base lies outside every chain, so nothing is combined,
     or in a stretch captured from a change stream, where the replica set decides)."""
     covering = _covering(base, segments)
-    if covering is None or captured_from_a_stream(storage, covering):
+    if covering is None or _judged_by_the_set(storage, base, covering):
         # Outside every chain, or the archiver chained its first segment to this very base
         # (older archivers started there): nothing the archive holds contradicts it.
         return None
@@ -132,7 +138,7 @@ def foreign_bases(
     assert reference is not None
     # Decided by the replica set: bases outside every chain, and bases inside a stretch
     # captured from a change stream (no bytes to compare there either).
-    streamed = {m.backup_id for m in chained if captured_from_a_stream(storage, _covering(m, segments))}
+    streamed = {m.backup_id for m in chained if _judged_by_the_set(storage, m, _covering(m, segments))}
     for m in bases:
         inside = any(s.start <= m.end <= s.end for s in segments)
         if m.backup_id in out or m.identity is None or (inside and m.backup_id not in streamed):

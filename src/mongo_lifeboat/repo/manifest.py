@@ -59,6 +59,9 @@ class OplogBracket(_Model):
     end_ts: str
     entries: int
     file: FileEntry
+    # Where the entries were read: a change stream's are in the archive's entry form, with no
+    # oplog entry's bytes (so the chain judges such a base by its replica set).
+    capture: Literal["oplog", "change-stream"] = "oplog"
 
 
 class ImportOrigin(_Model):
