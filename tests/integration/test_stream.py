@@ -3,9 +3,6 @@ the oplog and from a change stream (issue 22: the same archive, whichever source
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,67 +15,16 @@ from mongo_lifeboat.oplog.reader import newest_ts
 from mongo_lifeboat.oplog.segments import iter_entries
 from mongo_lifeboat.repo.repository import Repository
 
-from ..support.cli import lifeboat, popen
+from ..support.cli import lifeboat
 from ..support.data import assert_same
 from ..support.servers import ServerPool
+from ..support.stream_process import Stream
 from ..support.waiting import wait_for
 
 
 def archived_to(repo: Repository) -> Any:
     segments = load_history(repo).segments
     return max((s.end for s in segments), default=None)
-
-
-class Stream:
-    """A ``lifeboat stream`` process whose stderr is collected; ``started`` waits for its first line."""
-
-    def __init__(
-        self, source_uri: str, url: str, env: dict[str, str] | None = None, capture: str = "oplog"
-    ) -> None:
-        self.proc = popen(
-            "stream",
-            "--source",
-            source_uri,
-            "--repo",
-            url,
-            "--segment-seconds",
-            "0.3",
-            "--capture",
-            capture,
-            env=env,
-        )
-        self.lines: list[str] = []
-        self._started = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if "stream: archiving" in line:
-                self._started.set()
-        self._started.set()
-
-    def started(self) -> Stream:
-        assert self._started.wait(60) and self.proc.poll() is None, "".join(self.lines)
-        return self
-
-    def stop(self) -> str:
-        """SIGTERM (after start-up); returns stderr. The archiver must flush and exit 0."""
-        self.started()
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(60) == 0, "".join(self.lines)
-        self._reader.join(10)
-        return "".join(self.lines)
-
-    def wait_killed(self) -> None:
-        try:
-            code = self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            pytest.fail("the archiver never reached its fault point:\n" + "".join(self.lines))
-        assert code == -signal.SIGKILL, "".join(self.lines)
 
 
 def _events(entries: Any) -> list[tuple[Any, str, str]]:
