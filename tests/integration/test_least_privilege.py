@@ -72,7 +72,10 @@ def guarded(tmp_path: Path) -> Iterator[tuple[MongoClient[dict[str, object]], Pr
 
 
 def test_backup_stream_and_restore_with_only_the_change_stream_role(
-    guarded: tuple[MongoClient[dict[str, object]], PrivilegeProxy], servers: ServerPool, repo: Repository
+    guarded: tuple[MongoClient[dict[str, object]], PrivilegeProxy],
+    servers: ServerPool,
+    repo: Repository,
+    tmp_path: Path,
 ) -> None:
     root, proxy = guarded
     set_name = str(root.admin.command("hello")["setName"])
@@ -96,6 +99,14 @@ def test_backup_stream_and_restore_with_only_the_change_stream_role(
     newest = newest_ts(root)
     wait_for(lambda: _archived_to(repo) >= newest, "the archiver to catch up", timeout=120)
     assert "(capture: change-stream)" in archiver.stop()
+
+    # check measures the change stream's history window, not the oplog's (refused here).
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'[deployment]\nsource = "{uri}"\ncapture = "auto"\n[[repository]]\nurl = "{url}"\n')
+    checked = lifeboat("--config", str(plan), "check", "--json")
+    window = next(c for c in checked.json()["checks"] if c["id"] == "oplog-window")
+    assert window["finding"].startswith("the change stream's history is too young"), window
+    assert 0 < window["value"]["window_s"] < 600 and window["value"]["capture"] == "change-stream"
 
     target = servers.new()
     restored = lifeboat("restore", "--to", "latest", "--target", target.uri, "--repo", url)

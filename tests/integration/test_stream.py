@@ -94,7 +94,7 @@ def test_one_archiver_per_deployment_and_repository(servers: ServerPool, repo: R
 
 @pytest.mark.parametrize("capture", ["oplog", "change-stream"])
 def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
-    servers: ServerPool, repo: Repository, capture: str
+    servers: ServerPool, repo: Repository, tmp_path: Path, capture: str
 ) -> None:
     source = servers.new(secantus_args=["--oplog-max-entries", "100"])
     src = source.client()
@@ -121,6 +121,13 @@ def test_rollover_while_stopped_is_a_gap_until_the_next_base_backup(
     refused = lifeboat("restore", "--to", inside, "--target", target.uri, "--repo", url)
     assert refused.code == 16
     assert "restorable windows:" in refused.stderr and data["windows"][0]["start"] in refused.stderr
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        f'[deployment]\nsource = "{source.uri}"\ncapture = "{capture}"\n[[repository]]\nurl = "{url}"\n'
+    )
+    checked = lifeboat("--config", str(plan), "check", "--json")
+    restorable = next(c for c in checked.json()["checks"] if c["id"] == "restorable")
+    assert checked.code == 21 and restorable["status"] == "critical", restorable
     # A new base backup restores protection.
     assert lifeboat("backup", "--source", source.uri, "--repo", url, "--capture", capture).code == 0
     src.app.items.insert_one({"_id": "after the new backup"})

@@ -3,11 +3,13 @@ batch cut in two is held until its end is seen, and a re-open skips exactly what
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bson import Timestamp
+from pymongo.errors import OperationFailure
 
-from mongo_lifeboat.oplog.change_tail import ChangeStreamTail
+from mongo_lifeboat.oplog.change_tail import ChangeStreamTail, history_start
 
 T1, T2, T3 = Timestamp(100, 1), Timestamp(100, 2), Timestamp(100, 3)
 
@@ -45,3 +47,49 @@ def test_handing_out_skips_the_start_and_counts_what_a_reopen_must_skip() -> Non
     out = tail._hand_out([{"ts": T1, "op": "i"}, {"ts": T2, "op": "i"}, {"ts": T2, "op": "d"}])
     assert [(e["ts"], e["op"]) for e in out] == [(T2, "i"), (T2, "d")]  # T1 was archived already
     assert (tail.position, tail._at_position) == (T2, 2)  # a re-open at T2 skips these two only
+
+
+class RefusingBefore:
+    """A client whose change stream refuses an open before ``oldest`` as mongod does
+    (ChangeStreamHistoryLost); it counts the opens."""
+
+    def __init__(self, oldest: int) -> None:
+        self.oldest = oldest
+        self.opens = 0
+
+    def watch(self, start_at_operation_time: Timestamp, **_: Any) -> Any:
+        self.opens += 1
+        if start_at_operation_time.time < self.oldest:
+            raise OperationFailure("resume point no longer in the oplog", code=286)
+        return _Closed()
+
+
+class _Closed:
+    first: Any = None
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Closed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def try_next(self) -> Any:
+        return self.first
+
+
+def test_the_history_start_is_searched_for_where_the_server_refuses_an_open_before_it() -> None:
+    oldest = int(time.time()) - 3 * 3600 - 17
+    client = RefusingBefore(oldest)
+    assert history_start(client) == Timestamp(oldest, 0)  # type: ignore[arg-type]
+    assert client.opens <= 28  # a year of seconds, halved per open
+    # A server that opens anywhere and starts at its oldest event (SecantusDB): that event.
+    anywhere = RefusingBefore(0)
+    assert history_start(anywhere) is None and anywhere.opens == 2  # no event: nothing to measure by
+    _Closed.first = {"clusterTime": Timestamp(oldest, 4)}
+    try:
+        assert history_start(anywhere) == Timestamp(oldest, 4)
+    finally:
+        _Closed.first = None

@@ -171,6 +171,8 @@ def check_backup_member(f: Facts) -> Result:
 
 
 def check_oplog_window(f: Facts) -> Result:
+    if f.capture == "change-stream" and f.source_error is None:
+        return _stream_window(f)
     if f.oplog is None:
         return Result(
             "oplog-window",
@@ -218,6 +220,46 @@ def check_oplog_window(f: Facts) -> Result:
         f"oplog window {fmt(full)}{' when full' if filling else ''} ({o.entries} entries) < {against}: "
         f"the oplog needs at least {entries} entries{size}",
         "grow the oplog (replSetResizeOplog) or back up more often",
+        value=value,
+    )
+
+
+def _stream_window(f: Facts) -> Result:
+    """``oplog-window`` for a change-stream capture: how far back a resume works."""
+    interval = f.backup_interval_s or DEFAULT_INTERVAL_S
+    margin = max(300.0, interval * 0.25)
+    need = interval + margin
+    against = f"base-backup interval {fmt(interval)} + margin {fmt(margin)}"
+    if f.oplog is None:
+        return Result(
+            "oplog-window",
+            "warning",
+            "the change stream shows no history yet to measure its window by",
+            "{do} once the source has been written to",
+            remedy=Remedy("check-again"),
+        )
+    window = f.oplog.window_s
+    value: dict[str, Any] = {"window_s": window, "needed_s": need, "capture": "change-stream"}
+    if window >= need:
+        return Result(
+            "oplog-window", "ok", f"change-stream history window {fmt(window)} > {against}", value=value
+        )
+    if window < YOUNG_OPLOG_S:
+        return Result(
+            "oplog-window",
+            "warning",
+            f"the change stream's history is too young to judge: {fmt(window)}; it must come to reach "
+            f"back {fmt(need)} ({against})",
+            "{do} once the source has been written to for a while",
+            value=value,
+            remedy=Remedy("check-again"),
+        )
+    return Result(
+        "oplog-window",
+        "critical",
+        f"change-stream history window {fmt(window)} < {against}: a resume after a longer stop is a gap",
+        "grow the oplog behind the stream (replSetResizeOplog; on Atlas, the oplog size setting) "
+        "or back up more often",
         value=value,
     )
 

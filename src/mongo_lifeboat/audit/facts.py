@@ -22,6 +22,8 @@ from ..mongo import members
 from ..mongo.capabilities import write_lock_problem
 from ..mongo.client import connect
 from ..notify import last_delivery
+from ..oplog.capture import oplog_readable, uses_change_stream
+from ..oplog.change_tail import history_start
 from ..oplog.reader import newest_ts, oldest_ts
 from ..oplog.segments import list_segments
 from ..repo.damage import all_damaged
@@ -81,6 +83,9 @@ class Facts:
     member: members.Member | None = None
     members: list[members.Member] = field(default_factory=list)
     oplog: OplogFact | None = None
+    # Where history is captured from ([deployment] capture, "auto" resolved): from a change
+    # stream, ``oplog`` is the stream's history window (measured by the oplog where it may be read).
+    capture: str = "oplog"
     backup_interval_s: float | None = None
     drills: list[DrillReport] = field(default_factory=list)
     delivery: dict[str, Any] | None = None
@@ -129,6 +134,14 @@ def _oplog(client: MongoClient[Any]) -> OplogFact:
     )
 
 
+def _stream_history(client: MongoClient[Any], now: datetime) -> OplogFact | None:
+    """The change stream's history window, from the oldest position it still opens at."""
+    start = history_start(client)
+    if start is None:
+        return None
+    return OplogFact(max(now.timestamp() - start.time, 0.0), entries=0)
+
+
 def _source(facts: Facts, uri: str) -> None:
     plan = facts.plan
     try:
@@ -141,7 +154,11 @@ def _source(facts: Facts, uri: str) -> None:
         facts.member = members.choose(facts.members, plan.deployment.member)
         chosen = members.member_client(uri, facts.member.host, serverSelectionTimeoutMS=timeout_ms(plan))
         try:
-            facts.oplog = _oplog(chosen)
+            if uses_change_stream(plan.deployment.capture, chosen):
+                facts.capture = "change-stream"
+                facts.oplog = _oplog(chosen) if oplog_readable(chosen) else _stream_history(chosen, facts.now)
+            else:
+                facts.oplog = _oplog(chosen)
             if plan.snapshot.configured and plan.snapshot.consistency == "fsync-lock":
                 facts.write_lock_problem = write_lock_problem(chosen)
         finally:

@@ -176,3 +176,37 @@ class ChangeStreamTail:
             raise HistoryLost(
                 start, f"the change stream starts at {first}; its history no longer reaches {start}"
             )
+
+
+def history_start(client: MongoClient[Any], search_s: int = 366 * 86400) -> Timestamp | None:
+    """The oldest second a change stream still opens at: how far back a resume works, without
+    reading the oplog. mongod refuses an open before its history (``ChangeStreamHistoryLost``),
+    so the boundary is searched for, one open per step; a server that starts at its oldest event
+    instead (SecantusDB) gives it as the first event of an open at the epoch. None: the stream
+    shows no event to measure by."""
+    if _opens_at(client, Timestamp(1, 0)):
+        with client.watch(start_at_operation_time=Timestamp(1, 0), max_await_time_ms=1, batch_size=1) as s:
+            first = s.try_next()
+        return first["clusterTime"] if first else None
+    now = int(time.time())
+    refused, accepted = now - search_s, now  # seconds: an open at ``accepted`` always works
+    if _opens_at(client, Timestamp(refused, 0)):
+        return Timestamp(refused, 0)  # more than the search reaches: a year is plenty
+    while accepted - refused > 1:
+        middle = (refused + accepted) // 2
+        if _opens_at(client, Timestamp(middle, 0)):
+            accepted = middle
+        else:
+            refused = middle
+    return Timestamp(accepted, 0)
+
+
+def _opens_at(client: MongoClient[Any], position: Timestamp) -> bool:
+    try:
+        # (a first batch is asked for: the server checks the start when it reads the first one)
+        client.watch(start_at_operation_time=position, max_await_time_ms=1, batch_size=1).close()
+        return True
+    except OperationFailure as e:
+        if e.code in HISTORY_LOST:
+            return False
+        raise
