@@ -11,6 +11,8 @@ every other command reaches the real server.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from mongo_lifeboat.demo import workload
 from mongo_lifeboat.embedded import ScratchServer
 from mongo_lifeboat.oplog.reader import newest_ts
 from mongo_lifeboat.repo.repository import Repository
+from mongo_lifeboat.verify.compare import summarize
 
 from ..support.cli import lifeboat
 from ..support.data import assert_same
@@ -71,7 +74,7 @@ def guarded(tmp_path: Path) -> Iterator[tuple[MongoClient[dict[str, object]], Pr
             root.close()
 
 
-def test_backup_stream_and_restore_with_only_the_change_stream_role(
+def test_backup_stream_undo_drill_and_restore_with_only_the_change_stream_role(
     guarded: tuple[MongoClient[dict[str, object]], PrivilegeProxy],
     servers: ServerPool,
     repo: Repository,
@@ -95,10 +98,34 @@ def test_backup_stream_and_restore_with_only_the_change_stream_role(
     archiver = Stream(uri, url, capture="auto").started()
     writer.ops_done.wait(120)
     writer.stop()
-    root.shop.orders.delete_many({"qty": {"$lt": 40}})
+    before = summarize(root)["shop.orders"]
+    # The accident, in one transaction (one entry in the stream, found as one incident).
+    with root.start_session() as session, session.start_transaction():
+        deleted = root.shop.orders.delete_many({"qty": {"$lt": 40}}, session=session).deleted_count
+    root.shop.Customers.insert_one({"_id": "written after the accident"})
     newest = newest_ts(root)
     wait_for(lambda: _archived_to(repo) >= newest, "the archiver to catch up", timeout=120)
+
+    found = lifeboat("incidents", "--repo", url, "--json")
+    incident = next(i for i in found.json() if i["kind"] == "bulk-delete")
+    assert incident["ns"] == "shop.orders" and incident["count"] == deleted > 0
+    # undo follows the live history past the archive from the change stream (the oplog is
+    # refused to every user behind the proxy, root included).
+    admin_uri = proxy.uri("root", ROOT_PASSWORD).replace("replicaSet=rs0", f"replicaSet={set_name}")
+    with _traffic(root):  # other writes go on while the undo runs
+        undone = lifeboat("undo", incident["id"], "--apply", "--target", admin_uri, "--repo", url, "--json")
+    assert undone.code == 0, undone.stderr
+    assert undone.json()["written"] == deleted and undone.json()["conflicts"] == []
+    after = summarize(root)["shop.orders"]
+    assert (after.count, after.content_hash) == (before.count, before.content_hash)
+    newest = newest_ts(root)
+    wait_for(lambda: _archived_to(repo) >= newest, "the archiver to archive the undo", timeout=120)
     assert "(capture: change-stream)" in archiver.stop()
+
+    # A drill whose proof reads the source as this user: the live history from the stream.
+    drilled = lifeboat("drill", "--source", uri, "--repo", url, "--json")
+    assert drilled.code == 0, drilled.stderr
+    assert drilled.json()["verdict"] == "pass" and drilled.json()["documents_compared"] > 0
 
     # check measures the change stream's history window, not the oplog's (refused here).
     plan = tmp_path / "plan.toml"
@@ -115,7 +142,34 @@ def test_backup_stream_and_restore_with_only_the_change_stream_role(
     # Everything went through the proxy: the oplog reads and cluster actions mongod would refuse
     # were asked for and refused, and the capture went on without them.
     assert "local.find" in proxy.refused
-    assert CAPTURE_PASSWORD not in backup.stderr + backup.stdout + restored.stderr
+    assert "admin.replSetGetStatus" in proxy.refused
+    assert CAPTURE_PASSWORD not in backup.stderr + backup.stdout + restored.stderr + drilled.stdout
+
+
+@contextlib.contextmanager
+def _traffic(client: MongoClient[dict[str, object]]) -> Iterator[None]:
+    """Inserts into another collection until the block ends (at least one, all checked)."""
+    stop = threading.Event()
+
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        i = 0
+        try:
+            while i == 0 or not stop.is_set():
+                client.shop.traffic.insert_one({"_id": f"during the undo {i}"})
+                i += 1
+        except BaseException as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not errors, errors
 
 
 def _archived_to(repo: Repository) -> Timestamp:

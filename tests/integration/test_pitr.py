@@ -14,6 +14,7 @@ from mongo_lifeboat.catalog.points import Point, resolve
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import IntegrityError, NotRestorable, UsageError
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
+from mongo_lifeboat.oplog.capture import Capture
 from mongo_lifeboat.oplog.segments import iter_entries
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.restore.pitr import plan_pitr
@@ -52,13 +53,15 @@ def _oracle(
 
 
 @pytest.fixture
-def scenario(servers: ServerPool, repo: Repository) -> dict[str, Any]:
-    """Seed, back up, archive while a writer writes, an accidental bulk delete, more writes."""
+def scenario(request: pytest.FixtureRequest, servers: ServerPool, repo: Repository) -> dict[str, Any]:
+    """Seed, back up, archive while a writer writes, an accidental bulk delete, more writes.
+    Captured from the oplog, or from a change stream where a test asks (``indirect``)."""
+    capture = getattr(request, "param", "oplog")
     source = servers.new()
     src = source.client()
     workload.seed(src, DOCS)
-    run_backup(repo, BackupOptions(source.uri))
-    with archiving(repo, source.uri):
+    run_backup(repo, BackupOptions(source.uri, capture=capture))
+    with archiving(repo, source.uri, capture=capture):
         first = workload.Writer(src, DOCS, rng_seed=3, max_ops=300).start()
         first.ops_done.wait()
         log = first.stop()
@@ -67,6 +70,7 @@ def scenario(servers: ServerPool, repo: Repository) -> dict[str, Any]:
     return {"source": source, "src": src, "log": log, "deleted": deleted}
 
 
+@pytest.mark.parametrize("scenario", ["oplog", "change-stream"], indirect=True)
 def test_restore_just_before_the_bulk_delete_that_incidents_reports(
     servers: ServerPool, repo: Repository, scenario: dict[str, Any]
 ) -> None:
@@ -122,6 +126,7 @@ def test_selective_restore_beside_the_live_collection(
     assert src.shop.orders.count_documents({"qty": {"$lt": 70}}) == 0  # the live one is untouched
 
 
+@pytest.mark.parametrize("scenario", ["oplog", "change-stream"], indirect=True)
 def test_restore_to_latest_equals_the_source(
     servers: ServerPool, repo: Repository, scenario: dict[str, Any]
 ) -> None:
@@ -175,12 +180,13 @@ def test_corrupt_or_missing_segment(
         _restore_to(repo, load_history(repo), to_str(history.timeline.windows[-1].end), target)
 
 
-def test_transactions_are_replayed_whole(servers: ServerPool, repo: Repository) -> None:
+@pytest.mark.parametrize("capture", ["oplog", "change-stream"])
+def test_transactions_are_replayed_whole(servers: ServerPool, repo: Repository, capture: Capture) -> None:
     source = servers.new()
     src = source.client()
     src.bank.accounts.insert_many([{"_id": i, "balance": 100} for i in range(10)])
-    run_backup(repo, BackupOptions(source.uri))
-    with archiving(repo, source.uri):
+    run_backup(repo, BackupOptions(source.uri, capture=capture))
+    with archiving(repo, source.uri, capture=capture):
         with src.start_session() as s, s.start_transaction():
             src.bank.accounts.update_one({"_id": 1}, {"$inc": {"balance": -30}}, session=s)
             src.bank.accounts.update_one({"_id": 2}, {"$inc": {"balance": 30}}, session=s)

@@ -24,7 +24,15 @@ from pymongo.errors import OperationFailure, PyMongoError
 from ..errors import OplogOverflow, UnsupportedSource
 from ..oplog.chain import entry_digest
 from ..oplog.change_tail import ChangeStreamTail, HistoryLost
-from ..oplog.reader import OplogReader, newest_entry, newest_ts, oldest_ts, pause_for, written_through
+from ..oplog.reader import (
+    OplogReader,
+    newest_entry,
+    newest_ts,
+    oldest_ts,
+    pause_for,
+    settled_write,
+    written_through,
+)
 from ..repo.objects import ObjectWriter
 from ..timestamps import just_before, to_str, wall_of
 
@@ -98,22 +106,6 @@ def choose_stream_anchor(client: MongoClient[Any]) -> Anchor:
     t = time.monotonic()
     majority, _ = written_through(client)
     return Anchor(majority, majority, time.monotonic() - t)
-
-
-def settled_write(client: MongoClient[Any], timeout_s: float = 30.0) -> Timestamp:
-    """The last write now, once the majority commit point has reached it: every write the
-    export could have seen is then one a change stream shows."""
-    deadline = time.monotonic() + timeout_s
-    majority, last = written_through(client)
-    while majority < last:
-        if time.monotonic() > deadline:
-            raise OplogOverflow(
-                f"the majority commit point did not reach the last write {to_str(last)} within {timeout_s:.0f}s",
-                "check that a majority of the replica set's members are up and replicating",
-            )
-        time.sleep(0.05)
-        majority, _ = written_through(client)
-    return last
 
 
 class OplogCapture(threading.Thread):

@@ -3,7 +3,8 @@
 A restored document may be compared with the live source only if nothing wrote it after T;
 a collection only if no command (drop, rename, collMod, index build …) touched it after T.
 The oplog after T comes from the archived segments, then the live oplog on from where the
-archive ends; if the two do not meet, the proof cannot be made and says so.
+archive ends (the change stream, where this user may not read the oplog); if the two do not
+meet, the proof cannot be made and says so.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import bson
 from bson import Timestamp
 from pymongo import MongoClient
 
+from ..errors import LifeboatError
 from ..mongo.codec import CODEC
+from ..oplog.capture import oplog_readable
+from ..oplog.change_tail import streamed_through_now
 from ..oplog.entries import Op, Unit, units
 from ..oplog.reader import OplogReader, oldest_ts
 from ..oplog.segments import Segment, iter_entries
@@ -135,6 +139,16 @@ def read_changes(
             changes.add(unit)
     if archived:
         archived_to = max(archived_to, archived[-1].end)
+    if not oplog_readable(source):
+        try:
+            for unit in units(_decoded(streamed_through_now(source, archived_to))):
+                if unit.ts >= since:
+                    changes.add(unit)
+        except LifeboatError as e:  # the history moved on, or an event no entry expresses
+            changes.incomplete = (
+                f"the change stream after {to_str(archived_to)} cannot all be read: {e.message}"
+            )
+        return changes
     reader = OplogReader(source, archived_to)
     for unit in units(_live_after(reader)):
         if unit.ts >= since:

@@ -26,7 +26,7 @@ from ..events import PhaseClock, Reporter, silent
 from ..mongo.catalog import list_source_collections
 from ..mongo.client import connect, describe
 from ..mongo.indexes import indexes_of
-from ..oplog.reader import newest_ts
+from ..oplog.reader import written_through
 from ..repo.repository import Repository
 from ..secrets import redact
 from ..snapshot.providers import Provider, bring_up
@@ -105,7 +105,9 @@ def _prove(
     changes = read_changes(repo.storage, history.segments, source, target, counts.at, counts.by)
     written = restored_and_written(staging, changes, data_ns)
     judge_data(proof, changes, compared.restored, written, compared.candidates, counts)
-    since_t = commanded_between(repo.storage, history.segments, just_after(target), newest_ts(source))
+    since_t = commanded_between(
+        repo.storage, history.segments, just_after(target), written_through(source)[1]
+    )
     for ns in data_ns:
         if not since_t.stable_collection(ns):
             continue  # a command changed it after T: its indexes now are not T's

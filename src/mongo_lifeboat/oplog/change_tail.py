@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import bson
@@ -32,7 +33,7 @@ from pymongo.errors import OperationFailure
 from ..errors import LifeboatError
 from ..mongo.codec import RAW_CODEC
 from .change_events import Event, same_transaction, to_entries
-from .reader import oldest_ts
+from .reader import oldest_ts, settled_write
 
 log = logging.getLogger(__name__)
 HISTORY_LOST = (286, 280)  # ChangeStreamHistoryLost, ChangeStreamFatalError
@@ -176,6 +177,21 @@ class ChangeStreamTail:
             raise HistoryLost(
                 start, f"the change stream starts at {first}; its history no longer reaches {start}"
             )
+
+
+def streamed_through_now(client: MongoClient[Any], position: Timestamp) -> Iterator[Any]:
+    """The change stream's entries after ``position`` through the last write now: the live
+    history past an archive, where the oplog may not be read."""
+    end = settled_write(client)
+    tail = ChangeStreamTail(client, position, await_s=0.2)
+    try:
+        while True:
+            entries, caught_up = tail.read()
+            yield from entries
+            if caught_up or tail.position >= end:
+                return
+    finally:
+        tail.close()
 
 
 def history_start(client: MongoClient[Any], search_s: int = 366 * 86400) -> Timestamp | None:

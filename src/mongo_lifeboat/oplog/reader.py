@@ -24,7 +24,9 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import OperationFailure
 from pymongo.read_concern import ReadConcern
 
+from ..errors import SourceUnreachable
 from ..mongo.codec import RAW_CODEC
+from ..timestamps import to_str
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,22 @@ def written_through(client: MongoClient[Any]) -> tuple[Timestamp, Timestamp]:
     except (KeyError, TypeError):
         newest = newest_ts(client)
         return newest, newest
+
+
+def settled_write(client: MongoClient[Any], timeout_s: float = 30.0) -> Timestamp:
+    """The last write now, once the majority commit point has reached it: every write the
+    export could have seen is then one a change stream shows."""
+    deadline = time.monotonic() + timeout_s
+    majority, last = written_through(client)
+    while majority < last:
+        if time.monotonic() > deadline:
+            raise SourceUnreachable(
+                f"the majority commit point did not reach the last write {to_str(last)} within {timeout_s:.0f}s",
+                "check that a majority of the replica set's members are up and replicating",
+            )
+        time.sleep(0.05)
+        majority, _ = written_through(client)
+    return last
 
 
 def oldest_ts(client: MongoClient[Any]) -> Timestamp:

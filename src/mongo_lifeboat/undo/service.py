@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
 from bson import Timestamp
 from pymongo import InsertOne, MongoClient, ReplaceOne
 from pymongo.errors import BulkWriteError
@@ -31,6 +32,8 @@ from ..faults import crash_point
 from ..mongo.codec import CODEC
 from ..mongo.nsmap import NamespaceMap, literal_pattern
 from ..oplog.applier import id_key, op_id
+from ..oplog.capture import oplog_readable
+from ..oplog.change_tail import streamed_through_now
 from ..oplog.entries import units
 from ..oplog.incidents import Incident, incident_ops
 from ..oplog.segments import backup_oplog, iter_entries
@@ -203,6 +206,9 @@ def _follow_live(
             f"the target is not replica set {deployment}: writes after {to_str(after)} were not checked"
         )
         return None
+    if not oplog_readable(target):  # a change-stream capture's user: the stream past the archive
+        streamed = (bson.decode(raw.raw, codec_options=CODEC) for raw in streamed_through_now(target, after))
+        return fate.follow(units(streamed), ns, after)
     oplog = target.local["oplog.rs"]
     oldest = next(iter(oplog.find({}, {"ts": 1}).sort("$natural", 1).limit(1)), None)
     if oldest is not None and oldest["ts"] > after:
