@@ -35,6 +35,7 @@ def manifest_summary(m: Manifest) -> dict[str, Any]:
         "bytes": sum(c.raw_bytes for c in m.collections),
         "stored_bytes": m.stored_bytes,
         "oplog_entries": m.oplog.entries,
+        "capture": m.oplog.capture,
         "phases": m.phases,
         "tool_version": m.tool_version,
         "imported_from": m.imported_from.model_dump() if m.imported_from else None,
