@@ -1,7 +1,8 @@
 """Issue 22, first step: change-stream events from a real server, turned into the archive's
 entry form and replayed by the existing applier onto the pre-image, give the source's state
 (whole-collection content hashes): updates of array elements and numeric-named fields,
-removals, truncations, replacements, deletes, indexes, a rename, a transaction, a view, a drop.
+removals, truncations, replacements, deletes, indexes, a collMod, a rename, a transaction, a view,
+a drop.
 An event the entry form cannot express is refused, never dropped."""
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def test_change_events_replayed_on_the_pre_image_give_the_source(servers: Server
         orders.update_one({"_id": 0}, {"$set": {"in_txn": True}}, session=session)
         orders.delete_one({"_id": 11}, session=session)
     src.admin.command("renameCollection", "shop.orders", to="shop.orders2")
+    src.shop.command("collMod", "orders2", validator={"n": {"$exists": True}}, validationLevel="moderate")
     src.shop.create_collection("recent", viewOn="orders2", pipeline=[{"$match": {"n": {"$gte": 100}}}])
     src.shop.gone.drop()
     src.shop.marker.insert_one({"_id": "end"})
@@ -90,9 +92,22 @@ def test_change_events_replayed_on_the_pre_image_give_the_source(servers: Server
     catalog.build(target, applier.nsmap.target)
     assert_same(src, target)
     assert {ix["name"] for ix in target.shop.orders2.list_indexes()} == {"_id_", "n_1"}
+    # The collMod (a modify event the server describes): the validator and its level.
+    options = {c["name"]: c.get("options", {}) for c in target.shop.list_collections()}
+    assert options["orders2"]["validator"] == {"n": {"$exists": True}}
+    assert options["orders2"]["validationLevel"] == "moderate"
 
 
 def test_an_event_the_entry_form_cannot_express_is_refused() -> None:
-    event = {"operationType": "modify", "clusterTime": Timestamp(1, 1), "ns": {"db": "shop", "coll": "c"}}
-    with pytest.raises(UnsupportedEvent, match=r"modify on shop\.c"):
-        list(to_entries([event]))
+    # A modify that gives only the options' new state (no command described: mongod's form, and
+    # SecantusDB's for a view's or an index's collMod), one with a field collMod replay does not
+    # know, and an unknown event.
+    for event in (
+        {"operationType": "modify", "operationDescription": {}},
+        {"operationType": "modify", "updateDescription": {"updatedFields": {"validator": {}}}},
+        {"operationType": "modify", "operationDescription": {"validator": {}, "someNewOption": 1}},
+        {"operationType": "reshardCollection"},
+    ):
+        event.update(clusterTime=Timestamp(1, 1), ns={"db": "shop", "coll": "c"})
+        with pytest.raises(UnsupportedEvent, match=rf"{event['operationType']} on shop\.c"):
+            list(to_entries([event]))

@@ -9,13 +9,15 @@ of history whichever source captured it.
   disambiguated is followed part by part, so a field whose name holds a dot or a digit is
   never taken for another).
 - create (views too), drop, rename (``dropTarget`` where the event says so), dropDatabase,
-  createIndexes, dropIndexes → the ``c`` commands the oplog holds for them.
+  createIndexes, dropIndexes → the ``c`` commands the oplog holds for them; modify → ``collMod``
+  where the event describes the command (``operationDescription``: a validator, its level and
+  action, an index's TTL or hidden flag, a view's definition).
 - The events of one transaction (the same ``lsid`` + ``txnNumber`` at one ``clusterTime``) →
   one ``applyOps`` carrying ``lsid`` and ``txnNumber``, as mongod logs a transaction: it takes
   effect whole, at its position.
 
-An event the entry form cannot express (``modify`` of collection options, sharding events,
-anything unknown) is refused with :class:`UnsupportedEvent` naming it: never dropped."""
+An event the entry form cannot express (a ``modify`` that gives only the options' new state,
+or other fields, sharding events, anything unknown) is refused with :class:`UnsupportedEvent` naming it: never dropped."""
 
 from __future__ import annotations
 
@@ -143,4 +145,14 @@ def _command(kind: Any, db: str, coll: str, described: dict[str, Any], event: Ev
     if kind == "dropIndexes":
         names = [ix.get("name") for ix in described.get("indexes") or []]
         return {"dropIndexes": coll, "index": names[0] if len(names) == 1 else names}
+    if kind == "modify" and described and set(described) <= COLL_MOD_OPTIONS:
+        # Where the server describes the collMod itself (SecantusDB); an event that gives only
+        # the options' new state (``updateDescription``) has no exact command: refused.
+        return {"collMod": coll, **described}
     return None
+
+
+# collMod fields the applier replays as mongod logs them (oplog.applier, oplog.indexes).
+COLL_MOD_OPTIONS = frozenset(
+    {"validator", "validationLevel", "validationAction", "index", "expireAfterSeconds", "viewOn", "pipeline"}
+)
