@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from pymongo import MongoClient
 
 from mongo_lifeboat.catalog.history import load_history
@@ -31,7 +32,7 @@ from ..support.servers import ServerPool
 from ..support.waiting import wait_for
 
 WRITERS = 4
-WRITE_S = 30.0
+WRITE_S = 20.0
 ALLOWED_UNDERSTATEMENT_S = 2.0
 # The load of the issue's measurement (four clients, ~2,500 entries/s). Unpaced, the writers'
 # rate depends on how loaded the machine is (2,500-3,500/s seen on two cores), and the test
@@ -210,3 +211,33 @@ def test_sigterm_drains_within_its_bound_and_the_next_start_goes_on(
     res = lifeboat("restore", "--to", "latest", "--target", target.uri, "--repo", repo.url)
     assert res.code == 0, res.stderr
     assert_same(target.client(), src)
+
+
+@pytest.mark.parametrize("capture", ["oplog", "change-stream"])
+def test_sigterm_under_constant_writes_drains_to_the_signal_and_stops(
+    servers: ServerPool, repo: Repository, capture: str
+) -> None:
+    """Writes that never pause must not keep a drain going to its timeout (30 s): it ends once
+    it has archived what was written before the signal."""
+    source, src = _backed_up(servers, repo)
+    stream = popen("stream", "--source", source.uri, "--repo", repo.url, "--capture", capture)
+    try:
+        wait_for(lambda: _confirmed(repo), "the archiver to confirm it is caught up", 60)
+        with Writers(source.uri, RATE):
+            deployment = load_history(repo).deployment
+            wait_for(lambda: len(list_segments(repo.storage, deployment)) >= 2, "segments under load", 60)
+            with src.start_session() as session:
+                src.load.marker.insert_one({"_id": "before the signal"}, session=session)
+                marker = session.operation_time
+            sent = time.monotonic()
+            stream.send_signal(signal.SIGTERM)
+            code = stream.wait(60)
+            took = time.monotonic() - sent
+    finally:
+        if stream.poll() is None:
+            stream.kill()
+    assert stream.stderr is not None
+    said = stream.stderr.read()
+    assert code == 0, said
+    assert "behind the source after draining" not in said and took < 20.0, (took, said)
+    assert marker is not None and load_history(repo).timeline.archived_to >= marker

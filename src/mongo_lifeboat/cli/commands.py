@@ -27,7 +27,7 @@ COMMANDS: dict[str, Entry] = {
         "Carry out the plan unattended: archiver, backups, prune, drills, checks, alerts, dashboard.",
     ),
     "backup": Entry(
-        "backup_cmds", "backup", "Take a consistent base backup (oplog captured around the dump)."
+        "backup_cmds", "backup", "Take a consistent base backup (history captured around the dump)."
     ),
     "check": Entry(
         "check_cmds",

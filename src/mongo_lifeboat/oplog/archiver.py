@@ -372,7 +372,7 @@ class Archiver:
                     position = self._commit(client, reader, seg)
                     seg = self._segment(position)
                 seg.add(entry)
-            caught_up = self._caught_up = quiet and reader.position >= there
+            caught_up = self._caught_up = self.source.drained(reader.position, there, quiet)
             if caught_up:
                 break
             if quiet:  # short of what is there: read again from a new cursor

@@ -56,6 +56,13 @@ class OplogSource:
         """What a drain must reach: the oplog's newest entry now."""
         return newest_ts(client)
 
+    def drained(self, position: Timestamp, there: Timestamp, quiet: bool) -> bool:
+        """Reaching ``there`` is enough, quiet or not: the tail returns entries in order with no
+        hole below what it returned, so everything up to ``there`` is read. (Waiting for a quiet
+        read too kept a drain under constant writes going to its timeout.) A quiet read short of
+        it is not: the visible point may trail the newest entry."""
+        return position >= there
+
     def resume_after_loss(self, client: MongoClient[Any]) -> Timestamp:
         return oldest_ts(client)
 
@@ -81,9 +88,13 @@ class ChangeStreamSource:
         return written_through(client)[1]  # the last write, from hello: no oplog read
 
     def drain_to(self, client: MongoClient[Any]) -> Timestamp:
-        """Nothing to compare with: the newest write may be one no stream shows (a system
-        collection's). A drain ends at the first read that finds nothing more."""
-        return Timestamp(0, 0)
+        """The last write now, from ``hello``."""
+        return written_through(client)[1]
+
+    def drained(self, position: Timestamp, there: Timestamp, quiet: bool) -> bool:
+        """Reaching the last write, or a read that finds nothing more: the last write may be
+        one no stream shows (a system collection's)."""
+        return quiet or position >= there
 
     def resume_after_loss(self, client: MongoClient[Any]) -> Timestamp:
         """Where the stream goes on from once its history was lost: the oldest entry where
