@@ -45,8 +45,8 @@ url = "{repo}"
 keep_last = 2
 {extra_repo}
 [schedule]
-base_backup = "* * * * * */15"
-drill = "* * * * * */10"
+base_backup = "* * * * * */10"
+drill = "* * * * * */6"
 [alerts]
 notify = ["{hook}"]
 [drill]
