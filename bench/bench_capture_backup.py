@@ -76,6 +76,7 @@ def main() -> None:
         for load in ("idle", f"{args.write_rate:g} inserts/s"):
             times: dict[str, list[float]] = {c: [] for c in CAPTURES}
             entries: dict[str, list[int]] = {c: [] for c in CAPTURES}
+            rates: dict[str, list[float]] = {c: [] for c in CAPTURES}  # writes/s the source took
             for r in range(args.rounds):
                 order = CAPTURES if r % 2 == 0 else CAPTURES[::-1]
                 for capture in order:
@@ -87,12 +88,18 @@ def main() -> None:
                         writer.stop.set()
                         writer.join()
                     times[capture].append(took)
+                    rates[capture].append(writer.writes / took if writer else 0.0)
                     entries[capture].append(n)
             med = {c: statistics.median(times[c]) for c in CAPTURES}
             for c in CAPTURES:
                 print(
                     f"  {load:>18}  {c:>13}: {med[c]:6.2f} s median "
-                    f"(rounds {', '.join(f'{t:.2f}' for t in times[c])}; bracket {statistics.median(entries[c]):.0f} entries)"
+                    f"(rounds {', '.join(f'{t:.2f}' for t in times[c])}; bracket {statistics.median(entries[c]):.0f} entries"
+                    + (
+                        f"; the writer got {statistics.median(rates[c]):.0f} inserts/s)"
+                        if load != "idle"
+                        else ")"
+                    )
                 )
             print(f"  {load:>18}  change-stream / oplog time: {med['change-stream'] / med['oplog']:.2f}")
 
