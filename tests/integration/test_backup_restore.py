@@ -20,7 +20,7 @@ from mongo_lifeboat.restore.plan import plan_restore
 from mongo_lifeboat.restore.service import RestoreOptions, run_restore
 from mongo_lifeboat.verify.compare import summarize
 
-from ..support.data import assert_same
+from ..support.data import assert_same, stream_shows
 from ..support.servers import ServerPool
 
 DOCS = 3000
@@ -48,18 +48,6 @@ def _oracle(servers: ServerPool, log: list[workload.LoggedOp], src: Any, include
     return oracle
 
 
-def _stream_shows(entries: Any) -> list[tuple[Any, str, str]]:
-    """The writes a change stream shows, in order: user collections' inserts, updates and
-    deletes, a transaction's flattened (SecantusDB logs its writes one by one)."""
-    out = []
-    for e in entries:
-        inner = e["o"].get("applyOps") if e["op"] == "c" else None
-        for op in inner if inner is not None else [e]:
-            if op["op"] in "iud" and op["ns"].split(".", 1)[0] not in ("admin", "config", "local"):
-                out.append((e["ts"], op["op"], op["ns"]))
-    return out
-
-
 @pytest.mark.parametrize("capture", ["oplog", "change-stream"])
 def test_backup_under_writes_restores_exactly_to_end_ts(
     servers: ServerPool, repo: Repository, capture: Capture
@@ -85,7 +73,7 @@ def test_backup_under_writes_restores_exactly_to_end_ts(
             (e["ts"], e["op"], e.get("ns")) for e in expected
         ]
     else:
-        assert _stream_shows(captured) == _stream_shows(expected) and manifest.end_entry_sha256 is None
+        assert stream_shows(captured) == stream_shows(expected) and manifest.end_entry_sha256 is None
 
     target = servers.new().client()
     report = run_restore(repo, plan_restore(manifest, NamespaceMap.build()), target, RestoreOptions(jobs=3))

@@ -16,7 +16,7 @@ from mongo_lifeboat.oplog.segments import iter_entries
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.cli import lifeboat
-from ..support.data import assert_same
+from ..support.data import assert_same, stream_shows
 from ..support.servers import ServerPool
 from ..support.stream_process import Stream
 from ..support.waiting import wait_for
@@ -25,18 +25,6 @@ from ..support.waiting import wait_for
 def archived_to(repo: Repository) -> Any:
     segments = load_history(repo).segments
     return max((s.end for s in segments), default=None)
-
-
-def _events(entries: Any) -> list[tuple[Any, str, str]]:
-    """The writes a change stream shows: user namespaces' inserts, updates and deletes (a
-    transaction's, SecantusDB logs one by one, the stream gives whole: they are flattened)."""
-    out = []
-    for e in entries:
-        inner = e["o"].get("applyOps") if e["op"] == "c" else None
-        for op in inner if inner is not None else [e]:
-            if op["op"] in "iud" and op["ns"].split(".", 1)[0] not in ("admin", "config", "local"):
-                out.append((e["ts"], op["op"], op["ns"]))
-    return out
 
 
 @pytest.mark.parametrize("capture", ["oplog", "change-stream"])
@@ -71,7 +59,7 @@ def test_sigkill_the_archiver_repeatedly_then_restore_to_the_latest_write(
         assert archived == expected
     else:  # every write the stream shows, once, in order; no hole, no repeat across the kills
         entries = iter_entries(repo.storage, history.segments)
-        assert _events(entries) == _events(
+        assert stream_shows(entries) == stream_shows(
             src.local["oplog.rs"].find({"ts": {"$gt": base_end}}).sort("$natural", 1)
         )
     assert lifeboat("verify", "--all", "--repo", url).code == 0

@@ -180,12 +180,9 @@ def check_oplog_window(f: Facts) -> Result:
             f"cannot measure the source's oplog: {f.source_error}",
             "check [deployment] source and the backup user's roles",
         )
-    interval = f.backup_interval_s or DEFAULT_INTERVAL_S
-    margin = max(300.0, interval * 0.25)
-    need = interval + margin
+    need, against = _window_needed(f)
     o = f.oplog
     value: dict[str, Any] = {"window_s": o.window_s, "needed_s": need, "entries": o.entries, "fill": o.fill}
-    against = f"base-backup interval {fmt(interval)} + margin {fmt(margin)}"
     if o.window_s >= need:
         return Result("oplog-window", "ok", f"oplog window {fmt(o.window_s)} > {against}", value=value)
     full = o.window_when_full_s
@@ -224,12 +221,17 @@ def check_oplog_window(f: Facts) -> Result:
     )
 
 
-def _stream_window(f: Facts) -> Result:
-    """``oplog-window`` for a change-stream capture: how far back a resume works."""
+def _window_needed(f: Facts) -> tuple[float, str]:
+    """(seconds of history the source must hold, what that is said against): a base-backup
+    interval and a margin, so a stopped archiver can resume before the next base."""
     interval = f.backup_interval_s or DEFAULT_INTERVAL_S
     margin = max(300.0, interval * 0.25)
-    need = interval + margin
-    against = f"base-backup interval {fmt(interval)} + margin {fmt(margin)}"
+    return interval + margin, f"base-backup interval {fmt(interval)} + margin {fmt(margin)}"
+
+
+def _stream_window(f: Facts) -> Result:
+    """``oplog-window`` for a change-stream capture: how far back a resume works."""
+    need, against = _window_needed(f)
     if f.oplog is None:
         return Result(
             "oplog-window",

@@ -22,7 +22,7 @@ from ..mongo import members
 from ..mongo.capabilities import write_lock_problem
 from ..mongo.client import connect
 from ..notify import last_delivery
-from ..oplog.capture import oplog_readable, uses_change_stream
+from ..oplog.capture import oplog_readable
 from ..oplog.change_tail import history_start
 from ..oplog.reader import newest_ts, oldest_ts
 from ..oplog.segments import list_segments
@@ -154,11 +154,12 @@ def _source(facts: Facts, uri: str) -> None:
         facts.member = members.choose(facts.members, plan.deployment.member)
         chosen = members.member_client(uri, facts.member.host, serverSelectionTimeoutMS=timeout_ms(plan))
         try:
-            if uses_change_stream(plan.deployment.capture, chosen):
+            # For a change-stream capture the window is the stream's: measured by the oplog
+            # where it may be read (the stream is read from it), else by the stream itself.
+            readable = plan.deployment.capture == "oplog" or oplog_readable(chosen)
+            if plan.deployment.capture == "change-stream" or not readable:
                 facts.capture = "change-stream"
-                facts.oplog = _oplog(chosen) if oplog_readable(chosen) else _stream_history(chosen, facts.now)
-            else:
-                facts.oplog = _oplog(chosen)
+            facts.oplog = _oplog(chosen) if readable else _stream_history(chosen, facts.now)
             if plan.snapshot.configured and plan.snapshot.consistency == "fsync-lock":
                 facts.write_lock_problem = write_lock_problem(chosen)
         finally:

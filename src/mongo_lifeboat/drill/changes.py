@@ -62,6 +62,12 @@ class Changes:
         for op in unit.ops:
             self._add_op(unit.ts, op)
 
+    def add_since(self, entries: Iterable[dict[str, Any]]) -> None:
+        """The writes of ``entries`` at or after ``since`` (earlier ones are T's own past)."""
+        for unit in units(entries):
+            if unit.ts >= self.since:
+                self.add(unit)
+
     def _add_op(self, ts: Timestamp, op: Op) -> None:
         self.entries += 1
         if op.op == "c":
@@ -134,25 +140,19 @@ def read_changes(
     changes = Changes(since, counted_at=counted_at, counted_by=counted_by)
     archived = [s for s in segments if s.end >= since]
     archived_to = just_before(since)
-    for unit in units(iter_entries(storage, archived)):
-        if unit.ts >= since:
-            changes.add(unit)
+    changes.add_since(iter_entries(storage, archived))
     if archived:
         archived_to = max(archived_to, archived[-1].end)
     if not oplog_readable(source):
         try:
-            for unit in units(_decoded(streamed_through_now(source, archived_to))):
-                if unit.ts >= since:
-                    changes.add(unit)
+            changes.add_since(_decoded(streamed_through_now(source, archived_to)))
         except LifeboatError as e:  # the history moved on, or an event no entry expresses
             changes.incomplete = (
                 f"the change stream after {to_str(archived_to)} cannot all be read: {e.message}"
             )
         return changes
     reader = OplogReader(source, archived_to)
-    for unit in units(_live_after(reader)):
-        if unit.ts >= since:
-            changes.add(unit)
+    changes.add_since(_live_after(reader))
     # The live read proves it missed nothing when it found the entry it started from (see
     # OplogReader); otherwise the oldest entry must be no newer than where it started.
     oldest = oldest_ts(source) if reader.unproven_from is not None else None

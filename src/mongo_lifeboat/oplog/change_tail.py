@@ -200,10 +200,13 @@ def history_start(client: MongoClient[Any], search_s: int = 366 * 86400) -> Time
     so the boundary is searched for, one open per step; a server that starts at its oldest event
     instead (SecantusDB) gives it as the first event of an open at the epoch. None: the stream
     shows no event to measure by."""
-    if _opens_at(client, Timestamp(1, 0)):
+    try:
         with client.watch(start_at_operation_time=Timestamp(1, 0), max_await_time_ms=1, batch_size=1) as s:
             first = s.try_next()
         return first["clusterTime"] if first else None
+    except OperationFailure as e:
+        if e.code not in HISTORY_LOST:
+            raise
     now = int(time.time())
     refused, accepted = now - search_s, now  # seconds: an open at ``accepted`` always works
     if _opens_at(client, Timestamp(refused, 0)):
