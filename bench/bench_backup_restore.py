@@ -115,9 +115,9 @@ def measure(
     docs: int, jobs: int, oplog_entries: int, index_builds: str, peer_rounds: int = 0
 ) -> dict[str, Any]:
     with (
-        ScratchServer(["--oplog-max-entries", str(oplog_entries)]) as src,
-        ScratchServer() as dst,
-        ScratchServer() as raw_dst,
+        ScratchServer(["--oplog-max-entries", str(oplog_entries)], private=False) as src,
+        ScratchServer(private=False) as dst,
+        ScratchServer(private=False) as raw_dst,
     ):
         source: MongoClient[Any] = MongoClient(src.uri)
         seed(source, docs)

@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--write-rate", type=float, default=200.0, help="inserts/s during the loaded runs")
     args = ap.parse_args()
-    with ScratchServer() as server:
+    with ScratchServer(private=False) as server:
         client: MongoClient[Any] = MongoClient(server.uri)
         seed(client, args.docs)
         print(f"{args.docs} documents in 4 collections, 2 secondary indexes each; {args.rounds} rounds")

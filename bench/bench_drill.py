@@ -41,7 +41,11 @@ def seed(client: MongoClient[Any], docs: int) -> None:
 
 
 def measure(docs: int, jobs: int) -> dict[str, Any]:
-    with ScratchServer() as src, ScratchServer() as plain, ScratchServer() as staging:
+    with (
+        ScratchServer(private=False) as src,
+        ScratchServer(private=False) as plain,
+        ScratchServer(private=False) as staging,
+    ):
         seed(MongoClient(src.uri), docs)
         repo = Repository.init("file://" + tempfile.mkdtemp(prefix="lifeboat-bench-drill-"))
         manifest = run_backup(repo, BackupOptions(src.uri, jobs=jobs))

@@ -35,7 +35,10 @@ def main() -> None:
     ap.add_argument("--base-docs", type=int, default=50_000)
     ap.add_argument("--others", type=int, default=200_000)
     args = ap.parse_args()
-    with ScratchServer(["--oplog-max-entries", str(args.others * 2)]) as src, ScratchServer() as target:
+    with (
+        ScratchServer(["--oplog-max-entries", str(args.others * 2)], private=False) as src,
+        ScratchServer(private=False) as target,
+    ):
         client: MongoClient[Any] = MongoClient(src.uri)
         orders = client.shop.orders
         for start in range(0, args.base_docs, 10_000):

@@ -25,7 +25,7 @@ def _once(src_uri: str, repo: str, docs: int, jobs: int) -> dict[str, float]:
     t = time.perf_counter()
     _, backup_rss = run_cli("backup", "--source", src_uri, "--repo", repo, "-j", str(jobs))
     backup_s = time.perf_counter() - t
-    with ScratchServer() as dst:  # a fresh server: one whose databases were dropped is slower
+    with ScratchServer(private=False) as dst:  # a fresh server: one whose databases were dropped is slower
         t = time.perf_counter()
         _, restore_rss = run_cli("restore", "latest", "--repo", repo, "--target", dst.uri, "-j", str(jobs))
         restore_s = time.perf_counter() - t
@@ -41,7 +41,7 @@ def sweep(docs: int, jobs: list[int], rounds: int) -> list[dict[str, Any]]:
     """Each job count ``rounds`` times, the order reversed every other round (so a server that
     speeds up or slows down over the run weighs on every count alike); medians."""
     runs: dict[int, list[dict[str, float]]] = {j: [] for j in jobs}
-    with ScratchServer() as src:
+    with ScratchServer(private=False) as src:
         seed(MongoClient(src.uri), docs)
         repo = "file://" + tempfile.mkdtemp(prefix="lifeboat-bench-jobs-")
         run_cli("init", "--repo", repo)

@@ -79,7 +79,11 @@ def naive_apply(client: MongoClient[Any], entries: list[dict[str, Any]]) -> None
 
 
 def replay_bench(docs: int, ops: int, jobs: int) -> dict[str, float]:
-    with ScratchServer() as s, ScratchServer() as a, ScratchServer() as b:
+    with (
+        ScratchServer(private=False) as s,
+        ScratchServer(private=False) as a,
+        ScratchServer(private=False) as b,
+    ):
         src: MongoClient[Any] = MongoClient(s.uri)
         workload.seed(src, docs)
         repo = Repository.init("file://" + tempfile.mkdtemp(prefix="lifeboat-bench-"))
@@ -147,7 +151,7 @@ def _write(uri: str, mode: str, done: threading.Event, written: list[int]) -> No
 def lag_run(seconds: float, writers: int, mode: str, capture: str = "oplog") -> dict[str, float]:
     """``lifeboat stream`` as its own process (as in production) under ``writers`` clients,
     capturing from the oplog or from a change stream."""
-    with ScratchServer(["--oplog-max-entries", str(OPLOG_ENTRIES * 5)]) as s:
+    with ScratchServer(["--oplog-max-entries", str(OPLOG_ENTRIES * 5)], private=False) as s:
         src: MongoClient[Any] = MongoClient(s.uri)
         src.lag.docs.insert_one({"warm": True})
         repo = Repository.init("file://" + tempfile.mkdtemp(prefix="lifeboat-bench-"))
@@ -206,7 +210,7 @@ def lag_run(seconds: float, writers: int, mode: str, capture: str = "oplog") -> 
 def drain_bench(entries: int) -> dict[str, float]:
     """How fast the oplog can be read at all (a bare tailable cursor, entries thrown away)
     against the archiver catching up the same backlog into a repository."""
-    with ScratchServer(["--oplog-max-entries", str(entries * 2)]) as s:
+    with ScratchServer(["--oplog-max-entries", str(entries * 2)], private=False) as s:
         src: MongoClient[Any] = MongoClient(s.uri)
         src.lag.docs.insert_one({"warm": True})
         repo = Repository.init("file://" + tempfile.mkdtemp(prefix="lifeboat-bench-"))

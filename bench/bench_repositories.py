@@ -47,7 +47,7 @@ def measure(url: str | Repository, source: str, jobs: int) -> tuple[float, float
     t = time.perf_counter()
     manifest = run_backup(repo, BackupOptions(source, jobs=jobs))
     backup_s = time.perf_counter() - t
-    with ScratchServer() as target:
+    with ScratchServer(private=False) as target:
         t = time.perf_counter()
         report = run_restore(
             repo,
@@ -66,7 +66,7 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="lifeboat-bench-repos-"))
     results = {}
-    with ScratchServer() as src, s3_server() as endpoint, gcs_server(), azure_server():
+    with ScratchServer(private=False) as src, s3_server() as endpoint, gcs_server(), azure_server():
         seed(MongoClient(src.uri), args.docs)
         make_bucket(endpoint, "bench")
         gcs_bucket("bench")

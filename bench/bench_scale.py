@@ -96,10 +96,10 @@ def measure(docs: int, jobs: int) -> dict[str, dict[str, float]]:
     # Every server is the bench's own, so each command's peak RSS is Lifeboat's alone (wait4's
     # figure includes the processes a command starts, such as a drill's scratch server).
     with (
-        ScratchServer() as src,
-        ScratchServer() as plain,
-        ScratchServer() as pitr,
-        ScratchServer() as staging,
+        ScratchServer(private=False) as src,
+        ScratchServer(private=False) as plain,
+        ScratchServer(private=False) as pitr,
+        ScratchServer(private=False) as staging,
     ):
         source: MongoClient[Any] = MongoClient(src.uri)
         seed(source, docs)

@@ -84,7 +84,7 @@ def side_by_side(
                     )
                 )
             )
-            with ScratchServer() as target:
+            with ScratchServer(private=False) as target:
                 times["restore"]["lifeboat"].append(
                     _timed(
                         lambda target=target: lifeboat(
@@ -94,7 +94,7 @@ def side_by_side(
                 )
             # The dump's oplog.bson is not replayed: its replay needs applyOps, which SecantusDB
             # lacks, and the source is quiet, so it holds nothing the collections do not.
-            with ScratchServer() as target:
+            with ScratchServer(private=False) as target:
                 times["restore"]["mongorestore"].append(
                     _timed(
                         lambda out=out, target=target: _run(

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .errors import EmbeddedServerError
+from .scratch_pki import PrivatePKI, make_private_pki
 
 _LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
 START_TIMEOUT_S = 60.0
@@ -31,12 +32,24 @@ class ScratchServer:
     """A single-node replica set on loopback, with its data in a temporary directory.
 
     ``extra_args`` go to the server, e.g. ``["--oplog-max-entries", "100"]``.
+
+    ``private`` (the default for every server Lifeboat starts for itself): the server admits
+    only clients holding a certificate made for this one run (``scratch_pki``), from its first
+    second, so no other local process can read or plant data while a moment is restored into
+    it. ``uri`` carries the client certificate's path. Tests' plain servers pass ``False``.
     """
 
     def __init__(
-        self, extra_args: list[str] | None = None, data_dir: Path | None = None, port: int = 0
+        self,
+        extra_args: list[str] | None = None,
+        data_dir: Path | None = None,
+        port: int = 0,
+        private: bool = True,
     ) -> None:
         self.extra_args = list(extra_args or [])
+        self.private = private
+        self.pki: PrivatePKI | None = None
+        self._pki_dir: Path | None = None
         self.wanted_port = port  # 0: any free port
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="lifeboat-scratch-"))
@@ -47,11 +60,15 @@ class ScratchServer:
 
     @property
     def uri(self) -> str:
-        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+        tls = f"&{self.pki.uri_options()}" if self.pki else ""
+        return f"mongodb://{self.host}:{self.port}/?directConnection=true{tls}"
 
     def start(self) -> ScratchServer:
         if not available():
             raise EmbeddedServerError("SecantusDB is not installed, so no scratch server can start")
+        if self.private and self.pki is None:
+            self._pki_dir = Path(tempfile.mkdtemp(prefix="lifeboat-scratch-tls-"))
+            self.pki = make_private_pki(self._pki_dir)
         cmd = [
             sys.executable,
             "-m",
@@ -65,6 +82,7 @@ class ScratchServer:
             "--log-level",
             "WARNING",
             *self.extra_args,
+            *(self.pki.server_args() if self.pki else []),
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # INFO is needed for the "listening on" line; WARNING keeps the rest quiet.
@@ -94,6 +112,8 @@ class ScratchServer:
         if not found.wait(START_TIMEOUT_S) or not self.port:
             tail = " | ".join(self._log[-5:])
             self.stop()
+            if self.wanted_port and port_taken(self.wanted_port):
+                raise EmbeddedServerError(*port_taken_message(self.wanted_port))
             raise EmbeddedServerError(f"the scratch server did not start: {tail or 'no output'}")
         return self
 
@@ -110,6 +130,9 @@ class ScratchServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if self._pki_dir is not None:
+            shutil.rmtree(self._pki_dir, ignore_errors=True)
+            self._pki_dir, self.pki = None, None
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -118,3 +141,23 @@ class ScratchServer:
 
     def __exit__(self, *exc: object | TracebackType) -> None:
         self.stop()
+
+
+def port_taken(port: int) -> bool:
+    """Whether something already listens on (or holds) ``port`` of 127.0.0.1."""
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds: TIME_WAIT is free
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def port_taken_message(port: int) -> tuple[str, str]:
+    return (
+        f"port {port} on 127.0.0.1 is already in use",
+        "choose another port, or leave it out to take a free one",
+    )

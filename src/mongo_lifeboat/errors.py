@@ -89,6 +89,12 @@ class BackupNotFound(LifeboatError):
     default_remedy = Remedy("list-backups")
 
 
+class NotFound(LifeboatError):
+    """What was asked for (a mount, a namespace, a document's versions) is not there."""
+
+    exit_code = 6
+
+
 class IntegrityError(LifeboatError):
     """An object in the repository is corrupted, truncated or missing."""
 

@@ -57,12 +57,12 @@ def guarded(tmp_path: Path) -> Iterator[tuple[MongoClient[dict[str, object]], Pr
     if kind() != "secantus":
         pytest.skip(f"starts SecantusDB with --auth itself; the test server is {kind()}")
     data = tmp_path / "data"
-    with ScratchServer(data_dir=data) as plain:  # users are provisioned before auth is on
+    with ScratchServer(data_dir=data) as plain:  # users are provisioned before auth is on (mTLS-gated)
         admin = MongoClient(plain.uri).admin
         admin.command("createUser", "root", pwd=ROOT_PASSWORD, roles=["root"])
         admin.command(ROLE)
         admin.command("createUser", "lb-capture", pwd=CAPTURE_PASSWORD, roles=["lifeboatChangeStream"])
-    with ScratchServer(["--auth"], data_dir=data) as server:
+    with ScratchServer(["--auth"], data_dir=data, private=False) as server:
         root: MongoClient[dict[str, object]] = MongoClient(
             f"mongodb://root:{ROOT_PASSWORD}@127.0.0.1:{server.port}/?directConnection=true&authSource=admin"
         )

@@ -92,7 +92,7 @@ def _mount_share_and_stop(
     assert not (tmp_path / "mounts" / mounted["id"]).exists()
     assert lifeboat("mount", "list", "--json", env=env).json() == []
     missing = lifeboat("mount", "stop", mounted["id"], env=env)
-    assert missing.code == 2 and "lifeboat mount list" in missing.stderr
+    assert missing.code == 6 and "lifeboat mount list" in missing.stderr  # not found, as elsewhere
 
     # A short TTL: it stops by itself and leaves nothing behind.
     short = lifeboat("mount", "--ns-include", "shop.*", "--ttl", "3s", "--repo", repo.url, "--json", env=env)

@@ -27,10 +27,10 @@ def secure_source(tmp_path: Path) -> Iterator[tuple[str, str]]:
         pytest.skip(f"starts SecantusDB with --auth and TLS itself; the test server is {kind()}")
     ca, cert, key = make_certificates(tmp_path)
     data = tmp_path / "data"
-    with ScratchServer(data_dir=data) as plain:  # users are provisioned before auth is on
+    with ScratchServer(data_dir=data) as plain:  # users are provisioned before auth is on (mTLS-gated)
         MongoClient(plain.uri).admin.command("createUser", "backup", pwd=PASSWORD, roles=["root"])
     with ScratchServer(
-        ["--auth", "--tls-cert-file", str(cert), "--tls-key-file", str(key)], data_dir=data
+        ["--auth", "--tls-cert-file", str(cert), "--tls-key-file", str(key)], data_dir=data, private=False
     ) as s:
         yield (
             f"mongodb://backup:{PASSWORD}@127.0.0.1:{s.port}/?directConnection=true&tls=true"

@@ -116,7 +116,7 @@ class ServerPool:
         elif kind() == "mongod":
             server = _start_mongod()
         else:
-            scratch = ScratchServer(secantus_args).start()
+            scratch = ScratchServer(secantus_args, private=False).start()
             server = Server(scratch.uri, "secantus", scratch.stop)
         self._started.append(server)
         return server

@@ -23,7 +23,8 @@ def keep(directory: Path) -> int:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: done.set())
-    server = ScratchServer(["--auth"], data_dir=directory / "data", port=mount.port)
+    # SCRAM from its first second: the users were made while the certificate gate held.
+    server = ScratchServer(["--auth"], data_dir=directory / "data", port=mount.port, private=False)
     try:
         server.start()
         mount.keeper_pid = os.getpid()

@@ -4,21 +4,27 @@ any driver, mongosh or Compass can query, for as long as its TTL.
 A mount is a directory under ``mounts_home()``: its server's data and ``mount.json`` (mode
 0600: it holds the read-only user's password). It is made in three steps:
 
-1. the moment is restored into a scratch server with no authentication, reachable by nobody
-   else yet (a free loopback port, its data in the mount's directory);
+1. the moment is restored into a scratch server that admits only this process from its first
+   second (``scratch_pki``: a client certificate made for this run, in a directory only this
+   user can read; any other client fails the TLS handshake), on loopback, its data in the
+   mount's directory (mode 0700);
 2. a user ``reader`` with the roles ``readAnyDatabase`` and ``clusterMonitor`` (which lists the
-   databases, as mongosh and Compass do first) is created, and the server stopped;
+   databases, as mongosh and Compass do first) is created over that same gated connection, and
+   the server stopped;
 3. a keeper process, on its own session so it outlives the command, serves the same data with
    ``--auth`` on the mount's port: the server itself refuses every write (and any client
    without the password). At its TTL, or on ``lifeboat mount stop``, the keeper stops the
    server and deletes the directory: nothing is left running or on disk.
 
 Mounts of the same moment and namespaces of the same repository share one restore: asking
-again gives the running mount.
+again gives the running mount, and a request made while that mount is still being restored
+waits for it (a lock per moment) instead of restoring a second copy.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -27,20 +33,23 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..catalog.points import LATEST, Point
-from ..embedded import ScratchServer
-from ..errors import EmbeddedServerError, UsageError
+from ..embedded import ScratchServer, port_taken, port_taken_message
+from ..errors import EmbeddedServerError, NotFound
 from ..events import Reporter, silent
 from ..mongo.client import connect
 from ..mongo.nsmap import NamespaceMap
 from ..remedies import Remedy
 from ..repo.repository import Repository
-from ..restore.pitr import choose_restore
+from ..restore.pitr import PitrPlan, choose_restore
+from ..restore.plan import RestorePlan
 from ..restore.service import RestoreOptions, run_restore
 from ..timestamps import iso, parse_position, to_str, wall_of
 
@@ -129,6 +138,8 @@ def list_mounts() -> list[Mount]:
     home = mounts_home()
     found = []
     for directory in sorted(home.iterdir()) if home.is_dir() else []:
+        if not directory.is_dir():
+            continue  # a moment's restore lock (``_moment_lock``)
         mount = load_record(directory)
         if mount is not None and _alive(mount.keeper_pid):
             found.append(mount)
@@ -170,10 +181,43 @@ def start_mount(
     plan, pitr = choose_restore(repo, "latest", point or LATEST, deployment, nsmap)
     restored_to = to_str(pitr.stop_before) if pitr else plan.manifest.end_ts
     key = json.dumps([str(repo.info.get("repo_id")), restored_to, sorted(namespaces)])
-    for running in list_mounts():
-        if running.key == key:
-            running.shared = True
-            return running
+    if port and port_taken(port):
+        raise EmbeddedServerError(*port_taken_message(port))
+    with _moment_lock(key):
+        for running in list_mounts():
+            if running.key == key:
+                running.shared = True
+                return running
+        return _restore_and_serve(repo, plan, pitr, key, restored_to, namespaces, ttl_s, port, jobs, report)
+
+
+@contextmanager
+def _moment_lock(key: str) -> Iterator[None]:
+    """One restore per moment at a time: a second request waits here, then joins the first
+    mount. The kernel releases the lock of a process killed while it restored."""
+    home = mounts_home()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = home / f".restoring-{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _restore_and_serve(
+    repo: Repository,
+    plan: RestorePlan,
+    pitr: PitrPlan | None,
+    key: str,
+    restored_to: str,
+    namespaces: tuple[str, ...],
+    ttl_s: float,
+    port: int | None,
+    jobs: int,
+    report: Reporter,
+) -> Mount:
     directory = mounts_home() / f"m-{uuid.uuid4().hex[:10]}"
     directory.mkdir(parents=True, mode=0o700)
     try:
@@ -255,7 +299,7 @@ def stop_mount(mount_id: str, wait_s: float = 30.0) -> Mount:
     mount = load_record(directory)
     if mount is None:
         running = ", ".join(m.id for m in list_mounts()) or "none"
-        raise UsageError(f"no mount {mount_id!r} (running: {running})", "{do}", Remedy("mount-list"))
+        raise NotFound(f"no mount {mount_id!r} (running: {running})", "{do}", Remedy("mount-list"))
     if _alive(mount.keeper_pid):
         assert mount.keeper_pid is not None
         os.kill(mount.keeper_pid, signal.SIGTERM)
