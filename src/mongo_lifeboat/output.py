@@ -77,6 +77,18 @@ class Output:
         if not self.json_mode and (not self.quiet or self._in_result):
             self.out.print(self._shown(text), highlight=False, markup=False)
 
+    def say_marked(self, text: str) -> None:
+        """:meth:`say` for a line with console markup (``[red]…[/red]``) written by the caller,
+        who escapes any data in it (``rich.markup.escape``): styled on a terminal, plain text
+        in a file, a pipe or cron's mail."""
+        if self.json_mode or (self.quiet and not self._in_result):
+            return
+        shown = self._shown(text)
+        if self.out.is_terminal:
+            self.out.print(shown, highlight=False)
+        else:
+            self.out.print(Text.from_markup(shown).plain, highlight=False, markup=False)
+
     def note(self, text: str) -> None:
         """A status line on stderr (suppressed by -q)."""
         if not self.quiet:

@@ -97,6 +97,9 @@ class FaultyStorage:
     def locked_until(self, key: str) -> datetime | None:
         return self._request("stat", lambda: self.inner.locked_until(key))
 
+    def sweep_partials(self, older_than_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        return self._request("sweep", lambda: self.inner.sweep_partials(older_than_s, dry_run))
+
     def undelete(self, prefix: str) -> tuple[str, ...]:
         return self._request("undelete", lambda: self.inner.undelete(prefix))
 

@@ -97,6 +97,17 @@ def delete_backup(
     return plan if dry_run else execute(repo, plan)
 
 
+# A live writer touches its partial file as it writes and renews its lease every few seconds;
+# one untouched this long belongs to a process that is gone (and whose lease has expired).
+PARTIAL_AGE_S = 15 * 60
+
+
+def sweep_partials(repo: Repository, dry_run: bool) -> tuple[str, ...]:
+    """Half-written objects left by killed writes (a backup, copy or repair killed before its
+    rename): never visible as objects, but they hold space until removed."""
+    return repo.storage.sweep_partials(PARTIAL_AGE_S, dry_run)
+
+
 def cleanup(repo: Repository, dry_run: bool) -> list[Deletion]:
     """Remove every incomplete backup whose lease has expired (running ones are left alone)."""
     out = []

@@ -26,6 +26,7 @@ from .options import (
     repo_option,
     source_option,
     store_as_option,
+    warn_skipped_damage,
 )
 
 
@@ -214,6 +215,7 @@ def info(ctx: Session, backup_id: str, repo: str | None) -> None:
     """Details of one backup (or 'latest')."""
     repository = open_repository(ctx, repo, every=True)
     m = repository.resolve(backup_id)
+    warn_skipped_damage(ctx, repository, backup_id, m)
     data = {**manifest_summary(m), "collections": _collections(m)}
 
     def render() -> None:

@@ -35,7 +35,9 @@ COMMANDS: dict[str, Entry] = {
         "Audit the recovery plan against reality (exit 0 ok, 20 warnings, 21 critical).",
     ),
     "cleanup": Entry(
-        "repository_cmds", "cleanup", "Remove incomplete backups (killed or failed; never a running one)."
+        "repository_cmds",
+        "cleanup",
+        "Remove incomplete backups (never a running one) and partial writes of killed ones.",
     ),
     "compare": Entry(
         "verify_cmds", "compare", "Compare two deployments: counts, content hashes, indexes, options, views."

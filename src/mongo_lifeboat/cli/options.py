@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import UsageError
+from ..repo.manifest import Manifest
+from ..repo.repository import Repository
 from ..session import Session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,3 +90,14 @@ def group_session(click_ctx: click.Context, as_json: bool) -> Session | None:
     if as_json:
         session.output.json_mode = True
     return session
+
+
+def warn_skipped_damage(ctx: Session, repository: Repository, asked: str, manifest: Manifest) -> None:
+    """``latest`` never silently passes over a newer backup that is damaged: name it."""
+    if asked != "latest":
+        return
+    for b in repository.damaged_after(manifest):
+        ctx.output.warn(
+            f"the newest backup {b.backup_id} is damaged ({b.damaged}); using {manifest.backup_id}. "
+            "Repair it with lifeboat repair --from URL, or delete it"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from ..catalog.history import deployments
 from ..errors import BackupNotFound, UsageError, VerificationFailed
@@ -47,7 +48,7 @@ def repair(ctx: Session, source: str, repo: str | None, dry_run: bool) -> None:
         for key in report.repaired:
             out.say(f"{verb}: {key}")
         for key, problem in report.failed.items():
-            out.say(f"[red]not repaired[/red]: {key}: {problem}")
+            out.say_marked(f"[red]not repaired[/red]: {escape(f'{key}: {problem}')}")
 
     out.result(report.describe(), render)
     if report.failed:

@@ -83,9 +83,11 @@ def delete(ctx: Session, backup_id: str, repo: str | None, force: bool, dry_run:
 @json_option
 @app
 def cleanup(ctx: Session, repo: str | None, dry_run: bool) -> None:
-    """Remove incomplete backups (killed or failed; never a running one)."""
+    """Remove incomplete backups (killed or failed; never a running one) and what killed
+    writes left half-written (untouched for 15 minutes)."""
     repository = open_repository(ctx, repo)
     removed = housekeeping.cleanup(repository, dry_run)
+    partials = housekeeping.sweep_partials(repository, dry_run)
     verb = "would remove" if dry_run else "removed"
 
     def render() -> None:
@@ -93,9 +95,12 @@ def cleanup(ctx: Session, repo: str | None, dry_run: bool) -> None:
             ctx.output.say(
                 f"{verb} incomplete backup {d.backup_id}: {d.objects} objects, {human_bytes(d.bytes)}"
             )
-        ctx.output.say(f"{verb} {len(removed)} incomplete backup(s)")
+        for key in partials:
+            ctx.output.say(f"{verb} a partial write: {key}")
+        ctx.output.say(f"{verb} {len(removed)} incomplete backup(s) and {len(partials)} partial write(s)")
 
-    ctx.output.result({"dry_run": dry_run, "removed": [asdict(d) for d in removed]}, render)
+    data = {"dry_run": dry_run, "removed": [asdict(d) for d in removed], "partial_objects": list(partials)}
+    ctx.output.result(data, render)
 
 
 def _policy(ctx: Session, url: str, overrides: dict[str, Any]) -> Policy:

@@ -24,7 +24,7 @@ from ..session.repositories import open_repository
 from ..snapshot.providers import bring_up, provider_for
 from ..snapshot.restore import restore_from_snapshot
 from ..timestamps import parse_position, wall_of
-from .options import app, deployment_option, human_bytes, json_option, repo_option
+from .options import app, deployment_option, human_bytes, json_option, repo_option, warn_skipped_damage
 
 # What each phase is doing, for the person watching (every phase can take a while).
 _PHASES = {
@@ -141,6 +141,8 @@ def restore(
         return
     plan, pitr = choose_restore(repository, backup_id, point, deployment, nsmap, with_users)
     manifest = plan.manifest
+    if point is None:
+        warn_skipped_damage(ctx, repository, backup_id, manifest)
     _check_targets(plan, allow_empty)  # before anything touches the target, --dry-run included
     if pitr is not None and pitr.closer_snapshot:
         out.note(

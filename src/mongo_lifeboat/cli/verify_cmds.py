@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ..catalog.history import deployments
 from ..errors import NotEqual, UsageError, VerificationFailed
@@ -20,7 +21,7 @@ from ..verify.compare import summarize
 from ..verify.integrity import verify_segments
 from ..verify.sampling import sample as sample_repository
 from ..verify.sampling import share_of
-from .options import app, human_bytes, json_option, repo_option
+from .options import app, human_bytes, json_option, repo_option, warn_skipped_damage
 
 
 @click.command()
@@ -55,6 +56,7 @@ def verify(
         incomplete = [b.backup_id for b in listings if b.manifest is None and not b.damaged]
     else:
         manifests = [repository.resolve(backup_id or "latest")]
+        warn_skipped_damage(ctx, repository, backup_id or "latest", manifests[0])
         incomplete = []
 
     # Each bad object is named once, in the result (stdout): not also as it is found.
@@ -96,7 +98,7 @@ def verify(
     def render() -> None:
         for r in reports:
             state = "ok" if r.ok else f"[red]{len(r.problems)} bad object(s)[/red]"
-            out.say(
+            out.say_marked(
                 f"{r.backup_id}: {state} ({r.objects} objects, {human_bytes(r.bytes)}, {r.documents} documents)"
             )
             for p in r.problems:  # the problem names its object, or is prefixed with it
@@ -127,7 +129,7 @@ def _sample(ctx: Session, repository: Repository, jobs: int) -> None:
         for key, problem in report.damaged.items():
             new = " (found now)" if key in report.problems else ""
             named = key in problem
-            out.say(f"  [red]damaged{new}[/red]: {problem if named else f'{key}: {problem}'}")
+            out.say_marked(f"  [red]damaged{new}[/red]: {escape(problem if named else f'{key}: {problem}')}")
 
     out.result(report.describe(), render)
     if report.damaged:

@@ -207,6 +207,9 @@ class AzureStorage:
                 if answer.status_code not in (200, 202, 404):  # absent already: not an error
                     raise self._fail("delete", name[len(self.prefix) :], HttpResponseError(response=answer))
 
+    def sweep_partials(self, older_than_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        return ()  # uncommitted uploads are never objects, and the service expires them itself
+
     def undelete(self, prefix: str) -> tuple[str, ...]:
         """Brings back the objects under ``prefix`` that blob soft delete still keeps."""
         back = []

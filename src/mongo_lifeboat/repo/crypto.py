@@ -276,5 +276,8 @@ class EncryptedStorage:
     def locked_until(self, key: str) -> datetime | None:
         return self.inner.locked_until(key)
 
+    def sweep_partials(self, older_than_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        return self.inner.sweep_partials(older_than_s, dry_run)
+
     def undelete(self, prefix: str) -> tuple[str, ...]:
         return self.inner.undelete(prefix)  # the versions brought back are still bound to their keys

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -125,6 +126,22 @@ class FileStorage:
 
     def undelete(self, prefix: str) -> tuple[str, ...]:
         return ()  # a directory keeps no versions: what was deleted is gone
+
+    def sweep_partials(self, older_than_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        """``.tmp-`` files not written to for ``older_than_s``: a live writer keeps touching its
+        file, so only a dead one's is old."""
+        cutoff = time.time() - older_than_s
+        found = []
+        for path in sorted(self.root.rglob(_TMP_PREFIX + "*")):
+            try:
+                if not path.is_file() or path.stat().st_mtime > cutoff:
+                    continue
+                if not dry_run:
+                    path.unlink()
+            except FileNotFoundError:
+                continue  # renamed into place (or removed) just now: not a leftover
+            found.append(path.relative_to(self.root).as_posix())
+        return tuple(found)
 
     def read_versioned(self, key: str) -> tuple[bytes, str]:
         try:

@@ -247,6 +247,9 @@ class GcsStorage:
         with ThreadPoolExecutor(8) as pool:  # GCS deletes one object per request
             list(pool.map(one, keys))
 
+    def sweep_partials(self, older_than_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        return ()  # uncommitted uploads are never objects, and the service expires them itself
+
     def undelete(self, prefix: str) -> tuple[str, ...]:
         """Brings back, for each key under ``prefix`` with no live object, its newest copy the
         bucket still holds: a soft-deleted object (GCS keeps them 7 days by default) or, in a

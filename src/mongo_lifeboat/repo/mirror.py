@@ -246,6 +246,10 @@ class MirrorStorage:
         ]
         return max(untils) if untils else None
 
+    def sweep_partials(self, older_than_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        each = self._each("sweep partial writes", lambda m: m.storage.sweep_partials(older_than_s, dry_run))
+        return tuple(sorted({k for keys in each for k in keys}))
+
     def undelete(self, prefix: str) -> tuple[str, ...]:
         return tuple(
             sorted(

@@ -263,6 +263,16 @@ class Repository:
                 out.append(BackupListing(dep, bid, None, damaged=e.message, damage_kind=type(e)))
         return out
 
+    def damaged_after(self, manifest: Manifest) -> list[BackupListing]:
+        """Damaged backups of ``manifest``'s deployment newer than it: what ``latest`` skipped."""
+        return [
+            b
+            for b in self.list_backups()
+            if b.damaged
+            and b.backup_id > manifest.backup_id
+            and b.deployment_key == layout.deployment_prefix(manifest.deployment).rstrip("/")
+        ]
+
     def resolve(self, backup_id: str, deployment: str | None = None) -> Manifest:
         """A complete backup by id, or ``latest``; BackupNotFound otherwise."""
         complete = [b for b in self.list_backups() if b.manifest is not None]

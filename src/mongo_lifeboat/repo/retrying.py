@@ -134,6 +134,11 @@ class RetryingStorage:
     def locked_until(self, key: str) -> datetime | None:
         return self._retry("stat", key, lambda: self.inner.locked_until(key), _nothing)
 
+    def sweep_partials(self, older_than_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        return self._retry(
+            "sweep", "partial writes", lambda: self.inner.sweep_partials(older_than_s, dry_run), _nothing
+        )
+
     def undelete(self, prefix: str) -> tuple[str, ...]:  # idempotent: a marker removed stays removed
         return self._retry("undelete", prefix, lambda: self.inner.undelete(prefix), _nothing)
 

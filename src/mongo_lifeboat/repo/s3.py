@@ -211,6 +211,27 @@ class S3Storage:
             raise self._fail("undelete", prefix, e) from e
         return tuple(sorted(m["Key"][len(self.prefix) :] for m in markers))
 
+    def sweep_partials(self, older_than_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        """Aborts multipart uploads started over ``older_than_s`` ago and never completed
+        (their parts are billed until then)."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        found = []
+        try:
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            ):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] > cutoff:
+                        continue
+                    if not dry_run:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                    found.append(upload["Key"][len(self.prefix) :])
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("sweep partial uploads", self.prefix, e) from e
+        return tuple(sorted(found))
+
     def delete(self, keys: Iterable[str]) -> None:
         batch = [self._key(k) for k in keys]
         for i in range(0, len(batch), 1000):

@@ -80,6 +80,13 @@ class Storage(Protocol):
         that keeps no versions has nothing to bring back: []."""
         ...
 
+    def sweep_partials(self, older_than_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        """Remove what killed writes left half-written and untouched for ``older_than_s``
+        (a directory's ``.tmp-`` files, a bucket's incomplete multipart uploads); the names of
+        what was (or, with ``dry_run``, would be) removed. Never visible as objects, nor ever
+        an object's own key; a store that leaves none: ()."""
+        ...
+
     def replace(self, key: str, data: bytes, version: str) -> bool:
         """Compare-and-swap: write ``data`` only if ``key`` is still at ``version``; False if
         it changed or is gone (two writers racing: exactly one wins)."""

@@ -3,8 +3,8 @@
 What is damaged is what has been found so (``repo.damage``: by verify, a restore, the
 background sampling) plus every backup whose manifest cannot be read. Each object is taken
 from the other repository only after it passes there the check it must pass here (size and
-sha256 from its manifest or its segment name; a manifest must parse and belong to its own
-backup), written over the damaged one through this repository's own storage (so it is
+sha256 from its manifest or its segment name; a manifest must parse, belong to its own backup
+and agree with everything this repository still holds of it: ``manifest_proof``), written over the damaged one through this repository's own storage (so it is
 encrypted and bound here, not there), read back and checked again; only then is its damage
 record cleared. An object with no good copy stays damaged, and is said so.
 """
@@ -24,6 +24,7 @@ from ..repo.damage import clear_damage, damaged_objects
 from ..repo.manifest import FileEntry
 from ..repo.objects import fetch_verified
 from ..repo.repository import Repository
+from .manifest_proof import prove_replacement
 
 
 @dataclass
@@ -89,6 +90,7 @@ def _repair_one(repo: Repository, good: Repository, item: _Damaged, dry_run: boo
             manifest = good.read_manifest(item.key)
         except IntegrityError as e:
             raise IntegrityError(f"no good copy in {good.url}: {e.message}") from e
+        prove_replacement(repo, item.key, manifest)  # this backup's, not just one of its name
         if not dry_run:
             repo.write_manifest(manifest)
             Repository(repo.storage, repo.info).read_manifest(item.key)  # read back, uncached
