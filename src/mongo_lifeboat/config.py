@@ -98,7 +98,8 @@ Cron = Annotated[str, AfterValidator(_check_cron)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A plan's nan or inf would pass every comparison a threshold is put to: refused, named.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DeploymentSettings(_Section):
@@ -401,9 +402,27 @@ def named_repo(cli_value: str | None) -> str | None:
 
 
 def repo_url(cli_value: str | None, plan: Plan) -> str:
-    """The repository to use: the one named for this run, or the plan's first one."""
-    url = named_repo(cli_value) or (plan.repository[0].url if plan.repository else None)
+    """The repository to use: the one named for this run (a URL, a path, or the name of one of
+    the plan's repositories), or the plan's first one."""
+    named = named_repo(cli_value)
+    url = resolve_repo_name(named, plan) if named else (plan.repository[0].url if plan.repository else None)
     return require(url, "repository", "--repo URL", "LIFEBOAT_REPO", "[[repository]] url")
+
+
+def resolve_repo_name(value: str, plan: Plan) -> str:
+    """A plan repository's name -> its URL; a URL or a path as it is. A bare word that names
+    no repository of the plan is an error, never a directory made where the command ran."""
+    by_name = {r.name: r.url for r in plan.repository if r.name}
+    if value in by_name:
+        return by_name[value]
+    if "://" in value or "/" in value or value.startswith((".", "~")):
+        return value
+    names = ", ".join(sorted(by_name)) or "none: no plan file, or no [[repository]] with a name"
+    raise UsageError(
+        f"no repository named {value!r} in the plan (its repositories: {names})",
+        "name one of the plan's repositories, or give a URL: file:///path, s3://bucket/prefix "
+        "(a directory here: ./" + value + ")",
+    )
 
 
 def repository_settings(url: str, plan: Plan) -> RepositorySettings:

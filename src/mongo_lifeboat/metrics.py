@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from .catalog.history import load_history
 from .drill import report as drills
+from .errors import BackupNotFound
 from .repo import layout
 from .repo.records import get_record
 from .repo.repository import Repository
@@ -36,8 +37,13 @@ def _epoch(text: str | None) -> float | None:
 
 
 def repository_measures(repo: Repository, deployment: str | None) -> dict[str, Any]:
-    """Every value the metrics carry, read once from the repository."""
-    history = load_history(repo, deployment)
+    """Every value the metrics carry, read once from the repository. An empty one (nothing
+    backed up or archived yet) is a finding of ``check``, not an error: no gauge but the
+    counts of restorable windows, which are zero."""
+    try:
+        history = load_history(repo, deployment)
+    except BackupNotFound:
+        return {"deployment": deployment or "", "gaps": 0, "windows": 0, "checks": {}}
     name = history.deployment
     values: dict[str, Any] = {"deployment": name}
     if history.manifests:

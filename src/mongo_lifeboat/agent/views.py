@@ -281,14 +281,17 @@ def document_history_view(
 ) -> dict[str, Any]:
     """``lifeboat history``'s document, or what was wrong with the question (with the hint)."""
     from ..catalog.history import load_history
-    from ..errors import LifeboatError
-    from ..past.history import document_history
+    from ..errors import LifeboatError, NotFound
+    from ..past.history import document_history, require_found
     from ..past.ids import parse_id
 
     try:
         wanted = parse_id(doc_id)
         past = load_history(repository, deployment)
-        found = document_history(repository.storage, past, ns, wanted).describe()
+        history = document_history(repository.storage, past, ns, wanted)
+        require_found(history, past)
+        found = history.describe()
     except LifeboatError as e:
         found = {"ns": ns, "id": doc_id, "error": e.message, "hint": e.worded_hint(agent_words)}
+        found["status"] = 404 if e.exit_code == NotFound.exit_code else 400
     return {**found, "asked": {"ns": ns, "id": doc_id}}  # as typed, to show it again

@@ -18,7 +18,7 @@ import base64
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -78,7 +78,34 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return site is not None or origin is None
-    return _host_name(origin.split("://", 1)[-1]) == _host_name(request.headers.get("host", ""))
+    return _origin_of(origin) == _origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}")
+
+
+def _origin_of(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) with the scheme's default port filled in; None if unparseable."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+
+
+# Every request body: the only form is a few fields (a moment and namespaces).
+MAX_BODY_BYTES = 16 * 1024
+
+
+async def _capped_body(request: Request) -> bytes | None:
+    """The body, or None once it exceeds ``MAX_BODY_BYTES`` (read no further: 413)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
 
 
 def allowed_hosts(listen_host: str, configured: list[str]) -> set[str] | None:
@@ -129,7 +156,7 @@ def build_app(views: Views, token: str | None, hosts: set[str] | None = None) ->
         found = await history_query(request)
         if found is None:
             return JSONResponse({"error": "give ns and id", "hint": "/api/history?ns=shop.orders&id=42"}, 400)
-        return JSONResponse(found, 400 if "error" in found else 200)
+        return JSONResponse(found, found.get("status", 400) if "error" in found else 200)
 
     async def mount(request: Request) -> Response:
         """POST from the dashboard's form: start mounting a moment, then back to the page."""
@@ -138,7 +165,10 @@ def build_app(views: Views, token: str | None, hosts: set[str] | None = None) ->
         if not _same_origin(request):
             return PlainTextResponse("a mount is started from the agent's own page only", 403)
         # The form is url-encoded (no files): read with the standard library, not a form parser.
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        body = await _capped_body(request)
+        if body is None:
+            return PlainTextResponse(f"the form is larger than {MAX_BODY_BYTES} bytes", 413)
+        form = parse_qs(body.decode("utf-8", "replace"))
         namespaces = tuple(p for p in " ".join(form.get("ns", [])).replace(",", " ").split() if p)
         views.start_mount((form.get("to") or ["latest"])[0].strip() or "latest", namespaces)
         return RedirectResponse("/#mounts", 303)
@@ -154,10 +184,13 @@ def build_app(views: Views, token: str | None, hosts: set[str] | None = None) ->
     class Guard(BaseHTTPMiddleware):
         async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
             name = _host_name(request.headers.get("host", "")).lower()
+            declared = request.headers.get("content-length", "")
             if hosts is not None and name not in hosts:
                 response: Response = PlainTextResponse(
                     "this Host is not one the agent answers (see [agent] allowed_hosts)", 400
                 )
+            elif declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                response = PlainTextResponse(f"request bodies are limited to {MAX_BODY_BYTES} bytes", 413)
             else:
                 response = await call_next(request)
             response.headers.update(SECURITY_HEADERS)

@@ -22,6 +22,7 @@ from ..session.repositories import open_repository
 from ..session.sinks import event, failure_signalled, sinks_for
 from ..timestamps import parse_position
 from .options import (
+    FiniteFloat,
     app,
     capture_option,
     deployment_option,
@@ -39,14 +40,14 @@ from .options import (
 @member_option
 @click.option(
     "--segment-seconds",
-    type=click.FloatRange(0.1, 3600),
+    type=FiniteFloat(0.1, 3600),
     default=1.0,
     show_default=True,
     help="Commit a segment at least this often while entries arrive: the most a lost source costs.",
 )
 @click.option(
     "--drain-timeout",
-    type=click.FloatRange(0, 3600),
+    type=FiniteFloat(0, 3600),
     default=None,
     help="On SIGTERM/SIGINT, catch up for at most this long, then commit and exit (default: "
     "[archiver] drain_timeout, 30s).",
@@ -195,9 +196,7 @@ def timeline(ctx: Session, repo: str | None, deployment: str | None) -> None:
 @click.option(
     "--min-docs", type=click.IntRange(1), default=100, show_default=True, help="Bulk threshold (documents)."
 )
-@click.option(
-    "--window-seconds", type=click.FloatRange(0.1), default=1.0, show_default=True, help="Bulk window."
-)
+@click.option("--window-seconds", type=FiniteFloat(0.1), default=1.0, show_default=True, help="Bulk window.")
 @json_option
 @app
 def incidents(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -16,6 +17,19 @@ from ..session import Session
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class FiniteFloat(click.FloatRange):
+    """click's FloatRange, refusing what compares as nothing: ``nan``, and ``inf`` or a number
+    too large to be one (``1e400``). A ``nan`` passes every range check, so it must be named."""
+
+    name = "finite number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document on stdout.")(
         f
@@ -23,7 +37,11 @@ def json_option(f: F) -> F:
 
 
 # Options shared by several commands: one definition each, so help and defaults agree.
-repo_option = click.option("--repo", metavar="URL", help="Repository URL (file:///path). Env: LIFEBOAT_REPO.")
+repo_option = click.option(
+    "--repo",
+    metavar="URL|NAME",
+    help="Repository URL (file:///path), or a repository name in the plan. Env: LIFEBOAT_REPO.",
+)
 source_option = click.option(
     "--source", metavar="URI", help="MongoDB URI of the replica set. Env: LIFEBOAT_SOURCE_URI."
 )

@@ -17,7 +17,7 @@ from ..errors import UsageError
 from ..mongo.client import connect
 from ..mongo.nsmap import NamespaceMap
 from ..past.diff import changes_between
-from ..past.history import document_history
+from ..past.history import document_history, require_found
 from ..past.ids import parse_id
 from ..repo.storage import Storage
 from ..session import Session
@@ -84,6 +84,7 @@ def history(
     finally:
         if client is not None:
             client.close()
+    require_found(found, past)
     data: dict[str, Any] = {**found.describe(diff), "live_oplog_read": client is not None}
     versions = data["versions"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
+from .. import config
 from ..catalog.history import deployments
 from ..errors import BackupNotFound, UsageError, VerificationFailed
 from ..repo import layout
@@ -33,7 +34,7 @@ def repair(ctx: Session, source: str, repo: str | None, dry_run: bool) -> None:
     agent's sampling), checked there, written here, checked again."""
     out = ctx.output
     repository = open_repository(ctx, repo)
-    named = next((r.url for r in ctx.plan.repository if r.name == source), source)
+    named = config.resolve_repo_name(source, ctx.plan)
     good = open_repository(ctx, named)
     if good.info.get("repo_id") and good.info.get("repo_id") == repository.info.get("repo_id"):
         raise UsageError(

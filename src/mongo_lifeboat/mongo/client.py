@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from pymongo import MongoClient
+from pymongo.common import URI_OPTIONS_ALIAS_MAP, URI_OPTIONS_VALIDATOR_MAP
 from pymongo.errors import ConfigurationError, InvalidURI, OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
 
@@ -22,6 +24,14 @@ def describe(uri: str) -> str:
         return "<unparseable URI>"
 
 
+def _unknown_options(uri: str) -> list[str]:
+    """The URI's options the driver does not know, as written (never a value: it may be a secret)."""
+    query = urlsplit(uri).query
+    known = set(URI_OPTIONS_VALIDATOR_MAP) | set(URI_OPTIONS_ALIAS_MAP)
+    names = [part.split("=", 1)[0] for part in query.replace(";", "&").split("&") if part]
+    return [n for n in names if n.lower() not in known]
+
+
 def connect(
     uri: str | None,
     *,
@@ -35,6 +45,14 @@ def connect(
         raise UsageError(f"no {role} URI given", f"pass --{role} URI or set {env}")
     if not uri.startswith(("mongodb://", "mongodb+srv://")):
         raise UsageError(f"not a MongoDB URI: {uri}", "URIs start with mongodb:// or mongodb+srv://")
+    try:  # strictly: an unknown or malformed option is bad input here, not a driver warning later
+        parse_uri(uri, validate=True, warn=False)
+    except (InvalidURI, ConfigurationError, ValueError, TypeError) as e:
+        unknown = _unknown_options(uri)
+        why = f"unknown option {', '.join(unknown)}" if unknown else str(e)
+        raise UsageError(
+            f"invalid {role} URI {describe(uri)}: {why}", "check the URI's syntax and options"
+        ) from e
     opts: dict[str, Any] = {
         "serverSelectionTimeoutMS": timeout_ms,
         "connectTimeoutMS": min(timeout_ms, 10_000),

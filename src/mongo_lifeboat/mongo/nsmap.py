@@ -188,6 +188,10 @@ def target_problem(ns: str, renamed: bool) -> str | None:
         return "a namespace is DB.COLLECTION"
     if db in _RESERVED_DBS:
         return f"{db}.* belongs to the server"
+    if len(db.encode()) >= 64:
+        return f"a database name has fewer than 64 bytes (this one has {len(db.encode())})"
+    if len(ns.encode()) > 255:
+        return f"a namespace is at most 255 bytes (this one has {len(ns.encode())})"
     if coll.startswith("system.") and not coll.startswith("system.buckets."):
         return "system collections are the server's (users and roles are restored on their own)"
     if renamed and (_UNSAFE.search(db) or _UNSAFE.search(coll)):

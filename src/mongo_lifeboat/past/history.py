@@ -21,7 +21,7 @@ from pymongo import MongoClient
 
 from ..catalog.history import History
 from ..ejson import to_relaxed
-from ..errors import BackupNotFound
+from ..errors import BackupNotFound, NotFound
 from ..mongo.codec import CODEC
 from ..oplog.entries import Op, Unit, units
 from ..oplog.incidents import Incident, contains, find_incidents
@@ -34,7 +34,7 @@ from ..repo.objects import read_documents
 from ..repo.storage import Storage
 from ..timestamps import iso, to_str, wall_of
 from .changes import changes
-from .ids import COMMAND, id_elements, ns_pattern, same_id
+from .ids import COMMAND, describe_id, id_elements, ns_pattern, same_id
 
 Doc = dict[str, Any]
 
@@ -128,6 +128,26 @@ def document_history(
     tracker.name_incidents(incidents)
     return DocumentHistory(
         ns, doc_id, base.backup_id, [tracker.first_version(), *tracker.versions], gaps, read
+    )
+
+
+def require_found(found: DocumentHistory, history: History) -> None:
+    """A history with no version at all is no answer: say whether the namespace or the ``_id``
+    is unknown, and how the ``_id`` was read (``"7"`` is not ``7``)."""
+    if len(found.versions) > 1 or found.versions[0].document is not None:
+        return
+    known = sorted({c.ns for m in history.manifests for c in m.collections if c.type == "collection"})
+    if found.ns not in known:
+        listed = ", ".join(known[:8]) + (", …" if len(known) > 8 else "")
+        raise NotFound(
+            f"no collection {found.ns} in any backup, and no archived change of _id {describe_id(found.id)} in it",
+            f"check the namespace (db.collection); the backups hold: {listed or 'nothing'}",
+        )
+    raise NotFound(
+        f"no version of _id {describe_id(found.id)} in {found.ns}: not in base backup {found.base}, "
+        "nor in any archived change after it",
+        "the _id was read as shown; a string is written '\"7\"', a number 7, an ObjectId "
+        '\'{"$oid": "65a1…"}\'',
     )
 
 

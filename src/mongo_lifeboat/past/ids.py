@@ -5,13 +5,15 @@ NumberLong(1) are one ``_id``. Everything else is equal only when its encoding i
 
 from __future__ import annotations
 
+import json
+import math
 import struct
 from typing import Any
 
 import bson
 from bson import Decimal128, Int64
 
-from ..ejson import loads
+from ..ejson import loads, to_relaxed
 from ..errors import UsageError
 
 _NUMBERS = (int, float, Int64, Decimal128)
@@ -21,14 +23,29 @@ def parse_id(text: str) -> Any:
     """An ``_id`` as relaxed (or canonical) Extended JSON: ``'{"$oid": "…"}'``, ``42``,
     ``"A-17"``; a bare word is taken as a string."""
     try:
-        return loads(text)
-    except ValueError:
-        if text and not text.lstrip().startswith(("{", "[", '"')):
+        value = loads(text)
+    except Exception:  # malformed JSON, a bad $oid, an unknown $type: all the same to the user
+        if text and not text.lstrip().startswith(("{", "[", '"', "-")) and not text[:1].isdigit():
             return text
-        raise UsageError(
-            f"not an _id: {text!r}",
-            'write it as Extended JSON: \'{"$oid": "65a1…"}\', 42 or \'"A-17"\'',
-        ) from None
+        raise UsageError(f"not an _id: {text!r}", _HOW) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"not an _id: {text!r} is not a finite number", _HOW)
+    if isinstance(value, Decimal128) and not value.to_decimal().is_finite():
+        raise UsageError(f"not an _id: {text!r} is not a finite number", _HOW)
+    return value
+
+
+_HOW = 'write it as Extended JSON: \'{"$oid": "65a1…"}\', 42 or \'"A-17"\''
+_TYPE_NAMES = {str: "string", int: "int", float: "double", Int64: "long", Decimal128: "decimal", bool: "bool"}
+
+
+def describe_id(value: Any) -> str:
+    """How an ``_id`` was read, to show back: ``7 (int)``, ``"7" (string)``, ``{"$oid": …} (objectId)``."""
+    shown = json.dumps(to_relaxed(value), sort_keys=False)
+    kind = _TYPE_NAMES.get(type(value)) or type(value).__name__[:1].lower() + type(value).__name__[1:]
+    if type(value) is int and not -(2**31) <= value < 2**31:
+        kind = "long"
+    return f"{shown} ({kind})"
 
 
 def id_elements(value: Any) -> list[bytes]:

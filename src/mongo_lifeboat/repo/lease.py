@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from ..errors import LeaseHeld
+from ..errors import LeaseHeld, LifeboatError, RepositoryError
 from ..timestamps import parse_iso
 from . import layout
 from .storage import ObjectMissing, Storage
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -126,23 +129,45 @@ def held_by_live_process(storage: Storage, key: str) -> bool:
 
 
 class Renewer:
-    """Renews a lease on a thread every third of its lifetime while a long job runs."""
+    """Renews a lease on a thread every third of its lifetime while a long job runs.
+
+    A renewal that fails (the repository stopped answering, the lease taken over) ends the
+    renewing quietly and is kept in ``failure``: the job itself meets the same repository and
+    fails with the error worth showing. A job that fails leaves its lease to expire rather than
+    spend another deadline releasing it through a repository that is not answering (a holder
+    known dead on this host is taken over at once anyway)."""
 
     def __init__(self, lease: Lease) -> None:
         self.lease = lease
+        self.failure: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{lease.name}", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.lease.ttl.total_seconds() / 3):
-            self.lease.renew()
+            try:
+                self.lease.renew()
+            except (LifeboatError, OSError) as e:
+                self.failure = e
+                log.debug("renewing the %s lease failed: %s", self.lease.name, e)
+                return
 
     def __enter__(self) -> Renewer:
         self.lease.acquire()
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
-        self.lease.release()
+        failing = exc_type is not None or self.failure is not None
+        self._thread.join(timeout=1.0 if failing else None)  # a renewal stuck in retries is let go
+        storage_down = self.failure is not None or (
+            exc_type is not None and issubclass(exc_type, RepositoryError | OSError)
+        )
+        if storage_down:
+            return
+        try:
+            self.lease.release()
+        except (LifeboatError, OSError):
+            if not failing:
+                raise
