@@ -172,6 +172,11 @@ def _restorable(agent: Agent) -> str:
     earlier = len([w for w in t.windows if w.end <= main.start])
     if earlier:
         restorable += f" (and {earlier} earlier window(s); {len(t.gaps)} gap(s) between)"
+    for b in t.damaged_bases:
+        restorable += (
+            f". Base backup {b['backup_id']} is damaged ({b['problem']}): no window rests on it; repair it "
+            "from another repository, or take a new backup"
+        )
     return restorable
 
 

