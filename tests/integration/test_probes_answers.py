@@ -4,8 +4,12 @@ by ``diff`` as by ``incidents``; a backup without credentials is an authenticati
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
@@ -13,6 +17,7 @@ from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving, newest_ts, wait_archived
 from ..support.cli import lifeboat
+from ..support.mongodump import parse_archive
 from ..support.servers import ServerPool
 
 
@@ -61,3 +66,42 @@ def test_a_window_whose_only_base_is_damaged_is_not_promised(servers: ServerPool
     again = lifeboat("timeline", "--repo", repo.url, "--json").json()
     assert len(again["windows"]) == 1 and manifest.backup_id not in again["windows"][0]["backups"]
     assert "damaged" in again["verdict"]
+
+
+def _exported_archive(servers: ServerPool, tmp_path: Path) -> Path:
+    source = servers.new()
+    src: Any = source.client()
+    workload.seed(src, 100)
+    repo = Repository.init("file://" + str(tmp_path / "repo"))
+    manifest = run_backup(repo, BackupOptions(source.uri))
+    views = [c.ns for c in manifest.collections if c.type == "view"]
+    assert views == ["shop.big_orders"]
+    out = tmp_path / "out.archive"
+    res = lifeboat("export", "latest", "--repo", repo.url, "--format", "mongodump-archive", "--out", str(out))
+    assert res.code == 0, res.stderr
+    return out
+
+
+def test_an_exported_archive_carries_its_views_whole(servers: ServerPool, tmp_path: Path) -> None:
+    """The view is listed, opened and ended: the strict reader requires it of every namespace
+    the header lists, as mongorestore does."""
+    parsed = parse_archive(_exported_archive(servers, tmp_path))
+    assert ("shop", "big_orders") in {(ns["db"], ns["collection"]) for ns in parsed.prelude}
+
+
+def test_mongodb_own_mongorestore_restores_an_exported_archive_with_its_view(
+    servers: ServerPool, tmp_path: Path
+) -> None:
+    tools = os.environ.get("MONGO_TOOLS_BIN")
+    if not tools:
+        pytest.skip("MONGO_TOOLS_BIN is not set (a directory with MongoDB's mongorestore)")
+    out = _exported_archive(servers, tmp_path)
+    target = servers.new()
+    real = subprocess.run(
+        [str(Path(tools) / "mongorestore"), f"--uri={target.uri}", f"--archive={out}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert real.returncode == 0, real.stderr[-2000:]
+    assert "big_orders" in target.client().shop.list_collection_names(filter={"type": "view"})

@@ -111,6 +111,16 @@ def parse_archive(path: Path) -> ParsedArchive:
             out.documents.setdefault(key, []).append(raw)
         terminator()
     assert set(crcs) <= ended, f"namespaces without an EOF block: {set(crcs) - ended}"
+    # As mongorestore: every namespace the header lists is seen whole (an opening block and an
+    # end block), a view's too, or the restore fails "archive finished before all collections
+    # were seen". A time-series collection's blocks are its buckets'. ``system.views`` is listed
+    # by mongodump itself without blocks (MongoDB's own fixture), so it is not required.
+    for ns in prelude:
+        if ns["collection"] == "system.views" or (ns["db"], ns["collection"]) == ("", "oplog"):
+            continue
+        name = ("system.buckets." if ns.get("type") == "timeseries" else "") + ns["collection"]
+        key = (ns["db"], name)
+        assert key in opened and key in ended, f"{ns['db']}.{ns['collection']} is listed but never seen whole"
     return out
 
 

@@ -184,9 +184,14 @@ def _write_archive(
     writer = ArchiveWriter(out, listed, src.manifest.server_version, TOOL_VERSION)
     for entry in entries:
         counts["collections"] += 1
+        key = (entry.db, entry.name)
+        if entry.type == "view":
+            # No documents, but seen whole (an empty block, then its end), as mongodump writes
+            # it: mongorestore fails on a listed namespace it never sees the end of.
+            writer.end(key)
+            continue
         if not _has_data(entry):
             continue
-        key = (entry.db, entry.name)
         for docs in src.documents(entry):
             writer.write(key, docs)
             counts["documents"] += len(docs)
