@@ -10,8 +10,19 @@ words it (``worded_hint``): the CLI as the command to run, anything else in plai
 
 from __future__ import annotations
 
+import re
+
 from .remedies import Remedy, Wording, plain, worded
 from .secrets import redact
+
+# pymongo ends an OperationFailure's text with the server's whole reply ("full error: {...}",
+# a RawBSONDocument's bytes where the reply was raw): the message before it says it all.
+_DRIVER_DUMP = re.compile(r",? full error: .*", re.S)
+
+
+def readable(text: str) -> str:
+    """``text`` without a driver's dump of the server's reply, redacted."""
+    return redact(_DRIVER_DUMP.sub("", text))
 
 
 class LifeboatError(Exception):
@@ -25,7 +36,7 @@ class LifeboatError(Exception):
     default_remedy: Remedy | None = None
 
     def __init__(self, message: str, hint: str | None = None, remedy: Remedy | None = None) -> None:
-        self.message = redact(message)
+        self.message = readable(message)
         self._hint = redact(hint if hint is not None else self.default_hint)
         self.remedy = remedy if remedy is not None or hint is not None else self.default_remedy
         super().__init__(self.message)

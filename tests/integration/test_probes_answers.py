@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
+from mongo_lifeboat.embedded import ScratchServer
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving, newest_ts, wait_archived
 from ..support.cli import lifeboat
 from ..support.mongodump import parse_archive
-from ..support.servers import ServerPool
+from ..support.servers import ServerPool, kind
 
 
 def _flip(path: Path) -> None:
@@ -105,3 +107,18 @@ def test_mongodb_own_mongorestore_restores_an_exported_archive_with_its_view(
     )
     assert real.returncode == 0, real.stderr[-2000:]
     assert "big_orders" in target.client().shop.list_collection_names(filter={"type": "view"})
+
+
+def test_a_backup_without_credentials_of_a_server_with_access_control_is_exit_4(
+    tmp_path: Path, repo: Repository
+) -> None:
+    if kind() != "secantus":
+        pytest.skip(f"starts SecantusDB with --auth itself; the test server is {kind()}")
+    data = tmp_path / "data"
+    with ScratchServer(data_dir=data) as gated:  # users are provisioned before auth is on
+        MongoClient(gated.uri).admin.command("createUser", "root", pwd="Root-pw-1", roles=["root"])
+    with ScratchServer(["--auth"], data_dir=data, private=False) as server:
+        res = lifeboat("backup", "--source", server.uri, "--repo", repo.url)
+    assert res.code == 4, res.stderr
+    assert "requires authentication and no user was given" in res.error_lines[0]
+    assert "replica set" not in res.stderr and "RawBSONDocument" not in res.stderr

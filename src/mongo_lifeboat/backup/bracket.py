@@ -79,7 +79,7 @@ def choose_anchor(client: MongoClient[Any]) -> Anchor:
         ) from e
     except OperationFailure as e:
         raise UnsupportedSource(
-            f"cannot read the source oplog (local.oplog.rs): {e}",
+            f"cannot read the source oplog (local.oplog.rs): {e.details.get('errmsg') if e.details else e}",
             "Lifeboat needs a replica set (a single-node one is fine) and a user with the backup role",
         ) from e
     query_s = time.monotonic() - t

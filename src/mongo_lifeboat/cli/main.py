@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .. import __version__, interrupts
-from ..errors import Interrupted, LifeboatError, SourceUnreachable, UsageError
+from ..errors import Interrupted, LifeboatError, SourceUnreachable, UsageError, readable
 from ..memory import keep_big_buffers_mapped
 from ..secrets import RedactingFilter, redact
 from .commands import COMMANDS, LazyGroup
@@ -157,12 +157,12 @@ def _driver_error(e: Exception) -> None:
     from pymongo.errors import ConnectionFailure, PyMongoError
 
     if isinstance(e, ConnectionFailure):
-        err = SourceUnreachable(f"lost the connection to MongoDB: {e}")
+        err = SourceUnreachable(f"lost the connection to MongoDB: {readable(str(e))}")
         _fail(err.message, err.worded_hint(command_line), err.exit_code)
     if isinstance(e, PyMongoError):
         if _state["verbose"]:
             traceback.print_exc()
-        _fail(f"MongoDB error: {e}", "rerun with -v for details", 1)
+        _fail(f"MongoDB error: {readable(str(e))}", "rerun with -v for details", 1)
     _internal_error(e)
 
 

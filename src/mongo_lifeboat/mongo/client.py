@@ -79,4 +79,34 @@ def connect(
             f"cannot reach the {role} at {describe(uri)} within {timeout_ms / 1000:g}s",
             "is the server running and reachable from here? check host, port and TLS options",
         ) from e
+    if not _has_credentials(uri, kwargs):
+        _require_no_authentication(client, role, uri)
     return client
+
+
+def _has_credentials(uri: str, kwargs: dict[str, Any]) -> bool:
+    try:
+        parsed = parse_uri(uri, validate=False, warn=False)
+    except Exception:
+        return False
+    mechanism = str(parsed["options"].get("authMechanism") or kwargs.get("authMechanism") or "")
+    return bool(parsed.get("username") or kwargs.get("username") or mechanism.upper() == "MONGODB-X509")
+
+
+def _require_no_authentication(client: MongoClient[dict[str, Any]], role: str, uri: str) -> None:
+    """A server with access control answers ``ping`` to anyone, then refuses everything else:
+    no user given is said here, as what it is (exit 4), not later as a missing oplog."""
+    try:
+        client.admin.command("listDatabases", nameOnly=True)
+    except OperationFailure as e:
+        if e.code not in (13, 18):
+            return  # refused for another reason: the command that needs it will say why
+        client.close()
+        raise SourceUnreachable(
+            f"{role} {describe(uri)} requires authentication and no user was given "
+            f"(listDatabases refused: {e.details.get('errmsg') if e.details else e.code})",
+            "give a user and its password in the URI, before the host, with authSource=admin (in a "
+            "plan's [deployment] source, the password from an environment variable)",
+        ) from e
+    except PyMongoError:
+        return
