@@ -122,3 +122,27 @@ def test_a_backup_without_credentials_of_a_server_with_access_control_is_exit_4(
     assert res.code == 4, res.stderr
     assert "requires authentication and no user was given" in res.error_lines[0]
     assert "replica set" not in res.stderr and "RawBSONDocument" not in res.stderr
+
+
+def test_diff_and_incidents_agree_on_what_a_drop_destroyed(servers: ServerPool, tmp_path: Path) -> None:
+    source = servers.new()
+    src: Any = source.client()
+    workload.seed(src, 300)
+    customers = src.shop.Customers.count_documents({})
+    assert customers > 0
+    repo = Repository.init("file://" + str(tmp_path / "repo"))
+    base = run_backup(repo, BackupOptions(source.uri))
+    with archiving(repo, source.uri):
+        src.shop.Customers.insert_one({"_id": "one-more"})
+        src.shop.drop_collection("Customers")
+        src.shop.notes.insert_one({"_id": "after"})
+        wait_archived(repo, newest_ts(src))
+    incidents = lifeboat("incidents", "--repo", repo.url, "--json").json()
+    drop = next(i for i in incidents if i["kind"] == "drop")
+    assert drop["count"] == customers + 1 and drop["dropped"]["documents"] == customers + 1
+    diff = lifeboat("diff", "--from", base.end_ts, "--repo", repo.url, "--json")
+    assert diff.code == 0, diff.stderr
+    reported = next(i for i in diff.json()["incidents"] if i["kind"] == "drop")
+    assert reported["count"] == drop["count"] and reported["dropped"] == drop["dropped"]
+    text = lifeboat("diff", "--from", base.end_ts, "--repo", repo.url).stdout
+    assert f"drop shop.Customers ({customers + 1} docs, {len(drop['dropped']['indexes'])} indexes)" in text

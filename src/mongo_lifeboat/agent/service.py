@@ -32,6 +32,7 @@ from bson import Timestamp
 from .. import config
 from ..audit.checks import overall, run_checks
 from ..audit.facts import Facts, gather_facts
+from ..catalog.dropped import incident_document
 from ..catalog.history import scan_incidents
 from ..drill import report as drill_reports
 from ..errors import LifeboatError
@@ -266,7 +267,8 @@ class Agent:
             log.warning("incident scan failed: %s", e.message)
             return
         for incident in found:
-            self._incidents[incident.id] = {**incident.describe(), "ts_seconds": incident.ts.time}
+            described = incident_document(facts.repo.storage, facts.history, incident)
+            self._incidents[incident.id] = {**described, "ts_seconds": incident.ts.time}
         self._scanned_to = scanned_to
 
     def next_run(self, name: str) -> datetime | None:

@@ -90,6 +90,18 @@ def what_was_dropped(storage: Storage, history: History, incident: Incident) -> 
     return Dropped(len(dropped), sum(c.documents for c in dropped.values()), indexes, base.backup_id)
 
 
+def incident_document(storage: Storage, history: History, incident: Incident) -> dict[str, Any]:
+    """An incident as every front end reports it (``incidents``, ``diff``, the dashboard): for
+    a drop, what it took is read here, once, so no two answers differ."""
+    described = incident.describe()
+    if incident.drops_collections:  # what it took: from the last backup and the archive since
+        dropped = what_was_dropped(storage, history, incident)
+        described["dropped"] = dropped.describe()
+        if dropped.documents is not None:
+            described["count"] = dropped.documents
+    return described
+
+
 def _apply(state: dict[str, _Collection], op: Op) -> None:
     if op.op in ("i", "d"):
         coll = state.setdefault(op.ns, _Collection())  # an insert creates a collection implicitly

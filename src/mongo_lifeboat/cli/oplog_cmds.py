@@ -10,7 +10,7 @@ from typing import Any, cast
 import click
 
 from .. import config
-from ..catalog.dropped import what_was_dropped
+from ..catalog.dropped import incident_document
 from ..catalog.history import load_history, scan_incidents
 from ..events import Update
 from ..json_documents import timeline_document
@@ -224,15 +224,10 @@ def incidents(
     data = []
     for incident in found:
         described = {
-            **incident.describe(),
+            **incident_document(repository.storage, history, incident),
             "restore_with": f"lifeboat restore --to {incident.id}",
             "undo_with": f"lifeboat undo {incident.id}",
         }
-        if incident.drops_collections:  # what it took: from the last backup and the archive since
-            dropped = what_was_dropped(repository.storage, history, incident)
-            described["dropped"] = dropped.describe()
-            if dropped.documents is not None:
-                described["count"] = dropped.documents
         data.append(described)
 
     def render() -> None:

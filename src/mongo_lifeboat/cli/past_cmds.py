@@ -10,6 +10,7 @@ import click
 from bson import Timestamp
 
 from .. import config
+from ..catalog.dropped import incident_document
 from ..catalog.history import History, load_history
 from ..catalog.points import Point, resolve
 from ..ejson import to_relaxed
@@ -171,7 +172,7 @@ def diff(
         "to": to_str(end),
         "to_wall": wall_of(end),
         "namespaces": namespaces,
-        "incidents": [i.describe() for i in found.incidents],
+        "incidents": [incident_document(repository.storage, past, i) for i in found.incidents],
         "gaps": [
             {"start": to_str(a), "end": to_str(b), "start_wall": wall_of(a), "end_wall": wall_of(b)}
             for a, b in found.gaps
@@ -194,7 +195,11 @@ def diff(
             for kind, listed in entry.get("ids", {}).items():
                 out.say(f"    {kind}: {json.dumps(listed, ensure_ascii=False)}")
         for i in data["incidents"]:
-            out.say(f"  incident {i['id']}  {i['wall']}  {i['kind']} {i['ns']} ({i['count']} docs)")
+            took = f"{i['count']} docs"
+            if "dropped" in i:
+                docs = "?" if i["dropped"]["documents"] is None else i["dropped"]["documents"]
+                took = f"{docs} docs, {len(i['dropped']['indexes'])} indexes"
+            out.say(f"  incident {i['id']}  {i['wall']}  {i['kind']} {i['ns']} ({took})")
         for g in data["gaps"]:
             out.say(
                 f"  GAP {g['start_wall']} .. {g['end_wall']}: not in the archive; what changed in it is unknown"
