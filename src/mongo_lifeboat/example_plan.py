@@ -14,7 +14,7 @@ timeout = "10s"
 [owner]
 name = "Payments SRE"
 contact = "sre-payments@example.com"
-escalation = "https://pager.example.com/payments"   # optional
+# escalation = "${LIFEBOAT_ESCALATION_URL}"   # optional: a pager link (it may carry a key)
 
 [objectives]
 rpo = "5m"                      # data you may lose: the archiver must stay within it
@@ -43,7 +43,7 @@ base_backup = "0 */6 * * *"
 drill = "0 3 * * 1"
 
 [alerts]
-notify = ["json://hooks.example.com/lifeboat"]        # Apprise URLs: slack://…, pagerduty://…, mailto://…
+notify = ["${LIFEBOAT_NOTIFY_URL}"]  # Apprise URLs (slack://…, pagerduty://…, mailto://…): each holds a token
 # prometheus_textfile = "/var/lib/node_exporter/textfile/lifeboat.prom"
 
 [drill]

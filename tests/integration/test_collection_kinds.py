@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,6 @@ def test_demo_proves_its_restore() -> None:
     assert data["drill"]["verdict"] == "pass" and data["drill"]["documents_compared"] > 0
     statuses = {c["id"]: c["status"] for c in data["check"]["checks"]}
     assert statuses["drill-age"] == "ok" and statuses["cross-region"] == statuses["alerts"] == "critical"
+    # Nothing is left behind: the demo's repository goes with it unless --keep names a place.
+    assert data["repository_kept"] is False
+    assert not Path(data["repository"].removeprefix("file://")).exists()

@@ -159,13 +159,16 @@ def test_durations_round_trip() -> None:
 
 
 def test_plan_init_writes_an_example_that_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mongo_lifeboat.audit.safeguard_checks import literal_secrets
     from mongo_lifeboat.example_plan import EXAMPLE
 
     monkeypatch.setenv("LIFEBOAT_SOURCE_PASSWORD", "x-example")
+    monkeypatch.setenv("LIFEBOAT_NOTIFY_URL", "json://hooks.example.com/lifeboat-token")
     p = tmp_path / "lifeboat.toml"
     p.write_text(EXAMPLE)
     plan = load_plan(p)
     assert plan.owner is not None and plan.objectives.rto == 1800 and plan.schedule.drill == "0 3 * * 1"
+    assert literal_secrets(plan) == []  # the example passes its own secrets check
 
 
 def test_azure_credentials_in_a_plan_are_never_shown_and_flagged_when_literal(tmp_path: Path) -> None:

@@ -86,3 +86,13 @@ def test_windows_that_touch_are_one_and_the_end_shown_is_the_last_entry() -> Non
     t = build_timeline([_backup("a", 1000), _backup("b", 1100)], [_segment(1000, 1100)])
     assert [w.backups for w in t.windows] == [["a", "b"]]
     assert t.windows[0].describe()["through"] == "1100:1"  # the archive's last entry, as the archiver says
+
+
+def test_a_window_confirmed_quiet_past_its_last_entry_shows_that_entry_not_a_placeholder() -> None:
+    """The archiver confirmed nothing was written after 1100:1 until 1200: the window ends at
+    1200:0 (exclusive), and the last entry a restore to it applies is 1100:1, never 1199:4294967295."""
+    state = {"position": "1100:1", "confirmed_at": "1970-01-01T00:20:00+00:00"}
+    t = build_timeline([_backup("a", 1000)], [_segment(1000, 1100)], state)
+    described = t.windows[0].describe()
+    assert described["end"] == "1200:0" and described["through"] == "1100:1"
+    assert "4294967295" not in str(t.describe())

@@ -30,14 +30,19 @@ class Window:
     # A base newer than everything archived (a backup the archiver has not reached yet):
     # restorable at its own point only, until the archive passes it and it joins the window.
     ahead_of_archive: bool = False
+    # The newest entry the window's archive holds (None: a base at its own point).
+    last_entry: Timestamp | None = None
 
     def covers(self, p: Timestamp) -> bool:
         return self.start < p <= self.end
 
     @property
     def through(self) -> Timestamp:
-        """The last position whose entry a restore to ``end`` applies: the archiver's position
-        when the window ends at the archive's end (``end`` itself is exclusive)."""
+        """The last position whose entry a restore to ``end`` applies: the newest archived entry
+        (``end`` itself is exclusive, and may lie past it where the archiver confirmed that
+        nothing was written since: never shown as a made-up position like ``t:4294967295``)."""
+        if self.last_entry is not None and self.last_entry < self.end:
+            return self.last_entry
         return just_before(self.end)
 
     def describe(self) -> dict[str, Any]:
@@ -161,7 +166,7 @@ def build_timeline(
             end = just_after(chains[idx][1])
             if confirmed is not None and position == chains[idx][1] and confirmed > end:
                 end = confirmed
-            windows[idx] = Window(m.end, end)
+            windows[idx] = Window(m.end, end, last_entry=chains[idx][1])
         windows[idx].backups.append(m.backup_id)
     for snap in sorted(snapshots, key=lambda m: m.end):
         # A snapshot's data ends somewhere in [consistent_from, consistent_to]: it rolls forward
@@ -173,7 +178,7 @@ def build_timeline(
             end = just_after(chains[idx][1])
             if confirmed is not None and position == chains[idx][1] and confirmed > end:
                 end = confirmed
-            windows[idx] = Window(snap.end, end)
+            windows[idx] = Window(snap.end, end, last_entry=chains[idx][1])
         window = windows[idx]
         window.start = min(window.start, snap.end)
         window.backups.append(f"snapshot:{snap.snapshot_id}")
@@ -191,6 +196,8 @@ def _merged(windows: list[Window]) -> list[Window]:
         if out and w.start <= out[-1].end:
             last = out[-1]
             last.end = max(last.end, w.end)
+            entries = [e for e in (last.last_entry, w.last_entry) if e is not None]
+            last.last_entry = max(entries) if entries else None
             last.backups += [b for b in w.backups if b not in last.backups]
             last.ahead_of_archive = last.ahead_of_archive and w.ahead_of_archive
         else:

@@ -144,7 +144,9 @@ def backup(
         lambda: out.say(
             f"backup {m.backup_id} complete: {m.documents} documents in {len(m.collections)} namespaces, "
             f"{human_bytes(data['bytes'])} ({human_bytes(m.stored_bytes)} stored) in {m.duration_s:.1f}s; "
-            f"consistent at {m.end_ts} ({wall_of(m.end)}), from {m.member}"
+            f"consistent at {m.end_ts} ({wall_of(m.end)}), from {m.member}; history captured from "
+            + ("a change stream" if m.oplog.capture == "change-stream" else "the oplog")
+            + (f" (chosen by --capture {opts.capture})" if opts.capture == "auto" else "")
         ),
     )
 

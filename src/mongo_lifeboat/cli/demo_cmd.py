@@ -35,6 +35,11 @@ def demo(ctx: Session, docs: int, keep: Path | None) -> None:
             f"{'undo proven' if result.undo_equal else 'UNDO DIFFERS'}, "
             f"drill {result.drill.get('verdict', '?')}, check {result.check.get('status', '?')}; timings "
             + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings_s.items())
+            + (
+                f"; the repository is kept in {result.repository}"
+                if result.repository_kept
+                else "; its repository is removed (keep it with --keep DIR)"
+            )
         ),
     )
     if not result.equal:

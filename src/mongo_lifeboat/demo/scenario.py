@@ -11,6 +11,7 @@ moment into a scratch server, and ``check`` of the demo's recovery plan.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -60,11 +61,24 @@ class DemoResult:
     check: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     repository: str = ""
+    repository_kept: bool = False
 
 
 def run_demo(
     say: Callable[[str], None], docs_per_collection: int = 2000, repo_dir: Path | None = None
 ) -> DemoResult:
+    """The story, in ``repo_dir`` (kept) or in a temporary directory removed at the end."""
+    workdir = repo_dir or Path(tempfile.mkdtemp(prefix="lifeboat-demo-"))
+    try:
+        result = _run_demo(say, docs_per_collection, workdir)
+        result.repository_kept = repo_dir is not None
+        return result
+    finally:
+        if repo_dir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_demo(say: Callable[[str], None], docs_per_collection: int, workdir: Path) -> DemoResult:
     result = DemoResult()
     timer = time.monotonic()
 
@@ -74,7 +88,6 @@ def run_demo(
         result.timings_s[name] = round(now - timer, 3)
         timer = now
 
-    workdir = repo_dir or Path(tempfile.mkdtemp(prefix="lifeboat-demo-"))
     with ScratchServer() as source, ScratchServer() as target, ScratchServer() as oracle:
         src: MongoClient[Any] = MongoClient(source.uri)
         say(f"1. scratch servers up: source {source.uri.split('/?')[0]}, a target and an oracle beside it")
