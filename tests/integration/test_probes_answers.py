@@ -146,3 +146,21 @@ def test_diff_and_incidents_agree_on_what_a_drop_destroyed(servers: ServerPool, 
     assert reported["count"] == drop["count"] and reported["dropped"] == drop["dropped"]
     text = lifeboat("diff", "--from", base.end_ts, "--repo", repo.url).stdout
     assert f"drop shop.Customers ({customers + 1} docs, {len(drop['dropped']['indexes'])} indexes)" in text
+
+
+def test_verify_counts_oplog_entries_apart_from_documents(servers: ServerPool, repo: Repository) -> None:
+    source = servers.new()
+    src: Any = source.client()
+    workload.seed(src, 200)
+    writer = workload.Writer(src, 200, rng_seed=3, max_ops=400).start()
+    while len(writer.log) < 50 and not writer.ops_done.is_set():
+        writer.ops_done.wait(0.01)  # writes under way before the backup starts
+    manifest = run_backup(repo, BackupOptions(source.uri))
+    writer.stop()
+    res = lifeboat("verify", manifest.backup_id, "--repo", repo.url, "--json")
+    assert res.code == 0, res.stderr
+    report = res.json()["backups"][0]
+    assert report["documents"] == manifest.documents
+    assert report["oplog_entries"] == manifest.oplog.entries
+    text = lifeboat("verify", manifest.backup_id, "--repo", repo.url).stdout
+    assert f"{manifest.documents} documents, {manifest.oplog.entries} oplog entries" in text

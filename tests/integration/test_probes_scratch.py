@@ -149,6 +149,12 @@ def test_two_concurrent_mounts_of_one_moment_restore_once(
         assert len(restores) == 1
         assert results[0].id == second.id and second.shared and not results[0].shared
         assert [m.id for m in mounts.list_mounts()] == [second.id]
+        env = {"LIFEBOAT_MOUNTS": str(tmp_path / "mounts")}
+        listed = lifeboat("mount", "list", "--repo", repo.url, "--json", env=env)
+        assert listed.code == 0, listed.stderr
+        assert [m["id"] for m in listed.json()] == [second.id]
+        other = Repository.init("file://" + str(tmp_path / "other"))
+        assert lifeboat("mount", "list", "--repo", other.url, "--json", env=env).json() == []
     finally:
         mounts.stop_mount(second.id)
 

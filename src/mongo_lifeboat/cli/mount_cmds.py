@@ -73,11 +73,16 @@ def mount(
 
 
 @mount.command("list")
+@repo_option
 @json_option
 @app
-def mount_list(ctx: Session) -> None:
-    """The mounts being served now, with their URIs and time left."""
+def mount_list(ctx: Session, repo: str | None) -> None:
+    """The mounts being served now, with their URIs and time left (with --repo: of that
+    repository only)."""
     mounts = list_mounts()
+    if repo is not None:
+        repo_id = str(open_repository(ctx, repo).info.get("repo_id"))
+        mounts = [m for m in mounts if m.repo_id == repo_id]
 
     def render() -> None:
         for m in mounts:

@@ -88,6 +88,7 @@ def verify(
                 "objects": r.objects,
                 "bytes": r.bytes,
                 "documents": r.documents,
+                "oplog_entries": r.oplog_entries,
                 "problems": r.problems,
             }
             for r in reports
@@ -99,7 +100,8 @@ def verify(
         for r in reports:
             state = "ok" if r.ok else f"[red]{len(r.problems)} bad object(s)[/red]"
             out.say_marked(
-                f"{r.backup_id}: {state} ({r.objects} objects, {human_bytes(r.bytes)}, {r.documents} documents)"
+                f"{r.backup_id}: {state} ({r.objects} objects, {human_bytes(r.bytes)}, {r.documents} documents, "
+                f"{r.oplog_entries} oplog entries)"
             )
             for p in r.problems:  # the problem names its object, or is prefixed with it
                 named = p["object"] in p["problem"]

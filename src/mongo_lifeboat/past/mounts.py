@@ -46,6 +46,7 @@ from ..errors import EmbeddedServerError, NotFound
 from ..events import Reporter, silent
 from ..mongo.client import connect
 from ..mongo.nsmap import NamespaceMap
+from ..processes import alive
 from ..remedies import Remedy
 from ..repo.repository import Repository
 from ..restore.pitr import PitrPlan, choose_restore
@@ -88,6 +89,11 @@ class Mount:
         return f"mongodb://{READER}:{self.password}@127.0.0.1:{self.port}/?authSource=admin&directConnection=true"
 
     @property
+    def repo_id(self) -> str:
+        """The repository the moment was restored from."""
+        return str(json.loads(self.key)[0])
+
+    @property
     def seconds_left(self) -> float:
         return max(0.0, (datetime.fromisoformat(self.expires_at) - datetime.now(UTC)).total_seconds())
 
@@ -121,18 +127,6 @@ def load_record(directory: Path) -> Mount | None:
         return None
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def list_mounts() -> list[Mount]:
     """The mounts being served now (a directory whose keeper is gone is removed)."""
     home = mounts_home()
@@ -141,7 +135,7 @@ def list_mounts() -> list[Mount]:
         if not directory.is_dir():
             continue  # a moment's restore lock (``_moment_lock``)
         mount = load_record(directory)
-        if mount is not None and _alive(mount.keeper_pid):
+        if mount is not None and alive(mount.keeper_pid):
             found.append(mount)
         elif (mount is not None and mount.keeper_pid is not None) or _stale(directory):
             _orphan_stopped(mount)
@@ -151,7 +145,7 @@ def list_mounts() -> list[Mount]:
 
 def _orphan_stopped(mount: Mount | None) -> None:
     """A keeper killed with SIGKILL could not stop its server: stop it here."""
-    if mount is not None and _alive(mount.server_pid):
+    if mount is not None and alive(mount.server_pid):
         assert mount.server_pid is not None
         os.kill(mount.server_pid, signal.SIGTERM)
 
@@ -300,11 +294,11 @@ def stop_mount(mount_id: str, wait_s: float = 30.0) -> Mount:
     if mount is None:
         running = ", ".join(m.id for m in list_mounts()) or "none"
         raise NotFound(f"no mount {mount_id!r} (running: {running})", "{do}", Remedy("mount-list"))
-    if _alive(mount.keeper_pid):
+    if alive(mount.keeper_pid):
         assert mount.keeper_pid is not None
         os.kill(mount.keeper_pid, signal.SIGTERM)
     deadline = time.monotonic() + wait_s
-    while directory.exists() and _alive(mount.keeper_pid) and time.monotonic() < deadline:
+    while directory.exists() and alive(mount.keeper_pid) and time.monotonic() < deadline:
         time.sleep(0.1)  # the keeper stops the server, then removes the directory
     _orphan_stopped(mount)
     remove_mount(directory)

@@ -148,6 +148,13 @@ def is_immutable(key: str) -> bool:
 _SEGMENT_NAME = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{16}\.(?:.+\.)?bson\.zst$")
 
 
+def is_oplog_object(key: str) -> bool:
+    """Whether ``key`` holds oplog entries (a backup's bracket or an archived segment), not
+    documents."""
+    parsed = parse_backup_key(key)
+    return is_segment_key(key) or (parsed is not None and parsed[2].startswith("oplog/"))
+
+
 def is_segment_key(key: str) -> bool:
     """A segment's key: ``<deployment>/oplog/<yyyymmdd>/<start>-<end>[.<facts>].bson.zst``.
     Anything else in the archive's folders (a stray or damaged name) is not taken for one."""

@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from ..errors import LeaseHeld, LifeboatError, RepositoryError
+from ..processes import zombie
 from ..timestamps import parse_iso
 from . import layout
 from .storage import ObjectMissing, Storage
@@ -33,16 +34,7 @@ def _dead_here(held: dict[str, str]) -> bool:
         return True
     except (PermissionError, ValueError):
         return False
-    return _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """Dead but not yet reaped (in a container whose PID 1 does not reap orphans, for long)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][:1] == "Z"
-    except (OSError, IndexError):
-        return False
+    return zombie(pid)
 
 
 class Lease:
