@@ -362,3 +362,21 @@ def test_azure_immutability_is_asked_for_on_what_never_changes(
         until = datetime.strptime(h["x-ms-immutability-policy-until-date"], "%a, %d %b %Y %H:%M:%S %Z")
         assert 23 * 3600 < (until.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds() <= 24 * 3600
     assert not [h for h in unlocked if "x-ms-immutability-policy-mode" in h]
+
+
+def test_init_makes_a_missing_azure_container_and_says_what_must_exist_elsewhere(emulators: None) -> None:
+    """Probe of issue 35: a container is a folder, made by ``init``; a bucket is the owner's
+    (region, versioning, Object Lock at creation), named as missing with what to do."""
+    container = "lb-" + uuid.uuid4().hex[:12]
+    made = lifeboat("init", "--repo", f"azure://{container}/lifeboat/prod", "--json")
+    assert made.code == 0, made.stderr
+    assert made.json()["created"] is True
+    again = lifeboat("init", "--repo", f"azure://{container}/lifeboat/prod", "--json")
+    assert again.code == 0 and again.json()["created"] is False
+    for url, says in (
+        (f"s3://lb-missing-{uuid.uuid4().hex[:8]}/x", "does not exist"),
+        (f"gs://lb-missing-{uuid.uuid4().hex[:8]}/x", "not found"),
+    ):
+        res = lifeboat("init", "--repo", url)
+        assert res.code == 5, (url, res.stderr)
+        assert says in res.error_lines[0] and "create it first" in res.error_lines[1], res.stderr

@@ -86,10 +86,25 @@ class AzureStorage:
                 "check the account's credentials and that they hold the Storage Blob Data Contributor role",
             )
         if getattr(e, "error_code", None) == "ContainerNotFound":
-            return RepositoryError(f"Azure container of {self.url} not found", "check the container's name")
+            return RepositoryError(
+                f"Azure container of {self.url} not found",
+                "check the container's name (lifeboat init creates a missing one)",
+            )
         if isinstance(e, ServiceRequestError | ServiceResponseError) or status in _TRANSIENT_STATUS:
             return TransientStorageError(_first_line(e))  # repo.retrying names the operation
         return RepositoryError(f"Azure {what} of {where} failed: {_first_line(e)}")
+
+    def create_container_if_missing(self) -> bool:
+        """``init`` only: a missing container is made (private, no public access); True if it
+        was. Version-level immutability (``object_lock_days``) must be enabled on the account
+        or container by its owner: it cannot be switched on here."""
+        try:
+            self.client.create_container()
+        except ResourceExistsError:
+            return False
+        except AzureError as e:
+            raise self._fail("create container", "", e) from e
+        return True
 
     def _retention(self, key: str) -> dict[str, Any]:
         """Immutability for objects that never change: not even the account's own keys can

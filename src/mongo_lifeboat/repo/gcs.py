@@ -99,7 +99,9 @@ class GcsStorage:
             )
         if isinstance(e, gexc.NotFound):  # the object's absence is ObjectMissing: this is the bucket's
             return RepositoryError(
-                f"GCS bucket of {self.url} not found", "check the bucket's name and project"
+                f"GCS bucket of {self.url} not found",
+                "create it first, in the project the credentials belong to (Lifeboat never creates "
+                "buckets: location, versioning and retention are the owner's choice)",
             )
         return StorageFailed(
             f"GCS {what} of {where} failed (retried for up to {self.timeout_s:g}s): {redact(str(e))}"

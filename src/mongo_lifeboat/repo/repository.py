@@ -135,6 +135,9 @@ class Repository:
     @classmethod
     def init(cls, url: str, settings: RepositorySettings | None = None) -> Repository:
         storage = open_storage(url, settings)
+        make_container = getattr(storage, "create_container_if_missing", None)
+        if make_container is not None:  # Azure: a container is a folder, not an owner's policy
+            make_container()
         try:
             _retrying(storage, settings).stat(layout.REPO_MARKER)
         except ObjectMissing:

@@ -80,6 +80,13 @@ class S3Storage:
         return self.prefix + key
 
     def _fail(self, what: str, key: str, e: Exception) -> RepositoryError:
+        code = e.response.get("Error", {}).get("Code") if isinstance(e, ClientError) else None
+        if code == "NoSuchBucket":
+            return RepositoryError(
+                f"S3 bucket {self.bucket} of {self.url} does not exist",
+                "create it first (Lifeboat never creates buckets: their region, versioning, Object Lock "
+                "and access policy are the owner's choice; Object Lock can only be enabled at creation)",
+            )
         return RepositoryError(
             f"S3 {what} of {self.url}/{key} failed: {e}", "check the bucket, credentials and endpoint"
         )
