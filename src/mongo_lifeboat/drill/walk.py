@@ -209,7 +209,7 @@ def walk_collection(
         assert there is not None
         walked.source += 1
         if there[1] != doc:
-            walked.mismatches.append(_candidate(ns, key, "differs from the source"))
+            walked.mismatches.append(_candidate(ns, key, how_they_differ(doc, there[1])))
         there = next(theirs, None)
 
     for key, doc in ours.documents():
@@ -252,6 +252,39 @@ def _found(collection: Any, ids: list[Any], at: Timestamp | None = None) -> dict
     return found
 
 
+def how_they_differ(restored: bytes, source: bytes) -> str:
+    """Why two documents' bytes differ, in words: most often a value, but a server may store a
+    document's fields in an order its oplog does not tell (see the README's server notes), and
+    that is named as what it is: the same fields and values in another order is still not the
+    same document, byte for byte."""
+    mine, theirs = bson.decode(restored), bson.decode(source)
+    try:
+        if _unordered(mine) != _unordered(theirs):
+            return "differs from the source"
+    except TypeError:  # a value that cannot be hashed (kept as it is): no finer answer
+        return "differs from the source"
+    return (
+        f"differs from the source in field order only (restored: {_fields(mine)}; source: {_fields(theirs)})"
+    )
+
+
+def _unordered(value: Any) -> Any:
+    """``value`` with every document's field order removed and every value's type kept."""
+    if isinstance(value, dict):
+        return ("doc", frozenset((k, _unordered(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("arr", tuple(_unordered(v) for v in value))
+    return (type(value).__name__, value if value == value else "nan")  # NaN != NaN
+
+
+def _fields(doc: dict[str, Any], prefix: str = "") -> str:
+    """The field order of ``doc``, sub-documents in braces: ``_id, a, t{x, y}``."""
+    parts = []
+    for k, v in doc.items():
+        parts.append(f"{prefix}{k}" + ("{" + _fields(v) + "}" if isinstance(v, dict) else ""))
+    return ", ".join(parts)
+
+
 def _look_up(collection: Any, batch: list[tuple[bytes, bytes]], walked: Walked, at: Timestamp | None) -> None:
     """Restored documents the walk did not pair, by ``_id`` on the source (at ``at``, if given)."""
     ids = [id_value(key) for key, _ in batch]
@@ -259,7 +292,7 @@ def _look_up(collection: Any, batch: list[tuple[bytes, bytes]], walked: Walked, 
     for (_, doc), value in zip(batch, ids, strict=True):
         there = found.get(id_key(value))
         if there is None or there != doc:
-            problem = "missing on the source" if there is None else "differs from the source"
+            problem = "missing on the source" if there is None else how_they_differ(doc, there)
             walked.mismatches.append(Candidate(walked.ns, id_key(value), value, problem))
 
 
