@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import bson
@@ -128,10 +132,16 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _write(uri: str, mode: str, done: threading.Event, written: list[int]) -> None:
+def _write(uri: str, mode: str, done: threading.Event, written: list[int], rate: float = 0.0) -> None:
+    """Writes as fast as the server takes them, or ``rate`` writes a second (paced: a steady
+    trickle is what once held a change-stream archiver back for a full batch)."""
     c: MongoClient[Any] = MongoClient(uri)
     coll = c.lag.docs
+    started, ops = time.monotonic(), 0
     while not done.is_set():
+        if rate:
+            ops += 1
+            done.wait(max(0.0, started + ops / rate - time.monotonic()))  # the pace, not a race
         if mode == "single":
             coll.insert_one({"p": "x" * 100})
             n = 1
@@ -148,14 +158,53 @@ def _write(uri: str, mode: str, done: threading.Event, written: list[int]) -> No
     c.close()
 
 
-def lag_run(seconds: float, writers: int, mode: str, capture: str = "oplog") -> dict[str, float]:
+# The README's least-privilege role for a change-stream capture (see "Least-privilege MongoDB users").
+CAPTURE_ROLE = {
+    "createRole": "lifeboatChangeStream",
+    "privileges": [
+        {
+            "resource": {"db": "", "collection": ""},
+            "actions": ["find", "changeStream", "listCollections", "listIndexes"],
+        },
+        {"resource": {"cluster": True}, "actions": ["listDatabases", "serverStatus"]},
+    ],
+    "roles": [],
+}
+
+
+@contextmanager
+def _lag_server(least_privilege: bool) -> Iterator[tuple[str, str]]:
+    """(a root URI for the writers, the URI the archiver uses): the same server, or, for the
+    least-privilege rows, one with --auth whose archiver user holds only the role above."""
+    args = ["--oplog-max-entries", str(OPLOG_ENTRIES * 5)]
+    if not least_privilege:
+        with ScratchServer(args, private=False) as s:
+            yield s.uri, s.uri
+        return
+    data = Path(tempfile.mkdtemp(prefix="lifeboat-bench-auth-"))
+    with ScratchServer(args, data_dir=data / "db") as gated:  # users made before --auth
+        admin = MongoClient(gated.uri).admin
+        admin.command("createUser", "root", pwd="bench-root", roles=["root"])
+        admin.command(CAPTURE_ROLE)
+        admin.command("createUser", "capture", pwd="bench-capture", roles=["lifeboatChangeStream"])
+    with ScratchServer([*args, "--auth"], data_dir=data / "db", private=False) as s:
+        base = f"127.0.0.1:{s.port}/?directConnection=true&authSource=admin"
+        yield f"mongodb://root:bench-root@{base}", f"mongodb://capture:bench-capture@{base}"
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def lag_run(
+    seconds: float, writers: int, mode: str, capture: str = "oplog", rate: float = 0.0
+) -> dict[str, float]:
     """``lifeboat stream`` as its own process (as in production) under ``writers`` clients,
-    capturing from the oplog or from a change stream."""
-    with ScratchServer(["--oplog-max-entries", str(OPLOG_ENTRIES * 5)], private=False) as s:
-        src: MongoClient[Any] = MongoClient(s.uri)
+    capturing from the oplog or from a change stream (``change-stream-lp``: as the README's
+    least-privilege user, on a server with access control)."""
+    least_privilege = capture == "change-stream-lp"
+    with _lag_server(least_privilege) as (root_uri, capture_uri):
+        src: MongoClient[Any] = MongoClient(root_uri)
         src.lag.docs.insert_one({"warm": True})
         repo = Repository.init("file://" + tempfile.mkdtemp(prefix="lifeboat-bench-"))
-        run_backup(repo, BackupOptions(s.uri))
+        run_backup(repo, BackupOptions(root_uri))
         stream = subprocess.Popen(
             [
                 sys.executable,
@@ -164,11 +213,11 @@ def lag_run(seconds: float, writers: int, mode: str, capture: str = "oplog") -> 
                 "-q",
                 "stream",
                 "--source",
-                s.uri,
+                capture_uri,
                 "--repo",
                 repo.url,
                 "--capture",
-                capture,
+                "change-stream" if least_privilege else capture,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -176,7 +225,10 @@ def lag_run(seconds: float, writers: int, mode: str, capture: str = "oplog") -> 
         while not list_segments(repo.storage, "secantus") and load_history(repo).timeline.state is None:
             time.sleep(0.1)  # waiting for the archiver to start: nothing to wait on but its record
         done, written = threading.Event(), [0]
-        pool = [threading.Thread(target=_write, args=(s.uri, mode, done, written)) for _ in range(writers)]
+        pool = [
+            threading.Thread(target=_write, args=(root_uri, mode, done, written, rate))
+            for _ in range(writers)
+        ]
         cpu0, t0 = _cpu_s(stream.pid), time.monotonic()
         for t in pool:
             t.start()
@@ -260,7 +312,13 @@ def main() -> None:
     ap.add_argument(
         "--modes", default="single,batch,txn", help="single inserts, 20-document batches, transactions"
     )
-    ap.add_argument("--captures", default="oplog", help="capture sources to run each lag case with")
+    ap.add_argument(
+        "--captures",
+        default="oplog",
+        help="capture sources to run each lag case with: oplog, change-stream, change-stream-lp (as the "
+        "least-privilege role's user, on a server with --auth)",
+    )
+    ap.add_argument("--rate", type=float, default=0.0, help="writes/s per client (0: as fast as it takes)")
     ap.add_argument("--drain-entries", type=int, default=40_000)
     ap.add_argument("--skip-replay", action="store_true")
     args = ap.parse_args()
@@ -287,7 +345,7 @@ def main() -> None:
     for mode in args.modes.split(","):
         for clients in (int(c) for c in args.clients.split(",")):
             for capture in args.captures.split(","):  # side by side, at the same write load
-                lag = lag_run(args.lag_seconds, clients, mode, capture)
+                lag = lag_run(args.lag_seconds, clients, mode, capture, args.rate)
                 worst = max(worst, lag["p95"])
                 print(
                     f"  {capture:<13} {mode:<7} {clients:>7} {lag['rate']:>10.0f} {lag['p50']:>7.2f} "

@@ -120,7 +120,10 @@ def test_backup_stream_undo_drill_and_restore_with_only_the_change_stream_role(
     assert (after.count, after.content_hash) == (before.count, before.content_hash)
     newest = newest_ts(root)
     wait_for(lambda: _archived_to(repo) >= newest, "the archiver to archive the undo", timeout=120)
-    assert "(capture: change-stream)" in archiver.stop()
+    stopped = archiver.stop()
+    assert "(capture: change-stream)" in stopped
+    # SecantusDB refuses this user killCursors: the driver's background error is no traceback.
+    assert "Traceback" not in stopped and "killCursors" not in stopped
 
     # A drill whose proof reads the source as this user: the live history from the stream.
     drilled = lifeboat("drill", "--source", uri, "--repo", url, "--json")

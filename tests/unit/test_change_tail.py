@@ -93,3 +93,32 @@ def test_the_history_start_is_searched_for_where_the_server_refuses_an_open_befo
         assert history_start(anywhere) == Timestamp(oldest, 4)
     finally:
         _Closed.first = None
+
+
+class Trickle:
+    """A change stream that is never quiet: one event every ``every_s``, forever (a steady
+    trickle of single writes, 50 a second here)."""
+
+    alive = True
+
+    def __init__(self, every_s: float = 0.02) -> None:
+        self.every_s = every_s
+        self.n = 0
+
+    def try_next(self) -> dict[str, Any]:
+        time.sleep(self.every_s)  # the stream's pace under test, not a race being hidden
+        self.n += 1
+        return _insert(Timestamp(200, self.n), self.n)
+
+
+def test_a_stream_that_is_never_quiet_still_hands_out_within_the_read_budget() -> None:
+    """Probe of issue 35: at 60 writes/s a read waited for 1,000 events (16 s) before it
+    handed any out, and the archiver fell 20-34 s behind."""
+    tail = ChangeStreamTail(None, T1)  # type: ignore[arg-type]
+    tail._stream, tail._open_at, tail._skip = Trickle(), None, 0
+    started = time.monotonic()
+    entries, caught_up = tail.read()
+    took = time.monotonic() - started
+    assert entries and not caught_up
+    assert took < 2.0, took  # the budget is 0.2 s; 16 s before (slack for a loaded machine)
+    assert len(entries) < 1000

@@ -62,6 +62,10 @@ def cli(
     logging.getLogger("apprise").setLevel(logging.INFO if verbose else logging.ERROR)
     if not verbose:
         logging.getLogger("pymongo").setLevel(logging.WARNING)
+        # The driver's background thread logs its own failures with a traceback (a cursor it
+        # may not kill on a stop, as SecantusDB refuses a least-privilege user): nothing a run
+        # depends on, since every operation of ours raises its own error. Shown with -v.
+        logging.getLogger("pymongo.client").setLevel(logging.CRITICAL)
     # Imported here, not at the top: `lifeboat --help` and `--version` never load them.
     from ..config import load_plan, plan_path
     from ..output import Output

@@ -38,6 +38,9 @@ from .reader import oldest_ts, settled_write
 log = logging.getLogger(__name__)
 HISTORY_LOST = (286, 280)  # ChangeStreamHistoryLost, ChangeStreamFatalError
 BATCH_EVENTS = 1000  # events asked for per round trip (see tail.BATCH_ENTRIES)
+# A read hands out what it has once this long has passed: a stream under steady writes is never
+# quiet, so "until quiet or a full batch" would hold 1,000 events back (16 s at 60 writes/s).
+READ_BUDGET_S = 0.2
 
 
 class HistoryLost(LifeboatError):
@@ -112,12 +115,13 @@ class ChangeStreamTail:
         return LifeboatError(f"the change stream failed: {e}")
 
     def read(self) -> tuple[list[Any], bool]:
-        """(new entries in order, caught_up): at most one batch of events; caught_up when the
-        server had nothing more within ``await_s``."""
+        """(new entries in order, caught_up): at most one batch of events, or what arrived
+        within ``READ_BUDGET_S``; caught_up when the server had nothing more within ``await_s``."""
         if self._stream is None or not self._stream.alive:
             self._open()
         events: list[Event] = []
         caught_up = False
+        deadline = time.monotonic() + min(READ_BUDGET_S, self.await_s)
         try:
             while len(events) < BATCH_EVENTS:
                 event = self._stream.try_next()
@@ -125,6 +129,8 @@ class ChangeStreamTail:
                     caught_up = True
                     break
                 events.append(event)
+                if time.monotonic() >= deadline:
+                    break  # a steady stream is never quiet: hand out what has arrived
         except OperationFailure as e:
             self.close()
             raise self._lost(e) from e
