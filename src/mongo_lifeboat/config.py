@@ -9,11 +9,9 @@ so is treated as a secret from then on (never printed; see ``secrets``).
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import tomllib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,67 +29,18 @@ from pydantic import (
 from . import secrets
 from .errors import ConfigError, UsageError
 
+# Read as config.* by callers too: the plan's value types are its vocabulary.
+from .periods import check_cron, format_duration, parse_duration
+from .periods import cron_interval as cron_interval
+
 DEFAULT_PLAN = Path("lifeboat.toml")
 
 # -- value types -------------------------------------------------------------------------
 
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-
-
-def parse_duration(value: Any) -> float:
-    """``90s``, ``5m``, ``6h``, ``14d``, ``1h30m`` -> seconds. A bare number is refused:
-    whether it meant seconds or minutes is exactly the mistake a plan must not hide."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        raise ValueError(f"write a unit: {value}s, {value}m, {value}h or {value}d")
-    text = str(value).strip().replace(" ", "")
-    if not text or _DURATION.sub("", text):
-        raise ValueError(f"not a duration: {value!r} (write 90s, 5m, 6h, 14d or 1h30m)")
-    return sum(float(n) * _UNITS[unit] for n, unit in _DURATION.findall(text))
-
-
-def format_duration(seconds: float) -> str:
-    """Short and readable: ``250ms``, ``4.2s``, ``7h30m``, ``14d`` (whole seconds from a minute up)."""
-    if seconds == 0:
-        return "0s"
-    if abs(seconds) < 1:
-        return f"{round(seconds * 1000)}ms"
-    if abs(seconds) < 60:
-        return f"{round(seconds, 1):g}s"
-    sign, rest = ("-" if seconds < 0 else ""), round(abs(seconds))
-    parts = []
-    for unit in ("d", "h", "m", "s"):
-        n, rest = divmod(rest, int(_UNITS[unit]))
-        if n:
-            parts.append(f"{n}{unit}")
-    return sign + "".join(parts)
-
-
-def _check_cron(expr: str) -> str:
-    from croniter import croniter  # loaded only by a plan with schedules
-
-    if not croniter.is_valid(expr) or len(expr.split()) not in (5, 6):
-        raise ValueError(
-            f"not a cron expression: {expr!r} (five fields: minute hour day month weekday; "
-            "a sixth gives seconds)"
-        )
-    return expr
-
-
-def cron_interval(expr: str, start: datetime | None = None, fires: int = 64) -> float:
-    """The longest gap (seconds) between consecutive runs of ``expr`` over its next ``fires``
-    runs: what a schedule promises at worst."""
-    from croniter import croniter
-
-    it = croniter(expr, start or datetime.now(UTC))
-    times = [it.get_next(datetime) for _ in range(fires)]
-    return max((b - a).total_seconds() for a, b in itertools.pairwise(times))
-
-
 Duration = Annotated[
     float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
 ]
-Cron = Annotated[str, AfterValidator(_check_cron)]
+Cron = Annotated[str, AfterValidator(check_cron)]
 
 
 # -- the plan ----------------------------------------------------------------------------
