@@ -46,6 +46,27 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+# The storage contract's parameters that are emulated object stores (the rest are files or memory).
+_EMULATED = {"s3", "s3-versioned", "gcs", "azure"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tiers, applied from what a test needs, so the inner loop is
+    ``pytest -m "not server and not emulator and not browser"`` and nothing has to remember to
+    mark itself: every integration test starts servers; emulated stores show in a test's
+    parameters or fixtures; the browser test is the dashboard's."""
+    for item in items:
+        path = Path(str(item.path))
+        if "integration" in path.parts:
+            item.add_marker(pytest.mark.server)
+            if path.name == "test_dashboard_browser.py":
+                item.add_marker(pytest.mark.browser)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if any(str(v) in _EMULATED for v in params.values()) or fixtures & {"emulators", "cloud_repo"}:
+            item.add_marker(pytest.mark.emulator)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _missing_fixtures:
         terminalreporter.write_line(

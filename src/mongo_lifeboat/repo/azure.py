@@ -88,7 +88,7 @@ class AzureStorage:
         if getattr(e, "error_code", None) == "ContainerNotFound":
             return RepositoryError(
                 f"Azure container of {self.url} not found",
-                "check the container's name (lifeboat init creates a missing one)",
+                "check the container's name (initialising the repository creates a missing one)",
             )
         if isinstance(e, ServiceRequestError | ServiceResponseError) or status in _TRANSIENT_STATUS:
             return TransientStorageError(_first_line(e))  # repo.retrying names the operation
