@@ -102,11 +102,15 @@ def test_check_without_a_plan_says_so_and_plan_show_prints_toml(tmp_path: Path) 
     assert res.error_lines[0].startswith("error: no plan file") and "lifeboat plan init" in res.error_lines[1]
     plan = tmp_path / "lifeboat.toml"
     assert lifeboat("plan", "init", str(plan)).code == 0
-    env = {"LIFEBOAT_SOURCE_PASSWORD": "pw-never-shown", "LIFEBOAT_S3_SECRET": "x"}
+    env = {
+        "LIFEBOAT_SOURCE_PASSWORD": "pw-never-shown",
+        "LIFEBOAT_S3_SECRET": "x",
+        "LIFEBOAT_NOTIFY_URL": "json://hooks.example.com/tok-never-shown",
+    }
     shown = lifeboat("--config", str(plan), "plan", "show", env=env)
     assert shown.code == 0, shown.stderr
     import tomllib
 
     parsed = tomllib.loads(shown.stdout)  # what it prints is a plan file again
     assert parsed["deployment"]["member"] == "auto" and parsed["repository"]
-    assert "pw-never-shown" not in shown.stdout
+    assert "pw-never-shown" not in shown.stdout and "tok-never-shown" not in shown.stdout
