@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import BinaryIO, TypeVar
@@ -42,6 +43,7 @@ class FaultyStorage:
         self.outage_began: float | None = None  # monotonic time of the first request refused
         self.requests = 0
         self.failures = 0
+        self.gets: Counter[str] = Counter()  # reads per key (how often each object is fetched)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
@@ -76,6 +78,8 @@ class FaultyStorage:
         return self._request("put", lambda: self.inner.put(key, stream, meta))
 
     def get(self, key: str, offset: int = 0, length: int | None = None) -> BinaryIO:
+        with self._lock:
+            self.gets[key] += 1
         return self._request("get", lambda: self.inner.get(key, offset, length))
 
     def stat(self, key: str) -> ObjectInfo:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -122,13 +122,25 @@ def read_state(storage: Storage, deployment: str) -> dict[str, Any] | None:
         return None
 
 
-def iter_raw_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[bytes]:
-    """Raw BSON entries of ``segments`` in order, each object checked before use. A damaged
-    segment is recorded as such (``repo.damage``): from then on it is a gap in the timeline,
-    not an error each command meets again."""
+# A local copy of a segment's entries, where one was kept (``segment_spool``), else None.
+LocalCopy = Callable[["Segment"], Iterator[list[bytes]] | None]
+
+
+def no_local_copy(seg: Segment) -> Iterator[list[bytes]] | None:
+    return None
+
+
+def iter_raw_entries(
+    storage: Storage, segments: Iterable[Segment], local: LocalCopy = no_local_copy
+) -> Iterator[bytes]:
+    """Raw BSON entries of ``segments`` in order, each object checked before use (from
+    ``local`` where it holds a checked copy). A damaged segment is recorded as such
+    (``repo.damage``): from then on it is a gap in the timeline, not an error each command
+    meets again."""
     for seg in segments:
         try:
-            for batch in read_documents(storage, seg.file):
+            batches = local(seg)
+            for batch in batches if batches is not None else read_documents(storage, seg.file):
                 yield from batch
         except IntegrityError as e:
             record_damage(storage, seg.key, e.message)
@@ -150,6 +162,7 @@ def backup_oplog_raw(
     manifest: Manifest,
     segments: Iterable[Segment] = (),
     counts: dict[str, int] | None = None,
+    local: LocalCopy = no_local_copy,
 ) -> Iterator[bytes]:
     """A base backup's bracket, then the archived ``segments`` after its ``end_ts``, as one
     stream of raw entries (so a transaction spanning the two is seen whole). Every object is
@@ -166,7 +179,7 @@ def backup_oplog_raw(
             f"{bracket.file.key} holds {counts['bracket']} entries; the manifest says {bracket.entries}"
         )
     end = manifest.end
-    for raw in iter_raw_entries(storage, segments):
+    for raw in iter_raw_entries(storage, segments, local):
         if entry_ts(raw) > end:
             counts["more"] += 1
             yield raw
@@ -177,9 +190,10 @@ def backup_oplog(
     manifest: Manifest,
     segments: Iterable[Segment] = (),
     counts: dict[str, int] | None = None,
+    local: LocalCopy = no_local_copy,
 ) -> Iterator[dict[str, Any]]:
     """:func:`backup_oplog_raw`, decoded."""
-    for raw in backup_oplog_raw(storage, manifest, segments, counts):
+    for raw in backup_oplog_raw(storage, manifest, segments, counts, local):
         yield bson.decode(raw, codec_options=CODEC)
 
 
