@@ -1,4 +1,4 @@
-"""Issue 36, item 3: a point-in-time restore reads each archived segment once — fetched several
+"""Issue 36, item 3: a point-in-time restore (and a drill) reads each archived segment once — fetched several
 at a time, checked as it arrives, before anything is written — and replays the local copy."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.points import LATEST
 from mongo_lifeboat.demo import workload
+from mongo_lifeboat.drill.service import DrillOptions, run_drill
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.oplog.segment_spool import SegmentSpool
 from mongo_lifeboat.repo.filesystem import FileStorage
@@ -43,6 +44,12 @@ def test_a_point_in_time_restore_fetches_each_segment_once(servers: ServerPool, 
     assert_same(src, target.client())
     reads = {seg.key: counting.gets[seg.key] for seg in pitr.segments}
     assert set(reads.values()) == {1}, reads  # once each: no verify pass and replay pass
+
+    # A drill proves every segment and restores from the same copies: once each there too.
+    counting.gets.clear()
+    drilled = run_drill(counted, None, DrillOptions(source.uri, staging=servers.new().uri))
+    assert drilled.verdict == "pass", drilled.failures
+    assert {counting.gets[seg.key] for seg in pitr.segments} == {1}
 
     # Past its budget the spool keeps nothing: each segment is checked, and read again to replay.
     first = pitr.segments[0]

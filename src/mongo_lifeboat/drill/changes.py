@@ -24,7 +24,7 @@ from ..oplog.capture import oplog_readable
 from ..oplog.change_tail import streamed_through_now
 from ..oplog.entries import Op, Unit, units
 from ..oplog.reader import OplogReader, oldest_ts
-from ..oplog.segments import Segment, iter_entries
+from ..oplog.segments import LocalCopy, Segment, iter_entries, no_local_copy
 from ..repo.storage import Storage
 from ..timestamps import just_before, to_str
 
@@ -117,12 +117,17 @@ def _live_after(reader: OplogReader) -> Iterator[dict[str, Any]]:
 
 
 def commanded_between(
-    storage: Storage, segments: list[Segment], start: Timestamp, stop: Timestamp
+    storage: Storage,
+    segments: list[Segment],
+    start: Timestamp,
+    stop: Timestamp,
+    local: LocalCopy = no_local_copy,
 ) -> Changes:
-    """The archived writes with ``start < ts < stop`` (between a base backup and T)."""
+    """The archived writes with ``start < ts < stop`` (between a base backup and T), from
+    ``local`` copies where the restore kept them."""
     changes = Changes(start)
     inside = [s for s in segments if s.end > start and s.start < stop]
-    for unit in units(iter_entries(storage, inside)):
+    for unit in units(iter_entries(storage, inside, local)):
         if start < unit.ts < stop:
             changes.add(unit)
     return changes

@@ -24,6 +24,7 @@ from ..errors import LifeboatError, StagingIsSource
 from ..events import PhaseClock, Reporter, Update, silent
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
+from ..oplog.segment_spool import SegmentSpool
 from ..repo.integrity import verify_objects
 from ..repo.repository import Repository
 from ..restore.pitr import PitrPlan, choose_restore
@@ -122,22 +123,27 @@ def run_drill(
     proof = Proof()
     source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
     try:
-        with staging_client(opts, source) as (staging, staging_name):
+        with staging_client(opts, source) as (staging, staging_name), SegmentSpool() as spool:
             with clock.phase("fetch_verify"):
-                objects = plan.objects() + ([s.file for s in pitr.segments] if pitr else [])
-                verified = verify_objects(repo.storage, plan.manifest.backup_id, objects, opts.jobs)
+                verified = verify_objects(repo.storage, plan.manifest.backup_id, plan.objects(), opts.jobs)
+                if pitr:  # fetched once: the proof checks them here, the restore replays these copies
+                    fetched = spool.fetch(repo.storage, pitr.segments, opts.jobs)
+                    verified.objects += len(pitr.segments)
+                    verified.bytes += sum(s.size for s in pitr.segments)
+                    verified.oplog_entries += fetched.entries
+                    verified.problems += fetched.problems
             for problem in verified.problems:
                 proof.fail("integrity", problem["problem"], object=problem["object"])
             if verified.ok:
                 try:
-                    _restore(repo, plan, pitr, staging, opts, clock)
+                    _restore(repo, plan, pitr, staging, opts, clock, spool)
                 except (LifeboatError, PyMongoError) as e:
                     proof.fail("restore", redact(getattr(e, "message", str(e))))
             if verified.ok and not proof.failures:
                 if opts.before_proof is not None:
                     opts.before_proof(staging)
                 with clock.phase("proof"):
-                    _prove(proof, repo, history, plan, target, source, staging, opts.jobs)
+                    _prove(proof, repo, history, plan, target, source, staging, opts.jobs, spool)
     finally:
         source.close()
     return _report(repo, history, plan, target, opts, started, staging_name, clock, proof, verified)
@@ -150,6 +156,7 @@ def _restore(
     staging: MongoClient[Any],
     opts: DrillOptions,
     clock: PhaseClock,
+    spool: SegmentSpool,
 ) -> None:
     def on_update(u: Update) -> None:
         if u.kind == "phase":  # several restore phases make one drill phase
@@ -162,6 +169,7 @@ def _restore(
         RestoreOptions(jobs=opts.jobs, drop=opts.staging != "scratch"),
         on_update,
         pitr,
+        spool,
     )
     for name, seconds in result.phases.items():
         clock.add(_PHASE_OF.get(name, name), seconds)
@@ -176,6 +184,7 @@ def _prove(
     source: MongoClient[Any],
     staging: MongoClient[Any],
     jobs: int,
+    spool: SegmentSpool,
 ) -> None:
     data_ns = [t.target_ns for t in plan.collections if not t.is_buckets and t.entry.type == "collection"]
     for task in plan.collections:
@@ -199,7 +208,7 @@ def _prove(
     judge_absent(proof, changes, absent, counts)
     written = restored_and_written(staging, changes, [ns for ns in data_ns if ns not in compared.at_t])
     judge_data(proof, changes, compared.restored, written, compared.candidates, counts, compared.at_t)
-    before = commanded_between(repo.storage, history.segments, plan.manifest.end, target)
+    before = commanded_between(repo.storage, history.segments, plan.manifest.end, target, spool.batches)
     every_ns = [t.source_ns for t in [*plan.collections, *plan.views]]
     check_structure(
         proof, staging, source, plan, {ns for ns in every_ns if not before.stable_collection(ns)}, changes

@@ -65,6 +65,7 @@ class SegmentSpool:
         self.report = SpoolReport()
         self._file = tempfile.TemporaryFile(prefix="lifeboat-segments-")  # noqa: SIM115 (closed by close())
         self._kept: dict[str, tuple[int, int, str]] = {}  # key -> offset, length, sha256
+        self.checked: set[str] = set()  # fetched and found intact (kept or not)
         self._end = 0
 
     def fetch(self, storage: Storage, segments: Iterable[Segment], jobs: int = 4) -> SpoolReport:
@@ -97,6 +98,7 @@ class SegmentSpool:
             self.report.problems.append({"object": seg.key, "problem": e.message})
             return
         self.report.fetched += 1
+        self.checked.add(seg.key)
         self.report.bytes += len(data)
         self.report.entries += seg.entries
         if self._end + len(data) > self.budget:

@@ -197,9 +197,11 @@ def _entries_of(storage: Storage, seg: Segment, batches: Iterator[list[bytes]] |
         ) from e
 
 
-def iter_entries(storage: Storage, segments: Iterable[Segment]) -> Iterator[dict[str, Any]]:
+def iter_entries(
+    storage: Storage, segments: Iterable[Segment], local: LocalCopy = no_local_copy
+) -> Iterator[dict[str, Any]]:
     """Decoded entries of ``segments`` in order, each object checked before use."""
-    for raw in iter_raw_entries(storage, segments):
+    for raw in iter_raw_entries(storage, segments, local):
         yield bson.decode(raw, codec_options=CODEC)
 
 

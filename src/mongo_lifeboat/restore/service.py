@@ -143,12 +143,16 @@ def run_restore(
     opts: RestoreOptions,
     report_to: Reporter = silent,
     pitr: PitrPlan | None = None,
+    spool: SegmentSpool | None = None,
 ) -> RestoreReport:
     """Restore ``plan`` (to its end_ts), or with ``pitr`` on to ``pitr.stop_before``. The
     archived segments are fetched once (``segment_spool``): checked before anything is written,
-    replayed from the local copy."""
-    with SegmentSpool(opts.segment_spool_bytes) as spool:
+    replayed from the local copy. ``spool``: one the caller already fetched them into (a drill's
+    integrity proof), which stays the caller's to close."""
+    if spool is not None:
         return _run_restore(repo, plan, target, opts, report_to, pitr, spool)
+    with SegmentSpool(opts.segment_spool_bytes) as own:
+        return _run_restore(repo, plan, target, opts, report_to, pitr, own)
 
 
 def _run_restore(
@@ -171,9 +175,8 @@ def _run_restore(
         phases.start("verify")
         objects = plan.objects() if opts.verify_first or opts.drop else []
         result = verify_objects(repo.storage, plan.manifest.backup_id, objects, opts.jobs)
-        problems = result.problems + (
-            spool.fetch(repo.storage, pitr.segments, opts.jobs).problems if pitr else []
-        )
+        unchecked = [s for s in pitr.segments if s.key not in spool.checked] if pitr else []
+        problems = result.problems + spool.fetch(repo.storage, unchecked, opts.jobs).problems
         if problems:
             first = problems[0]
             damaged = [p for p in problems if layout.is_segment_key(p["object"])]
