@@ -21,12 +21,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 
-import bson
 import zstandard
-from bson.errors import BSONError
 
 from .. import interrupts
 from ..errors import IntegrityError
+from ..repo.integrity import count_parsed
 from ..repo.objects import fetch_verified, iter_bson
 from ..repo.storage import Storage
 from .segments import Segment
@@ -45,18 +44,8 @@ class SpoolReport:
 
 def _entries(data: bytes, seg: Segment) -> int:
     """Every entry of a segment's (verified) stored bytes parsed; their number."""
-    count = 0
     stream = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
-    for batch in iter_bson(stream, seg.key):
-        for raw in batch:
-            try:
-                bson.decode(raw)
-            except (BSONError, ValueError, IndexError) as e:
-                raise IntegrityError(f"unparseable BSON entry in {seg.key}: {e}") from e
-        count += len(batch)
-    if count != seg.entries:
-        raise IntegrityError(f"{seg.key} holds {count} entries; its name says {seg.entries}")
-    return count
+    return count_parsed(iter_bson(stream, seg.key), seg.file)
 
 
 class SegmentSpool:

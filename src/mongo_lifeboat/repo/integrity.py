@@ -41,8 +41,13 @@ def check_object(storage: Storage, entry: FileEntry) -> int:
         except ValueError as e:
             raise IntegrityError(f"not valid JSON: {entry.key}") from e
         return 0
+    return count_parsed(read_documents(storage, entry), entry)
+
+
+def count_parsed(batches: Iterable[list[bytes]], entry: FileEntry) -> int:
+    """Every document of ``batches`` parsed; their number, which must be ``entry``'s."""
     seen = 0
-    for batch in read_documents(storage, entry):
+    for batch in batches:
         for raw in batch:
             try:
                 bson.decode(raw)
