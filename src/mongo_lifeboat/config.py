@@ -30,7 +30,13 @@ from . import secrets
 from .errors import ConfigError, UsageError
 
 # Read as config.* by callers too: the plan's value types are its vocabulary.
-from .periods import check_cron, format_duration, parse_duration
+from .periods import (
+    check_cron,
+    format_duration,
+    format_duration_or_never,
+    parse_duration,
+    parse_duration_or_never,
+)
 from .periods import cron_interval as cron_interval
 
 DEFAULT_PLAN = Path("lifeboat.toml")
@@ -39,6 +45,12 @@ DEFAULT_PLAN = Path("lifeboat.toml")
 
 Duration = Annotated[
     float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+# A duration that can be turned off: "never" (None).
+DurationOrNever = Annotated[
+    float | None,
+    BeforeValidator(parse_duration_or_never),
+    PlainSerializer(format_duration_or_never, return_type=str),
 ]
 Cron = Annotated[str, AfterValidator(check_cron)]
 
@@ -217,6 +229,12 @@ class ArchiverSettings(_Section):
     """``lifeboat stream`` (and the agent's archiver)."""
 
     drain_timeout: Duration = 30.0  # on SIGTERM, catch up for at most this long, then commit and exit
+    # Compaction (lifeboat compact; the agent on compact_schedule): segments whose minute is
+    # older than merge_minutes_after become one segment per minute, and whose hour is older than
+    # merge_hours_after one per hour ("never": that level is off). See oplog.compaction.
+    merge_minutes_after: DurationOrNever = 3600.0
+    merge_hours_after: DurationOrNever = 86400.0
+    compact_schedule: Cron | None = "*/15 * * * *"
 
 
 class Plan(_Section):

@@ -22,6 +22,15 @@ def parse_duration(value: Any) -> float:
     return sum(float(n) * _UNITS[unit] for n, unit in _DURATION.findall(text))
 
 
+def parse_duration_or_never(value: Any) -> float | None:
+    """A duration, or ``"never"`` (None): a setting that can be turned off."""
+    return None if value is None or str(value).strip().lower() == "never" else parse_duration(value)
+
+
+def format_duration_or_never(seconds: float | None) -> str:
+    return "never" if seconds is None else format_duration(seconds)
+
+
 def format_duration(seconds: float) -> str:
     """Short and readable: ``250ms``, ``4.2s``, ``7h30m``, ``14d`` (whole seconds from a minute up)."""
     if seconds == 0:

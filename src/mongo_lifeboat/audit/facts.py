@@ -192,8 +192,10 @@ def gather_facts(
             facts.drills = drills.history(facts.repo.storage, facts.history.deployment)
             facts.delivery = last_delivery(facts.repo.storage, facts.history.deployment)
             for fact, repo in opened:
-                ends = [s.end for s in list_segments(repo.storage, facts.history.deployment)]
-                fact.archived_to = max(ends) if ends else None
+                held = [*facts.history.segments, *facts.history.damaged] if len(opened) == 1 else None
+                if held is None:
+                    held = list_segments(repo.storage, facts.history.deployment)
+                fact.archived_to = max((s.end for s in held), default=None)
         except LifeboatError as e:
             facts.history_error = _message(e)
     if source_uri:

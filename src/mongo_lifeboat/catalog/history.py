@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from ..repo import layout
 from ..repo.damage import damaged_objects
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
-from ..repo.storage import ObjectMissing, Storage
+from ..repo.storage import ObjectInfo, ObjectMissing, Storage
 from ..timestamps import from_hex16, parse_iso
 from .snapshots import SnapshotManifest, list_snapshots
 from .timeline import Timeline, build_timeline
@@ -48,9 +48,10 @@ class History:
     damaged_bases: dict[str, str] = field(default_factory=dict)
 
 
-def deployments(repo: Repository) -> list[str]:
-    names = {b.manifest.deployment for b in repo.list_backups() if b.manifest}
-    for obj in repo.storage.list():
+def deployments(repo: Repository, listed: Sequence[ObjectInfo] | None = None) -> list[str]:
+    listed = list(repo.storage.list()) if listed is None else listed
+    names = {b.manifest.deployment for b in repo.list_backups(listed) if b.manifest}
+    for obj in listed:
         if layout.is_segment_key(obj.key) or obj.key.split("/")[1:2] == ["snapshots"]:
             names.add(obj.key.split("/", 1)[0])
     return sorted(names)
@@ -63,7 +64,10 @@ def single_deployment(repo: Repository) -> str | None:
 
 
 def load_history(repo: Repository, deployment: str | None = None) -> History:
-    known = deployments(repo)
+    # One listing of the repository serves the backups, the deployments and the segments (each
+    # used to make its own: three times the requests that grow with the archive's age).
+    listed = list(repo.storage.list())
+    known = deployments(repo, listed)
     if deployment is None:
         if not known:
             raise BackupNotFound(f"no backups or archived oplog in {repo.url}", remedy=Remedy("backup"))
@@ -71,10 +75,10 @@ def load_history(repo: Repository, deployment: str | None = None) -> History:
             raise SeveralDeployments(f"the repository holds several deployments: {', '.join(known)}")
         deployment = known[0]
     manifests = [
-        b.manifest for b in repo.list_backups() if b.manifest and b.manifest.deployment == deployment
+        b.manifest for b in repo.list_backups(listed) if b.manifest and b.manifest.deployment == deployment
     ]
     recorded = damaged_objects(repo.storage, deployment)
-    archived = list_segments(repo.storage, deployment)
+    archived = list_segments(repo.storage, deployment, recorded, listed)
     segments = [s for s in archived if s.key not in recorded]
     damaged = [s for s in archived if s.key in recorded]
     state = read_state(repo.storage, deployment)

@@ -40,6 +40,12 @@ COMMANDS: dict[str, Entry] = {
         "Remove incomplete backups (killed or failed; never a running one) and what killed writes left "
         "half-written (untouched for 15 minutes).",
     ),
+    "compact": Entry(
+        "compact_cmd",
+        "compact",
+        "Merge aged archived segments into larger ones ([archiver] merge_minutes_after, merge_hours_after): "
+        "fewer objects to list and read.",
+    ),
     "compare": Entry(
         "verify_cmds", "compare", "Compare two deployments: counts, content hashes, indexes, options, views."
     ),

@@ -6,6 +6,7 @@ plan that was down (``repo.mirror``): at start, and every little while until it 
 
 from __future__ import annotations
 
+import bisect
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from ..repo import layout
 from ..repo.mirror import MEMBER_FAILURES, Member, MirrorStorage
 from ..repo.objects import fetch_verified
 from ..repo.storage import Storage
-from .segments import list_segments
+from .segments import Segment, list_segments
 
 
 @dataclass
@@ -29,9 +30,10 @@ def copy_archive(src: Storage, dst: Storage, deployment: str, dry_run: bool = Fa
     """The segments and gap records of ``deployment`` that ``dst`` lacks, oldest first (so its
     archive only ever grows at its end), each verified as it is read."""
     done = ArchiveCopy()
-    have = {s.key for s in list_segments(dst, deployment)}
+    held = list_segments(dst, deployment)
+    have = {s.key for s in held}
     for seg in list_segments(src, deployment):
-        if seg.key in have:
+        if seg.key in have or _within(seg, held):  # (held there merged: see oplog.compaction)
             continue
         done.segments += 1
         done.bytes += seg.size
@@ -47,6 +49,12 @@ def copy_archive(src: Storage, dst: Storage, deployment: str, dry_run: bool = Fa
                 with src.get(obj.key) as f:
                     dst.put(obj.key, io.BytesIO(f.read()))
     return done
+
+
+def _within(seg: Segment, held: list[Segment]) -> bool:
+    """Whether one of ``held`` (sorted by start, not overlapping) spans ``seg``."""
+    i = bisect.bisect_right([s.start for s in held], seg.start) - 1
+    return i >= 0 and held[i].start <= seg.start and seg.end <= held[i].end
 
 
 def catch_up(mirror: MirrorStorage, member: Member, deployment: str) -> ArchiveCopy:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +27,7 @@ from ..repo import layout
 from ..repo.damage import record_damage
 from ..repo.manifest import FileEntry, Manifest
 from ..repo.objects import fetch_verified, iter_bson, read_documents
-from ..repo.storage import ObjectMissing, Storage
+from ..repo.storage import ObjectInfo, ObjectMissing, Storage
 from ..timestamps import from_hex16, iso, to_hex16
 
 
@@ -58,12 +58,65 @@ def _wall(ms: int | None) -> str:
     return iso(datetime.fromtimestamp(ms / 1000, UTC)) if ms is not None else ""
 
 
-def list_segments(storage: Storage, deployment: str) -> list[Segment]:
-    """Every archived segment, from one listing: a segment's name carries its facts. (Segments
-    written before names did keep them in metadata: those cost one request each.)"""
+def list_segments(
+    storage: Storage,
+    deployment: str,
+    damaged: Collection[str] = (),
+    listed: Iterable[ObjectInfo] | None = None,
+) -> list[Segment]:
+    """The archived segments a reader uses, from one listing (see :func:`pick`)."""
+    return pick(all_segments(storage, deployment, listed), damaged)
+
+
+def pick(segments: Sequence[Segment], damaged: Collection[str] = ()) -> list[Segment]:
+    """One segment per stretch of the archive. Compaction (``oplog.compaction``) writes a merged
+    segment before it deletes the ones it replaces, so for a while (after a crash, or while an
+    original is under Object Lock) a stretch is held twice: the merged segment is taken and what
+    it contains is left out — unless it is known ``damaged`` and what it contains still chains
+    through its whole span, which is then taken instead. Never both: no entry is read twice."""
+    ordered = sorted(segments, key=lambda s: (s.start, -_ord(s.end)))
+    out: list[Segment] = []
+    i = 0
+    while i < len(ordered):
+        seg = ordered[i]
+        inner = []
+        j = i + 1
+        while j < len(ordered) and ordered[j].end <= seg.end:
+            inner.append(ordered[j])  # starts at or after seg.start and ends inside it
+            j += 1
+        if inner and seg.key in damaged and _chains_through(seg, inner):
+            out.extend(pick(inner, damaged))
+        else:
+            out.append(seg)
+        i = j
+    return out
+
+
+def _ord(ts: Timestamp) -> int:
+    return (ts.time << 32) | ts.inc
+
+
+def _chains_through(outer: Segment, inner: Sequence[Segment]) -> bool:
+    """Whether ``inner`` (picked as a reader would) covers ``outer``'s span without a break."""
+    position = outer.start
+    for seg in pick(inner):
+        if seg.start != position:
+            return False
+        position = seg.end
+    return position == outer.end
+
+
+def all_segments(
+    storage: Storage, deployment: str, listed: Iterable[ObjectInfo] | None = None
+) -> list[Segment]:
+    """Every segment object under the deployment, as listed (a stretch may be held twice: see
+    :func:`pick`), from one listing (``listed``: the whole repository's, when the caller has
+    made one): a segment's name carries its facts. (Segments written before names did keep
+    them in metadata: those cost one request each.)"""
     out = []
-    for obj in storage.list(layout.oplog_prefix(deployment)):
-        if not layout.is_segment_key(obj.key):
+    prefix = layout.oplog_prefix(deployment)
+    for obj in storage.list(prefix) if listed is None else listed:
+        if not obj.key.startswith(prefix) or not layout.is_segment_key(obj.key):
             continue
         start, end = layout.parse_span(obj.key)
         facts = layout.segment_facts(obj.key)

@@ -141,7 +141,9 @@ def is_immutable(key: str) -> bool:
     backup, archived segments and gap records. Leases, state and reports change; they are not."""
     parts = key.split("/")
     return len(parts) > 2 and (
-        parts[1] == "backups" or is_segment_key(key) or (parts[1:3] == ["oplog", "gaps"])
+        parts[1] == "backups"
+        or is_segment_key(key)
+        or (parts[1:3] in (["oplog", "gaps"], ["oplog", "merges"]))
     )
 
 
@@ -169,6 +171,16 @@ def is_segment_key(key: str) -> bool:
 
 def gap_key(deployment: str, start: Timestamp, end: Timestamp) -> str:
     return f"{oplog_prefix(deployment)}gaps/{to_hex16(start)}-{to_hex16(end)}.json"
+
+
+def merge_proof_prefix(deployment: str) -> str:
+    return f"{oplog_prefix(deployment)}merges/"
+
+
+def merge_proof_key(deployment: str, start: Timestamp, end: Timestamp) -> str:
+    """What a merged segment replaced (``oplog.compaction``): each source's span, entry count
+    and sha256, written before the merged segment itself."""
+    return f"{merge_proof_prefix(deployment)}{to_hex16(start)}-{to_hex16(end)}.json"
 
 
 DAMAGE_DIR = "damage"

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from .backends import open_storage
 from .manifest import FORMAT_VERSION, Manifest
 from .mirror import Member, MirrorStorage
 from .retrying import DEFAULT_DEADLINE_S, RetryingStorage
-from .storage import ObjectMissing, Storage, check_key
+from .storage import ObjectInfo, ObjectMissing, Storage, check_key
 
 if TYPE_CHECKING:
     from ..config import RepositorySettings
@@ -244,9 +245,11 @@ class Repository:
         self._manifests[key] = manifest
         return manifest
 
-    def list_backups(self) -> list[BackupListing]:
+    def list_backups(self, listed: Iterable[ObjectInfo] | None = None) -> list[BackupListing]:
+        """Every backup, complete or not (``listed``: the repository's listing, when the caller
+        has just made one: a listing is the cost that grows with the repository)."""
         seen: dict[tuple[str, str], str | None] = {}
-        for obj in self.storage.list():
+        for obj in self.storage.list() if listed is None else listed:
             parsed = layout.parse_backup_key(obj.key)
             if parsed is None:
                 continue
