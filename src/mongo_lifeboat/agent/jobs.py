@@ -6,6 +6,7 @@ reports (a crash, a prune, a read-back)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -72,7 +73,11 @@ class Jobs:
             "drill": JobState("drill", plan.schedule.drill),
             "prune": JobState("prune"),
             "sample": JobState("sample", plan.sampling.schedule),
+            "compact": JobState("compact", plan.archiver.compact_schedule),
         }
+        # Prune and compaction both delete archived segments under the deployment's prune lease:
+        # the agent runs them one after the other rather than have one refused.
+        self._edits = threading.Lock()
 
     def complete_backups(self) -> list[Manifest]:
         return [b.manifest for b in self.host.repository.list_backups() if b.manifest is not None]
@@ -123,6 +128,10 @@ class Jobs:
         self.prune()
 
     def prune(self) -> None:
+        with self._edits:
+            self._prune()
+
+    def _prune(self) -> None:
         for repo in self.host.plan.repository:
             if not (repo.keep_last or repo.keep_daily or repo.keep_weekly or repo.recovery_window):
                 continue
@@ -143,6 +152,31 @@ class Jobs:
                     deleted_backups=deleted,
                 ),
             )
+
+    def compact(self) -> None:
+        """Merge aged archived segments in every repository (``lifeboat compact`` walks them)."""
+        if self.host.stopping():
+            return
+        with self._edits:
+            result = self._run("compact", "compact")
+        doc = result.document if isinstance(result.document, dict) else {}
+        if not result.ok or not doc:
+            self.host.alerts.outcome("compact", self._failed("compact", result))
+            return
+        done = doc.get("repositories", [])
+        merged = sum(int(r.get("replaced", 0)) for r in done)
+        into = sum(int(r.get("merged", 0)) for r in done)
+        self.host.alerts.outcome(
+            "compact",
+            self.host.event(
+                "compact",
+                "success",
+                f"compacted {len(done)} archive(s): {merged} segment(s) merged into {into}",
+                merged=merged,
+                into=into,
+            ),
+            news_when_ok=False,  # every quarter hour: only a failure (and its recovery) is news
+        )
 
     def drill(self) -> None:
         if self.host.stopping():

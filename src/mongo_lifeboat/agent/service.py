@@ -153,6 +153,8 @@ class Agent:
             complete = self.jobs.complete_backups()
             if job == "backup":
                 return parse_iso(complete[-1].started_at) if complete else None
+            if job == "compact":
+                return None  # cheap when there is nothing to merge: once at start, then on schedule
             if job == "sample":
                 last = last_sample(self.repository.storage)
                 return parse_iso(last["at"]) if last else None
@@ -167,6 +169,7 @@ class Agent:
             ("backup", self.plan.schedule.base_backup, self.jobs.backup),
             ("drill", self.plan.schedule.drill, self.jobs.drill),
             ("sample", self.plan.sampling.schedule, self.jobs.sample),
+            ("compact", self.plan.archiver.compact_schedule, self.jobs.compact),
         ):
             self.jobs.states[name].schedule = expr
             if self.scheduler.get_job(name):

@@ -115,6 +115,8 @@ _AFTER_INTERRUPT = {
     "partial objects",
     "copy": "copy is incremental and verifies each object: run it again to finish",
     "prune": "what was deleted is gone, the rest is kept: run prune again to finish",
+    "compact": "every entry is held once or twice, never lost (readers take one copy): run compact again "
+    "to finish",
     "snapshot": "writes were unlocked and nothing was recorded: take the snapshot again",
     "verify": "nothing was changed: run verify again",
 }
