@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +46,7 @@ from ..repo.objects import ObjectWriter, read_documents
 from ..repo.repository import Repository
 from ..repo.storage import ObjectMissing, Storage
 from ..timestamps import iso, to_hex16, to_str
-from .segments import Segment, all_segments, entry_ts, iter_raw_entries, pick
+from .segments import READ_AHEAD, Segment, all_segments, entry_ts, iter_raw_entries, pick
 
 
 @dataclass(frozen=True)
@@ -168,47 +169,50 @@ def _runs(
     """Chained runs of two or more segments whose ends fall in one window of ``level`` wholly
     older than its age, of one capture, cut at ``MAX_MERGED_BYTES``. The newest segment is
     never taken (the archiver resumes from it)."""
-    runs: list[list[Segment]] = []
-    current: list[Segment] = []
-    window = None
 
-    def close() -> None:
-        nonlocal current
-        if len(current) > 1:
-            runs.append(current)
-        current = []
-
-    for seg in segments:
+    def window(seg: Segment) -> int | None:
         w = seg.end.time // level.span_s
         old_enough = (w + 1) * level.span_s <= now - level.after_s
-        if not old_enough or seg.end == newest or seg.key.startswith("("):
-            close()
-            window = None
-            continue
-        chained = bool(current) and seg.start == current[-1].end
-        fits = sum(s.size for s in current) + seg.size <= MAX_MERGED_BYTES
-        if w != window or not chained or not fits or _capture(storage, seg) != _capture(storage, current[0]):
-            close()
-        window = w
-        current.append(seg)
-    close()
+        return w if old_enough and seg.end != newest and not seg.key.startswith("(") else None
+
+    candidates = [s for s in segments if window(s) is not None]
+    captures = _captures(storage, candidates)
+    runs: list[list[Segment]] = []
+    current: list[Segment] = []
+    for seg in segments:
+        w = window(seg)
+        if current and (
+            w != window(current[-1])
+            or seg.start != current[-1].end
+            or sum(s.size for s in current) + seg.size > MAX_MERGED_BYTES
+            or captures.get(seg.key) != captures.get(current[0].key)
+        ):
+            if len(current) > 1:
+                runs.append(current)
+            current = []
+        if w is not None:
+            current.append(seg)
+    if len(current) > 1:
+        runs.append(current)
     return runs
 
 
-_CAPTURES: dict[str, str] = {}
+_CAPTURES: dict[str, str] = {}  # segments never change: asked once per process
 
 
-def _capture(storage: Storage, seg: Segment) -> str:
-    """Which source a segment's entries were read from (a merge never mixes two: the chain
-    proofs treat them differently)."""
-    if seg.key not in _CAPTURES:
-        _CAPTURES[seg.key] = storage.stat(seg.key).meta.get("capture", "oplog")
-    return _CAPTURES[seg.key]
+def _captures(storage: Storage, segments: list[Segment]) -> dict[str, str]:
+    """Which source each segment's entries were read from (a merge never mixes two: the chain
+    proofs treat them differently), asked several at a time (a request each on an object store)."""
+    todo = [s.key for s in segments if s.key not in _CAPTURES]
+    with ThreadPoolExecutor(max_workers=READ_AHEAD, thread_name_prefix="lifeboat-compact") as pool:
+        for key, meta in zip(todo, pool.map(lambda k: storage.stat(k).meta, todo), strict=True):
+            _CAPTURES[key] = meta.get("capture", "oplog")
+    return {s.key: _CAPTURES[s.key] for s in segments}
 
 
 def _merge(storage: Storage, deployment: str, run: list[Segment], out: CompactionReport) -> None:
     start, end = run[0].start, run[-1].end
-    capture = _capture(storage, run[0])
+    capture = _captures(storage, run[:1])[run[0].key]
     proof = {
         "start": to_hex16(start),
         "end": to_hex16(end),
@@ -290,47 +294,85 @@ def _reads_back(storage: Storage, seg: Segment) -> str | None:
     return None if count == seg.entries else f"it holds {count} entries, not {seg.entries}"
 
 
+def _free_of_lock(storage: Storage, segs: Sequence[Segment]) -> tuple[list[Segment], list[dict[str, str]]]:
+    """Which of ``segs`` (oldest first) Object Lock lets go now, and until when the others stay.
+    Locks end in the order objects were written: the oldest locked means all are, the newest
+    free means all are; only in between is each one asked (a request each on an object store)."""
+    oldest = storage.locked_until(segs[0].key)
+    if oldest is not None:
+        later = f"{oldest.isoformat(timespec='seconds')} or later"
+        return [], [{"segment": s.key, "until": later} for s in segs]
+    if len(segs) == 1 or storage.locked_until(segs[-1].key) is None:
+        return list(segs), []
+    free, locked = [segs[0]], []
+    for seg in segs[1:]:
+        until = storage.locked_until(seg.key)
+        if until is None:
+            free.append(seg)
+        else:
+            locked.append({"segment": seg.key, "until": until.isoformat(timespec="seconds")})
+    return free, locked
+
+
 def _delete_sources(
     storage: Storage, deployment: str, sources: Sequence[Segment], out: CompactionReport
 ) -> None:
-    for seg in sources:
-        until = storage.locked_until(seg.key)
-        if until is not None:
-            out.locked.append({"segment": seg.key, "until": until.isoformat(timespec="seconds")})
-            continue
-        storage.delete([seg.key])
-        out.deleted += 1
-        crash_point("compact-source-deleted")
-        proof = layout.merge_proof_key(deployment, seg.start, seg.end)
-        if storage.locked_until(proof) is None:  # a merged source's own proof goes with it
-            storage.delete([proof])
+    """The sources Object Lock lets go, with the proofs of those that were merges themselves; a
+    locked one stays for a later run (readers take the merged segment meanwhile)."""
+    free, locked = _free_of_lock(storage, sources)
+    out.locked.extend(locked)
+    _delete(storage, deployment, free, out)
+
+
+def _delete(storage: Storage, deployment: str, free: Sequence[Segment], out: CompactionReport) -> None:
+    if not free:
+        return
+
+    def keys(segs: Sequence[Segment]) -> list[str]:
+        return [k for seg in segs for k in (seg.key, layout.merge_proof_key(deployment, seg.start, seg.end))]
+
+    # The first alone, then the rest in one batch: a batch that lands in part leaves the same
+    # state as a crash here, and both must read right.
+    storage.delete(keys(free[:1]))
+    crash_point("compact-source-deleted")
+    storage.delete(keys(free[1:]))
+    out.deleted += len(free)
 
 
 def _settle(storage: Storage, deployment: str, listed: list[Segment], out: CompactionReport) -> list[Segment]:
     """Finish what a killed run left: for each segment that contains others, either it reads
     back (its contained segments go) or, while they chain through its span, it goes. Returns
     the listing as it then is."""
-    outer_keys = {s.key for s in pick(listed)}
-    by_start = sorted(listed, key=lambda s: (s.start, s.end))
-    for outer in [s for s in listed if s.key in outer_keys]:
-        inner = [s for s in by_start if s.key != outer.key and outer.start <= s.start and s.end <= outer.end]
-        if not inner:
+    settled = False
+    for outer, inner in _held_twice(listed):
+        free, locked = _free_of_lock(storage, inner)
+        out.locked.extend(locked)
+        if not free:  # all under Object Lock: nothing to do (nor to read) until they may go
             continue
-        deletable = [s for s in inner if storage.locked_until(s.key) is None]
-        if not deletable:  # all under Object Lock: nothing to do until they may go
-            out.locked.extend({"segment": s.key, "until": "retention"} for s in inner)
-            continue
+        settled = True
         why = _reads_back(storage, outer)
         if why is None:
-            _delete_sources(storage, deployment, deletable, out)
-            continue
-        if pick(inner) and _covers(outer, pick(inner)):
+            _delete(storage, deployment, free, out)
+        elif _covers(outer, pick(inner)):
             storage.delete([outer.key, layout.merge_proof_key(deployment, outer.start, outer.end)])
             out.deleted += 1
             out.undone.append(outer.key)
         else:
             record_damage(storage, outer.key, why)  # what it replaced is gone: repair from a copy
-    return all_segments(storage, deployment)
+    return all_segments(storage, deployment) if settled else listed
+
+
+def _held_twice(listed: list[Segment]) -> Iterator[tuple[Segment, list[Segment]]]:
+    """Each segment that contains others, with them (oldest first), in one pass."""
+    ordered = sorted(listed, key=lambda s: (s.start, -((s.end.time << 32) | s.end.inc)))
+    i = 0
+    while i < len(ordered):
+        outer, j = ordered[i], i + 1
+        while j < len(ordered) and ordered[j].end <= outer.end:
+            j += 1
+        if j > i + 1:
+            yield outer, ordered[i + 1 : j]
+        i = j
 
 
 def _covers(outer: Segment, inner: list[Segment]) -> bool:
@@ -339,4 +381,4 @@ def _covers(outer: Segment, inner: list[Segment]) -> bool:
         if seg.start != position:
             return False
         position = seg.end
-    return position == outer.end
+    return bool(inner) and position == outer.end
