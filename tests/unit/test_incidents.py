@@ -280,3 +280,29 @@ def test_a_burst_followed_by_a_long_silence_then_a_lone_write_is_found() -> None
     later = [unit(900, "u", "a.b", T0 + timedelta(seconds=5))]  # further away than the window
     found = find_incidents(burst + later)
     assert [(i.ts, i.count) for i in found] == [(burst[0].ts, 150)]
+
+
+def test_a_pause_of_any_length_inside_an_uninterrupted_run_never_splits_it() -> None:
+    # Issue 37: on a loaded machine one deleteMany of 3,288 was reported as 2,000 (a pause split
+    # it). Its entries are one uninterrupted run (no other plain write between them): one
+    # incident of the exact count, however long the machine paused it.
+    for pause_s in (1.5, 3.0, 30.0):
+        walls = [
+            T0 + timedelta(microseconds=200 * i, seconds=pause_s if i >= 2000 else 0) for i in range(3288)
+        ]
+        found = find_incidents([unit(i + 1, "d", "shop.orders", w) for i, w in enumerate(walls)])
+        assert [(i.kind, i.count) for i in found] == [("bulk-delete", 3288)], pause_s
+
+
+def test_busy_single_writers_of_several_kinds_are_not_a_bulk_operation() -> None:
+    # Two clients updating, inserting and deleting single documents every 2 ms between them: the
+    # updates are dense, but each run of them is interrupted by the clients' other writes.
+    kinds = ["u", "i", "u", "d", "u", "u", "i", "d"]
+    stream = [
+        unit(i + 1, kinds[(i * 5 + i // 8) % 8], "shop.orders", T0 + timedelta(milliseconds=2 * i))
+        for i in range(6000)
+    ]
+    assert find_incidents(stream) == []
+    # Uninterrupted, the same updates are one operation: what the oplog cannot tell apart.
+    only_updates = [u for u in stream if u.ops[0].op == "u"]
+    assert [i.kind for i in find_incidents(only_updates)] == ["bulk-update"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -111,7 +112,7 @@ def scan_incidents(
     since: Timestamp | None = None,
     ns_filter: Callable[[str], bool] | None = None,
     min_docs: int = 100,
-    window_s: float = 1.0,
+    window_s: float = math.inf,
     min_rate: float = 50.0,
 ) -> list[Incident]:
     segments = [s for s in history.segments if since is None or s.end > since]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 from dataclasses import asdict
@@ -196,7 +197,13 @@ def timeline(ctx: Session, repo: str | None, deployment: str | None) -> None:
 @click.option(
     "--min-docs", type=click.IntRange(1), default=100, show_default=True, help="Bulk threshold (documents)."
 )
-@click.option("--window-seconds", type=FiniteFloat(0.1), default=1.0, show_default=True, help="Bulk window.")
+@click.option(
+    "--window-seconds",
+    type=FiniteFloat(0.1),
+    default=None,
+    help="Split an operation's uninterrupted run at a pause longer than this (default: never; a "
+    "loaded machine pauses an operation for any length of time).",
+)
 @json_option
 @app
 def incidents(
@@ -206,7 +213,7 @@ def incidents(
     since: str | None,
     ns_patterns: tuple[str, ...],
     min_docs: int,
-    window_seconds: float,
+    window_seconds: float | None,
 ) -> None:
     """Find drops, dropped databases, renames over collections, bulk deletes and updates."""
     out = ctx.output
@@ -219,7 +226,7 @@ def incidents(
         parse_position(since) if since else None,
         nsmap.selected if nsmap else None,
         min_docs,
-        window_seconds,
+        window_seconds if window_seconds is not None else math.inf,
     )
     data = []
     for incident in found:

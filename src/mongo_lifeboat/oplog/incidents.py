@@ -13,16 +13,27 @@ entries are told from other clients' (most certain first):
 2. MongoDB 6.1+ logs a ``deleteMany`` as non-transaction ``applyOps`` entries of a few
    deletes each: those are bursts of their own, apart from plain single deletes beside them.
 3. Otherwise (older servers, clients without retryable writes, servers that log every
-   delete alike) the burst is the dense stretch of entries: entries at most
-   ``1 / min_rate`` apart form streaks; the burst runs from the first entry of its first
-   streak of three or more to the last entry of its last such streak, streaks joined over
-   pauses of up to ``window_s`` (entries stranded in such a pause count when they are within
-   50 ms of the streaks on both sides). A client's lone writes before or after, or between
-   two bursts, are not part of them.
+   write alike) the burst is an **uninterrupted run**: entries of one namespace and kind with
+   no plain write of another kind to that namespace and no command logged between them. A
+   multi-document operation's entries are not interleaved with other kinds of writes to its
+   own collection (SecantusDB logs a chunk of up to 1,000 at once; mongod's other writers
+   carry sessions, rule 1), while busy clients writing single documents of several kinds to
+   a collection interleave them: their runs stay short, however fast they write. A run of
+   ``JOIN_RUN`` or more that is interrupted was a chunk of an operation: it goes on after.
+   Inside a run, entries at most ``1 / min_rate`` apart
+   form streaks; the burst runs from the first entry of its first streak of three or more to
+   the last entry of its last such streak; a pause does not split it (a loaded machine pauses
+   an operation for any length of time: the count must not depend on it) unless it is longer
+   than ``window_s`` (unbounded by default). Entries stranded between streaks count when they
+   are within 50 ms of the streaks on both sides; a lone write of the same kind further away
+   ends the burst. What this cannot tell: clients that write only single documents of one
+   kind to one collection, fast and alone, look like one operation (retryable writes, the
+   drivers' default, tell them apart on MongoDB).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +52,10 @@ DENSE_STREAK = 3  # entries: a streak this long is part of a burst, shorter ones
 # A few entries of a burst stranded by a pause (a busy server) sit this close to the rest; a
 # client writing a few times a second does not.
 STRAY_GAP_S = 0.05
+# An uninterrupted run this long is an operation's own, never busy single writers of several
+# kinds: when other clients' writes interrupt it (a server that commits a long operation in
+# chunks lets them in between: SecantusDB every 1,000 entries), the operation goes on after them.
+JOIN_RUN = 64
 SESSION_IDLE_S = 60.0  # a client command's entries are all logged well within this
 
 
@@ -109,6 +124,7 @@ class _Streaks:
     burst_end: _Point | None = None
     burst_n: int = 0
     pending: int = 0  # stranded entries after the burst's last dense streak
+    run_n: int = 0  # entries since the last interruption
     closed: list[tuple[_Point, _Point, int]] = field(default_factory=list)
 
     def add(self, p: _Point, weight: int) -> list[tuple[_Point, _Point, int]]:
@@ -122,6 +138,7 @@ class _Streaks:
             self.streak_start, self.streak_n = p, 0
             self.gap_before = gap if gap is not None else float("inf")
         self.streak_n += weight
+        self.run_n += weight
         self.last = p
         closed, self.closed = self.closed, []
         return closed
@@ -151,6 +168,15 @@ class _Streaks:
         self._end_streak(float("inf"))
         self._close_burst()
         self.last = None
+
+    def interrupt(self) -> list[tuple[_Point, _Point, int]]:
+        """Another plain write was logged: a short run (and any burst in it) ends here; a long
+        one was a chunk of an operation, which may go on after the writes between chunks."""
+        long_run, self.run_n = self.run_n >= JOIN_RUN, 0
+        if long_run:
+            self._end_streak(0.0)
+            return []
+        return self.close()
 
     def close(self) -> list[tuple[_Point, _Point, int]]:
         self._finish()
@@ -185,7 +211,7 @@ def _ddl_incident(unit: Unit, op: Op, wall: datetime | None) -> Incident | None:
 def find_incidents(
     stream: Iterable[Unit],
     min_docs: int = 100,
-    window_s: float = 1.0,
+    window_s: float = math.inf,
     min_rate: float = 50.0,
     ns_filter: Any = None,
 ) -> list[Incident]:
@@ -196,8 +222,9 @@ def find_incidents(
     or a transaction when it has at least ``min_docs`` on one namespace.
     """
     found: list[Incident] = []
-    tight = 1.0 / min_rate if min_rate > 0 else window_s
+    tight = 1.0 / min_rate if min_rate > 0 else 1.0
     streaks: dict[tuple[str, str, str], _Streaks] = {}
+    runs: dict[str, str] = {}  # namespace -> the kind of its plain writes' current run
     commands: dict[bytes, _Command] = {}
     last_sweep: datetime | None = None
 
@@ -229,6 +256,30 @@ def find_incidents(
         target = f"{op.db}.{op.o.get(op.command, '')}" if op.op == "c" else op.ns
         return bool(ns_filter(target) or ns_filter(op.ns))
 
+    folding: list[Incident] = []  # drops just logged, which a dropDatabase or rename may be part of
+
+    def ddl_found(incident: Incident, op: Op) -> None:
+        """A dropDatabase (a rename over a collection) is logged by some servers after a drop of
+        each collection it takes: those drops are its own; it starts at the first of them."""
+        if incident.kind == "drop":
+            folding.append(incident)
+            found.append(incident)
+            return
+        own = [
+            d
+            for d in folding
+            if (incident.kind == "dropDatabase" and d.ns.startswith(incident.ns + "."))
+            or (incident.kind == "rename-over" and d.ns == incident.ns)
+        ]
+        for d in own:
+            found.remove(d)
+        folding.clear()
+        if own:
+            incident = Incident(
+                own[0].ts, own[0].wall, incident.ns, incident.kind, sum(d.count for d in own), "", incident.ts
+            )
+        found.append(incident)
+
     for unit in stream:
         wall = unit.wall
         point = _Point(unit.ts, wall)
@@ -244,13 +295,36 @@ def find_incidents(
                     found.append(Incident(unit.ts, wall, ns, _BULK[op_kind], n, "transaction", unit.ts))
             continue
         weights: Counter[tuple[str, str, str]] = Counter()
+        plain = _plain_run(unit)
+        if (
+            plain is not None
+            and plain[1] != "c"
+            and folding
+            and any(d.ns.split(".", 1)[0] == plain[0].split(".", 1)[0] for d in folding)
+        ):
+            folding.clear()  # a write in the database between: the drops were drops of their own
+        if plain is not None and plain[1] == "c":
+            interrupted = list(runs.items())  # a command ends every run
+            runs.clear()
+        elif plain is not None and runs.get(plain[0]) not in (None, plain[1]):
+            interrupted = [(plain[0], runs[plain[0]])]
+            runs[plain[0]] = plain[1]
+        else:
+            interrupted = []
+            if plain is not None:
+                runs[plain[0]] = plain[1]
+        for ns_kind in interrupted:
+            if (ended := streaks.get((*ns_kind, "burst"))) is not None:
+                burst_found((*ns_kind, "burst"), ended.interrupt())
         for op in unit.ops:
             if not selected(op):
                 continue
             if op.op == "c":
                 incident = _ddl_incident(unit, op, wall)
                 if incident:
-                    found.append(incident)
+                    ddl_found(incident, op)
+                elif op.command not in ("drop", "dropDatabase"):
+                    folding.clear()
                 continue
             if op.op not in _BULK:
                 continue
@@ -268,6 +342,20 @@ def find_incidents(
     for cmd in commands.values():
         command_done(cmd)
     return sorted(found, key=lambda i: (i.ts, i.ns, i.kind))
+
+
+def _plain_run(unit: Unit) -> tuple[str, str] | None:
+    """The (namespace, kind) of a plain write (no session, not batched) or ``("", "c")`` for a
+    command: what continues or interrupts a run. None for what does neither (a no-op, a
+    session's write: another client's retryable write never splits an operation)."""
+    if unit.batched:
+        return None
+    for op in unit.ops:
+        if op.op == "c":
+            return ("", "c")
+        if op.op in ("i", "u", "d") and op.session is None:
+            return (op.ns, op.op)
+    return None
 
 
 def incident_ops(stream: Iterable[Unit], incident: Incident) -> Iterator[tuple[Timestamp, Op]]:
@@ -308,8 +396,8 @@ def incident_ops(stream: Iterable[Unit], incident: Incident) -> Iterator[tuple[T
 def contains(incident: Incident, unit: Unit, op: Op) -> bool:
     """Whether ``op`` (of ``unit``) is one of ``incident``'s own operations, told from other
     clients' writes beside it the way :func:`find_incidents` told them (as ``incident_ops``)."""
-    if not incident.kind.startswith("bulk"):  # a drop, dropDatabase or rename over: its own entry
-        return unit.ts == incident.ts and op.op == "c"
+    if not incident.kind.startswith("bulk"):  # a drop, dropDatabase or rename over: its entries
+        return incident.ts <= unit.ts <= (incident.last or incident.ts) and op.op == "c"
     if op.ns != incident.ns or op.op != KIND_OP[incident.kind]:
         return False
     if incident.form == "transaction":
