@@ -44,18 +44,13 @@ from bson import Timestamp
 
 from ..timestamps import iso, to_hex16, to_str
 from .entries import Op, Unit
+from .streaks import Point as _Point
+from .streaks import Streaks as _Streaks
+from .streaks import seconds as _seconds
 
 INCIDENT_PREFIX = "inc-"
 _BULK = {"d": "bulk-delete", "u": "bulk-update"}
 KIND_OP = {kind: op for op, kind in _BULK.items()}
-DENSE_STREAK = 3  # entries: a streak this long is part of a burst, shorter ones are lone writes
-# A few entries of a burst stranded by a pause (a busy server) sit this close to the rest; a
-# client writing a few times a second does not.
-STRAY_GAP_S = 0.05
-# An uninterrupted run this long is an operation's own, never busy single writers of several
-# kinds: when other clients' writes interrupt it (a server that commits a long operation in
-# chunks lets them in between: SecantusDB every 1,000 entries), the operation goes on after them.
-JOIN_RUN = 64
 SESSION_IDLE_S = 60.0  # a client command's entries are all logged well within this
 
 
@@ -91,97 +86,6 @@ class Incident:
             "kind": self.kind,
             "count": self.count,
         }
-
-
-def _seconds(a: datetime | None, b: datetime | None) -> float:
-    return (b - a).total_seconds() if a is not None and b is not None else 0.0
-
-
-@dataclass
-class _Point:
-    ts: Timestamp
-    wall: datetime | None
-
-
-@dataclass
-class _Streaks:
-    """Dense-streak detection for one (namespace, kind, form), in O(1) memory.
-
-    ``tight``: the largest gap inside a streak; ``window``: the largest pause a burst spans.
-    Dense streaks separated by a pause (a scheduler slice, a chunk boundary) are one burst,
-    and so are a few entries stranded in such a pause when they sit within ``STRAY_GAP_S``
-    of the streaks on both sides. Entries further apart are other clients' writes: they end
-    the burst and are never counted in it.
-    """
-
-    tight: float
-    window: float
-    streak_start: _Point | None = None
-    streak_n: int = 0
-    last: _Point | None = None
-    gap_before: float = 0.0  # before the current streak
-    burst_start: _Point | None = None
-    burst_end: _Point | None = None
-    burst_n: int = 0
-    pending: int = 0  # stranded entries after the burst's last dense streak
-    run_n: int = 0  # entries since the last interruption
-    closed: list[tuple[_Point, _Point, int]] = field(default_factory=list)
-
-    def add(self, p: _Point, weight: int) -> list[tuple[_Point, _Point, int]]:
-        """Feed one entry (``weight`` operations); returns the bursts that this entry closed."""
-        gap = _seconds(self.last.wall, p.wall) if self.last is not None else None
-        if gap is not None and gap > self.window:
-            self._finish()
-        elif gap is not None and gap > self.tight:
-            self._end_streak(gap)
-        if self.streak_start is None:
-            self.streak_start, self.streak_n = p, 0
-            self.gap_before = gap if gap is not None else float("inf")
-        self.streak_n += weight
-        self.run_n += weight
-        self.last = p
-        closed, self.closed = self.closed, []
-        return closed
-
-    def _end_streak(self, gap_after: float) -> None:
-        if self.streak_start is None or self.last is None:
-            return
-        if self.streak_n >= DENSE_STREAK:
-            if self.burst_start is None:
-                self.burst_start, self.burst_n = self.streak_start, 0
-            self.burst_n += self.pending + self.streak_n
-            self.pending = 0
-            self.burst_end = self.last
-        elif self.burst_start is not None and max(self.gap_before, gap_after) <= STRAY_GAP_S:
-            self.pending += self.streak_n
-        else:
-            self._close_burst()
-        self.streak_start, self.streak_n = None, 0
-
-    def _close_burst(self) -> None:
-        if self.burst_start is not None and self.burst_end is not None:
-            self.closed.append((self.burst_start, self.burst_end, self.burst_n))
-        self.burst_start = self.burst_end = None
-        self.burst_n = self.pending = 0
-
-    def _finish(self) -> None:
-        self._end_streak(float("inf"))
-        self._close_burst()
-        self.last = None
-
-    def interrupt(self) -> list[tuple[_Point, _Point, int]]:
-        """Another plain write was logged: a short run (and any burst in it) ends here; a long
-        one was a chunk of an operation, which may go on after the writes between chunks."""
-        long_run, self.run_n = self.run_n >= JOIN_RUN, 0
-        if long_run:
-            self._end_streak(0.0)
-            return []
-        return self.close()
-
-    def close(self) -> list[tuple[_Point, _Point, int]]:
-        self._finish()
-        closed, self.closed = self.closed, []
-        return closed
 
 
 @dataclass
@@ -221,23 +125,69 @@ def find_incidents(
     per second or more (a slow trickle of single deletes is not one); a client command
     or a transaction when it has at least ``min_docs`` on one namespace.
     """
-    found: list[Incident] = []
-    tight = 1.0 / min_rate if min_rate > 0 else 1.0
-    streaks: dict[tuple[str, str, str], _Streaks] = {}
-    runs: dict[str, str] = {}  # namespace -> the kind of its plain writes' current run
-    commands: dict[bytes, _Command] = {}
-    last_sweep: datetime | None = None
+    finder = IncidentFinder(min_docs, window_s, min_rate, ns_filter)
+    for unit in stream:
+        finder.feed(unit)
+    finder.close()
+    return sorted(finder.take(), key=lambda i: (i.ts, i.ns, i.kind))
 
-    def burst_found(key: tuple[str, str, str], bursts: list[tuple[_Point, _Point, int]]) -> None:
+
+class IncidentFinder:
+    """:func:`find_incidents` one unit at a time, for a reader that cannot wait for the end of
+    the stream (the archiver's live detection): ``take`` hands out the incidents that are final
+    so far; ``idle`` closes what has seen nothing new for a while."""
+
+    def __init__(
+        self, min_docs: int = 100, window_s: float = math.inf, min_rate: float = 50.0, ns_filter: Any = None
+    ) -> None:
+        self.min_docs, self.window_s, self.min_rate, self.ns_filter = min_docs, window_s, min_rate, ns_filter
+        self.tight = 1.0 / min_rate if min_rate > 0 else 1.0
+        self.found: list[Incident] = []
+        self.streaks: dict[tuple[str, str, str], _Streaks] = {}
+        self.runs: dict[str, str] = {}  # namespace -> the kind of its plain writes' current run
+        self.commands: dict[bytes, _Command] = {}
+        self.folding: list[Incident] = []  # drops just logged: a dropDatabase or rename may own them
+        self._last_sweep: datetime | None = None
+
+    def take(self) -> list[Incident]:
+        """The incidents found so far that nothing later can change (a drop that a dropDatabase
+        logged right after it may still take is held back)."""
+        ready = [i for i in self.found if i not in self.folding]
+        self.found = [i for i in self.found if i in self.folding]
+        return ready
+
+    def idle(self, now: datetime, after_s: float) -> None:
+        """Close every burst and command that has seen no entry for ``after_s`` by ``now``
+        (the wall clock of the server's entries), and let held drops go."""
+        for key, tracker in self.streaks.items():
+            if tracker.last is not None and _seconds(tracker.last.wall, now) > after_s:
+                self._burst_found(key, tracker.close())
+        for session, cmd in list(self.commands.items()):
+            if _seconds(cmd.last_wall, now) > after_s:
+                self._command_done(self.commands.pop(session))
+        if self.folding and _seconds(self.folding[-1].wall, now) > after_s:
+            self.folding.clear()
+
+    def close(self) -> None:
+        for key, tracker in self.streaks.items():
+            self._burst_found(key, tracker.close())
+        for cmd in self.commands.values():
+            self._command_done(cmd)
+        self.commands.clear()
+        self.folding.clear()
+
+    def _burst_found(self, key: tuple[str, str, str], bursts: list[tuple[_Point, _Point, int]]) -> None:
         for start, end, count in bursts:
             seconds = _seconds(start.wall, end.wall)
-            if count >= min_docs and count / max(seconds, 1e-3) >= min_rate:
-                found.append(Incident(start.ts, start.wall, key[0], _BULK[key[1]], count, key[2], end.ts))
+            if count >= self.min_docs and count / max(seconds, 1e-3) >= self.min_rate:
+                self.found.append(
+                    Incident(start.ts, start.wall, key[0], _BULK[key[1]], count, key[2], end.ts)
+                )
 
-    def command_done(cmd: _Command) -> None:
+    def _command_done(self, cmd: _Command) -> None:
         for (ns, op_kind), n in cmd.counts.items():
-            if n >= min_docs:
-                found.append(
+            if n >= self.min_docs:
+                self.found.append(
                     Incident(
                         cmd.first.ts,
                         cmd.first.wall,
@@ -250,98 +200,95 @@ def find_incidents(
                     )
                 )
 
-    def selected(op: Op) -> bool:
-        if ns_filter is None:
+    def _selected(self, op: Op) -> bool:
+        if self.ns_filter is None:
             return True
         target = f"{op.db}.{op.o.get(op.command, '')}" if op.op == "c" else op.ns
-        return bool(ns_filter(target) or ns_filter(op.ns))
+        return bool(self.ns_filter(target) or self.ns_filter(op.ns))
 
-    folding: list[Incident] = []  # drops just logged, which a dropDatabase or rename may be part of
-
-    def ddl_found(incident: Incident, op: Op) -> None:
+    def _ddl_found(self, incident: Incident) -> None:
         """A dropDatabase (a rename over a collection) is logged by some servers after a drop of
         each collection it takes: those drops are its own; it starts at the first of them."""
         if incident.kind == "drop":
-            folding.append(incident)
-            found.append(incident)
+            self.folding.append(incident)
+            self.found.append(incident)
             return
         own = [
             d
-            for d in folding
+            for d in self.folding
             if (incident.kind == "dropDatabase" and d.ns.startswith(incident.ns + "."))
             or (incident.kind == "rename-over" and d.ns == incident.ns)
         ]
         for d in own:
-            found.remove(d)
-        folding.clear()
+            self.found.remove(d)
+        self.folding.clear()
         if own:
             incident = Incident(
                 own[0].ts, own[0].wall, incident.ns, incident.kind, sum(d.count for d in own), "", incident.ts
             )
-        found.append(incident)
+        self.found.append(incident)
 
-    for unit in stream:
-        wall = unit.wall
-        point = _Point(unit.ts, wall)
-        if wall is not None and (last_sweep is None or _seconds(last_sweep, wall) > SESSION_IDLE_S / 4):
-            last_sweep = wall
-            for key_, cmd in list(commands.items()):
-                if _seconds(cmd.last_wall, wall) > SESSION_IDLE_S:
-                    command_done(commands.pop(key_))
-        if unit.transaction:  # a transaction big enough is an incident on its own
-            counts = Counter((op.ns, op.op) for op in unit.ops if op.op in _BULK and selected(op))
-            for (ns, op_kind), n in counts.items():
-                if n >= min_docs:
-                    found.append(Incident(unit.ts, wall, ns, _BULK[op_kind], n, "transaction", unit.ts))
-            continue
-        weights: Counter[tuple[str, str, str]] = Counter()
-        plain = _plain_run(unit)
-        if (
-            plain is not None
-            and plain[1] != "c"
-            and folding
-            and any(d.ns.split(".", 1)[0] == plain[0].split(".", 1)[0] for d in folding)
+    def _sweep_commands(self, wall: datetime | None) -> None:
+        if wall is not None and (
+            self._last_sweep is None or _seconds(self._last_sweep, wall) > SESSION_IDLE_S / 4
         ):
-            folding.clear()  # a write in the database between: the drops were drops of their own
-        if plain is not None and plain[1] == "c":
-            interrupted = list(runs.items())  # a command ends every run
-            runs.clear()
-        elif plain is not None and runs.get(plain[0]) not in (None, plain[1]):
-            interrupted = [(plain[0], runs[plain[0]])]
-            runs[plain[0]] = plain[1]
+            self._last_sweep = wall
+            for session, cmd in list(self.commands.items()):
+                if _seconds(cmd.last_wall, wall) > SESSION_IDLE_S:
+                    self._command_done(self.commands.pop(session))
+
+    def _interrupt_runs(self, unit: Unit) -> None:
+        plain = _plain_run(unit)
+        if plain is None:
+            return
+        if plain[1] != "c" and any(d.ns.split(".", 1)[0] == plain[0].split(".", 1)[0] for d in self.folding):
+            self.folding.clear()  # a write in the database between: the drops were drops of their own
+        if plain[1] == "c":
+            interrupted = list(self.runs.items())  # a command ends every run
+            self.runs.clear()
+        elif self.runs.get(plain[0]) not in (None, plain[1]):
+            interrupted = [(plain[0], self.runs[plain[0]])]
+            self.runs[plain[0]] = plain[1]
         else:
             interrupted = []
-            if plain is not None:
-                runs[plain[0]] = plain[1]
+            self.runs[plain[0]] = plain[1]
         for ns_kind in interrupted:
-            if (ended := streaks.get((*ns_kind, "burst"))) is not None:
-                burst_found((*ns_kind, "burst"), ended.interrupt())
+            if (ended := self.streaks.get((*ns_kind, "burst"))) is not None:
+                self._burst_found((*ns_kind, "burst"), ended.interrupt())
+
+    def feed(self, unit: Unit) -> None:
+        wall = unit.wall
+        point = _Point(unit.ts, wall)
+        self._sweep_commands(wall)
+        if unit.transaction:  # a transaction big enough is an incident on its own
+            counts = Counter((op.ns, op.op) for op in unit.ops if op.op in _BULK and self._selected(op))
+            for (ns, op_kind), n in counts.items():
+                if n >= self.min_docs:
+                    self.found.append(Incident(unit.ts, wall, ns, _BULK[op_kind], n, "transaction", unit.ts))
+            return
+        self._interrupt_runs(unit)
+        weights: Counter[tuple[str, str, str]] = Counter()
         for op in unit.ops:
-            if not selected(op):
+            if not self._selected(op):
                 continue
             if op.op == "c":
                 incident = _ddl_incident(unit, op, wall)
                 if incident:
-                    ddl_found(incident, op)
+                    self._ddl_found(incident)
                 elif op.command not in ("drop", "dropDatabase"):
-                    folding.clear()
+                    self.folding.clear()
                 continue
             if op.op not in _BULK:
                 continue
             if op.session is not None:
-                cmd = commands.setdefault(op.session, _Command(point, wall, op.session))
+                cmd = self.commands.setdefault(op.session, _Command(point, wall, op.session))
                 cmd.counts[(op.ns, op.op)] += 1
                 cmd.last_wall, cmd.last_ts = wall, unit.ts
                 continue
             weights[(op.ns, op.op, "batched" if unit.batched else "burst")] += 1
         for key, weight in weights.items():
-            tracker = streaks.setdefault(key, _Streaks(tight, window_s))
-            burst_found(key, tracker.add(point, weight))
-    for key, tracker in streaks.items():
-        burst_found(key, tracker.close())
-    for cmd in commands.values():
-        command_done(cmd)
-    return sorted(found, key=lambda i: (i.ts, i.ns, i.kind))
+            tracker = self.streaks.setdefault(key, _Streaks(self.tight, self.window_s))
+            self._burst_found(key, tracker.add(point, weight))
 
 
 def _plain_run(unit: Unit) -> tuple[str, str] | None:
