@@ -145,6 +145,17 @@ class DrillSettings(_Section):
     max_age: Duration = 90 * 86400.0
 
 
+class DetectConfig(_Section):
+    """Live detection by the archiver (``oplog.detect``): what counts as an incident as it happens."""
+
+    enabled: bool = True
+    min_docs: int = Field(default=100, ge=1)  # a destructive operation this large (as lifeboat incidents)
+    window: Duration = 10.0  # the change-rate window
+    spike_factor: float = Field(default=10.0, gt=1)  # writes this many times a collection's usual...
+    spike_min: int = Field(default=5000, ge=1)  # ...and at least this many in a window
+    ransom_within: Duration = 300.0  # drops, then a note in a new collection within this long
+
+
 class BackupSettings(_Section):
     jobs: int = Field(default=4, ge=1, le=64)
     chunk_mb: int = Field(default=64, ge=1, le=4096)
@@ -250,6 +261,7 @@ class Plan(_Section):
     sampling: SamplingSettings = SamplingSettings()
     alerts: Alerts = Alerts()
     drill: DrillSettings = DrillSettings()
+    detect: DetectConfig = DetectConfig()
     backup: BackupSettings = BackupSettings()
     restore: RestoreSettings = RestoreSettings()
     agent: AgentSettings = AgentSettings()

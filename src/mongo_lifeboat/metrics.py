@@ -7,11 +7,12 @@ Written to the node_exporter textfile-collector path after every run, and served
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .catalog.history import load_history
@@ -71,6 +72,9 @@ def repository_measures(repo: Repository, deployment: str | None) -> dict[str, A
         values["last_drill_duration"] = sum(d.phases.values())
         values["last_drill_passed"] = 1.0 if d.verdict == "pass" else 0.0
         values["last_drill_margin"] = d.margin
+    values["detections"] = Counter(
+        layout.detection_kind(o.key) for o in repo.storage.list(layout.detection_prefix(name))
+    )
     checks = get_record(repo.storage, layout.check_result_key(name)) or {}
     values["checks"] = {c["id"]: CHECK_LEVEL.get(c["status"], 2) for c in checks.get("checks", [])}
     return values
@@ -119,6 +123,14 @@ class RepositoryCollector(Collector):
         for check, level in sorted(values["checks"].items()):
             family.add_metric([values["deployment"], check], float(level))
         yield family
+        detected = CounterMetricFamily(
+            "lifeboat_incidents_detected",
+            "Incidents (and spikes, ransom patterns) the archiver detected as it archived, by kind",
+            labels=[*labels, "kind"],
+        )
+        for kind, n in sorted(values.get("detections", {}).items()):
+            detected.add_metric([values["deployment"], kind], float(n))
+        yield detected
 
 
 def registry_for(

@@ -54,6 +54,7 @@ PLAIN = {
     "repair-from-copy": "repair it from a good copy in another repository",
     "delete-damaged": "a forced delete of {backup} removes it",
     "restore-latest": "restore to the latest point",
+    "undo-incident": "undo {incident} (or restore to just before it)",
     "other-output": "choose another output path",
     "name-db": "name the database the files belong to",
     "name-db-collection": "name the database (and the collection if it is not the file's name)",

@@ -98,7 +98,7 @@ def test_a_complete_plan_passes_every_check_but_encryption() -> None:
     assert checks.overall(results) == "warning"
     assert [r.id for r in results] == [
         "owner", "objectives", "repositories", "repository", "cross-region", "backup-member", "oplog-window", "archiver",
-        "last-backup", "restorable", "drill-age", "drill-rto", "alerts", "encryption", "snapshot-method", "secrets",
+        "last-backup", "restorable", "drill-age", "drill-rto", "alerts", "encryption", "snapshot-method", "secrets", "detection",
     ]  # fmt: skip
 
 
@@ -299,3 +299,14 @@ def test_a_read_back_that_stopped_running_or_is_off_is_a_warning() -> None:
     assert checks.check_repository(facts).status == "ok"
     off = _replace_plan(good_facts(), sampling={"schedule": None})
     assert checks.check_repository(off).status == "warning"
+
+
+def test_detection_says_whether_incidents_are_noticed_as_they_happen() -> None:
+    assert checks.check_detection(good_facts()).status == "ok"
+    off = checks.check_detection(_replace_plan(good_facts(), detect={"enabled": False}))
+    assert off.status == "warning" and "live detection is off" in off.finding
+    stopped = good_facts()
+    assert stopped.history is not None and stopped.history.timeline.state is not None
+    stopped.history.timeline.state = {**stopped.history.timeline.state, "running": False}
+    result = checks.check_detection(stopped)
+    assert result.status == "warning" and "no archiver is running" in result.finding

@@ -16,6 +16,10 @@ WORDS = {
     "verify-sample": "the agent reads repository {repo} back on the plan's sampling schedule",
     "check-again": "the agent checks again every check interval",
     "plan-show": "the plan as shown by Lifeboat",
+    "undo-incident": (
+        "undo {incident} from a shell on a host with the plan, or "
+        "restore to just before {incident} into a spare server"
+    ),
 }
 
 

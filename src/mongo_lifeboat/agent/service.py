@@ -22,6 +22,7 @@ import logging
 import signal
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from ..catalog.history import scan_incidents
 from ..drill import report as drill_reports
 from ..errors import LifeboatError
 from ..events import Event, Status
+from ..remedies import Remedy
 from ..repo import layout
 from ..repo.records import put_record
 from ..repo.repository import Repository
@@ -83,6 +85,7 @@ class Agent:
             on_gap=self._archiver_gap,
             on_start=self._wake.set,
             segment_seconds=self.plan.agent.segment_seconds,
+            on_incident=self._archiver_incident,
         )
 
     @property
@@ -212,6 +215,15 @@ class Agent:
 
     def _archiver_gap(self, gap: Event) -> None:
         self.alerts.outcome(f"gap:{gap.details.get('start')}", gap)
+
+    def _archiver_incident(self, incident: Event) -> None:
+        """Each detection is news of its own, its remedy in the agent's words."""
+        details = incident.details
+        summary = str(details.get("what") or incident.summary)
+        if isinstance(remedy := details.get("remedy"), dict):
+            summary += "; " + agent_words(Remedy(remedy["action"], remedy.get("args", {})))
+        key = details.get("incident_id") or f"{details.get('kind')}:{details.get('ns')}:{details.get('ts')}"
+        self.alerts.outcome(f"incident:{key}", replace(incident, summary=summary))
 
     # -- checks --------------------------------------------------------------------
 

@@ -25,9 +25,11 @@ class ArchiverSupervisor:
         on_gap: Callable[[Event], None],
         on_start: Callable[[], None],
         segment_seconds: float | None = None,
+        on_incident: Callable[[Event], None] | None = None,
     ) -> None:
         self.plan_path = plan_path
         self.on_exit, self.on_gap, self.on_start = on_exit, on_gap, on_start
+        self.on_incident = on_incident
         self.segment_seconds = segment_seconds
         self.child: Running | None = None
         self.restarts = 0
@@ -42,6 +44,8 @@ class ArchiverSupervisor:
     def _event(self, event: Event) -> None:
         if event.event == "archiver" and event.details.get("problem") == "gap":
             self.on_gap(event)
+        elif event.event == "incident" and self.on_incident is not None:
+            self.on_incident(event)  # what the archiver's live detection saw
 
     def _run(self) -> None:
         backoff = FIRST_BACKOFF_S

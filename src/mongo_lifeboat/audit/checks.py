@@ -17,7 +17,13 @@ from .drill_checks import check_drill_age, check_drill_rto
 from .facts import Facts, RepositoryFact
 from .repository_check import check_repository
 from .result import Level, Result, overall, since
-from .safeguard_checks import check_alerts, check_encryption, check_secrets, check_snapshot_method
+from .safeguard_checks import (
+    check_alerts,
+    check_detection,
+    check_encryption,
+    check_secrets,
+    check_snapshot_method,
+)
 
 __all__ = ["CHECKS", "Level", "Result", "overall", "run_checks"]
 
@@ -389,6 +395,7 @@ CHECKS: list[Callable[[Facts], Result]] = [
     check_encryption,
     check_snapshot_method,
     check_secrets,
+    check_detection,
 ]
 
 

@@ -122,3 +122,29 @@ def literal_secrets(plan: Plan) -> list[str]:
         if literal:
             out.append(key)
     return out
+
+
+def check_detection(f: Facts) -> Result:
+    """Whether the archiver scores what it archives (``[detect]``): the call at 2 AM comes from
+    Lifeboat, not from a customer."""
+    d = f.plan.detect
+    if not d.enabled:
+        return Result(
+            "detection",
+            "warning",
+            "live detection is off: an accidental bulk delete or drop is found only when someone "
+            "lists the incidents",
+            "set [detect] enabled = true; meanwhile {do}",
+            remedy=Remedy("incidents"),
+        )
+    state = f.history.timeline.state if f.history else None
+    thresholds = f"{d.min_docs}+ documents, or {d.spike_factor:g}x a collection's usual writes (at least {d.spike_min})"
+    if not state or not state.get("running"):
+        return Result(
+            "detection",
+            "warning",
+            f"on in the plan ({thresholds}), but no archiver is running to do it",
+            "{do}",
+            remedy=Remedy("stream"),
+        )
+    return Result("detection", "ok", f"the archiver detects incidents as it archives: {thresholds}")

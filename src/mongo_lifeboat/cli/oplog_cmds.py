@@ -18,6 +18,8 @@ from ..json_documents import timeline_document
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.archiver import Archiver, ArchiverOptions
 from ..oplog.capture import Capture
+from ..oplog.detect import detect_settings
+from ..remedies import Remedy
 from ..session import Session
 from ..session.repositories import open_repository
 from ..session.sinks import event, failure_signalled, sinks_for
@@ -33,6 +35,7 @@ from .options import (
     source_option,
     store_as_option,
 )
+from .remedies import command_line
 
 
 @click.command()
@@ -110,6 +113,23 @@ def stream(
             sinks.emit(
                 event(ctx, "archiver", "warning", None, repository.url, f"archiver stalled: {u.message}")
             )
+        elif u.name == "incident":
+            f = u.facts
+            remedy = Remedy(f["remedy"]["action"], f["remedy"]["args"]) if f.get("remedy") else None
+            do = command_line(remedy) if remedy else ""
+            out.err.print(f"[bold red]{u.message}[/bold red]" + (f": {do}" if do else ""), highlight=False)
+            sinks.emit(
+                event(
+                    ctx,
+                    "incident",
+                    "warning" if f["kind"] == "spike" else "failure",
+                    None,
+                    repository.url,
+                    u.message + (f"; {do}" if do else ""),
+                    what=u.message,
+                    **{k: f[k] for k in ("kind", "ns", "count", "ts", "wall", "incident_id", "remedy")},
+                )
+            )
         elif u.name in ("archiving", "stopped", "drain-timeout"):
             out.note(f"stream: {u.message}")
 
@@ -122,6 +142,7 @@ def stream(
         deployment=config.deployment_key(deployment, ctx.plan),
         drain_timeout_s=drain_timeout if drain_timeout is not None else ctx.plan.archiver.drain_timeout,
         capture=cast(Capture, capture or ctx.plan.deployment.capture),  # click's choices are the plan's
+        detect=detect_settings(ctx.plan.detect),
     )
     with failure_signalled(ctx, sinks, "archiver", None, repository.url):
         stats = Archiver(repository, opts, ctx.reporter(show)).run(stop)

@@ -32,6 +32,7 @@ COMMANDS = {
     "repair-from-copy": "copy a good copy from another repository with: lifeboat repair",
     "delete-damaged": "lifeboat delete {backup} --force removes it",
     "restore-latest": "restore with --to latest",
+    "undo-incident": "lifeboat undo {incident} --dry-run, then lifeboat undo {incident} (or: lifeboat restore --to {incident} --target URI)",
     "other-output": "choose another --out",
     "name-db": "pass --db NAME",
     "name-db-collection": "pass --db NAME (and --collection NAME if it is not the file's name)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure
 
-from ..errors import SourceUnreachable
+from ..errors import LifeboatError, SourceUnreachable
 from ..events import Reporter, Update, UpdateKind, silent
 from ..faults import crash_point
 from ..mongo import members
@@ -32,16 +33,20 @@ from ..mongo.identity import read_identity
 from ..mongo.topology import replica_set_name
 from ..repo import layout
 from ..repo.lease import Lease
-from ..repo.objects import ObjectWriter
+from ..repo.records import put_record
 from ..repo.repository import Repository
 from ..timestamps import iso, just_before, to_str
 from . import chain
 from .capture import Capture, ChangeStreamSource, OplogSource, Reader, choose
 from .catchup import catch_up_members
 from .change_tail import HistoryLost
+from .detect import Detection, DetectSettings, LiveDetector
+from .open_segment import OpenSegment as _OpenSegment
 from .reader import pause_for
 from .segments import GapRecord, list_segments, record_gap
 from .tail import SETTLE_S
+
+log = logging.getLogger(__name__)
 
 QUERY_SHARE = 0.2  # of the archiver's time, at most, spent in oplog queries
 
@@ -62,6 +67,7 @@ class ArchiverOptions:
     drain_timeout_s: float = 30.0  # on SIGTERM, catch up for at most this long, then stop
     settle_s: float = SETTLE_S  # how long what an open read waits to be read again (oplog holes)
     capture: Capture = "oplog"  # or "change-stream", or "auto" (the oplog where it may be read)
+    detect: DetectSettings | None = None  # score what is archived, live (``oplog.detect``)
 
 
 @dataclass
@@ -70,54 +76,6 @@ class ArchiverStats:
     entries: int = 0
     gaps: list[dict[str, str]] = field(default_factory=list)
     position: str = ""
-
-
-class _OpenSegment:
-    def __init__(
-        self, repo: Repository, deployment: str, start: Timestamp, guard: Timestamp | None = None
-    ) -> None:
-        self.start = start
-        # An existing entry at or before which nothing may have been trimmed for this segment
-        # to be complete: the start itself (the last archived entry), or, right after a gap,
-        # the oldest entry the archiver resumed from.
-        self.guard = guard or start
-        self.end = start
-        self.writer = ObjectWriter(repo.storage, "")
-        self.entries = 0
-        self.first_wall: datetime | None = None
-        self.last_wall: datetime | None = None
-        self.opened = time.monotonic()
-        self.deployment = deployment
-        self.capture = "oplog"  # the source its entries come from (set by the archiver)
-
-    def add(self, entry: Any) -> None:
-        self.writer.write(entry.raw, 1)
-        self.entries += 1
-        self.end = entry["ts"]
-        wall = entry.get("wall")
-        if isinstance(wall, datetime):
-            self.first_wall = self.first_wall or wall
-            self.last_wall = wall
-
-    def commit(self) -> None:
-        def name(sha256: str, size: int) -> str:
-            ms = [
-                int(w.replace(tzinfo=w.tzinfo or UTC).timestamp() * 1000) if w else None
-                for w in (self.first_wall, self.last_wall)
-            ]
-            facts = layout.SegmentFacts(self.entries, size, sha256, ms[0], ms[1])
-            return layout.segment_key(self.deployment, self.start, self.end, facts)
-
-        self.writer.commit(
-            name=name,
-            meta={
-                "capture": self.capture,
-                "prev_end": to_str(self.start),
-                "entries": str(self.entries),
-                "first_wall": iso(self.first_wall) if self.first_wall else "",
-                "last_wall": iso(self.last_wall) if self.last_wall else "",
-            },
-        )
 
 
 class Archiver:
@@ -133,6 +91,7 @@ class Archiver:
         self._clock_offset = timedelta(0)  # the source's clock minus ours (its walls are its own)
         self.stopped_behind_s = 0.0  # the drain timed out this far behind
         self.source: OplogSource | ChangeStreamSource = OplogSource(opts.settle_s)
+        self.detector = LiveDetector(opts.detect) if opts.detect is not None else None
 
     # -- setup ----------------------------------------------------------------------
 
@@ -184,6 +143,22 @@ class Archiver:
 
     def _say(self, kind: UpdateKind, name: str, message: str, **facts: Any) -> None:
         self.report(Update("archiver", kind, name, message, facts=facts))
+
+    def _detected(self, found: list[Detection]) -> None:
+        for d in found:
+            remedy = {"action": d.remedy.action, "args": d.remedy.args} if d.remedy else None
+            ident = d.incident_id or f"{d.kind}-{d.ts.replace(':', '-')}"
+            try:  # kept in the repository: counted by the metrics, listed beside the timeline
+                record = {
+                    **d.facts(),
+                    "summary": d.summary,
+                    "remedy": remedy,
+                    "detected_at": iso(datetime.now(UTC)),
+                }
+                put_record(self.repo.storage, layout.detection_key(self.deployment, d.kind, ident), record)
+            except (LifeboatError, OSError) as e:  # the event still goes out
+                log.warning("could not record the detection %s: %s", ident, e)
+            self._say("notice", "incident", d.summary, **d.facts(), remedy=remedy)
 
     def _check_gap(self, client: MongoClient[Any], position: Timestamp) -> tuple[Timestamp, Timestamp]:
         """(where to go on from, the guard entry). If ``position`` has left the oplog, the gap
@@ -322,6 +297,8 @@ class Archiver:
                 if time.monotonic() - self._last_catch_up > self.opts.catch_up_s:
                     self._catch_up(everyone=False)
                 idle = caught_up and not seg.entries
+                if idle and self.detector is not None:  # quiet: what was going on is over
+                    self._detected(self.detector.idle(datetime.now(UTC) + self._clock_offset))
                 # The lag as it is now: every state_s while entries flow, less often when idle
                 # (then the record's age, added by every reader, only overstates).
                 if time.monotonic() - last_state >= self.opts.state_s * (2.5 if idle else 1.0):
@@ -397,6 +374,7 @@ class Archiver:
     def _segment(self, start: Timestamp, guard: Timestamp | None = None) -> _OpenSegment:
         seg = _OpenSegment(self.repo, self.deployment, start, guard)
         seg.capture = self.source.name
+        seg.kept = [] if self.detector is not None else None
         return seg
 
     def _due(self, seg: _OpenSegment) -> bool:
@@ -415,6 +393,8 @@ class Archiver:
             raise _Restart(*self._check_gap(client, seg.start))
         reader.proven()
         seg.commit()
+        if self.detector is not None and seg.kept is not None:  # (its newest entry is "now" for it)
+            self._detected(self.detector.feed(seg.kept) + self.detector.idle(seg.last_wall or seg.opened_at))
         crash_point("segment-committed")
         self._committed_wall = seg.last_wall or self._committed_wall
         self.stats.segments += 1

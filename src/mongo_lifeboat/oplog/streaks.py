@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bson import Timestamp
 
@@ -19,7 +19,14 @@ JOIN_RUN = 64
 
 
 def seconds(a: datetime | None, b: datetime | None) -> float:
-    return (b - a).total_seconds() if a is not None and b is not None else 0.0
+    if a is None or b is None:
+        return 0.0
+    return (_naive_utc(b) - _naive_utc(a)).total_seconds()
+
+
+def _naive_utc(when: datetime) -> datetime:
+    """Entries' walls come naive (UTC) or aware, by the reader's codec: compared alike."""
+    return when if when.tzinfo is None else when.astimezone(UTC).replace(tzinfo=None)
 
 
 @dataclass

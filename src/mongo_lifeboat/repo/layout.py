@@ -232,6 +232,20 @@ def drill_key(deployment: str, drill_id: str) -> str:
     return f"{drill_prefix(deployment)}{escape_name(drill_id)}.json"
 
 
+def detection_prefix(deployment: str) -> str:
+    """What the archiver's live detection saw (``oplog.detect``): one record per detection,
+    named by its kind (counted from a listing, for the metrics) and its id."""
+    return f"{deployment_prefix(deployment)}detections/"
+
+
+def detection_key(deployment: str, kind: str, ident: str) -> str:
+    return f"{detection_prefix(deployment)}{escape_name(kind)}/{escape_name(ident)}.json"
+
+
+def detection_kind(key: str) -> str:
+    return key.rsplit("/", 2)[-2]
+
+
 def alert_delivery_key(deployment: str) -> str:
     """The outcome of the last attempt to deliver a notification (the ``alerts`` check)."""
     return f"{deployment_prefix(deployment)}alerts/last-delivery.json"
