@@ -222,7 +222,10 @@ class Agent:
         summary = str(details.get("what") or incident.summary)
         if isinstance(remedy := details.get("remedy"), dict):
             summary += "; " + agent_words(Remedy(remedy["action"], remedy.get("args", {})))
-        key = details.get("incident_id") or f"{details.get('kind')}:{details.get('ns')}:{details.get('ts')}"
+        key = (
+            details.get("incident_id")
+            or f"{details.get('incident_kind')}:{details.get('ns')}:{details.get('ts')}"
+        )
         self.alerts.outcome(f"incident:{key}", replace(incident, summary=summary))
 
     # -- checks --------------------------------------------------------------------

@@ -127,7 +127,8 @@ def stream(
                     repository.url,
                     u.message + (f"; {do}" if do else ""),
                     what=u.message,
-                    **{k: f[k] for k in ("kind", "ns", "count", "ts", "wall", "incident_id", "remedy")},
+                    incident_kind=f["kind"],
+                    **{k: f[k] for k in ("ns", "count", "ts", "wall", "incident_id", "remedy")},
                 )
             )
         elif u.name in ("archiving", "stopped", "drain-timeout"):

@@ -144,6 +144,17 @@ class Archiver:
     def _say(self, kind: UpdateKind, name: str, message: str, **facts: Any) -> None:
         self.report(Update("archiver", kind, name, message, facts=facts))
 
+    def _detect(self, entries: list[Any], now: datetime) -> None:
+        """Score what was just committed (``now``: the stream's own clock). Detection never
+        stops archiving: a failure in it is logged and detection is off for the rest of the run."""
+        if self.detector is None:
+            return
+        try:
+            self._detected(self.detector.feed(entries) + self.detector.idle(now))
+        except Exception as e:
+            log.warning("live detection failed and is off until the archiver restarts: %s", e, exc_info=True)
+            self.detector = None
+
     def _detected(self, found: list[Detection]) -> None:
         for d in found:
             remedy = {"action": d.remedy.action, "args": d.remedy.args} if d.remedy else None
@@ -158,7 +169,8 @@ class Archiver:
                 put_record(self.repo.storage, layout.detection_key(self.deployment, d.kind, ident), record)
             except (LifeboatError, OSError) as e:  # the event still goes out
                 log.warning("could not record the detection %s: %s", ident, e)
-            self._say("notice", "incident", d.summary, **d.facts(), remedy=remedy)
+            facts = {**d.facts(), "remedy": remedy}
+            self.report(Update("archiver", "notice", "incident", d.summary, facts=facts))
 
     def _check_gap(self, client: MongoClient[Any], position: Timestamp) -> tuple[Timestamp, Timestamp]:
         """(where to go on from, the guard entry). If ``position`` has left the oplog, the gap
@@ -298,7 +310,7 @@ class Archiver:
                     self._catch_up(everyone=False)
                 idle = caught_up and not seg.entries
                 if idle and self.detector is not None:  # quiet: what was going on is over
-                    self._detected(self.detector.idle(datetime.now(UTC) + self._clock_offset))
+                    self._detect([], datetime.now(UTC) + self._clock_offset)
                 # The lag as it is now: every state_s while entries flow, less often when idle
                 # (then the record's age, added by every reader, only overstates).
                 if time.monotonic() - last_state >= self.opts.state_s * (2.5 if idle else 1.0):
@@ -394,7 +406,7 @@ class Archiver:
         reader.proven()
         seg.commit()
         if self.detector is not None and seg.kept is not None:  # (its newest entry is "now" for it)
-            self._detected(self.detector.feed(seg.kept) + self.detector.idle(seg.last_wall or seg.opened_at))
+            self._detect(seg.kept, seg.last_wall or seg.opened_at)
         crash_point("segment-committed")
         self._committed_wall = seg.last_wall or self._committed_wall
         self.stats.segments += 1
