@@ -148,6 +148,17 @@ compact(Repository.open(sys.argv[1]), sys.argv[2], [Level(0.0, 1)])
 """
 
 
+def _kill_compaction_at(repo: Repository, dep: str, point: str) -> None:
+    """Compaction in a process of its own, SIGKILLed at the fault point ``point``."""
+    killed = subprocess.run(
+        [sys.executable, "-c", _COMPACT, repo.url, dep],
+        env={**child_env(), "LIFEBOAT_FAULT": point},
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+
+
 @pytest.mark.parametrize(
     "point",
     [
@@ -163,13 +174,7 @@ def test_compaction_killed_at_each_fault_point_converges(
     repo = _copy(archived, tmp_path)
     dep = load_history(repo).deployment
     before, windows = _replayed(repo), _windows(repo)
-    killed = subprocess.run(
-        [sys.executable, "-c", _COMPACT, repo.url, dep],
-        env={**child_env(), "LIFEBOAT_FAULT": point},
-        capture_output=True,
-        timeout=300,
-    )
-    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    _kill_compaction_at(repo, dep, point)
     # Killed: whatever is held twice is read once; nothing is lost, the timeline is as it was.
     assert _replayed(repo) == before
     assert _windows(repo) == windows
@@ -192,13 +197,7 @@ def test_a_merge_that_does_not_read_back_is_undone_while_its_sources_remain(
     repo = _copy(archived, tmp_path)
     dep = load_history(repo).deployment
     before = _replayed(repo)
-    killed = subprocess.run(
-        [sys.executable, "-c", _COMPACT, repo.url, dep],
-        env={**child_env(), "LIFEBOAT_FAULT": "compact-merged-written"},
-        capture_output=True,
-        timeout=300,
-    )
-    assert killed.returncode == -9
+    _kill_compaction_at(repo, dep, "compact-merged-written")
     merged = next(
         s for s in list_segments(repo.storage, dep) if s.key not in {x.key for x in _sources(repo, dep)}
     )

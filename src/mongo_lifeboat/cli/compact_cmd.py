@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..catalog.history import deployments
+from ..events import Update
 from ..oplog.compaction import Level, levels_of
 from ..oplog.compaction import compact as run_compact
 from ..periods import parse_duration
@@ -20,11 +21,15 @@ from .options import app, json_option, repo_option
 def _levels(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[Level]:
     out = []
     for value in values:
-        after, _, span = value.partition(":")
+        after, colon, span = value.partition(":")
+        if not colon:
+            raise click.BadParameter(
+                f"{value!r}: write AFTER:SPAN, e.g. 1h:1m (older than an hour, one per minute)"
+            )
         try:
             level = Level(parse_duration(after), int(parse_duration(span)))
         except ValueError as e:
-            raise click.BadParameter(f"{value!r}: {e} (write AFTER:SPAN, e.g. 1h:1m)") from e
+            raise click.BadParameter(f"{value!r}: {e}") from e
         if level.span_s < 1 or 86400 % level.span_s:
             raise click.BadParameter(f"{value!r}: the span must divide a day (1s, 10s, 1m, 5m, 1h, ...)")
         out.append(level)
@@ -58,10 +63,15 @@ def compact(
     # Each repository on its own: a mirror's copy is merged by the same rule, never through another.
     names = [repo] if repo or len(ctx.plan.repository) < 2 else [r.url for r in ctx.plan.repository]
     done: list[dict[str, Any]] = []
+
+    def shown(u: Update) -> None:  # progress: each merge as it is made
+        f = u.facts
+        ctx.output.note(f"merged {f['sources']} segments: {f['start']} .. {f['end']} ({u.done} so far)")
+
     for name in names:
         repository = open_repository(ctx, name)
         for dep in [deployment] if deployment else deployments(repository):
-            report = run_compact(repository, dep, levels, dry_run=dry_run, report=ctx.reporter())
+            report = run_compact(repository, dep, levels, dry_run=dry_run, report=ctx.reporter(shown))
             done.append({"repository": redact(repository.url), **asdict(report)})
     verb = "would merge" if dry_run else "merged"
 

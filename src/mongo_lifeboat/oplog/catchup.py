@@ -10,6 +10,7 @@ import bisect
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import IntegrityError
 from ..repo import layout
@@ -31,9 +32,9 @@ def copy_archive(src: Storage, dst: Storage, deployment: str, dry_run: bool = Fa
     archive only ever grows at its end), each verified as it is read."""
     done = ArchiveCopy()
     held = list_segments(dst, deployment)
-    have = {s.key for s in held}
+    have, starts = {s.key for s in held}, [s.start for s in held]
     for seg in list_segments(src, deployment):
-        if seg.key in have or _within(seg, held):  # (held there merged: see oplog.compaction)
+        if seg.key in have or _within(seg, held, starts):  # (held there merged: see oplog.compaction)
             continue
         done.segments += 1
         done.bytes += seg.size
@@ -51,9 +52,9 @@ def copy_archive(src: Storage, dst: Storage, deployment: str, dry_run: bool = Fa
     return done
 
 
-def _within(seg: Segment, held: list[Segment]) -> bool:
-    """Whether one of ``held`` (sorted by start, not overlapping) spans ``seg``."""
-    i = bisect.bisect_right([s.start for s in held], seg.start) - 1
+def _within(seg: Segment, held: list[Segment], starts: list[Any]) -> bool:
+    """Whether one of ``held`` (sorted by start, not overlapping; ``starts``: theirs) spans ``seg``."""
+    i = bisect.bisect_right(starts, seg.start) - 1
     return i >= 0 and held[i].start <= seg.start and seg.end <= held[i].end
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,7 +46,16 @@ from ..repo.objects import ObjectWriter, read_documents
 from ..repo.repository import Repository
 from ..repo.storage import ObjectMissing, Storage
 from ..timestamps import iso, to_hex16, to_str
-from .segments import READ_AHEAD, Segment, all_segments, entry_ts, iter_raw_entries, pick
+from .segments import (
+    READ_AHEAD,
+    Segment,
+    all_segments,
+    chains_through,
+    entry_ts,
+    held_twice,
+    iter_raw_entries,
+    pick,
+)
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,7 @@ def _merge(storage: Storage, deployment: str, run: list[Segment], out: Compactio
     storage.put(layout.merge_proof_key(deployment, start, end), io.BytesIO(json.dumps(proof).encode()))
     crash_point("compact-proof-written")
     writer = ObjectWriter(storage, "")
-    walls: list[int | None] = [None, None]
+    first = last = None  # entries whose wall times the merged segment's name carries
     previous = start
     try:
         for raw in iter_raw_entries(storage, run):
@@ -243,10 +252,7 @@ def _merge(storage: Storage, deployment: str, run: list[Segment], out: Compactio
                     f"an entry at {to_str(ts)} is out of order in the segments {start}..{end}"
                 )
             previous = ts
-            wall = RawBSONDocument(raw).get("wall")
-            if isinstance(wall, datetime):
-                ms = int(wall.replace(tzinfo=wall.tzinfo or UTC).timestamp() * 1000)
-                walls = [walls[0] if walls[0] is not None else ms, ms]
+            first, last = first or raw, raw
             writer.write(raw, 1)
     except BaseException:
         writer.abandon()
@@ -256,6 +262,8 @@ def _merge(storage: Storage, deployment: str, run: list[Segment], out: Compactio
         raise IntegrityError(
             f"segments {to_str(start)}..{to_str(end)} hold {writer.documents} entries, not {proof['entries']}"
         )
+
+    walls = [_wall_ms(first), _wall_ms(last)]
 
     def name(sha256: str, size: int) -> str:
         facts = layout.SegmentFacts(writer.documents, size, sha256, walls[0], walls[1])
@@ -279,6 +287,13 @@ def _merge(storage: Storage, deployment: str, run: list[Segment], out: Compactio
         raise IntegrityError(f"the merged segment {merged.key} did not read back; its sources are kept")
     crash_point("compact-merged-read-back")
     _delete_sources(storage, deployment, run, out)
+
+
+def _wall_ms(raw: bytes | None) -> int | None:
+    wall = RawBSONDocument(raw).get("wall") if raw is not None else None
+    if not isinstance(wall, datetime):
+        return None
+    return int(wall.replace(tzinfo=wall.tzinfo or UTC).timestamp() * 1000)
 
 
 def _iso_ms(ms: int | None) -> str:
@@ -344,7 +359,7 @@ def _settle(storage: Storage, deployment: str, listed: list[Segment], out: Compa
     back (its contained segments go) or, while they chain through its span, it goes. Returns
     the listing as it then is."""
     settled = False
-    for outer, inner in _held_twice(listed):
+    for outer, inner in held_twice(listed):
         free, locked = _free_of_lock(storage, inner)
         out.locked.extend(locked)
         if not free:  # all under Object Lock: nothing to do (nor to read) until they may go
@@ -353,32 +368,10 @@ def _settle(storage: Storage, deployment: str, listed: list[Segment], out: Compa
         why = _reads_back(storage, outer)
         if why is None:
             _delete(storage, deployment, free, out)
-        elif _covers(outer, pick(inner)):
+        elif chains_through(outer, inner):
             storage.delete([outer.key, layout.merge_proof_key(deployment, outer.start, outer.end)])
             out.deleted += 1
             out.undone.append(outer.key)
         else:
             record_damage(storage, outer.key, why)  # what it replaced is gone: repair from a copy
     return all_segments(storage, deployment) if settled else listed
-
-
-def _held_twice(listed: list[Segment]) -> Iterator[tuple[Segment, list[Segment]]]:
-    """Each segment that contains others, with them (oldest first), in one pass."""
-    ordered = sorted(listed, key=lambda s: (s.start, -((s.end.time << 32) | s.end.inc)))
-    i = 0
-    while i < len(ordered):
-        outer, j = ordered[i], i + 1
-        while j < len(ordered) and ordered[j].end <= outer.end:
-            j += 1
-        if j > i + 1:
-            yield outer, ordered[i + 1 : j]
-        i = j
-
-
-def _covers(outer: Segment, inner: list[Segment]) -> bool:
-    position = outer.start
-    for seg in inner:
-        if seg.start != position:
-            return False
-        position = seg.end
-    return bool(inner) and position == outer.end

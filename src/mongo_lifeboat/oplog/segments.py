@@ -74,36 +74,46 @@ def pick(segments: Sequence[Segment], damaged: Collection[str] = ()) -> list[Seg
     original is under Object Lock) a stretch is held twice: the merged segment is taken and what
     it contains is left out — unless it is known ``damaged`` and what it contains still chains
     through its whole span, which is then taken instead. Never both: no entry is read twice."""
-    ordered = sorted(segments, key=lambda s: (s.start, -_ord(s.end)))
     out: list[Segment] = []
-    i = 0
-    while i < len(ordered):
-        seg = ordered[i]
-        inner = []
-        j = i + 1
-        while j < len(ordered) and ordered[j].end <= seg.end:
-            inner.append(ordered[j])  # starts at or after seg.start and ends inside it
-            j += 1
-        if inner and seg.key in damaged and _chains_through(seg, inner):
+    for seg, inner in _containing(segments):
+        if inner and seg.key in damaged and chains_through(seg, inner):
             out.extend(pick(inner, damaged))
         else:
             out.append(seg)
-        i = j
     return out
+
+
+def held_twice(segments: Sequence[Segment]) -> list[tuple[Segment, list[Segment]]]:
+    """Each segment that contains others, with them (oldest first)."""
+    return [(seg, inner) for seg, inner in _containing(segments) if inner]
+
+
+def _containing(segments: Sequence[Segment]) -> Iterator[tuple[Segment, list[Segment]]]:
+    """Each outermost segment with the segments it contains, in one pass over them sorted by
+    start (the longest first among equal starts)."""
+    ordered = sorted(segments, key=lambda s: (s.start, -_ord(s.end)))
+    i = 0
+    while i < len(ordered):
+        seg, j = ordered[i], i + 1
+        while j < len(ordered) and ordered[j].end <= seg.end:
+            j += 1  # starts at or after seg.start and ends inside it
+        yield seg, ordered[i + 1 : j]
+        i = j
 
 
 def _ord(ts: Timestamp) -> int:
     return (ts.time << 32) | ts.inc
 
 
-def _chains_through(outer: Segment, inner: Sequence[Segment]) -> bool:
+def chains_through(outer: Segment, inner: Sequence[Segment]) -> bool:
     """Whether ``inner`` (picked as a reader would) covers ``outer``'s span without a break."""
     position = outer.start
-    for seg in pick(inner):
+    chosen = pick(inner)
+    for seg in chosen:
         if seg.start != position:
             return False
         position = seg.end
-    return position == outer.end
+    return bool(chosen) and position == outer.end
 
 
 def all_segments(
