@@ -143,6 +143,7 @@ class Alerts(_Section):
 class DrillSettings(_Section):
     staging: str = "scratch"  # or a MongoDB URI; never the source
     max_age: Duration = 90 * 86400.0
+    after_change: DurationOrNever = 900.0  # the agent drills this long after the setup changed
 
 
 class DetectConfig(_Section):

@@ -49,6 +49,7 @@ notify = ["${LIFEBOAT_NOTIFY_URL}"]  # Apprise URLs (slack://â€¦, pagerduty://â€
 [drill]
 staging = "scratch"             # a scratch server; or a MongoDB URI (never the source)
 max_age = "90d"
+after_change = "15m"            # the agent drills once this long after the setup changed ("never": off)
 
 [backup]
 jobs = 4

@@ -33,9 +33,11 @@ from bson import Timestamp
 from .. import config
 from ..audit.checks import overall, run_checks
 from ..audit.facts import Facts, gather_facts
+from ..audit.result import Result
 from ..catalog.dropped import incident_document
 from ..catalog.history import scan_incidents
 from ..drill import report as drill_reports
+from ..drill.fingerprint import described
 from ..errors import LifeboatError
 from ..events import Event, Status
 from ..remedies import Remedy
@@ -48,6 +50,7 @@ from ..session.sinks import sinks_for
 from ..timestamps import parse_iso
 from ..verify.sampling import last_sample
 from .alerts import Alerts
+from .drift import ChangeDrills
 from .jobs import Jobs
 from .mounts import MountStarter
 from .remedies import agent_words
@@ -72,6 +75,7 @@ class Agent:
         self.cycle: Cycle | None = None
         self.mounts = MountStarter(self.repository, self.plan.deployment.key, self.plan.agent.mount_ttl)
         self._incidents: dict[str, dict[str, Any]] = {}
+        self._change_drills = ChangeDrills()
         self._scanned_to: Timestamp | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -254,6 +258,7 @@ class Agent:
                 layout.check_result_key(facts.deployment),
                 {**data, "time": facts.now.isoformat()},
             )
+        self._drill_if_changed(results)
         if time.monotonic() - self.started < plan.agent.warmup:
             return  # the archiver and the first jobs are still starting: show, do not alert
         archiver_ok = self.supervisor.running
@@ -271,6 +276,15 @@ class Agent:
                 ),
                 news_when_ok=False,
             )
+
+    def _drill_if_changed(self, results: list[Result]) -> None:
+        drill_age = next((r for r in results if r.id == "drill-age"), None)
+        running = self.jobs.states["drill"].running is not None
+        changed = self._change_drills.due(drill_age, self.plan.drill.after_change, running)
+        if changed is None:
+            return
+        log.warning("the setup changed since the last passing drill (%s): drilling now", described(changed))
+        self.scheduler.add_job(self.jobs.drill, id="drill-after-change", name="drill", replace_existing=True)
 
     def _scan_incidents(self, facts: Facts) -> None:
         """New destructive operations in the archive, for the timeline (from a minute before the

@@ -231,6 +231,8 @@ def page(agent: Agent) -> dict[str, Any]:
         "drill_trend_svg": timeline_svg.trend([d.recovery_s for d in drills], agent.plan.objectives.rto),
         "jobs": _jobs(agent),
         "events": list(reversed(agent.alerts.recent))[:30],
+        # Open conditions stay on the page until resolved, however many events came after.
+        "open_problems": [{"condition": k, **v} for k, v in sorted(agent.alerts.conditions().items())],
         "mounts": agent.mounts.view() if agent.plan.agent.mounts else None,
     }
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..config import format_duration as fmt
+from ..drill import fingerprint
+from ..drill.report import DrillReport
 from ..remedies import Remedy
 from .facts import Facts
 from .result import Result, since
@@ -26,6 +28,20 @@ def check_drill_age(f: Facts) -> Result:
             value={"age_s": age},
             remedy=Remedy("drill"),
         )
+    drift = _untested_changes(f, passing[-1])
+    if drift:
+        return Result(
+            "drill-age",
+            "warning",
+            f"untested since {passing[-1].finished_at}: {fingerprint.described(drift)}",
+            "{do} (the agent drills after a change: [drill] after_change)",
+            value={
+                "age_s": age,
+                "changed": drift,
+                "signature": f.fingerprint.signature if f.fingerprint else None,
+            },
+            remedy=Remedy("drill"),
+        )
     if f.drills[-1].verdict != "pass":
         return Result(
             "drill-age",
@@ -36,6 +52,14 @@ def check_drill_age(f: Facts) -> Result:
             remedy=Remedy("drill-show"),
         )
     return Result("drill-age", "ok", f"passed {fmt(age)} ago", value={"age_s": age})
+
+
+def _untested_changes(f: Facts, proved: DrillReport) -> list[str]:
+    """What changed in the setup since the drill that passed last proved it (nothing when
+    either side is not known: a drill from before fingerprints, a source that did not answer)."""
+    if proved.fingerprint is None or f.fingerprint is None:
+        return []
+    return fingerprint.changes(proved.fingerprint, f.fingerprint)
 
 
 def check_drill_rto(f: Facts) -> Result:

@@ -15,7 +15,9 @@ from pymongo.errors import PyMongoError
 
 from ..catalog.history import History, load_history
 from ..config import Plan, cron_interval, repository_settings, timeout_ms
+from ..drill import fingerprint
 from ..drill import report as drills
+from ..drill.fingerprint import Fingerprint
 from ..drill.report import DrillReport
 from ..errors import LifeboatError
 from ..mongo import members
@@ -89,6 +91,7 @@ class Facts:
     backup_interval_s: float | None = None
     drills: list[DrillReport] = field(default_factory=list)
     delivery: dict[str, Any] | None = None
+    fingerprint: Fingerprint | None = None  # the setup now, to compare with what a drill proved
 
     @property
     def deployment(self) -> str | None:
@@ -142,7 +145,7 @@ def _stream_history(client: MongoClient[Any], now: datetime) -> OplogFact | None
     return OplogFact(max(now.timestamp() - start.time, 0.0), entries=0)
 
 
-def _source(facts: Facts, uri: str) -> None:
+def _source(facts: Facts, uri: str, plan_parts: dict[str, str] | None) -> None:
     plan = facts.plan
     try:
         client = connect(uri, role="source", timeout_ms=timeout_ms(plan))
@@ -164,6 +167,7 @@ def _source(facts: Facts, uri: str) -> None:
                 facts.write_lock_problem = write_lock_problem(chosen)
         finally:
             chosen.close()
+        facts.fingerprint = fingerprint.take(None, client).model_copy(update={"plan": plan_parts})
     except (LifeboatError, PyMongoError, StopIteration) as e:
         facts.source_error = (
             _message(e) if not isinstance(e, StopIteration) else "the source's oplog is empty"
@@ -173,9 +177,15 @@ def _source(facts: Facts, uri: str) -> None:
 
 
 def gather_facts(
-    plan: Plan, source_uri: str | None, repo_urls: list[tuple[str, str, str | None]], deployment: str | None
+    plan: Plan,
+    source_uri: str | None,
+    repo_urls: list[tuple[str, str, str | None]],
+    deployment: str | None,
+    plan_file: bool = True,
 ) -> Facts:
-    """``repo_urls``: (name, url, region) of every repository the plan names (or the one given)."""
+    """``repo_urls``: (name, url, region) of every repository the plan names (or the one given);
+    ``plan_file``: whether the plan came from a file (else its parts are not compared with the
+    plan a drill proved)."""
     facts = Facts(plan, datetime.now(UTC))
     opened: list[tuple[RepositoryFact, Repository]] = []
     for name, url, region in repo_urls:
@@ -199,7 +209,7 @@ def gather_facts(
         except LifeboatError as e:
             facts.history_error = _message(e)
     if source_uri:
-        _source(facts, source_uri)
+        _source(facts, source_uri, fingerprint.of_plan(plan) if plan_file else None)
     else:
         facts.source_error = "no source URI in the plan ([deployment] source) or the environment"
     if plan.schedule.base_backup:

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
 
 from .. import __version__
 from ..ejson import to_ejson
 from ..events import Reporter, Update, silent
 from ..faults import crash_point
 from ..mongo import members
+from ..mongo.capabilities import version_and_fcv
 from ..mongo.catalog import Skipped, SourceCollection, list_source_collections
 from ..mongo.client import connect
 from ..mongo.identity import read_identity
@@ -48,15 +48,6 @@ def _deployment_name(client: MongoClient[Any]) -> str:
     return replica_set_name(
         client.admin.command("hello"), "it has no oplog, so no consistent backup is possible"
     )
-
-
-def _server_facts(client: MongoClient[Any]) -> tuple[str, str | None]:
-    version = str(client.admin.command("buildInfo").get("version", "unknown"))
-    try:
-        fcv = client.admin.command({"getParameter": 1, "featureCompatibilityVersion": 1})
-        return version, str(fcv["featureCompatibilityVersion"]["version"])
-    except PyMongoError:
-        return version, None
 
 
 def _expect_from_previous(previous: list[Manifest], sources: list[SourceCollection]) -> None:
@@ -97,7 +88,7 @@ def _backup_from_member(
     started_wall: datetime,
     t0: float,
 ) -> Manifest:
-    server_version, fcv = _server_facts(client)
+    server_version, fcv = version_and_fcv(client)
     identity = read_identity(client)
     # This deployment's complete backups, read once: the identity check and the progress totals.
     previous = [b.manifest for b in repo.list_backups() if b.manifest and b.manifest.deployment == deployment]

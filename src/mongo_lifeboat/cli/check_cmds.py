@@ -53,7 +53,13 @@ def check(ctx: Session, source: str | None, repo: str | None, deployment: str | 
             "write one with lifeboat plan init (then edit it), or point at yours: --config PATH or "
             "LIFEBOAT_CONFIG",
         )
-    facts = gather_facts(ctx.plan, config.source_uri(source, ctx.plan), _repositories(ctx, repo), deployment)
+    facts = gather_facts(
+        ctx.plan,
+        config.source_uri(source, ctx.plan),
+        _repositories(ctx, repo),
+        deployment,
+        plan_file=ctx.plan_path is not None,
+    )
     results = run_checks(facts)
     status = overall(results)
     data = {"status": status, "checks": [r.to_json(command_line) for r in results]}

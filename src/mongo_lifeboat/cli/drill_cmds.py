@@ -10,6 +10,7 @@ from .. import config
 from ..catalog import snapshots as snapshots
 from ..catalog.history import load_history
 from ..catalog.points import Point
+from ..drill import fingerprint
 from ..drill import report as reports
 from ..drill.html import render
 from ..drill.report import DrillReport
@@ -32,6 +33,20 @@ _PHASES = {
     "users": "restoring users and roles",
     "proof": "proving the restore: structure, and every document against the source",
 }
+
+
+def _proved(r: DrillReport) -> str | None:
+    """What the drill proved, in one line (``check drill-age`` compares it with the setup now)."""
+    f = r.fingerprint
+    if f is None:
+        return None
+    parts = [f"server {f.server['version']} (FCV {f.server['fcv']})" if f.server else "server unknown"]
+    if f.collections is not None:
+        parts.append(f"{len(f.collections)} collections and views with their indexes")
+    if f.users is not None and f.roles is not None:
+        parts.append(f"{len(f.users)} users, {len(f.roles)} roles")
+    parts.append("the plan" if f.plan is not None else "no plan file")
+    return "  proved: " + ", ".join(parts) + f", Lifeboat {f.lifeboat}"
 
 
 def _summary(r: DrillReport) -> str:
@@ -108,6 +123,7 @@ def drill(
         rto_s=plan.objectives.rto,
         plan_name=plan.deployment.name,
         timeout_ms=config.timeout_ms(plan),
+        plan_parts=fingerprint.of_plan(plan) if ctx.plan_path is not None else None,
     )
 
     def show(u: Update) -> None:
@@ -149,6 +165,8 @@ def drill(
         out.say(_summary(report))
         for phase, seconds in report.phases.items():
             out.say(f"  {phase:<13} {seconds:8.2f}s")
+        if proved := _proved(report):
+            out.say(proved)
         for f in report.failures:
             where = " ".join(str(f[k]) for k in ("ns", "_id", "object") if f.get(k))
             out.say(f"  FAIL {f['step']}: {where + ': ' if where else ''}{f['problem']}")
@@ -213,6 +231,8 @@ def drill_show(
         ctx.output.say(_summary(report))
         for phase, seconds in report.phases.items():
             ctx.output.say(f"  {phase:<13} {seconds:8.2f}s")
+        if proved := _proved(report):
+            ctx.output.say(proved)
         for f in report.failures:
             ctx.output.say(f"  FAIL {f}")
 

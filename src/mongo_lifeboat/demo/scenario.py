@@ -212,7 +212,9 @@ def _drill_and_check(
     )
     for f in drill.failures:
         say(f"   FAIL {f}")
-    results = run_checks(gather_facts(plan, source_uri, [("primary", repo.url, "local")], None))
+    results = run_checks(
+        gather_facts(plan, source_uri, [("primary", repo.url, "local")], None, plan_file=False)
+    )
     status = overall(results)
     result.check = {"status": status, "checks": [r.to_json() for r in results]}
     say(f"12. lifeboat check of the demo's plan: {status}")

@@ -12,6 +12,7 @@ from ..errors import DrillNotFound
 from ..repo import layout
 from ..repo.records import get_record, list_records, put_record
 from ..repo.storage import Storage
+from .fingerprint import Fingerprint
 
 # The phases a recovery consists of, in order; ``proof`` is the drill's own overhead.
 RECOVERY_PHASES = ("fetch_verify", "load", "replay", "indexes", "users")
@@ -44,6 +45,7 @@ class DrillReport(BaseModel):
     collections_at_t: int = 0  # proven exactly, against snapshot reads of the source at T
     skipped: dict[str, int] = Field(default_factory=dict)  # reason -> documents
     failures: list[dict[str, Any]] = Field(default_factory=list)
+    fingerprint: Fingerprint | None = None  # what it proved: the plan, the deployment, Lifeboat
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

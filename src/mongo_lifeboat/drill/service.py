@@ -32,8 +32,10 @@ from ..restore.plan import RestorePlan
 from ..restore.service import RestoreOptions, run_restore
 from ..secrets import redact
 from ..timestamps import iso, just_before, to_str, wall_of
+from . import fingerprint
 from . import report as reports
 from .changes import commanded_between, read_changes
+from .fingerprint import Fingerprint
 from .proof import (
     Proof,
     check_structure,
@@ -68,6 +70,7 @@ class DrillOptions:
     rto_s: float | None = None
     plan_name: str | None = None
     timeout_ms: int = 10_000
+    plan_parts: dict[str, str] | None = None  # the plan's fingerprint parts (None: no plan file)
     # Test hook only: called with the staging client between the restore and the proof.
     before_proof: Callable[[MongoClient[Any]], None] | None = None
 
@@ -108,6 +111,11 @@ def staging_client(opts: DrillOptions, source: MongoClient[Any]) -> Iterator[tup
         client.close()
 
 
+def take_fingerprint(opts: DrillOptions, source: MongoClient[Any]) -> Fingerprint:
+    proved = fingerprint.take(None, source)
+    return proved.model_copy(update={"plan": opts.plan_parts})
+
+
 def run_drill(
     repo: Repository,
     deployment: str | None,
@@ -122,6 +130,7 @@ def run_drill(
     target = pitr.stop_before if pitr else plan.manifest.end
     proof = Proof()
     source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
+    proved = take_fingerprint(opts, source)  # at the start: what the drill is about to prove
     try:
         with staging_client(opts, source) as (staging, staging_name), SegmentSpool() as spool:
             with clock.phase("fetch_verify"):
@@ -146,7 +155,7 @@ def run_drill(
                     _prove(proof, repo, history, plan, target, source, staging, opts.jobs, spool)
     finally:
         source.close()
-    return _report(repo, history, plan, target, opts, started, staging_name, clock, proof, verified)
+    return _report(repo, history, plan, target, opts, started, staging_name, clock, proof, verified, proved)
 
 
 def _restore(
@@ -226,6 +235,7 @@ def _report(
     clock: PhaseClock,
     proof: Proof,
     verified: Any,
+    proved: Fingerprint,
 ) -> DrillReport:
     whole = sum(c.raw_bytes for c in plan.manifest.collections)
     return finish_report(
@@ -243,6 +253,7 @@ def _report(
         judge_rto=verified.ok,
         objects_verified=verified.objects,
         collections=len(plan.collections),
+        fingerprint=proved,
     )
 
 
@@ -260,6 +271,7 @@ def finish_report(
     judge_rto: bool = True,
     objects_verified: int = 0,
     collections: int = 0,
+    fingerprint: Fingerprint | None = None,
 ) -> DrillReport:
     """The recovery time against the RTO (a failure of its own when over it), then the report,
     stored. Every kind of drill ends here."""
@@ -299,6 +311,7 @@ def finish_report(
         collections_at_t=proof.collections_at_t,
         skipped=dict(proof.skipped),
         failures=proof.failures,
+        fingerprint=fingerprint,
     )
     reports.store(repo.storage, report)
     return report

@@ -35,7 +35,7 @@ from ..timestamps import just_after
 from .changes import commanded_between, read_changes
 from .proof import Proof, compare_with_source, judge_data, restored_and_written
 from .report import DrillReport
-from .service import DrillOptions, finish_report, refuse_source_as_staging
+from .service import DrillOptions, finish_report, refuse_source_as_staging, take_fingerprint
 
 
 def _collections(client: MongoClient[Any]) -> list[str]:
@@ -60,6 +60,7 @@ def run_snapshot_drill(
     target = resolve(opts.to or LATEST, history, repo.storage, within_archive=True)
     proof = Proof()
     source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
+    proved = take_fingerprint(opts, source)
     staging_name = "?"
     try:
         with clock.phase("load"):
@@ -86,7 +87,9 @@ def run_snapshot_drill(
     finally:
         source.close()
     base = f"snapshot:{snapshot.snapshot_id}"
-    return finish_report(repo, history.deployment, base, target, opts, started, staging_name, clock, proof)
+    return finish_report(
+        repo, history.deployment, base, target, opts, started, staging_name, clock, proof, fingerprint=proved
+    )
 
 
 def _prove(

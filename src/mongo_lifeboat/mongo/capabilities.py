@@ -30,3 +30,13 @@ def _build_info(client: MongoClient[Any]) -> str:
         return "version unknown"
     extra = [f"{k} {v}" for k, v in info.items() if k.endswith("Version") and k != "version"]
     return ", ".join([f"version {info.get('version', '?')}", *extra])
+
+
+def version_and_fcv(client: MongoClient[Any]) -> tuple[str, str | None]:
+    """The server's version and its featureCompatibilityVersion (None where not answered)."""
+    version = str(client.admin.command("buildInfo").get("version", "unknown"))
+    try:
+        fcv = client.admin.command({"getParameter": 1, "featureCompatibilityVersion": 1})
+        return version, str(fcv["featureCompatibilityVersion"]["version"])
+    except (PyMongoError, KeyError, TypeError):
+        return version, None
