@@ -11,6 +11,7 @@ words it (``worded_hint``): the CLI as the command to run, anything else in plai
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .remedies import Remedy, Wording, plain, worded
 from .secrets import redact
@@ -250,6 +251,31 @@ class ObjectLocked(LifeboatError):
 
     exit_code = 26
     default_hint = "it can be deleted once its retention ends; not even a forced delete overrides a lock"
+
+
+class UnsupportedEvent(LifeboatError):
+    """A change event with no exact entry form: capturing past it would lose a change."""
+
+    exit_code = 27
+    default_hint = 'capture from the oplog for this deployment (capture = "oplog"), or exclude the namespace'
+
+
+class HistoryLost(LifeboatError):
+    """The change stream no longer reaches the archived position: the history between is lost."""
+
+    exit_code = 28
+    default_hint = "take a base backup: restores start from one taken after the gap"
+
+    def __init__(self, position: Any, why: str) -> None:
+        super().__init__(why)
+        self.position = position  # a bson Timestamp: where the history stops reaching
+
+
+class OplogHole(LifeboatError):
+    """An oplog entry appeared behind what was already read: the server made it visible
+    after later entries, longer than the settle margin after them. The archive may miss it."""
+
+    exit_code = 29
 
 
 class Interrupted(BaseException):

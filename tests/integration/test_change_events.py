@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from bson import Timestamp
 
+from mongo_lifeboat.errors import UnsupportedEvent
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.oplog.applier import Applier
-from mongo_lifeboat.oplog.change_events import UnsupportedEvent, to_entries
+from mongo_lifeboat.oplog.change_events import to_entries
 from mongo_lifeboat.oplog.entries import units
 from mongo_lifeboat.oplog.indexes import IndexCatalog
 

@@ -53,15 +53,24 @@ def test_a_bulk_delete_reaches_the_notifier_within_seconds_and_single_writers_ne
                 assert src.shop.orders.delete_many({"_id": {"$lt": 500}}).deleted_count == 500
                 wait_for(lambda: bool(_incidents(hook)), "the incident at the notifier", 10)
                 took = time.monotonic() - started
+            # The agent keeps what it saw live, and its timeline draws it.
+            detections = run.api("status")["detections"]
+            page = run.get("/").decode()
         finally:
             run.stop()
     sent = _incidents(hook)
     assert len(sent) == 1, sent
     message = sent[0]["message"]
+    # Named by the deployment the archiver read from the server (the plan names none).
+    assert f"{src.admin.command('hello')['setName']}: incident" in sent[0]["title"], sent[0]
     assert "bulk-delete" in message and "shop.orders" in message and "500 documents" in message, message
     incident_id = message.split("incident ", 1)[1].split(":", 1)[0]
     assert incident_id.startswith("inc-") and f"undo {incident_id}" in message, message
     assert took < 10
+    assert [(d["incident_kind"], d["ns"], d["count"], d["incident_id"]) for d in detections] == [
+        ("bulk-delete", "shop.orders", 500, incident_id)
+    ], detections
+    assert f"({500}) {incident_id}</title>" in page, page
     # The same id is the one lifeboat incidents reports (and undo takes), and the metrics count it.
     listed = lifeboat("incidents", "--repo", repo, "--json")
     assert listed.code == 0, listed.stderr

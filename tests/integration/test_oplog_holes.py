@@ -18,8 +18,9 @@ import pytest
 from bson import Timestamp
 from pymongo import MongoClient
 
+from mongo_lifeboat.errors import OplogHole
 from mongo_lifeboat.oplog.segments import iter_entries, list_segments
-from mongo_lifeboat.oplog.tail import BATCH_ENTRIES, OplogHole, OplogTail
+from mongo_lifeboat.oplog.tail import BATCH_ENTRIES, OplogTail
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving

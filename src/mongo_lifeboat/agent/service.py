@@ -60,6 +60,8 @@ from .views import Cycle
 
 log = logging.getLogger(__name__)
 
+_DETECTION_FIELDS = ("incident_kind", "ns", "count", "ts", "wall", "incident_id")
+_DETECTIONS_KEPT = 500
 _LEVEL: dict[str, Status] = {"ok": "success", "warning": "warning", "critical": "failure"}
 
 
@@ -76,6 +78,7 @@ class Agent:
         self.mounts = MountStarter(self.repository, self.plan.deployment.key, self.plan.agent.mount_ttl)
         self._incidents: dict[str, dict[str, Any]] = {}
         self._change_drills = ChangeDrills()
+        self.detections: dict[str, dict[str, Any]] = {}  # what the archiver saw live, by key
         self._scanned_to: Timestamp | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -231,6 +234,9 @@ class Agent:
             or f"{details.get('incident_kind')}:{details.get('ns')}:{details.get('ts')}"
         )
         self.alerts.outcome(f"incident:{key}", replace(incident, summary=summary))
+        self.detections[str(key)] = {k: details.get(k) for k in _DETECTION_FIELDS}
+        while len(self.detections) > _DETECTIONS_KEPT:  # the oldest go (the repository keeps each)
+            del self.detections[next(iter(self.detections))]
 
     # -- checks --------------------------------------------------------------------
 

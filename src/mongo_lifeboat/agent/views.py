@@ -149,6 +149,7 @@ def document(agent: Agent, name: str) -> Any:
         "jobs": _jobs(agent),
         "conditions": agent.alerts.conditions(),
         "incidents": cycle.incidents if cycle else [],
+        "detections": list(agent.detections.values()),
         "drills": document(agent, "drills"),
         "events": document(agent, "events"),
     }
@@ -196,10 +197,17 @@ def _timeline_svg(agent: Agent, drills: list[DrillReport]) -> str:
             timeline_svg.Mark(s.end.time, f"snapshot {s.snapshot_id} ({s.provider})", "backup")
             for s in history.snapshots
         ]
-    for i in cycle.incidents if cycle else []:
+    scanned = [*cycle.incidents] if cycle else []
+    for i in scanned:
         marks.append(
             timeline_svg.Mark(i["ts_seconds"], f"{i['kind']} {i['ns']} ({i['count']}) {i['id']}", "incident")
         )
+    # What the archiver saw live and the archive scan has not (yet, or ever: spikes, ransom notes).
+    seen = {i["id"] for i in scanned}
+    for live in list(agent.detections.values()):
+        if live.get("incident_id") not in seen and live.get("ts"):
+            label = f"live: {live['incident_kind']} {live['ns']} ({live['count']}) {live.get('incident_id') or ''}"
+            marks.append(timeline_svg.Mark(parse_position(str(live["ts"])).time, label.strip(), "incident"))
     for d in drills:
         marks.append(
             timeline_svg.Mark(

@@ -21,9 +21,9 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
-from ..errors import OplogOverflow, UnsupportedSource
+from ..errors import HistoryLost, OplogOverflow, UnsupportedSource
 from ..oplog.chain import entry_digest
-from ..oplog.change_tail import ChangeStreamTail, HistoryLost
+from ..oplog.change_tail import ChangeStreamTail
 from ..oplog.reader import (
     OplogReader,
     newest_entry,

@@ -123,7 +123,7 @@ def stream(
                     ctx,
                     "incident",
                     "warning" if f["kind"] == "spike" else "failure",
-                    None,
+                    f.get("deployment"),
                     repository.url,
                     u.message + (f"; {do}" if do else ""),
                     what=u.message,

@@ -24,7 +24,7 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure
 
-from ..errors import LifeboatError, SourceUnreachable
+from ..errors import HistoryLost, LifeboatError, SourceUnreachable
 from ..events import Reporter, Update, UpdateKind, silent
 from ..faults import crash_point
 from ..mongo import members
@@ -39,7 +39,6 @@ from ..timestamps import iso, just_before, to_str
 from . import chain
 from .capture import Capture, ChangeStreamSource, OplogSource, Reader, choose
 from .catchup import catch_up_members
-from .change_tail import HistoryLost
 from .detect import Detection, DetectSettings, LiveDetector
 from .open_segment import OpenSegment as _OpenSegment
 from .reader import pause_for
@@ -169,7 +168,7 @@ class Archiver:
                 put_record(self.repo.storage, layout.detection_key(self.deployment, d.kind, ident), record)
             except (LifeboatError, OSError) as e:  # the event still goes out
                 log.warning("could not record the detection %s: %s", ident, e)
-            facts = {**d.facts(), "remedy": remedy}
+            facts = {**d.facts(), "remedy": remedy, "deployment": self.deployment}
             self.report(Update("archiver", "notice", "incident", d.summary, facts=facts))
 
     def _check_gap(self, client: MongoClient[Any], position: Timestamp) -> tuple[Timestamp, Timestamp]:

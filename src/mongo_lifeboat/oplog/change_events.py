@@ -24,17 +24,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import LifeboatError
+from ..errors import UnsupportedEvent
 
 Event = dict[str, Any]
 Entry = dict[str, Any]
-
-
-class UnsupportedEvent(LifeboatError):
-    """A change event with no exact entry form: capturing past it would lose a change."""
-
-    exit_code = 13
-    default_hint = 'capture from the oplog for this deployment (capture = "oplog"), or exclude the namespace'
 
 
 def to_entries(events: Iterable[Event]) -> Iterator[Entry]:

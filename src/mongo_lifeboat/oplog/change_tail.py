@@ -30,7 +30,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from ..errors import LifeboatError
+from ..errors import HistoryLost, LifeboatError
 from ..mongo.codec import RAW_CODEC
 from .change_events import Event, same_transaction, to_entries
 from .reader import oldest_ts, settled_write
@@ -41,16 +41,6 @@ BATCH_EVENTS = 1000  # events asked for per round trip (see tail.BATCH_ENTRIES)
 # A read hands out what it has once this long has passed: a stream under steady writes is never
 # quiet, so "until quiet or a full batch" would hold 1,000 events back (16 s at 60 writes/s).
 READ_BUDGET_S = 0.2
-
-
-class HistoryLost(LifeboatError):
-    """The change stream no longer reaches the archived position: the history between is lost."""
-
-    exit_code = 16
-
-    def __init__(self, position: Timestamp, why: str) -> None:
-        super().__init__(why)
-        self.position = position
 
 
 class ChangeStreamTail:

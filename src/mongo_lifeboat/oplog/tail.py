@@ -25,7 +25,7 @@ from pymongo import CursorType, MongoClient
 from pymongo.errors import CursorNotFound, OperationFailure
 from pymongo.read_concern import ReadConcern
 
-from ..errors import LifeboatError
+from ..errors import OplogHole
 from ..mongo.codec import RAW_CODEC
 from ..remedies import Remedy
 from ..timestamps import to_str
@@ -41,13 +41,6 @@ _WATCH = 3  # batches checked after an open or a catch-up
 # How long an open's entries wait before they are read again: longer than any oplog write
 # stays in flight (the rows of one commit: milliseconds), short beside the segment interval.
 SETTLE_S = 1.0
-
-
-class OplogHole(LifeboatError):
-    """An oplog entry appeared behind what was already read: the server made it visible
-    after later entries, longer than the settle margin after them. The archive may miss it."""
-
-    exit_code = 1
 
 
 class OplogTail:
