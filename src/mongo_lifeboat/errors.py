@@ -50,6 +50,17 @@ class LifeboatError(Exception):
     def worded_hint(self, word: Wording) -> str:
         return worded(self._hint, self.remedy, word)
 
+    def details(self) -> dict[str, Any]:
+        """What a failure event carries as data, so a front end that did not run the command
+        (the agent, over the events pipe) words the remedy its own way."""
+        remedy = {"action": self.remedy.action, "args": self.remedy.args} if self.remedy else None
+        return {
+            "exit_code": self.exit_code,
+            "error": type(self).__name__,
+            "hint": self.hint,
+            "remedy": remedy,
+        }
+
 
 class UsageError(LifeboatError):
     """Bad command-line input: a malformed value or a missing companion option."""

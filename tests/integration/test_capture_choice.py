@@ -9,7 +9,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from mongo_lifeboat.oplog.capture import ChangeStreamSource, OplogSource, choose
+from mongo_lifeboat.oplog.capture import ChangeStreamSource, OplogSource, resolve
 
 from ..support.servers import ServerPool
 from ..support.wire_double import FakeMongod
@@ -26,8 +26,8 @@ def test_auto_takes_the_change_stream_when_the_oplog_may_not_be_read() -> None:
     double = NoOplogRead()
     try:
         with MongoClient(double.uri) as client:
-            assert isinstance(choose("auto", client, 1.0), ChangeStreamSource)
-            assert isinstance(choose("oplog", client, 1.0), OplogSource)  # asked for: no probing
+            assert isinstance(resolve("auto", client, 1.0), ChangeStreamSource)
+            assert isinstance(resolve("oplog", client, 1.0), OplogSource)  # asked for: no probing
     finally:
         double.close()
 
@@ -35,5 +35,5 @@ def test_auto_takes_the_change_stream_when_the_oplog_may_not_be_read() -> None:
 def test_auto_takes_the_oplog_where_it_may_be_read(servers: ServerPool) -> None:
     source = servers.new()
     with MongoClient(source.uri) as client:
-        assert isinstance(choose("auto", client, 1.0), OplogSource)
-        assert isinstance(choose("change-stream", client, 1.0), ChangeStreamSource)
+        assert isinstance(resolve("auto", client, 1.0), OplogSource)
+        assert isinstance(resolve("change-stream", client, 1.0), ChangeStreamSource)

@@ -4,13 +4,17 @@ the dashboard's authentication, and the timeline drawing."""
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 from mongo_lifeboat.agent import timeline_svg
 from mongo_lifeboat.agent.alerts import Alerts
+from mongo_lifeboat.agent.remedies import agent_words, with_remedy
 from mongo_lifeboat.agent.schedule import CronTrigger, due_at_start
 from mongo_lifeboat.agent.web import _authorized
-from mongo_lifeboat.events import Event, Sinks
+from mongo_lifeboat.errors import DeploymentMismatch, LifeboatError
+from mongo_lifeboat.events import Event, Sinks, outcome_of
+from mongo_lifeboat.remedies import Remedy
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -103,3 +107,23 @@ def test_the_timeline_draws_windows_gaps_and_marks_with_tooltips() -> None:
     assert 'class="backup"' in svg and 'class="drill-fail"' in svg
     assert "base backup &lt;b&gt;" in svg and "<b>" not in svg  # escaped
     assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched
+
+
+def test_a_childs_failure_carries_its_error_and_remedy_as_data_and_the_agent_words_it() -> None:
+    error = DeploymentMismatch("the source is replica set rs1, the repository holds rs0 under that name")
+    details = error.details()
+    assert details["exit_code"] == 25 and details["error"] == "DeploymentMismatch"
+    assert details["remedy"] == {"action": "own-name", "args": {}}
+    # Over the events pipe (JSON lines) and back, then worded by the agent: no flag, no command.
+    failure = outcome_of(
+        json.loads(
+            json.dumps(Event("backup", "failure", "rs0", "file:///r", "backup failed", details).to_json())
+        )
+    )
+    assert failure is not None
+    worded = with_remedy(failure)
+    assert worded.summary == f"backup failed; {agent_words(Remedy('own-name'))}"
+    assert "--" not in worded.summary and "lifeboat " not in worded.summary
+    # A failure without a remedy is left as it was.
+    plain = Event("backup", "failure", "rs0", "file:///r", "backup failed", LifeboatError("x").details())
+    assert with_remedy(plain) == plain

@@ -11,13 +11,14 @@ from bson import Timestamp
 
 from mongo_lifeboat.agent.remedies import agent_words
 from mongo_lifeboat.audit import checks
-from mongo_lifeboat.audit.facts import Facts, OplogFact, RepositoryFact
+from mongo_lifeboat.audit.facts import Facts, RepositoryFact
 from mongo_lifeboat.catalog.history import History
 from mongo_lifeboat.catalog.timeline import Timeline, Window
 from mongo_lifeboat.cli.remedies import command_line
 from mongo_lifeboat.config import Plan
 from mongo_lifeboat.drill.report import DrillReport
 from mongo_lifeboat.mongo.members import Member
+from mongo_lifeboat.oplog.window import HistoryWindow
 
 from ..support.manifests import make_manifest
 
@@ -77,7 +78,7 @@ def good_facts(**plan_changes: Any) -> Facts:
         history=History("rs0", [base], [], timeline),
         member=Member("db2:27017", "SECONDARY"),
         members=[Member("db1:27017", "PRIMARY"), Member("db2:27017", "SECONDARY")],
-        oplog=OplogFact(window_s=48 * 3600.0, entries=1_000_000, size_bytes=10 << 30, max_bytes=10 << 30),
+        oplog=HistoryWindow(window_s=48 * 3600.0, entries=1_000_000, size_bytes=10 << 30, max_bytes=10 << 30),
         backup_interval_s=6 * 3600.0,
         drills=[_drill()],
         delivery={"ok": True, "time": NOW.isoformat(), "event": "backup"},
@@ -118,7 +119,7 @@ def _broken(facts: Facts, what: str) -> Facts:
     elif what == "backup-member":
         facts.member = Member("db1:27017", "PRIMARY")
     elif what == "oplog-window":
-        facts.oplog = OplogFact(window_s=3600.0, entries=1000, size_bytes=1 << 20, max_bytes=1 << 20)
+        facts.oplog = HistoryWindow(window_s=3600.0, entries=1000, size_bytes=1 << 20, max_bytes=1 << 20)
     elif what == "archiver":
         assert h.timeline.state is not None
         h.timeline.state = {**h.timeline.state, "running": False}
@@ -216,12 +217,12 @@ def test_projected_recovery_counts_for_the_rto() -> None:
 
 def test_an_oplog_still_filling_is_judged_by_its_window_when_full() -> None:
     facts = good_facts()
-    facts.oplog = OplogFact(window_s=600.0, entries=1000, max_entries=100_000)
+    facts.oplog = HistoryWindow(window_s=600.0, entries=1000, max_entries=100_000)
     result = checks.check_oplog_window(facts)
     assert result.status == "ok" and "1% full" in result.finding  # about 1000 min when full
-    facts.oplog = OplogFact(window_s=5.0, entries=100, max_entries=100_000)
+    facts.oplog = HistoryWindow(window_s=5.0, entries=100, max_entries=100_000)
     assert checks.check_oplog_window(facts).status == "warning"  # too young to judge
-    facts.oplog = OplogFact(window_s=600.0, entries=90_000, max_entries=100_000)
+    facts.oplog = HistoryWindow(window_s=600.0, entries=90_000, max_entries=100_000)
     assert checks.check_oplog_window(facts).status == "critical"  # 11 min when full
 
 

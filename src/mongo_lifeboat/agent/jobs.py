@@ -20,6 +20,7 @@ from ..repo.manifest import Manifest
 from ..repo.repository import Repository
 from .alerts import Alerts
 from .children import JobResult, Running, command
+from .remedies import with_remedy
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,8 @@ class Jobs:
         if reported is None:
             return self._failed(kind, result)
         if reported.deployment == "?":  # a child that failed before it learned the deployment's name
-            return replace(reported, deployment=self.host.deployment)
-        return reported
+            reported = replace(reported, deployment=self.host.deployment)
+        return with_remedy(reported) if reported.status == "failure" else reported
 
     def _failed(self, kind: str, result: JobResult) -> Event:
         return self.host.event(

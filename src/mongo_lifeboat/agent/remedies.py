@@ -3,6 +3,9 @@ there, so each says what the agent does about it or where on the page to look.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from ..events import Event
 from ..remedies import PLAIN, Remedy
 
 WORDS = {
@@ -27,3 +30,17 @@ def agent_words(remedy: Remedy) -> str:
     """The agent's words for the audit's remedies; an error's remedy (the agent meets those only in
     a failed cycle's message) in plain words, which name no flag either."""
     return WORDS.get(remedy.action, PLAIN[remedy.action]).format(**remedy.args)
+
+
+def remedy_of(details: dict[str, object]) -> Remedy | None:
+    """The remedy an event carries as data (``{"action", "args"}``), if any."""
+    remedy = details.get("remedy")
+    if not isinstance(remedy, dict) or remedy.get("action") not in PLAIN:
+        return None
+    return Remedy(str(remedy["action"]), dict(remedy.get("args") or {}))
+
+
+def with_remedy(event: Event) -> Event:
+    """A child's failure, its remedy in the agent's words after its summary."""
+    remedy = remedy_of(event.details)
+    return replace(event, summary=f"{event.summary}; {agent_words(remedy)}") if remedy else event

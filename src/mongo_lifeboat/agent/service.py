@@ -40,7 +40,6 @@ from ..drill import report as drill_reports
 from ..drill.fingerprint import described
 from ..errors import LifeboatError
 from ..events import Event, Status
-from ..remedies import Remedy
 from ..repo import layout
 from ..repo.records import put_record
 from ..repo.repository import Repository
@@ -53,7 +52,7 @@ from .alerts import Alerts
 from .drift import ChangeDrills
 from .jobs import Jobs
 from .mounts import MountStarter
-from .remedies import agent_words
+from .remedies import agent_words, remedy_of
 from .schedule import CronTrigger, due_at_start
 from .supervisor import ArchiverSupervisor
 from .views import Cycle
@@ -227,8 +226,8 @@ class Agent:
         """Each detection is news of its own, its remedy in the agent's words."""
         details = incident.details
         summary = str(details.get("what") or incident.summary)
-        if isinstance(remedy := details.get("remedy"), dict):
-            summary += "; " + agent_words(Remedy(remedy["action"], remedy.get("args", {})))
+        if remedy := remedy_of(details):
+            summary += "; " + agent_words(remedy)
         key = (
             details.get("incident_id")
             or f"{details.get('incident_kind')}:{details.get('ns')}:{details.get('ts')}"

@@ -4,13 +4,11 @@ read is recorded as such (and judged by the checks)."""
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bson import Timestamp
-from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from ..catalog.history import History, load_history
@@ -24,10 +22,9 @@ from ..mongo import members
 from ..mongo.capabilities import write_lock_problem
 from ..mongo.client import connect
 from ..notify import last_delivery
-from ..oplog.capture import oplog_readable
-from ..oplog.change_tail import history_start
-from ..oplog.reader import newest_ts, oldest_ts
+from ..oplog.capture import resolve
 from ..oplog.segments import list_segments
+from ..oplog.window import HistoryWindow
 from ..repo.damage import all_damaged
 from ..repo.mirror import Member
 from ..repo.repository import Repository
@@ -49,30 +46,6 @@ class RepositoryFact:
 
 
 @dataclass
-class OplogFact:
-    window_s: float
-    entries: int
-    size_bytes: int | None = None
-    max_bytes: int | None = None
-    max_entries: int | None = None  # an entry cap (some servers cap the oplog by count)
-
-    @property
-    def fill(self) -> float | None:
-        """How full the oplog is (1.0: full, the window will not grow), when known."""
-        if self.max_entries:
-            return min(self.entries / self.max_entries, 1.0)
-        if self.size_bytes and self.max_bytes:
-            return min(self.size_bytes / self.max_bytes, 1.0)
-        return None
-
-    @property
-    def window_when_full_s(self) -> float:
-        """The window once the oplog is full, at the write rate it has seen so far."""
-        fill = self.fill
-        return self.window_s / fill if fill else self.window_s
-
-
-@dataclass
 class Facts:
     plan: Plan
     now: datetime
@@ -84,7 +57,7 @@ class Facts:
     write_lock_problem: str | None = None  # why the plan's fsync-lock snapshots cannot work here
     member: members.Member | None = None
     members: list[members.Member] = field(default_factory=list)
-    oplog: OplogFact | None = None
+    oplog: HistoryWindow | None = None
     # Where history is captured from ([deployment] capture, "auto" resolved): from a change
     # stream, ``oplog`` is the stream's history window (measured by the oplog where it may be read).
     capture: str = "oplog"
@@ -119,32 +92,6 @@ def _repository(
         return fact, None
 
 
-def _oplog(client: MongoClient[Any]) -> OplogFact:
-    oldest, newest = oldest_ts(client), newest_ts(client)
-    stats: dict[str, Any] = {}
-    options: dict[str, Any] = {}
-    with contextlib.suppress(PyMongoError):
-        stats = client.local.command("collStats", "oplog.rs")
-    with contextlib.suppress(PyMongoError, StopIteration):
-        options = dict(next(client.local.list_collections(filter={"name": "oplog.rs"})).get("options") or {})
-    entries = int(stats.get("count") or client.local["oplog.rs"].estimated_document_count())
-    return OplogFact(
-        float(newest.time - oldest.time),
-        entries,
-        int(stats["size"]) if stats.get("size") else None,
-        int(stats.get("maxSize") or 0) or None,
-        int(options["max"]) if options.get("max") else None,
-    )
-
-
-def _stream_history(client: MongoClient[Any], now: datetime) -> OplogFact | None:
-    """The change stream's history window, from the oldest position it still opens at."""
-    start = history_start(client)
-    if start is None:
-        return None
-    return OplogFact(max(now.timestamp() - start.time, 0.0), entries=0)
-
-
 def _source(facts: Facts, uri: str, plan_parts: dict[str, str] | None) -> None:
     plan = facts.plan
     try:
@@ -157,12 +104,9 @@ def _source(facts: Facts, uri: str, plan_parts: dict[str, str] | None) -> None:
         facts.member = members.choose(facts.members, plan.deployment.member)
         chosen = members.member_client(uri, facts.member.host, serverSelectionTimeoutMS=timeout_ms(plan))
         try:
-            # For a change-stream capture the window is the stream's: measured by the oplog
-            # where it may be read (the stream is read from it), else by the stream itself.
-            readable = plan.deployment.capture == "oplog" or oplog_readable(chosen)
-            if plan.deployment.capture == "change-stream" or not readable:
-                facts.capture = "change-stream"
-            facts.oplog = _oplog(chosen) if readable else _stream_history(chosen, facts.now)
+            source = resolve(plan.deployment.capture, chosen)
+            facts.capture = source.name
+            facts.oplog = source.window(chosen, facts.now)
             if plan.snapshot.configured and plan.snapshot.consistency == "fsync-lock":
                 facts.write_lock_problem = write_lock_problem(chosen)
         finally:

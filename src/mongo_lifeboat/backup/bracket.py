@@ -12,100 +12,20 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from bson import Timestamp
 from pymongo import MongoClient
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import PyMongoError
 
-from ..errors import HistoryLost, OplogOverflow, UnsupportedSource
+from ..errors import HistoryLost, OplogOverflow
+from ..oplog.anchor import Anchor
+from ..oplog.capture import BracketReader, Source
 from ..oplog.chain import entry_digest
-from ..oplog.change_tail import ChangeStreamTail
-from ..oplog.reader import (
-    OplogReader,
-    newest_entry,
-    newest_ts,
-    oldest_ts,
-    pause_for,
-    settled_write,
-    written_through,
-)
+from ..oplog.reader import newest_ts, oldest_ts, pause_for
 from ..repo.objects import ObjectWriter
-from ..timestamps import just_before, to_str, wall_of
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """Where capture begins: entries with ``ts > start_ts`` are replayed over the export.
-
-    ``guard``: an existing entry at or before which nothing may be trimmed (the start
-    itself, or the first entry of the open transaction the start was moved back for).
-    ``query_s``: what reading the newest entry cost (how slow this server's oplog is)."""
-
-    start_ts: Timestamp
-    guard: Timestamp
-    query_s: float = 0.0
-    # sha256 of the newest entry when the anchor was chosen (the consistent point's entry
-    # when nothing is captured after it): what proves the base's place in a history.
-    newest_digest: str | None = None
-
-
-def _majority_point(client: MongoClient[Any]) -> Timestamp | None:
-    try:
-        optimes = client.admin.command("replSetGetStatus").get("optimes", {})
-        ts = (optimes.get("readConcernMajorityOpTime") or optimes.get("lastCommittedOpTime") or {}).get("ts")
-        return ts if isinstance(ts, Timestamp) else None
-    except PyMongoError:
-        return None
-
-
-def choose_anchor(client: MongoClient[Any]) -> Anchor:
-    """Oldest open transaction's first entry, else the newest oplog entry.
-
-    An anchor that is too old only replays more (replay is idempotent); one that is
-    too new loses writes. So the newest entry is capped by the majority commit point,
-    which has no oplog holes (writes with an earlier ts still in flight).
-    """
-    t = time.monotonic()
-    try:
-        newest = newest_entry(client)
-        start = newest["ts"]
-    except StopIteration as e:
-        raise UnsupportedSource(
-            "the source oplog is empty", "write once to the replica set (or wait for its first no-op entry)"
-        ) from e
-    except OperationFailure as e:
-        raise UnsupportedSource(
-            f"cannot read the source oplog (local.oplog.rs): {e.details.get('errmsg') if e.details else e}",
-            "Lifeboat needs a replica set (a single-node one is fine) and a user with the backup role",
-        ) from e
-    query_s = time.monotonic() - t
-    majority = _majority_point(client)
-    if majority is not None and majority < start:
-        start = majority
-    guard = start
-    try:
-        for t in client.config.transactions.find(
-            {"state": {"$in": ["prepared", "inProgress"]}}, {"startOpTime": 1}
-        ):
-            ts = (t.get("startOpTime") or {}).get("ts")
-            if isinstance(ts, Timestamp) and ts <= guard:
-                start, guard = just_before(ts), ts
-    except PyMongoError:
-        pass  # servers without config.transactions have no long-running transactions to bracket
-    digest = entry_digest(newest.raw) if start == newest["ts"] else None
-    return Anchor(start, guard, query_s, digest)
-
-
-def choose_stream_anchor(client: MongoClient[Any]) -> Anchor:
-    """The majority commit point, from ``hello`` (no oplog read). A transaction still open
-    then shows in the stream whole, at its commit, so nothing is moved back for it."""
-    t = time.monotonic()
-    majority, _ = written_through(client)
-    return Anchor(majority, majority, time.monotonic() - t)
+from ..timestamps import to_str, wall_of
 
 
 class OplogCapture(threading.Thread):
@@ -123,22 +43,21 @@ class OplogCapture(threading.Thread):
 
     SHARE = 0.2
     POLL_S = (0.5, 5.0)  # back off while the source is idle; a busy source is read sooner
-    STREAM_AWAIT_S = 0.5  # how long a change-stream read waits for events
 
     def __init__(
         self,
         client: MongoClient[Any],
+        source: Source,
         anchor: Anchor,
         writer: ObjectWriter,
         on_entries: Callable[[int], None] | None = None,
-        from_stream: bool = False,
     ) -> None:
         super().__init__(name="lifeboat-oplog-capture", daemon=True)
         self.client = client
         self.anchor = anchor
         self.writer = writer
         self.on_entries = on_entries
-        self.from_stream = from_stream
+        self.source = source
         self.position = anchor.start_ts
         # From a change stream: the last write once the export is done (see settled_write).
         self._end_floor: Timestamp | None = None
@@ -170,7 +89,7 @@ class OplogCapture(threading.Thread):
     def end_digest(self) -> str | None:
         """The digest of the entry at ``position`` (the consistent point), where known (never
         from a change stream: its entries have no oplog entry's bytes)."""
-        if self.from_stream:
+        if not self.source.entry_bytes:
             return None
         if self.last_raw is not None:
             return entry_digest(self.last_raw)
@@ -182,30 +101,27 @@ class OplogCapture(threading.Thread):
             raise self.error
 
     def _capture(self) -> None:
-        if not self.from_stream:
-            self._follow(OplogReader(self.client, self.anchor.start_ts))
-            return
-        stream = ChangeStreamTail(self.client, self.anchor.start_ts, self.anchor.guard, self.STREAM_AWAIT_S)
+        reader = self.source.bracket_reader(self.client, self.anchor)
         try:
-            self._follow(stream)
-        except HistoryLost as e:
+            self._follow(reader)
+        except HistoryLost as e:  # a change stream's own proof that the start is out of reach
             raise OplogOverflow(
                 f"the change stream's history no longer reaches the backup's start {to_str(self.anchor.start_ts)} "
                 f"({wall_of(self.anchor.start_ts)}): the backup cannot be made consistent ({e.message})",
                 "grow the oplog (replSetResizeOplog), or back up at a quieter time",
             ) from e
         finally:
-            stream.close()
+            reader.close()
 
-    def _follow(self, reader: OplogReader | ChangeStreamTail) -> None:
+    def _follow(self, reader: BracketReader) -> None:
         poll = self.POLL_S[0]
         # The first read too waits as long as the anchor's query asks for.
         self._wake.wait(pause_for(self.anchor.query_s, self.SHARE, poll))
         self._wake.clear()
         while not self._aborted.is_set():
             finishing = self._finishing.is_set()  # before the query: the export is done by then
-            if finishing and self.from_stream and self._end_floor is None:
-                self._end_floor = settled_write(self.client)
+            if finishing and self._end_floor is None:
+                self._end_floor = self.source.consistent_floor(self.client)
             entries, caught_up = reader.read()
             for entry in entries:
                 self.writer.write(entry.raw, 1)

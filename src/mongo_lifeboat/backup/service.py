@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pymongo import MongoClient
 
@@ -21,7 +21,7 @@ from ..mongo.client import connect
 from ..mongo.identity import read_identity
 from ..mongo.topology import replica_set_name
 from ..oplog import chain
-from ..oplog.capture import Capture, uses_change_stream
+from ..oplog.capture import Capture, resolve
 from ..oplog.segments import list_segments
 from ..repo import layout
 from ..repo.lease import Lease, Renewer
@@ -111,8 +111,8 @@ def _backup_from_member(
     with Renewer(Lease(repo.storage, deployment, layout.backup_lease_name(backup_id))):
         storage = repo.storage
 
-        from_stream = uses_change_stream(opts.capture, client)
-        anchor = bracket.choose_stream_anchor(client) if from_stream else bracket.choose_anchor(client)
+        source = resolve(opts.capture, client)
+        anchor = source.anchor(client)
         skipped: list[Skipped] = []
         sources = list_source_collections(client, skipped)
         for s in skipped:
@@ -125,7 +125,7 @@ def _backup_from_member(
         capture_writer = ObjectWriter(
             storage, layout.bracket_key(deployment, backup_id, anchor.start_ts, anchor.start_ts)
         )
-        capture = bracket.OplogCapture(client, anchor, capture_writer, from_stream=from_stream)
+        capture = bracket.OplogCapture(client, source, anchor, capture_writer)
         capture.start()
         t_export = time.monotonic()
         try:
@@ -141,8 +141,7 @@ def _backup_from_member(
         end_ts = capture.position
         capture_writer.key = layout.bracket_key(deployment, backup_id, anchor.start_ts, end_ts)
         oplog_file = capture_writer.commit()
-        source: Literal["oplog", "change-stream"] = "change-stream" if from_stream else "oplog"
-        emit(Update("backup", "phase", "bracket", f"{capture.entries} {source} entries"))
+        emit(Update("backup", "phase", "bracket", f"{capture.entries} {source.name} entries"))
 
         finished = datetime.now(UTC)
         phases = {
@@ -172,7 +171,7 @@ def _backup_from_member(
                 end_ts=to_str(end_ts),
                 entries=capture.entries,
                 file=oplog_file,
-                capture=source,
+                capture=source.name,
             ),
         )
         crash_point("before-manifest")

@@ -10,7 +10,7 @@ meet, the proof cannot be made and says so.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +18,8 @@ import bson
 from bson import Timestamp
 from pymongo import MongoClient
 
-from ..errors import LifeboatError
-from ..mongo.codec import CODEC
-from ..oplog.capture import oplog_readable
-from ..oplog.change_tail import streamed_through_now
+from ..oplog.capture import resolve
 from ..oplog.entries import Op, Unit, units
-from ..oplog.reader import OplogReader, oldest_ts
 from ..oplog.segments import LocalCopy, Segment, iter_entries, no_local_copy
 from ..repo.storage import Storage
 from ..timestamps import just_before, to_str
@@ -103,19 +99,6 @@ class Changes:
         return base - self.later_deletes[ns], base + self.later_inserts[ns]
 
 
-def _decoded(raw_entries: Iterable[Any]) -> Iterator[dict[str, Any]]:
-    for raw in raw_entries:
-        yield bson.decode(raw.raw, codec_options=CODEC)
-
-
-def _live_after(reader: OplogReader) -> Iterator[dict[str, Any]]:
-    while True:
-        entries, caught_up = reader.read()
-        yield from _decoded(entries)
-        if caught_up:
-            return
-
-
 def commanded_between(
     storage: Storage,
     segments: list[Segment],
@@ -148,22 +131,10 @@ def read_changes(
     changes.add_since(iter_entries(storage, archived))
     if archived:
         archived_to = max(archived_to, archived[-1].end)
-    if not oplog_readable(source):
-        try:
-            changes.add_since(_decoded(streamed_through_now(source, archived_to)))
-        except LifeboatError as e:  # the history moved on, or an event no entry expresses
-            changes.incomplete = (
-                f"the change stream after {to_str(archived_to)} cannot all be read: {e.message}"
-            )
-        return changes
-    reader = OplogReader(source, archived_to)
-    changes.add_since(_live_after(reader))
-    # The live read proves it missed nothing when it found the entry it started from (see
-    # OplogReader); otherwise the oldest entry must be no newer than where it started.
-    oldest = oldest_ts(source) if reader.unproven_from is not None else None
-    if oldest is not None and oldest > archived_to and oldest > since:
-        changes.incomplete = (
-            f"the oplog after {to_str(since)} is not all there: the archive reaches {to_str(archived_to)}, "
-            f"the source's oplog starts at {to_str(oldest)}"
-        )
+    # The live history on from where the archive ends: the oplog where this user may read it,
+    # else the change stream.
+    live = resolve("auto", source).since(source, archived_to)
+    changes.add_since(iter(live))
+    if live.incomplete:
+        changes.incomplete = f"the archive reaches {to_str(archived_to)}, and {live.incomplete}"
     return changes

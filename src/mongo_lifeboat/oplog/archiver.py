@@ -37,7 +37,7 @@ from ..repo.records import put_record
 from ..repo.repository import Repository
 from ..timestamps import iso, just_before, to_str
 from . import chain
-from .capture import Capture, ChangeStreamSource, OplogSource, Reader, choose
+from .capture import Capture, OplogSource, Reader, Source, resolve
 from .catchup import catch_up_members
 from .detect import Detection, DetectSettings, LiveDetector
 from .open_segment import OpenSegment as _OpenSegment
@@ -89,7 +89,7 @@ class Archiver:
         self._caught_up = False  # the last read found nothing more
         self._clock_offset = timedelta(0)  # the source's clock minus ours (its walls are its own)
         self.stopped_behind_s = 0.0  # the drain timed out this far behind
-        self.source: OplogSource | ChangeStreamSource = OplogSource(opts.settle_s)
+        self.source: Source = OplogSource(opts.settle_s)
         self.detector = LiveDetector(opts.detect) if opts.detect is not None else None
 
     # -- setup ----------------------------------------------------------------------
@@ -214,7 +214,7 @@ class Archiver:
 
     def run(self, stop: threading.Event) -> ArchiverStats:
         client = self._connect()
-        self.source = choose(self.opts.capture, client, self.opts.settle_s)
+        self.source = resolve(self.opts.capture, client, self.opts.settle_s)
         lease = Lease(self.repo.storage, self.deployment, "archiver", self.opts.lease_ttl_s)
         lease.acquire()
         try:

@@ -110,6 +110,9 @@ class OplogReader:
         """The caller showed, another way, that nothing was trimmed up to now."""
         self.unproven_from = None
 
+    def close(self) -> None:
+        """Nothing to close: every read is a bounded query (the same interface as a tail)."""
+
     def read(self) -> tuple[list[Any], bool]:
         """(new raw entries in order, caught_up): caught_up when nothing more was there."""
         limit = self.batch + (self._at_position or 1)

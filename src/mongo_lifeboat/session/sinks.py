@@ -92,5 +92,5 @@ def failure_signalled(
         yield
     except LifeboatError as e:
         summary = f"{kind} failed (exit {e.exit_code}): {e.message}"
-        sinks.emit(event(ctx, kind, "failure", deployment, repo_url, summary, exit_code=e.exit_code))
+        sinks.emit(event(ctx, kind, "failure", deployment, repo_url, summary, **e.details()))
         raise

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import bson
 from bson import Timestamp
 from pymongo import InsertOne, MongoClient, ReplaceOne
 from pymongo.errors import BulkWriteError
@@ -29,11 +27,9 @@ from ..ejson import to_relaxed
 from ..errors import RestoreFailed, UsageError
 from ..events import Reporter, Update, silent
 from ..faults import crash_point
-from ..mongo.codec import CODEC
 from ..mongo.nsmap import NamespaceMap, literal_pattern
 from ..oplog.applier import id_key, op_id
-from ..oplog.capture import oplog_readable
-from ..oplog.change_tail import streamed_through_now
+from ..oplog.capture import resolve
 from ..oplog.entries import units
 from ..oplog.incidents import Incident, incident_ops
 from ..oplog.segments import backup_oplog, iter_entries
@@ -206,19 +202,12 @@ def _follow_live(
             f"the target is not replica set {deployment}: writes after {to_str(after)} were not checked"
         )
         return None
-    if not oplog_readable(target):  # a change-stream capture's user: the stream past the archive
-        streamed = (bson.decode(raw.raw, codec_options=CODEC) for raw in streamed_through_now(target, after))
-        return fate.follow(units(streamed), ns, after)
-    oplog = target.local["oplog.rs"]
-    oldest = next(iter(oplog.find({}, {"ts": 1}).sort("$natural", 1).limit(1)), None)
-    if oldest is not None and oldest["ts"] > after:
-        report.notes.append(
-            f"the live oplog starts at {to_str(oldest['ts'])}, after the archive ends ({to_str(after)}): "
-            "writes in between were not checked"
-        )
-    query = {"ts": {"$gt": after}, "$or": [{"ns": ns}, {"op": "c"}]}
-    entries: Iterator[dict[str, Any]] = oplog.with_options(codec_options=CODEC).find(query)
-    return fate.follow(units(entries), ns, after)
+    # The oplog where this user may read it, else the change stream (a change-stream capture's user).
+    since = resolve("auto", target).since(target, after)
+    followed = fate.follow(units(iter(since)), ns, after)
+    if since.incomplete:
+        report.notes.append(f"{since.incomplete}: writes in between were not checked")
+    return followed
 
 
 def _write_live(coll: Any, items: list[tuple[Any, Doc, Doc | None]]) -> set[Any]:

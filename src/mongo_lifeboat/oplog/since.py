@@ -1,0 +1,71 @@
+"""What happened on a deployment after a position, read live through now: from the oplog
+(proving the read reached back to the position) or from a change stream (where this user may
+not read the oplog). A drill's proof and an undo read past the archive this way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import bson
+from bson import Timestamp
+from pymongo import MongoClient
+
+from ..errors import LifeboatError
+from ..mongo.codec import CODEC
+from ..timestamps import just_before, to_str
+from .change_tail import streamed_through_now
+from .reader import OplogReader, oldest_ts
+
+Entry = dict[str, Any]
+
+
+def decoded(raw_entries: Iterable[Any]) -> Iterator[Entry]:
+    for raw in raw_entries:
+        yield bson.decode(raw.raw, codec_options=CODEC)
+
+
+class Since:
+    """The entries after ``after`` through now, decoded, in order. Once they are read,
+    ``incomplete`` says why not all of them could be (None: they were)."""
+
+    def __init__(self, after: Timestamp) -> None:
+        self.after = after
+        self.incomplete: str | None = None
+        self._entries: Iterator[Entry] = iter(())
+
+    def __iter__(self) -> Iterator[Entry]:
+        return self._entries
+
+
+def oplog_since(client: MongoClient[Any], after: Timestamp) -> Since:
+    since = Since(after)
+    reader = OplogReader(client, after)
+
+    def read() -> Iterator[Entry]:
+        while True:
+            entries, caught_up = reader.read()
+            yield from decoded(entries)
+            if caught_up:
+                break
+        # A read that found its start again proves nothing was trimmed; else the oldest entry
+        # must leave no room for one between the position and it.
+        oldest = oldest_ts(client) if reader.unproven_from is not None else None
+        if oldest is not None and just_before(oldest) > after:
+            since.incomplete = f"the history after {to_str(after)} is not all there: the source's oplog starts at {to_str(oldest)}"
+
+    since._entries = read()
+    return since
+
+
+def stream_since(client: MongoClient[Any], after: Timestamp) -> Since:
+    since = Since(after)
+
+    def read() -> Iterator[Entry]:
+        try:
+            yield from decoded(streamed_through_now(client, after))
+        except LifeboatError as e:  # the history moved on, or an event no entry expresses
+            since.incomplete = f"the change stream after {to_str(after)} cannot all be read: {e.message}"
+
+    since._entries = read()
+    return since
