@@ -50,6 +50,12 @@ def fixtures_dir() -> Path:
 _EMULATED = {"s3", "s3-versioned", "gcs", "azure"}
 
 
+# Tests held to wall-clock promises (an alert within 10 s, schedules with a seconds field, the
+# archiver's lag under load). Under pytest-xdist (``--dist loadgroup``) they share one worker, so
+# no two of them compete for the CPU; the other worker runs the rest beside them.
+_TIMING = {"test_agent.py", "test_agent_drift.py", "test_live_detection.py", "test_archiver_load.py"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tiers, applied from what a test needs, so the inner loop is
     ``pytest -m "not server and not emulator and not browser"`` and nothing has to remember to
@@ -61,6 +67,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.server)
             if path.name == "test_dashboard_browser.py":
                 item.add_marker(pytest.mark.browser)
+            if path.name in _TIMING:
+                item.add_marker(pytest.mark.xdist_group("timing"))
         params = getattr(getattr(item, "callspec", None), "params", {})
         fixtures = set(getattr(item, "fixturenames", ()))
         if any(str(v) in _EMULATED for v in params.values()) or fixtures & {"emulators", "cloud_repo"}:

@@ -33,7 +33,19 @@ SYSTEM_DBS = {"admin", "local", "config"}
 
 
 def external_uris() -> list[str]:
-    return os.environ.get("LIFEBOAT_TEST_MONGODB_URI", "").split()
+    """The URIs this test process may use. Under pytest-xdist each worker takes its own share
+    (worker i of n: every n-th URI from the i-th), so two workers never wipe each other's data."""
+    uris = os.environ.get("LIFEBOAT_TEST_MONGODB_URI", "").split()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, …
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if uris and worker.startswith("gw") and workers > 1:
+        share = uris[int(worker[2:]) :: workers]
+        if not share:
+            pytest.fail(
+                f"LIFEBOAT_TEST_MONGODB_URI lists {len(uris)} URIs for {workers} workers: give more, or run -n 0"
+            )
+        return share
+    return uris
 
 
 def kind() -> str:
