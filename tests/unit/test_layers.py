@@ -48,3 +48,36 @@ def test_every_package_is_in_the_enforced_contract_once() -> None:
 
 def test_the_readme_table_is_the_contract() -> None:
     assert _readme_rows() == _contract_rows()
+
+
+# The packages that do a command's work; a front end's command module parses and words, and
+# hands the work to at most three of them (the rest is theirs to orchestrate).
+SERVICES = {
+    "oplog",
+    "catalog",
+    "backup",
+    "restore",
+    "snapshot",
+    "verify",
+    "undo",
+    "drill",
+    "mongodump",
+    "audit",
+    "past",
+}
+
+
+def _imported_packages(path: Path) -> set[str]:
+    return set(re.findall(r"^from \.\.(\w+)", path.read_text(), flags=re.M))
+
+
+def test_each_command_module_hands_its_work_to_at_most_three_services() -> None:
+    commands = sorted((PACKAGE / "cli").glob("*_cmd*.py"))
+    assert len(commands) > 10
+    over = {p.name: sorted(_imported_packages(p) & SERVICES) for p in commands}
+    assert {name: used for name, used in over.items() if len(used) > 3} == {}
+
+
+def test_the_agent_imports_no_command_line_module() -> None:
+    importing = [p.name for p in (PACKAGE / "agent").glob("*.py") if "cli" in _imported_packages(p)]
+    assert importing == []

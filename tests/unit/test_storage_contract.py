@@ -26,6 +26,7 @@ from mongo_lifeboat.repo.s3 import S3Storage
 from mongo_lifeboat.repo.storage import ObjectMissing, Storage
 
 from ..support.emulators import azure_container, azure_server, gcs_bucket, gcs_server
+from ..support.memory_storage import MemoryStorage
 from ..support.s3 import make_bucket, s3_server
 from ..support.waiting import wait_for
 
@@ -48,7 +49,7 @@ def azure_account() -> Iterator[str]:
         yield azurite.connection
 
 
-BACKENDS = ["file", "s3", "s3-versioned", "gcs", "azure"]
+BACKENDS = ["file", "memory", "s3", "s3-versioned", "gcs", "azure"]
 # The wrappers a repository stacks on a backend pass the same contract as the backends.
 WRAPPERS = ["retrying(file)", "encrypted(file)", "mirror(file)", "mirror(file, file)"]
 
@@ -56,6 +57,8 @@ WRAPPERS = ["retrying(file)", "encrypted(file)", "mirror(file)", "mirror(file, f
 def _backend(kind: str, request: pytest.FixtureRequest, path: Path) -> Storage:
     if kind == "file":
         return FileStorage(path)
+    if kind == "memory":
+        return MemoryStorage()
     if kind == "gcs":
         request.getfixturevalue("gcs_endpoint")
         bucket = "contract-" + uuid.uuid4().hex[:12]
@@ -85,6 +88,13 @@ def _wrapped(kind: str, path: Path) -> Storage:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    return _backend(request.param, request, tmp_path / "store")
+
+
+# What another process can write to: a kill mid-write is only a question for these (memory
+# ends with its process).
+@pytest.fixture(params=[b for b in BACKENDS if b != "memory"])
+def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     return _backend(request.param, request, tmp_path / "store")
 
 
@@ -323,10 +333,10 @@ open_storage(url).put("backups/rs0/big/data.bson.zst", io.BufferedReader(Endless
 """
 
 
-def test_a_process_killed_mid_upload_leaves_nothing_listed(backend: Storage, tmp_path: Path) -> None:
+def test_a_process_killed_mid_upload_leaves_nothing_listed(shared_backend: Storage, tmp_path: Path) -> None:
     """SIGKILL half-way through a (multipart, on S3) upload: no object, complete or not, appears.
     (The backends: a wrapper adds no storage of its own for a killed process to leave behind.)"""
-    store = backend
+    store = shared_backend
     store.put("backups/rs0/big/manifest-before.json", io.BytesIO(b"{}"))
     ready = tmp_path / "ready"
     child = subprocess.Popen([sys.executable, "-c", _KILLED_UPLOADER, store.url, str(ready)])
