@@ -40,7 +40,7 @@ from mongo_lifeboat.catalog.history import load_history, scan_incidents
 from mongo_lifeboat.catalog.points import LATEST
 from mongo_lifeboat.embedded import ScratchServer
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
-from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions
+from mongo_lifeboat.oplog.capture.archiver import Archiver, ArchiverOptions
 from mongo_lifeboat.oplog.compaction import Level, compact
 from mongo_lifeboat.repo.filesystem import FileStorage
 from mongo_lifeboat.repo.repository import Repository

@@ -26,7 +26,7 @@ from bench_backup_restore import run_cli
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.embedded import ScratchServer
-from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions
+from mongo_lifeboat.oplog.capture.archiver import Archiver, ArchiverOptions
 from mongo_lifeboat.repo.repository import Repository
 
 

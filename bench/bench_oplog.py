@@ -40,10 +40,10 @@ from mongo_lifeboat.embedded import ScratchServer
 from mongo_lifeboat.events import Update
 from mongo_lifeboat.mongo.codec import CODEC, RAW_CODEC
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
-from mongo_lifeboat.oplog.applier import Applier
-from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions
-from mongo_lifeboat.oplog.entries import units
-from mongo_lifeboat.oplog.indexes import IndexCatalog
+from mongo_lifeboat.oplog.apply.applier import Applier
+from mongo_lifeboat.oplog.apply.entries import units
+from mongo_lifeboat.oplog.apply.indexes import IndexCatalog
+from mongo_lifeboat.oplog.capture.archiver import Archiver, ArchiverOptions
 from mongo_lifeboat.oplog.reader import newest_ts
 from mongo_lifeboat.oplog.segments import iter_entries, list_segments
 from mongo_lifeboat.repo.repository import Repository

@@ -11,9 +11,9 @@ import pytest
 from bson import json_util
 
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
-from mongo_lifeboat.oplog.applier import Applier
-from mongo_lifeboat.oplog.entries import units
-from mongo_lifeboat.oplog.indexes import IndexCatalog
+from mongo_lifeboat.oplog.apply.applier import Applier
+from mongo_lifeboat.oplog.apply.entries import units
+from mongo_lifeboat.oplog.apply.indexes import IndexCatalog
 
 from ..support.servers import ServerPool
 

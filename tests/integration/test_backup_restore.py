@@ -12,7 +12,7 @@ from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import TargetNotEmpty
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
-from mongo_lifeboat.oplog.capture import Capture
+from mongo_lifeboat.oplog.capture.sources import Capture
 from mongo_lifeboat.repo.manifest import Manifest
 from mongo_lifeboat.repo.objects import read_verified
 from mongo_lifeboat.repo.repository import Repository

@@ -9,7 +9,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from mongo_lifeboat.oplog.capture import ChangeStreamSource, OplogSource, resolve
+from mongo_lifeboat.oplog.capture.sources import ChangeStreamSource, OplogSource, resolve
 
 from ..support.servers import ServerPool
 from ..support.wire_double import FakeMongod

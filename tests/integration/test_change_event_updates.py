@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo.errors import OperationFailure
 
-from mongo_lifeboat.oplog.change_events import to_entries
-from mongo_lifeboat.oplog.updates import apply_update, is_replacement
+from mongo_lifeboat.oplog.apply.updates import apply_update, is_replacement
+from mongo_lifeboat.oplog.capture.change_events import to_entries
 
 from ..support.servers import ServerPool
 

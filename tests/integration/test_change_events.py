@@ -15,10 +15,10 @@ from bson import Timestamp
 
 from mongo_lifeboat.errors import UnsupportedEvent
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
-from mongo_lifeboat.oplog.applier import Applier
-from mongo_lifeboat.oplog.change_events import to_entries
-from mongo_lifeboat.oplog.entries import units
-from mongo_lifeboat.oplog.indexes import IndexCatalog
+from mongo_lifeboat.oplog.apply.applier import Applier
+from mongo_lifeboat.oplog.apply.entries import units
+from mongo_lifeboat.oplog.apply.indexes import IndexCatalog
+from mongo_lifeboat.oplog.capture.change_events import to_entries
 
 from ..support.data import assert_same
 from ..support.servers import ServerPool

@@ -13,7 +13,7 @@ from typing import Any
 
 from pymongo import DeleteOne, MongoClient, UpdateOne
 
-from mongo_lifeboat.oplog.entries import units
+from mongo_lifeboat.oplog.apply.entries import units
 from mongo_lifeboat.oplog.incidents import find_incidents
 
 from ..support.servers import Server, ServerPool

@@ -19,8 +19,8 @@ from bson import Timestamp
 from pymongo import MongoClient
 
 from mongo_lifeboat.errors import OplogHole
+from mongo_lifeboat.oplog.capture.tail import BATCH_ENTRIES, OplogTail
 from mongo_lifeboat.oplog.segments import iter_entries, list_segments
-from mongo_lifeboat.oplog.tail import BATCH_ENTRIES, OplogTail
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving

@@ -14,7 +14,7 @@ from mongo_lifeboat.catalog.points import Point, resolve
 from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import IntegrityError, NotRestorable, UsageError
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
-from mongo_lifeboat.oplog.capture import Capture
+from mongo_lifeboat.oplog.capture.sources import Capture
 from mongo_lifeboat.oplog.segments import iter_entries
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.restore.pitr import plan_pitr

@@ -11,7 +11,7 @@ from bson import Timestamp
 
 from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.events import Update
-from mongo_lifeboat.oplog.archiver import Archiver, ArchiverOptions, ArchiverStats
+from mongo_lifeboat.oplog.capture.archiver import Archiver, ArchiverOptions, ArchiverStats
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.timestamps import to_str
 

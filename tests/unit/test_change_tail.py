@@ -9,7 +9,7 @@ from typing import Any
 from bson import Timestamp
 from pymongo.errors import OperationFailure
 
-from mongo_lifeboat.oplog.change_tail import ChangeStreamTail, history_start
+from mongo_lifeboat.oplog.capture.change_tail import ChangeStreamTail, history_start
 
 T1, T2, T3 = Timestamp(100, 1), Timestamp(100, 2), Timestamp(100, 3)
 

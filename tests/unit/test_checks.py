@@ -18,7 +18,7 @@ from mongo_lifeboat.cli.remedies import command_line
 from mongo_lifeboat.config import Plan
 from mongo_lifeboat.drill.report import DrillReport
 from mongo_lifeboat.mongo.members import Member
-from mongo_lifeboat.oplog.window import HistoryWindow
+from mongo_lifeboat.oplog.capture.window import HistoryWindow
 
 from ..support.manifests import make_manifest
 

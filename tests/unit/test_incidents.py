@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from bson import Timestamp
 
-from mongo_lifeboat.oplog.entries import Op, Unit
+from mongo_lifeboat.oplog.apply.entries import Op, Unit
 from mongo_lifeboat.oplog.incidents import find_incidents, incident_ops
 
 T0 = datetime(2026, 11, 24, 2, 0, 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mongo_lifeboat.oplog.updates import (
+from mongo_lifeboat.oplog.apply.updates import (
     UpdateFormatError,
     apply_changestream_diff,
     apply_doc_diff,

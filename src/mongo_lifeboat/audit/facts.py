@@ -22,9 +22,9 @@ from ..mongo import members
 from ..mongo.capabilities import write_lock_problem
 from ..mongo.client import connect
 from ..notify import last_delivery
-from ..oplog.capture import resolve
+from ..oplog.capture.sources import resolve
+from ..oplog.capture.window import HistoryWindow
 from ..oplog.segments import list_segments
-from ..oplog.window import HistoryWindow
 from ..repo.damage import all_damaged
 from ..repo.mirror import Member
 from ..repo.repository import Repository

@@ -20,8 +20,8 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from ..errors import HistoryLost, OplogOverflow
-from ..oplog.anchor import Anchor
-from ..oplog.capture import BracketReader, Source
+from ..oplog.capture.anchor import Anchor
+from ..oplog.capture.sources import BracketReader, Source
 from ..oplog.chain import entry_digest
 from ..oplog.reader import newest_ts, oldest_ts, pause_for
 from ..repo.objects import ObjectWriter

@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass, field
 
 from ..catalog.history import deployments
-from ..oplog.catchup import copy_archive
+from ..oplog.capture.catchup import copy_archive
 from ..repo import layout
 from ..repo.objects import fetch_verified
 from ..repo.repository import Repository

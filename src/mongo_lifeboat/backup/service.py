@@ -21,7 +21,7 @@ from ..mongo.client import connect
 from ..mongo.identity import read_identity
 from ..mongo.topology import replica_set_name
 from ..oplog import chain
-from ..oplog.capture import Capture, resolve
+from ..oplog.capture.sources import Capture, resolve
 from ..oplog.segments import list_segments
 from ..repo import layout
 from ..repo.lease import Lease, Renewer

@@ -14,7 +14,7 @@ from typing import Any
 
 from bson import Timestamp
 
-from ..oplog.entries import Op, units
+from ..oplog.apply.entries import Op, units
 from ..oplog.incidents import Incident
 from ..oplog.segments import iter_entries
 from ..repo.manifest import Manifest

@@ -13,7 +13,7 @@ from bson import Timestamp
 
 from ..errors import BackupNotFound, SeveralDeployments, UsageError
 from ..oplog import chain
-from ..oplog.entries import units
+from ..oplog.apply.entries import units
 from ..oplog.incidents import INCIDENT_PREFIX, Incident, find_incidents
 from ..oplog.segments import Segment, iter_entries, list_segments, read_state
 from ..remedies import Remedy

@@ -10,7 +10,7 @@ from .. import config
 from ..backup.service import BackupOptions, run_backup
 from ..events import Update
 from ..json_documents import backups_document, manifest_summary
-from ..oplog.capture import Capture
+from ..oplog.capture.sources import Capture
 from ..output import DocumentProgress
 from ..repo.manifest import Manifest
 from ..session import Session

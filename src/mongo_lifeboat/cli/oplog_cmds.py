@@ -16,8 +16,8 @@ from ..catalog.history import load_history, scan_incidents
 from ..events import Update
 from ..json_documents import timeline_document
 from ..mongo.nsmap import NamespaceMap
-from ..oplog.archiver import Archiver, ArchiverOptions
-from ..oplog.capture import Capture
+from ..oplog.capture.archiver import Archiver, ArchiverOptions
+from ..oplog.capture.sources import Capture
 from ..oplog.detect import detect_settings
 from ..remedies import Remedy
 from ..session import Session

@@ -31,7 +31,7 @@ from ..config import Plan
 from ..drill.service import DrillOptions, run_drill
 from ..embedded import ScratchServer
 from ..mongo.nsmap import NamespaceMap
-from ..oplog.archiver import Archiver, ArchiverOptions
+from ..oplog.capture.archiver import Archiver, ArchiverOptions
 from ..oplog.incidents import Incident
 from ..repo.repository import Repository
 from ..restore.pitr import plan_pitr

@@ -18,8 +18,8 @@ import bson
 from bson import Timestamp
 from pymongo import MongoClient
 
-from ..oplog.capture import resolve
-from ..oplog.entries import Op, Unit, units
+from ..oplog.apply.entries import Op, Unit, units
+from ..oplog.capture.sources import resolve
 from ..oplog.segments import LocalCopy, Segment, iter_entries, no_local_copy
 from ..repo.storage import Storage
 from ..timestamps import just_before, to_str

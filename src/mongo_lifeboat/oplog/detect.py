@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from ..remedies import Remedy
-from .entries import units
+from .apply.entries import units
 from .incidents import Incident, IncidentFinder
 from .streaks import seconds
 

@@ -43,7 +43,7 @@ from typing import Any
 from bson import Timestamp
 
 from ..timestamps import iso, to_hex16, to_str
-from .entries import Op, Unit
+from .apply.entries import Op, Unit
 from .streaks import Point as _Point
 from .streaks import Streaks as _Streaks
 from .streaks import seconds as _seconds

@@ -19,7 +19,7 @@ from typing import Any
 from bson import Timestamp
 
 from ..catalog.history import History
-from ..oplog.entries import Op, Unit, units
+from ..oplog.apply.entries import Op, Unit, units
 from ..oplog.incidents import Incident, find_incidents
 from ..oplog.segments import Segment, iter_entries
 from ..repo.storage import Storage

@@ -23,11 +23,11 @@ from ..catalog.history import History
 from ..ejson import to_relaxed
 from ..errors import BackupNotFound, NotFound
 from ..mongo.codec import CODEC
-from ..oplog.entries import Op, Unit, units
+from ..oplog.apply.entries import Op, Unit, units
+from ..oplog.apply.updates import apply_update, is_replacement
 from ..oplog.incidents import Incident, contains, find_incidents
 from ..oplog.reader import oplog
 from ..oplog.segments import Segment, entry_ts, iter_raw_entries
-from ..oplog.updates import apply_update, is_replacement
 from ..remedies import Remedy
 from ..repo.manifest import Manifest
 from ..repo.objects import read_documents

@@ -20,8 +20,8 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from ..oplog.entries import units
-from ..oplog.indexes import IndexCatalog
+from ..oplog.apply.entries import units
+from ..oplog.apply.indexes import IndexCatalog
 from ..oplog.segments import Segment, backup_oplog
 from ..repo.storage import Storage
 from .plan import RestorePlan

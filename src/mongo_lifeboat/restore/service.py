@@ -13,9 +13,9 @@ from pymongo.errors import OperationFailure
 from ..ejson import from_ejson
 from ..errors import IntegrityError, RestoreFailed, TargetNotEmpty
 from ..events import PhaseClock, Reporter, Update, silent
-from ..oplog.applier import Applier
-from ..oplog.entries import units
-from ..oplog.indexes import IndexCatalog
+from ..oplog.apply.applier import Applier
+from ..oplog.apply.entries import units
+from ..oplog.apply.indexes import IndexCatalog
 from ..oplog.segment_spool import DEFAULT_BUDGET_BYTES, SegmentSpool
 from ..oplog.segments import Segment, backup_oplog, no_local_copy
 from ..remedies import Remedy

@@ -21,9 +21,9 @@ from ..catalog.snapshots import SnapshotManifest
 from ..errors import NotRestorable, NotSnapshotData, RestoreFailed
 from ..mongo.catalog import AUTH_COLLECTIONS, list_source_collections
 from ..mongo.nsmap import NamespaceMap
-from ..oplog.applier import Applier
-from ..oplog.entries import units
-from ..oplog.indexes import IndexCatalog
+from ..oplog.apply.applier import Applier
+from ..oplog.apply.entries import units
+from ..oplog.apply.indexes import IndexCatalog
 from ..oplog.reader import oplog
 from ..oplog.segments import Segment, entry_ts, iter_entries, iter_raw_entries
 from ..remedies import Remedy

@@ -12,9 +12,9 @@ import bson
 from bson import Timestamp
 
 from ..mongo.codec import CODEC
-from ..oplog.applier import id_key, op_id
-from ..oplog.entries import Op, Unit
-from ..oplog.updates import apply_update, is_replacement
+from ..oplog.apply.applier import id_key, op_id
+from ..oplog.apply.entries import Op, Unit
+from ..oplog.apply.updates import apply_update, is_replacement
 from ..repo.manifest import Manifest
 from ..repo.objects import read_documents
 from ..repo.storage import Storage

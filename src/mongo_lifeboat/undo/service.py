@@ -28,9 +28,9 @@ from ..errors import RestoreFailed, UsageError
 from ..events import Reporter, Update, silent
 from ..faults import crash_point
 from ..mongo.nsmap import NamespaceMap, literal_pattern
-from ..oplog.applier import id_key, op_id
-from ..oplog.capture import resolve
-from ..oplog.entries import units
+from ..oplog.apply.applier import id_key, op_id
+from ..oplog.apply.entries import units
+from ..oplog.capture.sources import resolve
 from ..oplog.incidents import Incident, incident_ops
 from ..oplog.segments import backup_oplog, iter_entries
 from ..repo import layout

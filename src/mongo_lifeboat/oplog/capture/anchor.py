@@ -12,10 +12,10 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
-from ..errors import UnsupportedSource
-from ..timestamps import just_before
-from .chain import entry_digest
-from .reader import newest_entry, written_through
+from ...errors import UnsupportedSource
+from ...timestamps import just_before
+from ..chain import entry_digest
+from ..reader import newest_entry, written_through
 
 
 @dataclass(frozen=True)

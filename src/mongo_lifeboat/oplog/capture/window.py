@@ -12,8 +12,8 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from ..reader import newest_ts, oldest_ts
 from .change_tail import history_start
-from .reader import newest_ts, oldest_ts
 
 
 @dataclass

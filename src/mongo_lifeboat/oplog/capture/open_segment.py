@@ -9,10 +9,10 @@ from typing import Any
 
 from bson import Timestamp
 
-from ..repo import layout
-from ..repo.objects import ObjectWriter
-from ..repo.repository import Repository
-from ..timestamps import iso, to_str
+from ...repo import layout
+from ...repo.objects import ObjectWriter
+from ...repo.repository import Repository
+from ...timestamps import iso, to_str
 
 
 class OpenSegment:

@@ -25,11 +25,11 @@ from pymongo import CursorType, MongoClient
 from pymongo.errors import CursorNotFound, OperationFailure
 from pymongo.read_concern import ReadConcern
 
-from ..errors import OplogHole
-from ..mongo.codec import RAW_CODEC
-from ..remedies import Remedy
-from ..timestamps import to_str
-from .reader import oplog
+from ...errors import OplogHole
+from ...mongo.codec import RAW_CODEC
+from ...remedies import Remedy
+from ...timestamps import to_str
+from ..reader import oplog
 
 log = logging.getLogger(__name__)
 # Entries asked for per round trip. Left unsaid, a server picks: mongod fills 16 MB, SecantusDB

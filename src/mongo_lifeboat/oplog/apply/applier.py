@@ -23,9 +23,9 @@ from bson import Decimal128, Timestamp
 from pymongo import DeleteOne, InsertOne, MongoClient, ReplaceOne
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from ..errors import RestoreFailed
-from ..mongo.codec import CODEC
-from ..mongo.nsmap import NamespaceMap
+from ...errors import RestoreFailed
+from ...mongo.codec import CODEC
+from ...mongo.nsmap import NamespaceMap
 from .entries import Op, Unit
 from .indexes import IndexCatalog
 from .updates import UpdateFormatError, apply_update, is_replacement

@@ -30,10 +30,10 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from ..errors import HistoryLost, LifeboatError
-from ..mongo.codec import RAW_CODEC
+from ...errors import HistoryLost, LifeboatError
+from ...mongo.codec import RAW_CODEC
+from ..reader import oldest_ts, settled_write
 from .change_events import Event, same_transaction, to_entries
-from .reader import oldest_ts, settled_write
 
 log = logging.getLogger(__name__)
 HISTORY_LOST = (286, 280)  # ChangeStreamHistoryLost, ChangeStreamFatalError

@@ -23,9 +23,9 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
+from ..reader import UNAUTHORIZED, OplogReader, newest_ts, oldest_ts, settled_write, written_through
 from .anchor import Anchor, oplog_anchor, stream_anchor
 from .change_tail import ChangeStreamTail
-from .reader import UNAUTHORIZED, OplogReader, newest_ts, oldest_ts, settled_write, written_through
 from .since import Since, oplog_since, stream_since
 from .tail import SETTLE_S, OplogTail
 from .window import HistoryWindow, oplog_window, stream_window

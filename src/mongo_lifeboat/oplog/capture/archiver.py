@@ -24,25 +24,25 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure
 
-from ..errors import HistoryLost, LifeboatError, SourceUnreachable
-from ..events import Reporter, Update, UpdateKind, silent
-from ..faults import crash_point
-from ..mongo import members
-from ..mongo.client import connect
-from ..mongo.identity import read_identity
-from ..mongo.topology import replica_set_name
-from ..repo import layout
-from ..repo.lease import Lease
-from ..repo.records import put_record
-from ..repo.repository import Repository
-from ..timestamps import iso, just_before, to_str
-from . import chain
-from .capture import Capture, OplogSource, Reader, Source, resolve
+from ...errors import HistoryLost, LifeboatError, SourceUnreachable
+from ...events import Reporter, Update, UpdateKind, silent
+from ...faults import crash_point
+from ...mongo import members
+from ...mongo.client import connect
+from ...mongo.identity import read_identity
+from ...mongo.topology import replica_set_name
+from ...repo import layout
+from ...repo.lease import Lease
+from ...repo.records import put_record
+from ...repo.repository import Repository
+from ...timestamps import iso, just_before, to_str
+from .. import chain
+from ..detect import Detection, DetectSettings, LiveDetector
+from ..reader import pause_for
+from ..segments import GapRecord, list_segments, record_gap
 from .catchup import catch_up_members
-from .detect import Detection, DetectSettings, LiveDetector
 from .open_segment import OpenSegment as _OpenSegment
-from .reader import pause_for
-from .segments import GapRecord, list_segments, record_gap
+from .sources import Capture, OplogSource, Reader, Source, resolve
 from .tail import SETTLE_S
 
 log = logging.getLogger(__name__)

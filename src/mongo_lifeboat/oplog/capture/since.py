@@ -11,11 +11,11 @@ import bson
 from bson import Timestamp
 from pymongo import MongoClient
 
-from ..errors import LifeboatError
-from ..mongo.codec import CODEC
-from ..timestamps import just_before, to_str
+from ...errors import LifeboatError
+from ...mongo.codec import CODEC
+from ...timestamps import just_before, to_str
+from ..reader import OplogReader, oldest_ts
 from .change_tail import streamed_through_now
-from .reader import OplogReader, oldest_ts
 
 Entry = dict[str, Any]
 

@@ -5,7 +5,7 @@ of history whichever source captured it.
 
 - insert → ``i`` (``o`` the full document); delete → ``d``; replace → ``u`` with the whole
   document; update → ``u`` whose ``o`` is ``{$v: 2, diff: {updatedFields, removedFields,
-  truncatedArrays, disambiguatedPaths}}`` (``oplog.updates`` applies it: a path the server
+  truncatedArrays, disambiguatedPaths}}`` (``oplog.apply.updates`` applies it: a path the server
   disambiguated is followed part by part, so a field whose name holds a dot or a digit is
   never taken for another).
 - create (views too), drop, rename (``dropTarget`` where the event says so), dropDatabase,
@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import UnsupportedEvent
+from ...errors import UnsupportedEvent
 
 Event = dict[str, Any]
 Entry = dict[str, Any]
@@ -145,7 +145,7 @@ def _command(kind: Any, db: str, coll: str, described: dict[str, Any], event: Ev
     return None
 
 
-# collMod fields the applier replays as mongod logs them (oplog.applier, oplog.indexes).
+# collMod fields the applier replays as mongod logs them (oplog.apply.applier, oplog.apply.indexes).
 COLL_MOD_OPTIONS = frozenset(
     {"validator", "validationLevel", "validationAction", "index", "expireAfterSeconds", "viewOn", "pipeline"}
 )

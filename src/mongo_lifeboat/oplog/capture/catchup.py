@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import IntegrityError
-from ..repo import layout
-from ..repo.mirror import MEMBER_FAILURES, Member, MirrorStorage
-from ..repo.objects import fetch_verified
-from ..repo.storage import Storage
-from .segments import Segment, list_segments
+from ...errors import IntegrityError
+from ...repo import layout
+from ...repo.mirror import MEMBER_FAILURES, Member, MirrorStorage
+from ...repo.objects import fetch_verified
+from ...repo.storage import Storage
+from ..segments import Segment, list_segments
 
 
 @dataclass

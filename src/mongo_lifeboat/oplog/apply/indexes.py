@@ -15,8 +15,8 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from ..errors import RestoreFailed
-from ..mongo.indexes import clean_spec
+from ...errors import RestoreFailed
+from ...mongo.indexes import clean_spec
 
 
 class IndexCatalog:
