@@ -74,7 +74,7 @@ class Agent:
         self.alerts = Alerts(sinks_for(ctx, self.repository, None), self.plan.agent.repeat)
         self.jobs = Jobs(self)
         self.cycle: Cycle | None = None
-        self.mounts = MountStarter(self.repository, self.plan.deployment.key, self.plan.agent.mount_ttl)
+        self.mounts = MountStarter(plan_path, self.plan.deployment.key, self.plan.agent.mount_ttl)
         self._incidents: dict[str, dict[str, Any]] = {}
         self._change_drills = ChangeDrills()
         self.detections: dict[str, dict[str, Any]] = {}  # what the archiver saw live, by key

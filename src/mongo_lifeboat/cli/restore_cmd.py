@@ -8,8 +8,7 @@ import click
 
 from .. import config
 from ..catalog import snapshots as snapshots
-from ..catalog.history import load_history
-from ..catalog.points import Point, resolve
+from ..catalog.points import Point
 from ..errors import UsageError
 from ..events import Update
 from ..mongo.client import connect, describe
@@ -21,8 +20,7 @@ from ..restore.plan import AUTH_NAMESPACES, RestorePlan
 from ..restore.service import RestoreOptions, check_target, run_restore
 from ..session import Session
 from ..session.repositories import open_repository
-from ..snapshot.providers import bring_up, provider_for
-from ..snapshot.restore import restore_from_snapshot
+from ..snapshot.restore import roll_forward
 from ..timestamps import parse_position, wall_of
 from .options import app, deployment_option, human_bytes, json_option, repo_option, warn_skipped_damage
 
@@ -245,28 +243,18 @@ def _restore_from_snapshot(
     jobs: int | None,
 ) -> None:
     out = ctx.output
-    history = load_history(repository, deployment)
-    manifest = snapshots.load(repository.storage, history.deployment, base)
-    stop_before = resolve(to, history, repository.storage, within_archive=True)
-    if not target_uri:  # the provider's restore brings a member up on the data, and says where
-        provider = provider_for(ctx.plan.snapshot, manifest.provider)
-        out.note(
-            f"restore: no --target: running the {provider.name} provider's restore of {manifest.snapshot_id}"
-        )
-        target_uri = bring_up(
-            provider, manifest, "start a member on the snapshot's data and pass it as --target URI"
-        )
-    client = connect(target_uri, role="target")
-    try:
-        out.note(
-            f"restore: checking that {describe(target_uri)} holds snapshot {manifest.snapshot_id}'s data"
-        )
-        report = restore_from_snapshot(
-            repository.storage, manifest, history, client, stop_before, jobs or ctx.plan.restore.jobs
-        )
-    finally:
-        client.close()
-    data = {"target": describe(target_uri), **asdict(report), "restored_to_wall": wall_of(stop_before)}
+    done = roll_forward(
+        repository,
+        deployment,
+        base,
+        to,
+        target_uri,
+        ctx.plan.snapshot,
+        jobs or ctx.plan.restore.jobs,
+        out.note,
+    )
+    report = done.report
+    data = {"target": done.target, **asdict(report), "restored_to_wall": wall_of(done.stop_before)}
     out.result(
         data,
         lambda: out.say(

@@ -9,6 +9,7 @@ from there to T.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +17,14 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from ..catalog.history import History
+from ..catalog import snapshots
+from ..catalog.history import History, load_history
+from ..catalog.points import Point, resolve
 from ..catalog.snapshots import SnapshotManifest
+from ..config import SnapshotSettings
 from ..errors import NotRestorable, NotSnapshotData, RestoreFailed
 from ..mongo.catalog import AUTH_COLLECTIONS, list_source_collections
+from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
 from ..oplog.apply.applier import Applier
 from ..oplog.apply.entries import units
@@ -27,8 +32,10 @@ from ..oplog.apply.indexes import IndexCatalog
 from ..oplog.reader import oplog
 from ..oplog.segments import Segment, entry_ts, iter_entries, iter_raw_entries
 from ..remedies import Remedy
+from ..repo.repository import Repository
 from ..repo.storage import Storage
 from ..timestamps import just_before, to_str, wall_of
+from .providers import bring_up, provider_for
 
 
 @dataclass
@@ -165,3 +172,44 @@ def restore_from_snapshot(
         raise RestoreFailed(f"replaying onto the snapshot's data failed: {e}") from e
     report.warnings.extend(applier.stats.warnings)
     return report
+
+
+@dataclass(frozen=True)
+class RollForward:
+    """What ``restore --base snapshot:ID`` did: the report, where, and to which moment."""
+
+    report: SnapshotRestoreReport
+    target: str  # described, never with a password
+    stop_before: Timestamp
+
+
+def roll_forward(
+    repository: Repository,
+    deployment: str | None,
+    base: str,
+    to: Point,
+    target_uri: str | None,
+    settings: SnapshotSettings,
+    jobs: int,
+    note: Callable[[str], None],
+) -> RollForward:
+    """A member on a snapshot's data (the one at ``target_uri``, else the one the provider's
+    restore brings up), rolled forward through the archive to just before ``to``."""
+    history = load_history(repository, deployment)
+    manifest = snapshots.load(repository.storage, history.deployment, base)
+    stop_before = resolve(to, history, repository.storage, within_archive=True)
+    if not target_uri:  # the provider's restore brings a member up on the data, and says where
+        provider = provider_for(settings, manifest.provider)
+        note(
+            f"restore: no --target: running the {provider.name} provider's restore of {manifest.snapshot_id}"
+        )
+        target_uri = bring_up(
+            provider, manifest, "start a member on the snapshot's data and pass it as --target URI"
+        )
+    client = connect(target_uri, role="target")
+    try:
+        note(f"restore: checking that {describe(target_uri)} holds snapshot {manifest.snapshot_id}'s data")
+        report = restore_from_snapshot(repository.storage, manifest, history, client, stop_before, jobs)
+    finally:
+        client.close()
+    return RollForward(report, describe(target_uri), stop_before)
