@@ -5,6 +5,7 @@ the metrics."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from ..support.webhook import Hook, webhook
 
 
 def _incidents(hook: Hook) -> list[dict[str, Any]]:
-    return [p for p in hook.payloads() if "incident" in p.get("title", "") + p.get("message", "")]
+    """The incident events (``[lifeboat] <deployment>: incident <status>``), not every message
+    that mentions incidents (the detection check's own, say)."""
+    return [p for p in hook.payloads() if re.search(r": incident (failure|warning)$", p.get("title", ""))]
 
 
 def test_a_bulk_delete_reaches_the_notifier_within_seconds_and_single_writers_never(

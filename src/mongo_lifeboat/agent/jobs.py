@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import config
+from ..child_documents import CompactDocument, PruneDocument, SampleDocument
 from ..events import Event, Status
 from ..repo.manifest import Manifest
 from ..repo.repository import Repository
@@ -110,12 +111,11 @@ class Jobs:
             reported = replace(reported, deployment=self.host.deployment)
         return with_remedy(reported) if reported.status == "failure" else reported
 
-    def _failed(self, kind: str, result: JobResult) -> Event:
+    def _failed(self, kind: str, result: JobResult, unreadable: str | None = None) -> Event:
+        """A child that failed, or (``unreadable``) whose document could not be read."""
+        why = result.error or (unreadable if result.ok else None) or "see the agent log"
         return self.host.event(
-            kind,
-            "failure",
-            f"{kind} failed (exit {result.exit_code}): {result.error or 'see the agent log'}",
-            exit_code=result.exit_code,
+            kind, "failure", f"{kind} failed (exit {result.exit_code}): {why}", exit_code=result.exit_code
         )
 
     def backup(self) -> None:
@@ -137,18 +137,20 @@ class Jobs:
             if not (repo.keep_last or repo.keep_daily or repo.keep_weekly or repo.recovery_window):
                 continue
             result = self._run("prune", "prune", "--repo", repo.url)
-            doc = result.document if isinstance(result.document, dict) else {}
-            if not result.ok or not doc:
-                self.host.alerts.outcome(f"prune:{repo.name}", self._failed("prune", result))
+            doc = PruneDocument.read(result.document)
+            if not result.ok or isinstance(doc, str):
+                self.host.alerts.outcome(
+                    f"prune:{repo.name}", self._failed("prune", result, doc if isinstance(doc, str) else None)
+                )
                 continue
-            deleted = [b["backup_id"] for b in doc.get("deleted_backups", [])]
+            deleted = [b.backup_id for b in doc.deleted_backups]
             self.host.alerts.outcome(
                 f"prune:{repo.name}",
                 self.host.event(
                     "prune",
                     "success",
-                    f"pruned {repo.name}: {len(deleted)} backup(s), {doc.get('deleted_segments', 0)} segment(s), "
-                    f"{doc.get('bytes_freed', 0)} bytes freed",
+                    f"pruned {repo.name}: {len(deleted)} backup(s), {doc.deleted_segments} segment(s), "
+                    f"{doc.bytes_freed} bytes freed",
                     repository_name=repo.name,
                     deleted_backups=deleted,
                 ),
@@ -160,13 +162,15 @@ class Jobs:
             return
         with self._edits:
             result = self._run("compact", "compact")
-        doc = result.document if isinstance(result.document, dict) else {}
-        if not result.ok or not doc:
-            self.host.alerts.outcome("compact", self._failed("compact", result))
+        doc = CompactDocument.read(result.document)
+        if not result.ok or isinstance(doc, str):
+            self.host.alerts.outcome(
+                "compact", self._failed("compact", result, doc if isinstance(doc, str) else None)
+            )
             return
-        done = doc.get("repositories", [])
-        merged = sum(int(r.get("replaced", 0)) for r in done)
-        into = sum(int(r.get("merged", 0)) for r in done)
+        done = doc.repositories
+        merged = sum(r.replaced for r in done)
+        into = sum(r.merged for r in done)
         self.host.alerts.outcome(
             "compact",
             self.host.event(
@@ -195,16 +199,15 @@ class Jobs:
             if self.host.stopping():
                 return
             result = self._run("sample", "verify", "--sample", "--repo", repo.url)
-            doc = result.document if isinstance(result.document, dict) else {}
-            if not doc:
-                self.host.alerts.outcome(f"repository:{repo.name}", self._failed("repository", result))
+            doc = SampleDocument.read(result.document)
+            if isinstance(doc, str):  # (a run that found damage exits non-zero with its document)
+                self.host.alerts.outcome(f"repository:{repo.name}", self._failed("repository", result, doc))
                 continue
-            damaged = sorted(doc.get("damaged") or {})
+            damaged = sorted(doc.damaged)
             summary = (
                 f"repository {repo.name}: {len(damaged)} damaged object(s): {', '.join(damaged[:3])}"
                 if damaged
-                else f"repository {repo.name}: read back {doc.get('checked', 0)} of {doc.get('objects', 0)} "
-                "objects, all intact"
+                else f"repository {repo.name}: read back {doc.checked} of {doc.objects} objects, all intact"
             )
             status: Status = "failure" if damaged else "success"
             event = self.host.event("repository", status, summary, repository_name=repo.name, damaged=damaged)

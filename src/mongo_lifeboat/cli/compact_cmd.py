@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
-
 import click
 
 from ..catalog.history import deployments
+from ..child_documents import CompactDocument
 from ..events import Update
-from ..oplog.compaction import Level, levels_of
+from ..oplog.compaction import CompactionReport, Level, levels_of
 from ..oplog.compaction import compact as run_compact
 from ..periods import parse_duration
 from ..secrets import redact
@@ -62,7 +60,7 @@ def compact(
     levels = merges or levels_of(settings.merge_minutes_after, settings.merge_hours_after)
     # Each repository on its own: a mirror's copy is merged by the same rule, never through another.
     names = [repo] if repo or len(ctx.plan.repository) < 2 else [r.url for r in ctx.plan.repository]
-    done: list[dict[str, Any]] = []
+    done: list[tuple[str, CompactionReport]] = []
 
     def shown(u: Update) -> None:  # progress: each merge as it is made
         f = u.facts
@@ -72,16 +70,16 @@ def compact(
         repository = open_repository(ctx, name)
         for dep in [deployment] if deployment else deployments(repository):
             report = run_compact(repository, dep, levels, dry_run=dry_run, report=ctx.reporter(shown))
-            done.append({"repository": redact(repository.url), **asdict(report)})
+            done.append((repository.url, report))
     verb = "would merge" if dry_run else "merged"
 
     def render() -> None:
-        for r in done:
+        for url, r in done:
             ctx.output.say(
-                f"{r['repository']} {r['deployment']}: {verb} {r['replaced']} segment(s) into {r['merged']}; "
-                f"{r['segments_before']} -> {r['segments_after']} segments"
-                + (f", {len(r['locked'])} left under Object Lock" if r["locked"] else "")
-                + (f", {len(r['undone'])} unfinished merge(s) undone" if r["undone"] else "")
+                f"{redact(url)} {r.deployment}: {verb} {r.replaced} segment(s) into {r.merged}; "
+                f"{r.segments_before} -> {r.segments_after} segments"
+                + (f", {len(r.locked)} left under Object Lock" if r.locked else "")
+                + (f", {len(r.undone)} unfinished merge(s) undone" if r.undone else "")
             )
         if not done:
             ctx.output.say("nothing archived: nothing to compact")
@@ -90,4 +88,4 @@ def compact(
                 "compaction is off ([archiver] merge_minutes_after and merge_hours_after are never)"
             )
 
-    ctx.output.result({"dry_run": dry_run, "repositories": done}, render)
+    ctx.output.result(CompactDocument.of(dry_run, done), render)

@@ -15,6 +15,7 @@ from ..backup.prune import prune as run_prune
 from ..backup.retention import Policy
 from ..catalog.history import load_history
 from ..catalog.snapshots import SnapshotManifest
+from ..child_documents import PruneDocument
 from ..config import repo_url
 from ..errors import UsageError
 from ..repo.repository import Repository
@@ -228,7 +229,7 @@ def prune(
             f"{human_bytes(report.bytes_freed)} freed"
         )
 
-    ctx.output.result({**asdict(report), "bytes_freed": report.bytes_freed}, render)
+    ctx.output.result(PruneDocument.of(report), render)
 
 
 def _url_of(ctx: Session, name_or_url: str) -> str:

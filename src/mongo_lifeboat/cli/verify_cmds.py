@@ -8,6 +8,7 @@ import click
 from rich.markup import escape
 
 from ..catalog.history import deployments
+from ..child_documents import SampleDocument
 from ..errors import NotEqual, UsageError, VerificationFailed
 from ..mongo.client import connect, describe
 from ..mongo.nsmap import NamespaceMap
@@ -133,7 +134,7 @@ def _sample(ctx: Session, repository: Repository, jobs: int) -> None:
             named = key in problem
             out.say_marked(f"  [red]damaged{new}[/red]: {escape(problem if named else f'{key}: {problem}')}")
 
-    out.result(report.describe(), render)
+    out.result(SampleDocument.of(report), render)
     if report.damaged:
         raise VerificationFailed(
             f"{len(report.damaged)} damaged object(s) in {repository.url}",
