@@ -1,6 +1,7 @@
 """Probes of issues 34 and 35 against the command line's answers to bad or odd input: one line,
 the documented exit code, nothing written, and an answer that cannot be mistaken for another
-(a history of nothing is "not found", never "1 version: none")."""
+(a history of nothing is "not found", never "1 version: none"). The answers that need no server
+are in ``tests/unit/test_cli_input.py``, in this process."""
 
 from __future__ import annotations
 
@@ -50,28 +51,6 @@ def test_history_of_a_bad_id_an_unknown_namespace_or_an_absent_document(
     assert present.code == 0 and present.json()["versions"][0]["document"]["_id"] == 7
 
 
-def test_a_repository_name_is_the_plans_or_an_error(tmp_path: Path) -> None:
-    primary, dr = tmp_path / "primary-repo", tmp_path / "dr-repo"
-    plan = tmp_path / "lifeboat.toml"
-    plan.write_text(
-        f'[[repository]]\nname = "primary"\nurl = "file://{primary}"\n\n'
-        f'[[repository]]\nname = "dr"\nurl = "file://{dr}"\n'
-    )
-    env = {"LIFEBOAT_CONFIG": str(plan)}
-    for name in ("primary", "dr"):
-        assert lifeboat("init", "--repo", name, env=env, cwd=str(tmp_path)).code == 0
-    assert (primary / "lifeboat.json").exists() and (dr / "lifeboat.json").exists()
-    res = lifeboat("repair", "--from", "dr", "--repo", "primary", env=env, cwd=str(tmp_path))
-    assert res.code == 0, res.stderr  # the README's own example: nothing damaged, nothing to do
-    stray = lifeboat("init", "--repo", "az", env=env, cwd=str(tmp_path))
-    assert (
-        stray.code == 2
-        and "no repository named 'az' in the plan (its repositories: dr, primary)" in stray.stderr
-    )
-    assert not (tmp_path / "az").exists()  # never a directory made by accident
-    assert lifeboat("init", "--repo", "./az", env=env, cwd=str(tmp_path)).code == 0  # a path, said so
-
-
 def test_an_over_long_target_namespace_is_refused_before_anything_is_written(
     backed_up: tuple[str, Repository], servers: ServerPool
 ) -> None:
@@ -88,19 +67,6 @@ def test_an_over_long_target_namespace_is_refused_before_anything_is_written(
     assert target.client().list_database_names() == [
         d for d in target.client().list_database_names() if d in ("admin", "config", "local")
     ]
-
-
-def test_non_finite_numbers_and_unknown_uri_options_are_bad_input(
-    backed_up: tuple[str, Repository],
-) -> None:
-    uri, repo = backed_up
-    for value in ("nan", "1e400", "inf"):
-        res = lifeboat("incidents", "--window-seconds", value, "--repo", repo.url)
-        assert res.code == 2 and "is not a finite number" in res.stderr, (value, res.stderr)
-    bogus = lifeboat("backup", "--source", uri + "&bogusOpt=1", "--repo", repo.url)
-    assert bogus.code == 2, bogus.stderr
-    assert "unknown option bogusOpt" in bogus.error_lines[0]
-    assert "Traceback" not in bogus.stderr and "UserWarning" not in bogus.stderr
 
 
 def test_a_lease_renewal_against_a_dead_repository_is_quiet_and_the_job_ends_at_its_deadline(

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
+
+from click.testing import CliRunner
+
+from mongo_lifeboat import interrupts
+from mongo_lifeboat.cli.main import main
 
 
 @dataclass
@@ -58,3 +66,31 @@ def popen(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
         text=True,
         env=full_env,
     )
+
+
+def run_here(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> Result:
+    """The same command in this process, through click's CliRunner (its isolated streams and
+    environment), with the real exit code and ``error:``/``hint:`` lines: for tests of what the
+    command line answers, where a subprocess is not what is tested. What a run installs for its
+    process (signal handlers, the root logger's handler) is put back afterwards."""
+    unset: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith("LIFEBOAT_") and not k.startswith("LIFEBOAT_TEST_")
+    }
+    handlers = {sig: signal.getsignal(sig) for sig in interrupts.EXIT_CODES}
+    root = logging.getLogger()
+    kept, level = list(root.handlers), root.level
+    code = 0
+    with (
+        CliRunner().isolation(env={**unset, **(env or {})}) as (out, err, _),
+        contextlib.chdir(cwd or os.getcwd()),
+    ):
+        try:
+            main(list(args))
+        except SystemExit as e:
+            code = int(e.code or 0)
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            root.handlers[:] = kept
+            root.setLevel(level)
+        return Result(code, out.getvalue().decode(), err.getvalue().decode())

@@ -126,11 +126,13 @@ def _command() -> str:
     return next((a for a in sys.argv[1:] if a in COMMANDS), "")
 
 
-def main() -> None:
+def main(args: list[str] | None = None) -> None:
+    """The ``lifeboat`` command: runs ``args`` (default: the command line), then exits with the
+    documented code (``error:``/``hint:`` on stderr for a failure)."""
     keep_big_buffers_mapped()
     interrupts.install()
     try:
-        cli.main(prog_name="lifeboat", standalone_mode=False)
+        cli.main(args=args, prog_name="lifeboat", standalone_mode=False)
     except Interrupted as e:
         command = _command()
         interrupts.exit_soon(e.exit_code)
