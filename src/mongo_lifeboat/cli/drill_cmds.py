@@ -15,14 +15,13 @@ from ..drill import report as reports
 from ..drill.html import render
 from ..drill.report import DrillReport
 from ..drill.service import DrillOptions, run_drill
-from ..drill.snapshot_drill import run_snapshot_drill
+from ..drill.snapshot_drill import drill_snapshot
 from ..errors import DrillFailed
 from ..events import Update
 from ..json_documents import drill_rows
 from ..session import Session
 from ..session.repositories import open_repository
 from ..session.sinks import event, failure_signalled, sinks_for
-from ..snapshot.providers import provider_for
 from .options import app, deployment_option, group_session, json_option, repo_option, source_option
 
 _PHASES = {
@@ -134,16 +133,7 @@ def drill(
         if base is not None:
             if not base.startswith(snapshots.PREFIX) or ns_include:
                 raise click.UsageError("--base takes snapshot:ID (and no --ns-include)")
-            history = load_history(repository, deployment)
-            snap = snapshots.load(repository.storage, history.deployment, base)
-            report = run_snapshot_drill(
-                repository,
-                history,
-                snap,
-                provider_for(plan.snapshot, snap.provider),
-                opts,
-                ctx.reporter(show),
-            )
+            report = drill_snapshot(repository, deployment, base, plan.snapshot, opts, ctx.reporter(show))
         else:
             report = run_drill(repository, name, opts, ctx.reporter(show))
     sinks.emit(

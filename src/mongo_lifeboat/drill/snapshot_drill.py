@@ -18,9 +18,11 @@ from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from ..catalog.history import History
+from ..catalog import snapshots
+from ..catalog.history import History, load_history
 from ..catalog.points import LATEST, resolve
 from ..catalog.snapshots import SnapshotManifest
+from ..config import SnapshotSettings
 from ..errors import LifeboatError
 from ..events import PhaseClock, Reporter, silent
 from ..mongo.catalog import list_source_collections
@@ -29,7 +31,7 @@ from ..mongo.indexes import indexes_of
 from ..oplog.reader import written_through
 from ..repo.repository import Repository
 from ..secrets import redact
-from ..snapshot.providers import Provider, bring_up
+from ..snapshot.providers import Provider, bring_up, provider_for
 from ..snapshot.restore import restore_from_snapshot
 from ..timestamps import just_after
 from .changes import commanded_between, read_changes
@@ -44,6 +46,22 @@ def _collections(client: MongoClient[Any]) -> list[str]:
         c.ns
         for c in list_source_collections(client)
         if c.type == "collection" and not c.name.startswith("system.")
+    )
+
+
+def drill_snapshot(
+    repo: Repository,
+    deployment: str | None,
+    base: str,
+    settings: SnapshotSettings,
+    opts: DrillOptions,
+    report: Reporter = silent,
+) -> DrillReport:
+    """A drill whose base is ``base`` (``snapshot:ID``), through the plan's snapshot provider."""
+    history = load_history(repo, deployment)
+    snapshot = snapshots.load(repo.storage, history.deployment, base)
+    return run_snapshot_drill(
+        repo, history, snapshot, provider_for(settings, snapshot.provider), opts, report
     )
 
 
