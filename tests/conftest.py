@@ -10,7 +10,7 @@ import pytest
 
 from mongo_lifeboat.repo.repository import Repository
 
-from .support.servers import ServerPool
+from .support.servers import SeededSource, ServerPool
 
 # The real mongodump outputs live outside the project (they may not be copied into it):
 # LIFEBOAT_FIXTURES, else ../shared/fixtures/mongo-tools beside the checkout.
@@ -28,6 +28,11 @@ def servers() -> Iterator[ServerPool]:
         yield pool
     finally:
         pool.close()
+
+
+@pytest.fixture
+def seeded_source(servers: ServerPool) -> SeededSource:
+    return SeededSource(servers)
 
 
 @pytest.fixture

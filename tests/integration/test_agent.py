@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from mongo_lifeboat.catalog.history import load_history
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import BackupNotFound
 from mongo_lifeboat.repo import layout
 from mongo_lifeboat.repo.repository import Repository
@@ -18,7 +17,7 @@ from mongo_lifeboat.timestamps import to_str
 from ..support.agent import AgentRun
 from ..support.cli import lifeboat
 from ..support.data import assert_same
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 from ..support.traffic import Oracle, Traffic
 from ..support.waiting import wait_for
 from ..support.webhook import webhook
@@ -83,11 +82,10 @@ def _check(run: AgentRun, check_id: str) -> str:
 
 
 def test_the_agent_carries_out_the_plan_and_says_each_failure_once(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
-    source = servers.new()
+    source = seeded_source(DOCS)
     src = source.client()
-    workload.seed(src, DOCS)
     repo = "file://" + str(tmp_path / "a")
     assert lifeboat("init", "--repo", repo).code == 0
     traffic = Traffic(src, {ns: list(range(DOCS)) for ns in TRAFFIC}).start()
@@ -207,11 +205,10 @@ def test_the_agent_carries_out_the_plan_and_says_each_failure_once(
 
 
 def test_an_agent_killed_mid_backup_runs_it_again_once_without_a_gap(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
-    source = servers.new()
+    source = seeded_source(100)
     src = source.client()
-    workload.seed(src, 100)
     repo = "file://" + str(tmp_path / "a")
     assert lifeboat("init", "--repo", repo).code == 0
     plan = tmp_path / "lifeboat.toml"

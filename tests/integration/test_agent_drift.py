@@ -9,12 +9,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.agent import AgentRun
 from ..support.cli import lifeboat
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource
 from ..support.waiting import wait_for
 
 
@@ -66,11 +65,10 @@ def _drilled_once_for_the_change(run: AgentRun, runs: int) -> None:
 
 
 def test_a_changed_setup_warns_and_the_agent_drills_once_per_change(
-    servers: ServerPool, tmp_path: Path
+    seeded_source: SeededSource, tmp_path: Path
 ) -> None:
-    source = servers.new()
+    source = seeded_source(100)
     src = source.client()
-    workload.seed(src, 100)
     repos = [Repository.init("file://" + str(tmp_path / name)).url for name in ("a", "b")]
     plan = tmp_path / "lifeboat.toml"
     plan.write_text(_plan(source.uri, repos[:1]))

@@ -18,7 +18,7 @@ from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving
 from ..support.cli import Result, lifeboat, popen
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 from ..support.webhook import webhook
 
 SECRET = "pw-Xq7-never-printed"
@@ -36,9 +36,10 @@ def _with_password(uri: str, client: Any) -> str:
     return f"{scheme}://lifeboat_backup:${{LB_TEST_SOURCE_PW}}@{rest}{sep}authSource=admin"
 
 
-def test_an_incomplete_plan_is_critical_on_the_checks_it_misses(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 50)
+def test_an_incomplete_plan_is_critical_on_the_checks_it_misses(
+    seeded_source: SeededSource, tmp_path: Path
+) -> None:
+    source = seeded_source(50)
     repo = Repository.init("file://" + str(tmp_path / "repo"))
     plan = tmp_path / "plan.toml"
     plan.write_text(
@@ -75,11 +76,10 @@ def test_a_tiny_oplog_makes_the_oplog_window_critical_with_the_size_needed(
 
 
 def test_a_complete_plan_with_a_fresh_drill_and_a_running_archiver_passes(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
-    source = servers.new()
+    source = seeded_source(100)
     src = source.client()
-    workload.seed(src, 100)
     uri = _with_password(source.uri, src)
     env = {"LB_TEST_SOURCE_PW": SECRET}
     repos = [Repository.init("file://" + str(tmp_path / name)) for name in ("eu", "us")]
@@ -194,9 +194,8 @@ def test_a_malformed_plan_is_refused_with_one_line_naming_the_key(
     assert key in res.error_lines[0]
 
 
-def test_metrics_are_served_and_parse(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 20)
+def test_metrics_are_served_and_parse(seeded_source: SeededSource, tmp_path: Path) -> None:
+    source = seeded_source(20)
     repo = Repository.init("file://" + str(tmp_path / "repo"))
     backup = lifeboat("backup", "--json", "--source", source.uri, "--repo", repo.url)
     assert backup.code == 0, backup.stderr

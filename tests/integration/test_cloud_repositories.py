@@ -16,7 +16,6 @@ import pytest
 import requests
 
 from mongo_lifeboat.catalog.history import load_history
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving
@@ -24,7 +23,7 @@ from ..support.cli import lifeboat
 from ..support.data import assert_same
 from ..support.emulators import azure_container, azure_server, gcs_bucket, gcs_server
 from ..support.s3 import make_bucket, s3_server
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 from ..support.waiting import wait_for
 
 CLOUDS = ["gcs", "azure"]
@@ -102,10 +101,11 @@ def _is_listing(method: str, path: str) -> bool:
     return method == "GET" and (path.endswith("/o") or 0 < path.count("/") <= 4)
 
 
-def test_backup_archive_and_point_in_time_restore(servers: ServerPool, cloud_repo: str) -> None:
-    source = servers.new()
+def test_backup_archive_and_point_in_time_restore(
+    servers: ServerPool, seeded_source: SeededSource, cloud_repo: str
+) -> None:
+    source = seeded_source(200)
     src = source.client()
-    workload.seed(src, 200)
     assert lifeboat("init", "--repo", cloud_repo).code == 0
     again = lifeboat("init", "--repo", cloud_repo, "--json")
     assert again.code == 0 and again.json()["created"] is False
@@ -212,7 +212,7 @@ def test_the_archiver_writes_once_per_segment(
 
 
 def test_gcs_object_retention_is_set_on_what_never_changes_and_prune_and_delete_skip_it(
-    servers: ServerPool, emulators: None, tmp_path: Path
+    seeded_source: SeededSource, emulators: None, tmp_path: Path
 ) -> None:
     """fake-gcs-server stores an object's retention but does not enforce it (GCS does): what is
     tested is that Lifeboat asks for it on backups and segments only, reads it back, and that
@@ -223,8 +223,7 @@ def test_gcs_object_retention_is_set_on_what_never_changes_and_prune_and_delete_
     bucket = url.split("/")[2]
     plan = tmp_path / "plan.toml"
     plan.write_text(f'[[repository]]\nurl = "{url}"\nobject_lock_days = 1\nkeep_last = 1\n')
-    source = servers.new()
-    workload.seed(source.client(), 30)
+    source = seeded_source(30)
     run = ["--config", str(plan)]
     assert lifeboat(*run, "init").code == 0
     first = lifeboat(*run, "backup", "--source", source.uri, "--json")
@@ -248,7 +247,7 @@ def test_gcs_object_retention_is_set_on_what_never_changes_and_prune_and_delete_
 
 
 def test_three_providers_mirrored_caught_up_read_past_damage_and_copied(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
     """One S3 (moto), one GCS and one Azure repository in one plan: the backup and the archive go
     to all three; Azure stopped during archiving is caught up when it comes back; a damaged
@@ -263,9 +262,8 @@ def test_three_providers_mirrored_caught_up_read_past_damage_and_copied(
         s3 = make_bucket(endpoint, bucket)
         urls = {"aws": f"s3://{bucket}/prod", "gcp": new_repo_url("gcs"), "azure": new_repo_url("azure")}
         regions = {"aws": "eu-west-1", "gcp": "us-east1", "azure": "westeurope"}
-        source = servers.new()
+        source = seeded_source(150)
         src = source.client()
-        workload.seed(src, 150)
         plan = tmp_path / "plan.toml"
         plan.write_text(
             f'[deployment]\nsource = "{source.uri}"\n'
@@ -336,7 +334,7 @@ def test_three_providers_mirrored_caught_up_read_past_damage_and_copied(
 
 
 def test_azure_immutability_is_asked_for_on_what_never_changes(
-    servers: ServerPool, emulators: None, monkeypatch: pytest.MonkeyPatch
+    seeded_source: SeededSource, emulators: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Azurite accepts version-level immutability but neither stores nor enforces it (Azure
     does): what is tested is that every write of a backup object asks for it, until a day from
@@ -346,8 +344,7 @@ def test_azure_immutability_is_asked_for_on_what_never_changes(
 
     url = new_repo_url("azure")
     settings = RepositorySettings(url=url, object_lock_days=1)
-    source = servers.new()
-    workload.seed(source.client(), 30)
+    source = seeded_source(30)
     repo = Repository.init(url, settings)
     counted = Requests(monkeypatch, repo)
     manifest = run_backup(repo, BackupOptions(source.uri))

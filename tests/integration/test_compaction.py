@@ -36,7 +36,7 @@ from ..support.archiving import archiving, newest_ts, wait_archived
 from ..support.cli import child_env, lifeboat
 from ..support.data import assert_same
 from ..support.s3 import make_bucket, s3_server
-from ..support.servers import Server, ServerPool
+from ..support.servers import SeededSource, Server, ServerPool
 from ..support.waiting import wait_for
 
 PER_SECOND = [Level(0.0, 1)]  # every whole second already past, merged per second: a test's scale
@@ -217,10 +217,11 @@ def _sources(repo: Repository, dep: str) -> list[Any]:
     return [s for s in all_segments(repo.storage, dep) if s.key not in picked]
 
 
-def test_compaction_beside_a_running_archiver(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
+def test_compaction_beside_a_running_archiver(
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
+) -> None:
+    source = seeded_source(100)
     src: Any = source.client()
-    workload.seed(src, 100)
     repo = Repository.init("file://" + str(tmp_path / "repo"))
     run_backup(repo, BackupOptions(source.uri))
     merged = 0
@@ -277,7 +278,7 @@ def test_each_mirror_is_compacted_on_its_own(archived: tuple[Path, Server], tmp_
         assert len(all_segments(repo.storage, dep)) == len(list_segments(repo.storage, dep))
 
 
-def test_object_lock_keeps_the_sources_until_they_may_go(servers: ServerPool, tmp_path: Path) -> None:
+def test_object_lock_keeps_the_sources_until_they_may_go(seeded_source: SeededSource, tmp_path: Path) -> None:
     with s3_server() as endpoint:
         bucket = "locked-" + uuid.uuid4().hex[:12]
         make_bucket(endpoint, bucket, object_lock=True)
@@ -288,9 +289,8 @@ def test_object_lock_keeps_the_sources_until_they_may_go(servers: ServerPool, tm
         from mongo_lifeboat import config
 
         repo = Repository.open(url, config.repository_settings(url, config.load_plan(plan)))
-        source = servers.new()
+        source = seeded_source(50)
         src: Any = source.client()
-        workload.seed(src, 50)
         _write_history(src, repo, source, rounds=3)
         dep = load_history(repo).deployment
         before, windows = _replayed(repo), _windows(repo)

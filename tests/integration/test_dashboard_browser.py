@@ -16,14 +16,13 @@ import pytest
 from pymongo import MongoClient
 
 from mongo_lifeboat.catalog.history import load_history
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.drill import report as drill_reports
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.agent import AgentRun
 from ..support.archiving import archiving
 from ..support.cli import lifeboat
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource
 from ..support.waiting import wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -39,16 +38,15 @@ def _status(url: str, headers: dict[str, str] | None = None) -> int:
         return e.code
 
 
-def test_the_dashboard_in_a_browser(servers: ServerPool, tmp_path: Path) -> None:
+def test_the_dashboard_in_a_browser(seeded_source: SeededSource, tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium), as .ci/run does"
         )
     from playwright.sync_api import sync_playwright
 
-    source = servers.new()
+    source = seeded_source(100)
     src = source.client()
-    workload.seed(src, 100)
     repo_url = "file://" + str(tmp_path / "repo")
     repo = Repository.init(repo_url)
     assert lifeboat("backup", "--source", source.uri, "--repo", repo_url).code == 0

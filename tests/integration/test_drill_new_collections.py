@@ -9,19 +9,19 @@ from typing import Any
 from pymongo import MongoClient
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.drill.service import DrillOptions, run_drill
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.verify.compare import summarize
 
 from ..support.archiving import archiving
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 
-def test_collections_created_after_the_base_are_proven(servers: ServerPool, repo: Repository) -> None:
-    source = servers.new()
+def test_collections_created_after_the_base_are_proven(
+    servers: ServerPool, seeded_source: SeededSource, repo: Repository
+) -> None:
+    source = seeded_source(200)
     src = source.client()
-    workload.seed(src, 200)
     run_backup(repo, BackupOptions(source.uri))
     with archiving(repo, source.uri):
         src.shop.fresh.insert_many([{"_id": i, "made": "after the base"} for i in range(400)])

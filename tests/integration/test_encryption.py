@@ -10,12 +10,10 @@ from pathlib import Path
 
 import boto3
 
-from mongo_lifeboat.demo import workload
-
 from ..support.cli import lifeboat
 from ..support.data import assert_same
 from ..support.s3 import s3_server
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 MARKER = "SECRET-CUSTOMER-DATA-91c2"
 
@@ -25,11 +23,10 @@ def _new_key() -> str:
 
 
 def test_an_encrypted_repository_holds_no_plaintext_no_key_and_refuses_a_wrong_key(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
-    source = servers.new()
+    source = seeded_source(50)
     src = source.client()
-    workload.seed(src, 50)
     src.shop.orders.insert_one({"_id": "m", "qty": 1, "note": MARKER})
     key = _new_key()
     repo = "file://" + str(tmp_path / "repo")
@@ -58,10 +55,11 @@ def test_an_encrypted_repository_holds_no_plaintext_no_key_and_refuses_a_wrong_k
         assert key not in r.stdout and key not in r.stderr
 
 
-def test_after_rotation_old_and_new_backups_both_restore(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
+def test_after_rotation_old_and_new_backups_both_restore(
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
+) -> None:
+    source = seeded_source(40)
     src = source.client()
-    workload.seed(src, 40)
     old_file, new_file = tmp_path / "old.key", tmp_path / "new.key"
     old_file.write_text(_new_key())
     new_file.write_text(_new_key())
@@ -111,12 +109,11 @@ def test_after_rotation_old_and_new_backups_both_restore(servers: ServerPool, tm
 
 
 def test_a_kms_wrapped_data_key_encrypts_the_repository_and_is_bound_to_it(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
     """KMS against moto's server on loopback: the marker holds only the wrapped data key."""
-    source = servers.new()
+    source = seeded_source(50)
     src = source.client()
-    workload.seed(src, 50)
     src.shop.orders.insert_one({"_id": "m", "qty": 1, "note": MARKER})
     with s3_server() as endpoint:
         kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1")

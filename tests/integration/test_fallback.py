@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mongo_lifeboat.demo import workload
-
 from ..support.cli import lifeboat
 from ..support.data import assert_same
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 
-def test_restore_falls_back_to_the_next_repository_and_says_so(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 40)
+def test_restore_falls_back_to_the_next_repository_and_says_so(
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
+) -> None:
+    source = seeded_source(40)
     good = "file://" + str(tmp_path / "dr")
     assert lifeboat("init", "--repo", good).code == 0
     assert lifeboat("backup", "--source", source.uri, "--repo", good).code == 0

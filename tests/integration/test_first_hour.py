@@ -20,13 +20,14 @@ from mongo_lifeboat.verify.compare import summarize
 
 from ..support.archiving import archiving
 from ..support.cli import lifeboat
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 
-def test_timeline_tells_a_running_archiver_from_a_stopped_one(servers: ServerPool, repo: Repository) -> None:
-    source = servers.new()
+def test_timeline_tells_a_running_archiver_from_a_stopped_one(
+    seeded_source: SeededSource, repo: Repository
+) -> None:
+    source = seeded_source(50)
     src = source.client()
-    workload.seed(src, 50)
     manifest = run_backup(repo, BackupOptions(source.uri))
     with archiving(repo, source.uri, segment_seconds=0.2):
         src.shop.orders.insert_one({"_id": "x", "qty": 1})
@@ -46,9 +47,8 @@ def test_timeline_tells_a_running_archiver_from_a_stopped_one(servers: ServerPoo
     assert "archiver: STOPPED" in human.stdout and "lag" not in human.stdout
 
 
-def test_to_accepts_only_unambiguous_times(servers: ServerPool, repo: Repository) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 20)
+def test_to_accepts_only_unambiguous_times(seeded_source: SeededSource, repo: Repository) -> None:
+    source = seeded_source(20)
     manifest = run_backup(repo, BackupOptions(source.uri))
     for spec in ("12:34", "12:34:56"):
         res = lifeboat("restore", "--to", spec, "--target", source.uri, "--repo", repo.url, "--dry-run")
@@ -64,9 +64,10 @@ def test_to_accepts_only_unambiguous_times(servers: ServerPool, repo: Repository
     assert res.json()["base_backup"] == manifest.backup_id
 
 
-def test_restore_drop_never_drops_for_a_backup_it_cannot_read(servers: ServerPool, repo: Repository) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 100)
+def test_restore_drop_never_drops_for_a_backup_it_cannot_read(
+    servers: ServerPool, seeded_source: SeededSource, repo: Repository
+) -> None:
+    source = seeded_source(100)
     manifest = run_backup(repo, BackupOptions(source.uri))
     target = servers.new()
     workload.seed(target.client(), 30, rng_seed=99)  # the target's own data, different
@@ -87,9 +88,8 @@ def test_restore_drop_never_drops_for_a_backup_it_cannot_read(servers: ServerPoo
     assert summarize(target.client()) == before  # untouched: every collection, every document
 
 
-def test_list_never_cuts_a_backup_id(servers: ServerPool, repo: Repository) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 10)
+def test_list_never_cuts_a_backup_id(seeded_source: SeededSource, repo: Repository) -> None:
+    source = seeded_source(10)
     manifest = run_backup(repo, BackupOptions(source.uri))
     for width in ("60", "30"):
         res = lifeboat("list", "--repo", repo.url, env={"COLUMNS": width})
@@ -131,10 +131,9 @@ def test_an_unwritable_repository_is_exit_5_naming_it_before_anything_connects(t
 
 
 def test_killed_backups_show_incomplete_and_cleanup_removes_them(
-    servers: ServerPool, repo: Repository
+    seeded_source: SeededSource, repo: Repository
 ) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 200)
+    source = seeded_source(200)
     killed = lifeboat(
         "backup", "--source", source.uri, "--repo", repo.url, env={"LIFEBOAT_FAULT": "object-committed:3"}
     )

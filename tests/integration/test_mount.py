@@ -17,14 +17,13 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.timestamps import just_after, to_str
 
 from ..support.archiving import archiving, newest_ts, wait_archived
 from ..support.cli import lifeboat
 from ..support.data import assert_same
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource
 from ..support.waiting import wait_for
 
 
@@ -38,11 +37,10 @@ def _gone(port: int, pid: int) -> bool:
     return not listening and not alive
 
 
-def test_a_moment_mounted_read_only_shared_and_stopped(servers: ServerPool, tmp_path: Path) -> None:
+def test_a_moment_mounted_read_only_shared_and_stopped(seeded_source: SeededSource, tmp_path: Path) -> None:
     env = {"LIFEBOAT_MOUNTS": str(tmp_path / "mounts")}
-    source = servers.new()
+    source = seeded_source(300)
     src = source.client()
-    workload.seed(src, 300)
     repo = Repository.init("file://" + str(tmp_path / "repo"))
     run_backup(repo, BackupOptions(source.uri))
     with archiving(repo, source.uri):

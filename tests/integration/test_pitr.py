@@ -25,7 +25,7 @@ from mongo_lifeboat.verify.integrity import verify_segments
 
 from ..support.archiving import archiving
 from ..support.data import assert_same
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 DOCS = 800
 
@@ -53,13 +53,12 @@ def _oracle(
 
 
 @pytest.fixture
-def scenario(request: pytest.FixtureRequest, servers: ServerPool, repo: Repository) -> dict[str, Any]:
+def scenario(request: pytest.FixtureRequest, seeded_source: SeededSource, repo: Repository) -> dict[str, Any]:
     """Seed, back up, archive while a writer writes, an accidental bulk delete, more writes.
     Captured from the oplog, or from a change stream where a test asks (``indirect``)."""
     capture = getattr(request, "param", "oplog")
-    source = servers.new()
+    source = seeded_source(DOCS)
     src = source.client()
-    workload.seed(src, DOCS)
     run_backup(repo, BackupOptions(source.uri, capture=capture))
     with archiving(repo, source.uri, capture=capture):
         first = workload.Writer(src, DOCS, rng_seed=3, max_ops=300).start()

@@ -23,7 +23,7 @@ from mongo_lifeboat.repo.repository import Repository
 from ..support.archiving import archiving, newest_ts, wait_archived
 from ..support.cli import lifeboat
 from ..support.mongodump import parse_archive
-from ..support.servers import ServerPool, kind
+from ..support.servers import SeededSource, ServerPool, kind
 
 
 def _flip(path: Path) -> None:
@@ -32,10 +32,11 @@ def _flip(path: Path) -> None:
     path.write_bytes(bytes(body))
 
 
-def test_a_window_whose_only_base_is_damaged_is_not_promised(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
+def test_a_window_whose_only_base_is_damaged_is_not_promised(
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
+) -> None:
+    source = seeded_source(200)
     src: Any = source.client()
-    workload.seed(src, 200)
     repo = Repository.init("file://" + str(tmp_path / "repo"))
     manifest = run_backup(repo, BackupOptions(source.uri))
     with archiving(repo, source.uri):
@@ -73,10 +74,8 @@ def test_a_window_whose_only_base_is_damaged_is_not_promised(servers: ServerPool
     assert "damaged" in again["verdict"]
 
 
-def _exported_archive(servers: ServerPool, tmp_path: Path) -> Path:
-    source = servers.new()
-    src: Any = source.client()
-    workload.seed(src, 100)
+def _exported_archive(seeded_source: SeededSource, tmp_path: Path) -> Path:
+    source = seeded_source(100)
     repo = Repository.init("file://" + str(tmp_path / "repo"))
     manifest = run_backup(repo, BackupOptions(source.uri))
     views = [c.ns for c in manifest.collections if c.type == "view"]
@@ -87,20 +86,20 @@ def _exported_archive(servers: ServerPool, tmp_path: Path) -> Path:
     return out
 
 
-def test_an_exported_archive_carries_its_views_whole(servers: ServerPool, tmp_path: Path) -> None:
+def test_an_exported_archive_carries_its_views_whole(seeded_source: SeededSource, tmp_path: Path) -> None:
     """The view is listed, opened and ended: the strict reader requires it of every namespace
     the header lists, as mongorestore does."""
-    parsed = parse_archive(_exported_archive(servers, tmp_path))
+    parsed = parse_archive(_exported_archive(seeded_source, tmp_path))
     assert ("shop", "big_orders") in {(ns["db"], ns["collection"]) for ns in parsed.prelude}
 
 
 def test_mongodb_own_mongorestore_restores_an_exported_archive_with_its_view(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
     tools = os.environ.get("MONGO_TOOLS_BIN")
     if not tools:
         pytest.skip("MONGO_TOOLS_BIN is not set (a directory with MongoDB's mongorestore)")
-    out = _exported_archive(servers, tmp_path)
+    out = _exported_archive(seeded_source, tmp_path)
     target = servers.new()
     real = subprocess.run(
         [str(Path(tools) / "mongorestore"), f"--uri={target.uri}", f"--archive={out}"],
@@ -127,10 +126,11 @@ def test_a_backup_without_credentials_of_a_server_with_access_control_is_exit_4(
     assert "replica set" not in res.stderr and "RawBSONDocument" not in res.stderr
 
 
-def test_diff_and_incidents_agree_on_what_a_drop_destroyed(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
+def test_diff_and_incidents_agree_on_what_a_drop_destroyed(
+    seeded_source: SeededSource, tmp_path: Path
+) -> None:
+    source = seeded_source(300)
     src: Any = source.client()
-    workload.seed(src, 300)
     customers = src.shop.Customers.count_documents({})
     assert customers > 0
     repo = Repository.init("file://" + str(tmp_path / "repo"))
@@ -151,10 +151,11 @@ def test_diff_and_incidents_agree_on_what_a_drop_destroyed(servers: ServerPool, 
     assert f"drop shop.Customers ({customers + 1} docs, {len(drop['dropped']['indexes'])} indexes)" in text
 
 
-def test_verify_counts_oplog_entries_apart_from_documents(servers: ServerPool, repo: Repository) -> None:
-    source = servers.new()
+def test_verify_counts_oplog_entries_apart_from_documents(
+    seeded_source: SeededSource, repo: Repository
+) -> None:
+    source = seeded_source(200)
     src: Any = source.client()
-    workload.seed(src, 200)
     writer = workload.Writer(src, 200, rng_seed=3, max_ops=400).start()
     while len(writer.log) < 50 and not writer.ops_done.is_set():
         writer.ops_done.wait(0.01)  # writes under way before the backup starts

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import StorageFailed
 from mongo_lifeboat.repo.filesystem import FileStorage
 from mongo_lifeboat.repo.lease import Lease, Renewer
@@ -21,13 +20,12 @@ from mongo_lifeboat.repo.retrying import RetryingStorage
 
 from ..support.cli import lifeboat
 from ..support.faulty_storage import FaultyStorage
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 
 @pytest.fixture
-def backed_up(servers: ServerPool, repo: Repository) -> tuple[str, Repository]:
-    source = servers.new()
-    workload.seed(source.client(), 100)
+def backed_up(seeded_source: SeededSource, repo: Repository) -> tuple[str, Repository]:
+    source = seeded_source(100)
     run_backup(repo, BackupOptions(source.uri))
     return source.uri, repo
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from bson import Timestamp
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.repo.manifest import Manifest
 from mongo_lifeboat.repo.mirror import Member, MirrorStorage
 from mongo_lifeboat.repo.repository import Repository
@@ -20,7 +19,7 @@ from mongo_lifeboat.timestamps import to_str
 
 from ..support.cli import lifeboat
 from ..support.data import assert_same
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 
 def _mirrored(tmp_path: Path) -> tuple[Repository, Repository, Repository]:
@@ -30,12 +29,11 @@ def _mirrored(tmp_path: Path) -> tuple[Repository, Repository, Repository]:
 
 
 def test_repair_refuses_a_forged_manifest_and_accepts_an_honest_copy(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
     a, b, both = _mirrored(tmp_path)
-    source = servers.new()
+    source = seeded_source(200)
     src = source.client()
-    workload.seed(src, 200)
     assert "Customers" in src.shop.list_collection_names()
     manifest = run_backup(both, BackupOptions(source.uri))
     key = f"{manifest.collections[0].files[0].key.split('/')[0]}/backups/{manifest.backup_id}/manifest.json"
@@ -94,9 +92,10 @@ def test_cleanup_removes_leftovers_of_killed_writes_but_not_fresh_ones(tmp_path:
     assert len(res.json()["partial_objects"]) == 1
 
 
-def test_info_latest_names_the_damaged_newest_backup_it_skips(servers: ServerPool, repo: Repository) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 50)
+def test_info_latest_names_the_damaged_newest_backup_it_skips(
+    servers: ServerPool, seeded_source: SeededSource, repo: Repository
+) -> None:
+    source = seeded_source(50)
     older = run_backup(repo, BackupOptions(source.uri))
     newer = run_backup(repo, BackupOptions(source.uri))
     key = f"{newer.collections[0].files[0].key.split('/')[0]}/backups/{newer.backup_id}/manifest.json"
@@ -109,9 +108,8 @@ def test_info_latest_names_the_damaged_newest_backup_it_skips(servers: ServerPoo
         assert f"the newest backup {newer.backup_id} is damaged" in res.stderr, res.stderr
 
 
-def test_damage_reported_to_a_pipe_carries_no_markup(servers: ServerPool, repo: Repository) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 50)
+def test_damage_reported_to_a_pipe_carries_no_markup(seeded_source: SeededSource, repo: Repository) -> None:
+    source = seeded_source(50)
     manifest = run_backup(repo, BackupOptions(source.uri))
     data = Path(repo.url.removeprefix("file://")) / manifest.collections[0].files[0].key
     body = bytearray(data.read_bytes())

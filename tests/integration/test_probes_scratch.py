@@ -16,7 +16,6 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.drill.service import DrillOptions, run_drill
 from mongo_lifeboat.embedded import ScratchServer
 from mongo_lifeboat.past import mounts
@@ -25,7 +24,7 @@ from mongo_lifeboat.repo.repository import Repository
 from mongo_lifeboat.scratch_pki import make_private_pki
 
 from ..support.cli import lifeboat
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource
 
 
 def _attacks(port: int, tmp_path: Path) -> list[str]:
@@ -78,9 +77,8 @@ def test_a_private_scratch_server_refuses_every_other_client(tmp_path: Path) -> 
 
 
 @pytest.fixture
-def backed_up(servers: ServerPool, tmp_path: Path) -> Iterator[tuple[Repository, str]]:
-    source = servers.new()
-    workload.seed(source.client(), 200)
+def backed_up(seeded_source: SeededSource, tmp_path: Path) -> Iterator[tuple[Repository, str]]:
+    source = seeded_source(200)
     repo = Repository.init("file://" + str(tmp_path / "repo"))
     run_backup(repo, BackupOptions(source.uri))
     yield repo, source.uri

@@ -16,15 +16,14 @@ from mongo_lifeboat.repo.repository import Repository
 from ..support.archiving import archiving
 from ..support.cli import lifeboat
 from ..support.data import assert_same
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 
 def test_a_stale_import_is_never_chosen_as_a_point_in_time_base(
-    servers: ServerPool, repo: Repository, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, repo: Repository, tmp_path: Path
 ) -> None:
-    source = servers.new()
+    source = seeded_source(300)
     src = source.client()
-    workload.seed(src, 300)
     old = run_backup(repo, BackupOptions(source.uri))
     with archiving(repo, source.uri):
         first = workload.Writer(src, 300, rng_seed=4, max_ops=150).start()

@@ -7,21 +7,19 @@ from pathlib import Path
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.history import load_history
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving
 from ..support.cli import lifeboat
 from ..support.data import assert_same
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 
 def test_prune_keeps_what_the_policy_promises_and_dry_run_matches(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
-    source = servers.new()
+    source = seeded_source(50)
     src = source.client()
-    workload.seed(src, 50)
     repo = Repository.init("file://" + str(tmp_path / "repo"))
     ids = []
     with archiving(repo, source.uri):
@@ -64,9 +62,8 @@ def test_prune_keeps_what_the_policy_promises_and_dry_run_matches(
     assert_same(src, target.client())
 
 
-def test_prune_without_a_policy_is_refused(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 10)
+def test_prune_without_a_policy_is_refused(seeded_source: SeededSource, tmp_path: Path) -> None:
+    source = seeded_source(10)
     repo = Repository.init("file://" + str(tmp_path / "repo"))
     run_backup(repo, BackupOptions(source.uri))
     res = lifeboat("prune", "--repo", repo.url)

@@ -8,14 +8,13 @@ from pathlib import Path
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.history import load_history
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.repo.mirror import Member, MirrorStorage
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving
 from ..support.cli import lifeboat
 from ..support.data import assert_same
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 
 def _flip(path: Path) -> None:
@@ -24,13 +23,14 @@ def _flip(path: Path) -> None:
     path.write_bytes(bytes(body))
 
 
-def test_repair_copies_good_copies_over_damaged_objects(servers: ServerPool, tmp_path: Path) -> None:
+def test_repair_copies_good_copies_over_damaged_objects(
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
+) -> None:
     a = Repository.init("file://" + str(tmp_path / "a"))
     b = Repository.init("file://" + str(tmp_path / "b"))
     both = Repository(MirrorStorage([Member("a", a.storage), Member("b", b.storage)]), a.info)
-    source = servers.new()
+    source = seeded_source(300)
     src = source.client()
-    workload.seed(src, 300)
     first = run_backup(both, BackupOptions(source.uri, chunk_bytes=8 << 10))
     with archiving(both, source.uri, segment_bytes=1 << 10):
         for i in range(30):

@@ -12,14 +12,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mongo_lifeboat.catalog.history import load_history
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.repo.repository import Repository
 
 from ..support.archiving import archiving
 from ..support.cli import lifeboat
 from ..support.data import assert_same
 from ..support.s3 import make_bucket, s3_server
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 
 @pytest.fixture
@@ -54,15 +53,16 @@ def test_the_plan_names_the_s3_endpoint_of_its_repository(s3_repo: str, tmp_path
     assert res.json()["created"] is True
 
 
-def test_object_lock_protects_backups_and_prune_skips_them(servers: ServerPool, tmp_path: Path) -> None:
+def test_object_lock_protects_backups_and_prune_skips_them(
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
+) -> None:
     with s3_server() as endpoint:
         bucket = "locked-" + uuid.uuid4().hex[:12]
         client = make_bucket(endpoint, bucket, object_lock=True)
         url = f"s3://{bucket}/prod"
         plan = tmp_path / "plan.toml"
         plan.write_text(f'[[repository]]\nurl = "{url}"\nobject_lock_days = 1\nkeep_last = 1\n')
-        source = servers.new()
-        workload.seed(source.client(), 30)
+        source = seeded_source(30)
         run = ["--config", str(plan)]
         assert lifeboat(*run, "init").code == 0
         first = lifeboat(*run, "backup", "--source", source.uri, "--json")
@@ -125,11 +125,10 @@ def test_object_lock_protects_backups_and_prune_skips_them(servers: ServerPool, 
 
 
 def test_copy_seeds_an_s3_repository_verified_and_it_restores(
-    servers: ServerPool, s3_repo: str, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, s3_repo: str, tmp_path: Path
 ) -> None:
-    source = servers.new()
+    source = seeded_source(100)
     src = source.client()
-    workload.seed(src, 100)
     local = Repository.init("file://" + str(tmp_path / "local"))
     assert lifeboat("backup", "--source", source.uri, "--repo", local.url).code == 0
     with archiving(local, source.uri):

@@ -8,7 +8,6 @@ from typing import Any
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.points import LATEST
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.drill.service import DrillOptions, run_drill
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.oplog.segment_spool import SegmentSpool
@@ -20,13 +19,14 @@ from mongo_lifeboat.restore.service import RestoreOptions, run_restore
 from ..support.archiving import archiving, newest_ts, wait_archived
 from ..support.data import assert_same
 from ..support.faulty_storage import FaultyStorage
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 
 
-def test_a_point_in_time_restore_fetches_each_segment_once(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
+def test_a_point_in_time_restore_fetches_each_segment_once(
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
+) -> None:
+    source = seeded_source(200)
     src: Any = source.client()
-    workload.seed(src, 200)
     repo = Repository.init("file://" + str(tmp_path / "repo"))
     run_backup(repo, BackupOptions(source.uri))
     with archiving(repo, source.uri, segment_bytes=2 << 10):

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.history import load_history
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.events import Update
 from mongo_lifeboat.oplog.segments import list_segments
 from mongo_lifeboat.repo.filesystem import FileStorage
@@ -20,7 +19,7 @@ from ..support.archiving import archiving
 from ..support.cli import lifeboat
 from ..support.data import assert_same
 from ..support.faulty_storage import FaultyStorage
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 from ..support.waiting import wait_for
 from ..support.webhook import webhook
 
@@ -39,11 +38,10 @@ def _pair(tmp_path: Path, **faults: float) -> tuple[Repository, FaultyStorage, l
 
 
 def test_a_repository_lost_half_way_through_a_backup_gets_no_manifest(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
-    source = servers.new()
+    source = seeded_source(400)
     src = source.client()
-    workload.seed(src, 400)
     repo, _, notices = _pair(tmp_path, outage_after=8)
     manifest = run_backup(repo, BackupOptions(source.uri, jobs=2, chunk_bytes=16 << 10))
     assert [(n.facts["member"], n.name) for n in notices] == [("b", "down")]
@@ -55,10 +53,11 @@ def test_a_repository_lost_half_way_through_a_backup_gets_no_manifest(
     assert_same(src, target.client())
 
 
-def test_the_archiver_catches_up_a_repository_that_comes_back(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
+def test_the_archiver_catches_up_a_repository_that_comes_back(
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
+) -> None:
+    source = seeded_source(100)
     src = source.client()
-    workload.seed(src, 100)
     repo, faulty, notices = _pair(tmp_path)
     deployment = run_backup(repo, BackupOptions(source.uri)).deployment
     faulty.outage = True  # b goes away
@@ -88,10 +87,11 @@ def test_the_archiver_catches_up_a_repository_that_comes_back(servers: ServerPoo
     assert_same(src, target.client())
 
 
-def test_a_plan_with_several_repositories(servers: ServerPool, tmp_path: Path) -> None:
-    source = servers.new()
+def test_a_plan_with_several_repositories(
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
+) -> None:
+    source = seeded_source(150)
     src = source.client()
-    workload.seed(src, 150)
     urls = {name: "file://" + str(tmp_path / name) for name in ("eu", "us", "ap")}
     for name in ("eu", "us"):  # ap is not there (yet)
         assert lifeboat("init", "--repo", urls[name]).code == 0

@@ -11,7 +11,6 @@ import pytest
 
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.points import LATEST
-from mongo_lifeboat.demo import workload
 from mongo_lifeboat.errors import StorageFailed
 from mongo_lifeboat.mongo.nsmap import NamespaceMap
 from mongo_lifeboat.repo.filesystem import FileStorage
@@ -23,7 +22,7 @@ from mongo_lifeboat.restore.service import RestoreOptions, run_restore
 from ..support.archiving import archiving
 from ..support.data import assert_same
 from ..support.faulty_storage import FaultyStorage
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 from ..support.waiting import wait_for
 
 
@@ -33,11 +32,10 @@ def _repository(path: Path, faulty: FaultyStorage, deadline_s: float) -> Reposit
 
 
 def test_backup_archiving_and_restore_are_right_through_a_faulty_repository(
-    servers: ServerPool, tmp_path: Path
+    servers: ServerPool, seeded_source: SeededSource, tmp_path: Path
 ) -> None:
-    source = servers.new()
+    source = seeded_source(1000)
     src = source.client()
-    workload.seed(src, 1000)
     faulty = FaultyStorage(
         FileStorage(tmp_path / "repo"), fail_rate=0.05, latency_s=0.002, slow_request=25, slow_s=1.5, seed=5
     )
@@ -60,10 +58,9 @@ def test_backup_archiving_and_restore_are_right_through_a_faulty_repository(
 
 
 def test_a_repository_that_stops_answering_is_one_clear_error_within_the_deadline(
-    servers: ServerPool, tmp_path: Path
+    seeded_source: SeededSource, tmp_path: Path
 ) -> None:
-    source = servers.new()
-    workload.seed(source.client(), 300)
+    source = seeded_source(300)
     # Answers at first, then nothing gets through: the backup is under way when it stops.
     faulty = FaultyStorage(FileStorage(tmp_path / "repo"), outage_after=12)
     repo = _repository(tmp_path / "repo", faulty, deadline_s=2.0)

@@ -17,7 +17,7 @@ from mongo_lifeboat.repo.repository import Repository
 
 from ..support.cli import lifeboat
 from ..support.data import assert_same, stream_shows
-from ..support.servers import ServerPool
+from ..support.servers import SeededSource, ServerPool
 from ..support.stream_process import Stream
 from ..support.waiting import wait_for
 
@@ -29,11 +29,10 @@ def archived_to(repo: Repository) -> Any:
 
 @pytest.mark.parametrize("capture", ["oplog", "change-stream"])
 def test_sigkill_the_archiver_repeatedly_then_restore_to_the_latest_write(
-    servers: ServerPool, repo: Repository, tmp_path: Path, capture: str
+    servers: ServerPool, seeded_source: SeededSource, repo: Repository, tmp_path: Path, capture: str
 ) -> None:
-    source = servers.new()
+    source = seeded_source(400)
     src = source.client()
-    workload.seed(src, 400)
     run_backup(repo, BackupOptions(source.uri, capture=capture))
     url = repo.url
     # The writer runs until the third kill: each archiver dies at its Nth committed segment,

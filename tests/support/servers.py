@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
+from mongo_lifeboat.demo import workload
 from mongo_lifeboat.embedded import ScratchServer
 
 from .local import free_port
@@ -107,6 +108,19 @@ def _start_mongod() -> Server:
         shutil.rmtree(path, ignore_errors=True)
 
     return Server(uri, "mongod", stop)
+
+
+class SeededSource:
+    """``seeded_source(n)``: a fresh source server holding the demo workload's collections, ``n``
+    documents each (the start of most integration tests, in one place)."""
+
+    def __init__(self, pool: ServerPool) -> None:
+        self.pool = pool
+
+    def __call__(self, n: int) -> Server:
+        source = self.pool.new()
+        workload.seed(source.client(), n)
+        return source
 
 
 class ServerPool:
