@@ -246,6 +246,7 @@ class ArchiverSettings(_Section):
     # merge_hours_after one per hour ("never": that level is off). See oplog.compaction.
     merge_minutes_after: DurationOrNever = 3600.0
     merge_hours_after: DurationOrNever = 86400.0
+    merge_grace: Duration = 600.0  # a merge's sources stay this long, for readers that listed them
     compact_schedule: Cron | None = "*/15 * * * *"
 
 

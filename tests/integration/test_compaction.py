@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,32 @@ def test_merged_segments_hold_exactly_the_entries_they_replace(
     assert again.merged == 0 and _replayed(repo) == before
 
 
+def test_a_restore_planned_before_a_merge_still_reads_its_sources_through_the_grace(
+    archived: tuple[Path, Server], servers: ServerPool, tmp_path: Path
+) -> None:
+    """A restore lists the archive, then compaction merges what it chose: the sources stay for
+    the grace, so the restore reads them whole; the run after the grace lets them go."""
+    repo = _copy(archived, tmp_path)
+    dep = load_history(repo).deployment
+    before = _replayed(repo)
+    plan, pitr = choose_restore(repo, "latest", LATEST, None, NamespaceMap.build())  # listed now
+    assert pitr is not None
+    merged_at = datetime.now(UTC)
+    report = compact(repo, dep, PER_SECOND, now=merged_at, grace_s=600.0)
+    assert report.merged >= 2 and report.deleted == 0
+    assert len(all_segments(repo.storage, dep)) > len(list_segments(repo.storage, dep))  # held twice
+    assert _replayed(repo) == before  # read once: the merged segments, not their sources too
+    target = servers.new()
+    run_restore(repo, plan, target.client(), RestoreOptions(jobs=2), pitr=pitr)  # the old listing
+    assert_same(archived[1].client(), target.client())
+    # Within the grace nothing is deleted; after it, the sources go and the archive reads the same.
+    assert compact(repo, dep, PER_SECOND, now=merged_at + timedelta(seconds=599), grace_s=600.0).deleted == 0
+    later = compact(repo, dep, PER_SECOND, now=merged_at + timedelta(seconds=601), grace_s=600.0)
+    assert later.deleted == report.replaced and later.merged == 0
+    assert len(all_segments(repo.storage, dep)) == len(list_segments(repo.storage, dep))
+    assert _replayed(repo) == before and verify_segments(repo.storage, dep).problems == []
+
+
 _COMPACT = """
 import sys
 from mongo_lifeboat.oplog.compaction import Level, compact
@@ -258,6 +285,7 @@ def test_each_mirror_is_compacted_on_its_own(archived: tuple[Path, Server], tmp_
     plan.write_text(
         f'[[repository]]\nname = "a"\nurl = "file://{tmp_path / "a"}"\n'
         f'[[repository]]\nname = "b"\nurl = "file://{tmp_path / "b"}"\n'
+        '[archiver]\nmerge_grace = "0s"\n'
     )
     repos = [Repository.open(f"file://{tmp_path / n}") for n in "ab"]
     before = _replayed(repos[0])

@@ -69,7 +69,14 @@ def compact(
     for name in names:
         repository = open_repository(ctx, name)
         for dep in [deployment] if deployment else deployments(repository):
-            report = run_compact(repository, dep, levels, dry_run=dry_run, report=ctx.reporter(shown))
+            report = run_compact(
+                repository,
+                dep,
+                levels,
+                dry_run=dry_run,
+                report=ctx.reporter(shown),
+                grace_s=settings.merge_grace,
+            )
             done.append((repository.url, report))
     verb = "would merge" if dry_run else "merged"
 

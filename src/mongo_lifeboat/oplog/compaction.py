@@ -12,7 +12,9 @@ Crash safety, step by step (``faults`` names each point):
    segment's does) — from here readers take it, and leave out what it contains
    (``segments.pick``), so no entry is ever counted twice;
 3. it is read back whole (checksum and entry count);
-4. only then are the sources deleted (one under Object Lock stays until it may go).
+4. only then are the sources deleted (one under Object Lock stays until it may go) — and not
+   before ``grace_s`` has passed since the merge: a restore, drill or undo that listed the
+   archive before the merge goes on reading the sources it chose (a later run deletes them).
 
 Killed anywhere, either the sources or the merged segment is complete. The next run settles
 what it finds: a merged segment that reads back lets the segments it contains go; one that
@@ -99,9 +101,11 @@ def compact(
     dry_run: bool = False,
     now: datetime | None = None,
     report: Reporter = silent,
+    grace_s: float = 0.0,
 ) -> CompactionReport:
     """Merge ``deployment``'s aged segments in ``repo`` by ``levels`` (coarsest that applies
-    first, so an old archive is merged once, not once per level)."""
+    first, so an old archive is merged once, not once per level). A merge's sources are deleted
+    once ``grace_s`` has passed since it (0: in the same run)."""
     storage = repo.storage
     out = CompactionReport(deployment, dry_run)
     moment = (now or datetime.now(UTC)).timestamp()
@@ -110,7 +114,7 @@ def compact(
         listed = all_segments(storage, deployment)
         out.segments_before = len(pick(listed))
         if not dry_run:
-            listed = _settle(storage, deployment, listed, out)
+            listed = _settle(storage, deployment, listed, out, moment - grace_s)
         segments = pick(listed)
         newest = max((s.end for s in segments), default=None)
         for level in sorted(levels, key=lambda lv: -lv.after_s):
@@ -120,7 +124,7 @@ def compact(
                 out.replaced += len(run)
                 if dry_run:
                     continue
-                _merge(storage, deployment, run, out)
+                _merge(storage, deployment, run, out, moment, delete_sources=grace_s <= 0)
                 report(
                     Update(
                         "compact",
@@ -219,10 +223,18 @@ def _captures(storage: Storage, segments: list[Segment]) -> dict[str, str]:
     return {s.key: _CAPTURES[s.key] for s in segments}
 
 
-def _merge(storage: Storage, deployment: str, run: list[Segment], out: CompactionReport) -> None:
+def _merge(
+    storage: Storage,
+    deployment: str,
+    run: list[Segment],
+    out: CompactionReport,
+    moment: float,
+    delete_sources: bool,
+) -> None:
     start, end = run[0].start, run[-1].end
     capture = _captures(storage, run[:1])[run[0].key]
     proof = {
+        "merged_at": moment,  # the sources stay until the grace after it has passed
         "start": to_hex16(start),
         "end": to_hex16(end),
         "entries": sum(s.entries for s in run),
@@ -286,7 +298,8 @@ def _merge(storage: Storage, deployment: str, run: list[Segment], out: Compactio
         storage.delete([merged.key])  # the sources are untouched: the merge is simply not made
         raise IntegrityError(f"the merged segment {merged.key} did not read back; its sources are kept")
     crash_point("compact-merged-read-back")
-    _delete_sources(storage, deployment, run, out)
+    if delete_sources:
+        _delete_sources(storage, deployment, run, out)
 
 
 def _wall_ms(raw: bytes | None) -> int | None:
@@ -354,12 +367,27 @@ def _delete(storage: Storage, deployment: str, free: Sequence[Segment], out: Com
     out.deleted += len(free)
 
 
-def _settle(storage: Storage, deployment: str, listed: list[Segment], out: CompactionReport) -> list[Segment]:
-    """Finish what a killed run left: for each segment that contains others, either it reads
-    back (its contained segments go) or, while they chain through its span, it goes. Returns
-    the listing as it then is."""
+def _merged_at(storage: Storage, deployment: str, merged: Segment) -> float | None:
+    """When ``merged`` was made, from its proof (None: a proof from before the grace, or none)."""
+    try:
+        with storage.get(layout.merge_proof_key(deployment, merged.start, merged.end)) as f:
+            at = json.loads(f.read()).get("merged_at")
+    except (ObjectMissing, ValueError):
+        return None
+    return float(at) if isinstance(at, int | float) else None
+
+
+def _settle(
+    storage: Storage, deployment: str, listed: list[Segment], out: CompactionReport, merged_before: float
+) -> list[Segment]:
+    """Finish what an earlier run left: for each segment that contains others and was merged
+    before ``merged_before`` (its grace over), either it reads back (its contained segments go)
+    or, while they chain through its span, it goes. Returns the listing as it then is."""
     settled = False
     for outer, inner in held_twice(listed):
+        at = _merged_at(storage, deployment, outer)
+        if at is not None and at > merged_before:
+            continue  # young: readers that listed before the merge may still read its sources
         free, locked = _free_of_lock(storage, inner)
         out.locked.extend(locked)
         if not free:  # all under Object Lock: nothing to do (nor to read) until they may go
