@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from bson import Timestamp
 
+from mongo_lifeboat.backup.prune import prune
+from mongo_lifeboat.backup.retention import Policy
 from mongo_lifeboat.backup.service import BackupOptions, run_backup
 from mongo_lifeboat.catalog.history import load_history
 from mongo_lifeboat.catalog.points import LATEST, Point
@@ -165,6 +167,27 @@ def test_a_restore_planned_before_a_merge_still_reads_its_sources_through_the_gr
     assert later.deleted == report.replaced and later.merged == 0
     assert len(all_segments(repo.storage, dep)) == len(list_segments(repo.storage, dep))
     assert _replayed(repo) == before and verify_segments(repo.storage, dep).problems == []
+
+
+def test_prune_takes_a_merged_segment_with_the_sources_it_still_holds(
+    archived: tuple[Path, Server], tmp_path: Path
+) -> None:
+    """Pruned while its sources are kept (the grace), a merged segment takes them along: left
+    behind, they would read as an archive of their own, with a gap after it."""
+    repo = _copy(archived, tmp_path)
+    dep = load_history(repo).deployment
+    report = compact(repo, dep, PER_SECOND, grace_s=600.0)
+    assert report.merged >= 2 and len(all_segments(repo.storage, dep)) > len(list_segments(repo.storage, dep))
+    newest = run_backup(repo, BackupOptions(archived[1].uri))  # a newer base: what came before may go
+    history = load_history(repo)
+    pruned = prune(repo, history, Policy(keep_last=1), grace_s=0.0, dry_run=False)
+    assert pruned.deleted_segments > len(history.segments) - len(list_segments(repo.storage, dep))
+    left = all_segments(repo.storage, dep)
+    assert left == list_segments(repo.storage, dep)  # nothing hidden left behind
+    assert all(s.end > newest.end for s in left)  # the archive before the kept base is gone whole
+    assert not any(repo.storage.list(layout.merge_proof_prefix(dep)))  # and the proofs of its merges
+    after = load_history(repo)
+    assert not after.timeline.gaps and [m.backup_id for m in after.manifests] == [newest.backup_id]
 
 
 _COMPACT = """

@@ -17,6 +17,7 @@ from typing import Any
 from ..catalog.history import History
 from ..catalog.snapshots import SnapshotManifest
 from ..catalog.snapshots import delete as delete_snapshot_record
+from ..oplog.segments import Segment, all_segments, held_twice
 from ..repo import layout
 from ..repo.damage import clear_damage
 from ..repo.lease import Lease
@@ -43,6 +44,10 @@ class PruneReport:
     @property
     def bytes_freed(self) -> int:
         return sum(int(b["bytes"]) for b in self.deleted_backups) + self.segment_bytes
+
+
+def _proof(deployment: str, seg: Segment) -> str:
+    return layout.merge_proof_key(deployment, seg.start, seg.end)
 
 
 def _age_s(backup_id: str, now: datetime) -> float:
@@ -116,11 +121,21 @@ def prune(
                 report.locked.append({"segment": seg.key, "until": until.isoformat(timespec="seconds")})
                 break
             doomed.append(seg)
-        report.deleted_segments = len(doomed)
-        report.segment_bytes = sum(s.size for s in doomed)
+        # A merged segment goes with the sources it still holds twice (kept through compaction's
+        # grace, or under Object Lock): left behind, they would read as an archive of their own.
+        contained = {
+            outer.key: inner for outer, inner in held_twice(all_segments(repo.storage, history.deployment))
+        }
+        held = [s for seg in doomed for s in contained.get(seg.key, [])]
+        report.deleted_segments = len(doomed) + len(held)
+        report.segment_bytes = sum(s.size for s in [*doomed, *held])
         if not dry_run:
             damaged = {s.key for s in history.damaged}
             for seg in doomed:  # oldest first: the archive that is kept never has a hole inside
+                inner = contained.get(seg.key, [])
+                # What it contains first (it still covers them), then its proof, then itself.
+                repo.storage.delete([k for s in inner for k in (s.key, _proof(history.deployment, s))])
+                repo.storage.delete([_proof(history.deployment, seg)])
                 repo.storage.delete([seg.key])
                 if seg.key in damaged:
                     clear_damage(repo.storage, seg.key)
