@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,6 +53,8 @@ class JobState:
     running: Running | None = None
     last: JobResult | None = None
     runs: int = 0
+    # What the job's runs have done since the agent started (compact: segments merged away).
+    done: dict[str, int] = field(default_factory=dict)
 
     def describe(self, next_run: datetime | None) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class JobState:
             "running": self.running is not None,
             "phase": self.running.phase if self.running is not None else None,
             "runs": self.runs,
+            "done": dict(self.done),
             "last": self.last.to_json() if self.last else None,
         }
 
@@ -171,6 +174,8 @@ class Jobs:
         done = doc.repositories
         merged = sum(r.replaced for r in done)
         into = sum(r.merged for r in done)
+        tally = self.states["compact"].done
+        tally["segments_merged"] = tally.get("segments_merged", 0) + merged
         self.host.alerts.outcome(
             "compact",
             self.host.event(
