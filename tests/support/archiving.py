@@ -56,13 +56,19 @@ def archiving(
 
     thread = threading.Thread(target=run, name="test-archiver")
     thread.start()
+    failure: BaseException | None = None
     try:
         if wait_started:
             wait_for(started.is_set, "the archiver to start")
         yield archiver.stats
+    except BaseException as e:
+        failure = e
+        raise
     finally:
         stop.set()
         thread.join()
+        if errors and failure is not None:  # say why the archiver stopped, not only what timed out
+            raise errors[0] from failure
     if errors:
         raise errors[0]
 
