@@ -18,7 +18,6 @@ FIXTURES = Path(
     os.environ.get("LIFEBOAT_FIXTURES")
     or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "mongo-tools"
 )
-_missing_fixtures: list[str] = []
 
 
 @pytest.fixture
@@ -46,7 +45,6 @@ def fixtures_dir() -> Path:
         why = f"the mongo-tools fixtures are not at {FIXTURES}"
         if os.environ.get("LIFEBOAT_REQUIRE_FIXTURES"):  # CI has them: a skip there is a failure
             pytest.fail(why)
-        _missing_fixtures.append(why)
         pytest.skip(why)
     return FIXTURES
 
@@ -81,9 +79,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _missing_fixtures:
+    # Counted from the reports, which reach the controlling process under pytest-xdist too.
+    missing = [
+        r
+        for r in terminalreporter.stats.get("skipped", [])
+        if "the mongo-tools fixtures are not at" in str(r.longrepr)
+    ]
+    if missing:
         terminalreporter.write_line(
-            f"NOTE: {len(_missing_fixtures)} tests skipped: the mongo-tools fixtures are not at {FIXTURES}; "
+            f"NOTE: {len(missing)} tests skipped: the mongo-tools fixtures are not at {FIXTURES}; "
             "set LIFEBOAT_FIXTURES=/path/to/shared/fixtures/mongo-tools (or check out shared/ beside "
             "this checkout) to run them",
             yellow=True,

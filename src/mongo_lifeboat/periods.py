@@ -24,7 +24,12 @@ def parse_duration(value: Any) -> float:
 
 def parse_duration_or_never(value: Any) -> float | None:
     """A duration, or ``"never"`` (None): a setting that can be turned off."""
-    return None if value is None or str(value).strip().lower() == "never" else parse_duration(value)
+    if value is None or str(value).strip().lower() == "never":
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise ValueError(f'{e}, or "never" to turn it off') from e
 
 
 def format_duration_or_never(seconds: float | None) -> str:

@@ -136,6 +136,7 @@ def test_the_whole_plan_reads_with_durations_cron_and_variables(
         ('[owner]\nname = "x"\n', "owner.contact", "Field required"),
         ('[alerts]\nnotify = "json://x"\n', "alerts.notify", "valid list"),
         ('[drill]\nstagin = "scratch"\n', "drill.stagin", "Extra inputs"),
+        ('[drill]\nafter_change = "soon"\n', "drill.after_change", 'or "never" to turn it off'),
         (
             '[deployment]\nsource = "mongodb://u:${LB_TEST_UNSET_VAR}@h"\n',
             "deployment.source",

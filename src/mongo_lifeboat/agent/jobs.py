@@ -114,9 +114,10 @@ class Jobs:
             reported = replace(reported, deployment=self.host.deployment)
         return with_remedy(reported) if reported.status == "failure" else reported
 
-    def _failed(self, kind: str, result: JobResult, unreadable: str | None = None) -> Event:
-        """A child that failed, or (``unreadable``) whose document could not be read."""
-        why = result.error or (unreadable if result.ok else None) or "see the agent log"
+    def _failed(self, kind: str, result: JobResult, read: object = None) -> Event:
+        """A child that failed, or whose document could not be ``read`` (why, as a string)."""
+        unreadable = read if isinstance(read, str) and result.ok else None
+        why = result.error or unreadable or "see the agent log"
         return self.host.event(
             kind, "failure", f"{kind} failed (exit {result.exit_code}): {why}", exit_code=result.exit_code
         )
@@ -142,9 +143,7 @@ class Jobs:
             result = self._run("prune", "prune", "--repo", repo.url)
             doc = PruneDocument.read(result.document)
             if not result.ok or isinstance(doc, str):
-                self.host.alerts.outcome(
-                    f"prune:{repo.name}", self._failed("prune", result, doc if isinstance(doc, str) else None)
-                )
+                self.host.alerts.outcome(f"prune:{repo.name}", self._failed("prune", result, doc))
                 continue
             deleted = [b.backup_id for b in doc.deleted_backups]
             self.host.alerts.outcome(
@@ -167,9 +166,7 @@ class Jobs:
             result = self._run("compact", "compact")
         doc = CompactDocument.read(result.document)
         if not result.ok or isinstance(doc, str):
-            self.host.alerts.outcome(
-                "compact", self._failed("compact", result, doc if isinstance(doc, str) else None)
-            )
+            self.host.alerts.outcome("compact", self._failed("compact", result, doc))
             return
         done = doc.repositories
         merged = sum(r.replaced for r in done)

@@ -41,6 +41,6 @@ def remedy_of(details: dict[str, object]) -> Remedy | None:
 
 
 def with_remedy(event: Event) -> Event:
-    """A child's failure, its remedy in the agent's words after its summary."""
+    """An event (a child's failure, a detection), its remedy in the agent's words after its summary."""
     remedy = remedy_of(event.details)
     return replace(event, summary=f"{event.summary}; {agent_words(remedy)}") if remedy else event

@@ -52,7 +52,7 @@ from .alerts import Alerts
 from .drift import ChangeDrills
 from .jobs import Jobs
 from .mounts import MountStarter
-from .remedies import agent_words, remedy_of
+from .remedies import agent_words, with_remedy
 from .schedule import CronTrigger, due_at_start
 from .supervisor import ArchiverSupervisor
 from .views import Cycle
@@ -225,14 +225,12 @@ class Agent:
     def _archiver_incident(self, incident: Event) -> None:
         """Each detection is news of its own, its remedy in the agent's words."""
         details = incident.details
-        summary = str(details.get("what") or incident.summary)
-        if remedy := remedy_of(details):
-            summary += "; " + agent_words(remedy)
+        worded = with_remedy(replace(incident, summary=str(details.get("what") or incident.summary)))
         key = (
             details.get("incident_id")
             or f"{details.get('incident_kind')}:{details.get('ns')}:{details.get('ts')}"
         )
-        self.alerts.outcome(f"incident:{key}", replace(incident, summary=summary))
+        self.alerts.outcome(f"incident:{key}", worded)
         self.detections[str(key)] = {k: details.get(k) for k in _DETECTION_FIELDS}
         while len(self.detections) > _DETECTIONS_KEPT:  # the oldest go (the repository keeps each)
             del self.detections[next(iter(self.detections))]

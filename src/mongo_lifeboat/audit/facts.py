@@ -111,7 +111,7 @@ def _source(facts: Facts, uri: str, plan_parts: dict[str, str] | None) -> None:
                 facts.write_lock_problem = write_lock_problem(chosen)
         finally:
             chosen.close()
-        facts.fingerprint = fingerprint.take(None, client).model_copy(update={"plan": plan_parts})
+        facts.fingerprint = fingerprint.take(plan_parts, client)
     except (LifeboatError, PyMongoError, StopIteration) as e:
         facts.source_error = (
             _message(e) if not isinstance(e, StopIteration) else "the source's oplog is empty"

@@ -134,7 +134,7 @@ def read_changes(
     # The live history on from where the archive ends: the oplog where this user may read it,
     # else the change stream.
     live = resolve("auto", source).since(source, archived_to)
-    changes.add_since(iter(live))
+    changes.add_since(live)
     if live.incomplete:
         changes.incomplete = f"the archive reaches {to_str(archived_to)}, and {live.incomplete}"
     return changes

@@ -92,11 +92,11 @@ def _collections(client: MongoClient[Any]) -> dict[str, dict[str, str]]:
     return out
 
 
-def _principals(client: MongoClient[Any], collection: str, id_field: str) -> dict[str, str] | None:
-    """Users or roles by id, each a digest of what it may do (never of its credentials)."""
+def _principals(client: MongoClient[Any], collection: str) -> dict[str, str] | None:
+    """Users or roles by id ("db.name"), each a digest of what it may do (never of its credentials)."""
     try:
         found = client.admin[collection].find({}, {"credentials": 0})
-        return {str(d.get(id_field) or d.get("_id")): _digest(d) for d in found}
+        return {str(d["_id"]): _digest(d) for d in found}
     except OperationFailure:
         return None  # no privilege to read them: not known, so not compared
 
@@ -108,20 +108,19 @@ def of_deployment(client: MongoClient[Any]) -> dict[str, Any]:
         "server": {"version": version, "fcv": fcv or "?"},
         "members": _digest(sorted(m.host for m in members.discover(client))),
         "collections": _collections(client),
-        "users": _principals(client, "system.users", "_id"),
-        "roles": _principals(client, "system.roles", "_id"),
+        "users": _principals(client, "system.users"),
+        "roles": _principals(client, "system.roles"),
     }
 
 
-def take(plan: Plan | None, source: MongoClient[Any] | None) -> Fingerprint:
-    """The fingerprint now; the parts that cannot be read stay unknown."""
-    deployment: dict[str, Any] = {}
-    if source is not None:
-        try:
-            deployment = of_deployment(source)
-        except PyMongoError:
-            deployment = {}
-    return Fingerprint(plan=of_plan(plan) if plan is not None else None, **deployment)
+def take(plan_parts: dict[str, str] | None, source: MongoClient[Any]) -> Fingerprint:
+    """The fingerprint now (``plan_parts``: ``of_plan`` of a plan file, None without one); the
+    parts the source does not answer stay unknown."""
+    try:
+        deployment = of_deployment(source)
+    except PyMongoError:
+        deployment = {}
+    return Fingerprint(plan=plan_parts, **deployment)
 
 
 def _named(before: dict[str, str], after: dict[str, str], what: str) -> list[str]:

@@ -111,11 +111,6 @@ def staging_client(opts: DrillOptions, source: MongoClient[Any]) -> Iterator[tup
         client.close()
 
 
-def take_fingerprint(opts: DrillOptions, source: MongoClient[Any]) -> Fingerprint:
-    proved = fingerprint.take(None, source)
-    return proved.model_copy(update={"plan": opts.plan_parts})
-
-
 def run_drill(
     repo: Repository,
     deployment: str | None,
@@ -130,7 +125,7 @@ def run_drill(
     target = pitr.stop_before if pitr else plan.manifest.end
     proof = Proof()
     source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
-    proved = take_fingerprint(opts, source)  # at the start: what the drill is about to prove
+    proved = fingerprint.take(opts.plan_parts, source)  # at the start: what the drill is about to prove
     try:
         with staging_client(opts, source) as (staging, staging_name), SegmentSpool() as spool:
             with clock.phase("fetch_verify"):
@@ -253,7 +248,7 @@ def _report(
         judge_rto=verified.ok,
         objects_verified=verified.objects,
         collections=len(plan.collections),
-        fingerprint=proved,
+        proved=proved,
     )
 
 
@@ -271,7 +266,7 @@ def finish_report(
     judge_rto: bool = True,
     objects_verified: int = 0,
     collections: int = 0,
-    fingerprint: Fingerprint | None = None,
+    proved: Fingerprint | None = None,
 ) -> DrillReport:
     """The recovery time against the RTO (a failure of its own when over it), then the report,
     stored. Every kind of drill ends here."""
@@ -311,7 +306,7 @@ def finish_report(
         collections_at_t=proof.collections_at_t,
         skipped=dict(proof.skipped),
         failures=proof.failures,
-        fingerprint=fingerprint,
+        fingerprint=proved,
     )
     reports.store(repo.storage, report)
     return report

@@ -34,10 +34,11 @@ from ..secrets import redact
 from ..snapshot.providers import Provider, bring_up, provider_for
 from ..snapshot.restore import restore_from_snapshot
 from ..timestamps import just_after
+from . import fingerprint
 from .changes import commanded_between, read_changes
 from .proof import Proof, compare_with_source, judge_data, restored_and_written
 from .report import DrillReport
-from .service import DrillOptions, finish_report, refuse_source_as_staging, take_fingerprint
+from .service import DrillOptions, finish_report, refuse_source_as_staging
 
 
 def _collections(client: MongoClient[Any]) -> list[str]:
@@ -78,7 +79,7 @@ def run_snapshot_drill(
     target = resolve(opts.to or LATEST, history, repo.storage, within_archive=True)
     proof = Proof()
     source = connect(opts.source_uri, role="source", timeout_ms=opts.timeout_ms)
-    proved = take_fingerprint(opts, source)
+    proved = fingerprint.take(opts.plan_parts, source)
     staging_name = "?"
     try:
         with clock.phase("load"):
@@ -106,7 +107,7 @@ def run_snapshot_drill(
         source.close()
     base = f"snapshot:{snapshot.snapshot_id}"
     return finish_report(
-        repo, history.deployment, base, target, opts, started, staging_name, clock, proof, fingerprint=proved
+        repo, history.deployment, base, target, opts, started, staging_name, clock, proof, proved=proved
     )
 
 

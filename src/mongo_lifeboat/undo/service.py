@@ -204,7 +204,7 @@ def _follow_live(
         return None
     # The oplog where this user may read it, else the change stream (a change-stream capture's user).
     since = resolve("auto", target).since(target, after)
-    followed = fate.follow(units(iter(since)), ns, after)
+    followed = fate.follow(units(since), ns, after)
     if since.incomplete:
         report.notes.append(f"{since.incomplete}: writes in between were not checked")
     return followed

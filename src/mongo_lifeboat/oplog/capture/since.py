@@ -26,23 +26,21 @@ def decoded(raw_entries: Iterable[Any]) -> Iterator[Entry]:
 
 
 class Since:
-    """The entries after ``after`` through now, decoded, in order. Once they are read,
-    ``incomplete`` says why not all of them could be (None: they were)."""
+    """The entries after ``after`` through now, decoded, in order (iterate once). Once they are
+    read, ``incomplete`` says why not all of them could be (None: they were)."""
 
-    def __init__(self, after: Timestamp) -> None:
+    def __init__(self, client: MongoClient[Any], after: Timestamp) -> None:
+        self.client = client
         self.after = after
         self.incomplete: str | None = None
-        self._entries: Iterator[Entry] = iter(())
 
     def __iter__(self) -> Iterator[Entry]:
-        return self._entries
+        raise NotImplementedError
 
 
-def oplog_since(client: MongoClient[Any], after: Timestamp) -> Since:
-    since = Since(after)
-    reader = OplogReader(client, after)
-
-    def read() -> Iterator[Entry]:
+class OplogSince(Since):
+    def __iter__(self) -> Iterator[Entry]:
+        reader = OplogReader(self.client, self.after)
         while True:
             entries, caught_up = reader.read()
             yield from decoded(entries)
@@ -50,22 +48,17 @@ def oplog_since(client: MongoClient[Any], after: Timestamp) -> Since:
                 break
         # A read that found its start again proves nothing was trimmed; else the oldest entry
         # must leave no room for one between the position and it.
-        oldest = oldest_ts(client) if reader.unproven_from is not None else None
-        if oldest is not None and just_before(oldest) > after:
-            since.incomplete = f"the history after {to_str(after)} is not all there: the source's oplog starts at {to_str(oldest)}"
+        oldest = oldest_ts(self.client) if reader.unproven_from is not None else None
+        if oldest is not None and just_before(oldest) > self.after:
+            self.incomplete = (
+                f"the history after {to_str(self.after)} is not all there: "
+                f"the source's oplog starts at {to_str(oldest)}"
+            )
 
-    since._entries = read()
-    return since
 
-
-def stream_since(client: MongoClient[Any], after: Timestamp) -> Since:
-    since = Since(after)
-
-    def read() -> Iterator[Entry]:
+class StreamSince(Since):
+    def __iter__(self) -> Iterator[Entry]:
         try:
-            yield from decoded(streamed_through_now(client, after))
+            yield from decoded(streamed_through_now(self.client, self.after))
         except LifeboatError as e:  # the history moved on, or an event no entry expresses
-            since.incomplete = f"the change stream after {to_str(after)} cannot all be read: {e.message}"
-
-    since._entries = read()
-    return since
+            self.incomplete = f"the change stream after {to_str(self.after)} cannot all be read: {e.message}"

@@ -26,29 +26,16 @@ from pymongo.errors import OperationFailure
 from ..reader import UNAUTHORIZED, OplogReader, newest_ts, oldest_ts, settled_write, written_through
 from .anchor import Anchor, oplog_anchor, stream_anchor
 from .change_tail import ChangeStreamTail
-from .since import Since, oplog_since, stream_since
+from .since import OplogSince, Since, StreamSince
 from .tail import SETTLE_S, OplogTail
 from .window import HistoryWindow, oplog_window, stream_window
 
 Capture = Literal["oplog", "change-stream", "auto"]  # as the plan's [deployment] capture
 
 
-class Reader(Protocol):
-    position: Timestamp
-    unproven_from: Timestamp | None
-    await_s: float
-    opens: int
-    last_query_s: float
-
-    def read(self) -> tuple[list[Any], bool]: ...
-
-    def proven(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
 class BracketReader(Protocol):
-    """What a base backup's capture reads through (bounded reads, no cursor held open)."""
+    """What a base backup's capture reads through: reads in order, each saying whether it
+    caught up, and whether it proved nothing was trimmed before it (``unproven_from``)."""
 
     position: Timestamp
     unproven_from: Timestamp | None
@@ -60,6 +47,13 @@ class BracketReader(Protocol):
     def proven(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Reader(BracketReader, Protocol):
+    """What the archiver tails through: the same, held open (a read waits ``await_s``)."""
+
+    await_s: float
+    opens: int
 
 
 class Source(Protocol):
@@ -144,7 +138,7 @@ class OplogSource:
         return None  # the oplog's entries are every write: the last one read is the point
 
     def since(self, client: MongoClient[Any], after: Timestamp) -> Since:
-        return oplog_since(client, after)
+        return OplogSince(client, after)
 
     def window(self, client: MongoClient[Any], now: datetime) -> HistoryWindow | None:
         return oplog_window(client)
@@ -200,7 +194,7 @@ class ChangeStreamSource:
         return settled_write(client)
 
     def since(self, client: MongoClient[Any], after: Timestamp) -> Since:
-        return stream_since(client, after)
+        return StreamSince(client, after)
 
     def window(self, client: MongoClient[Any], now: datetime) -> HistoryWindow | None:
         """Measured by the oplog where it may be read (the stream is read from it), else by
