@@ -55,8 +55,16 @@ _EMULATED = {"s3", "s3-versioned", "gcs", "azure"}
 
 # Tests held to wall-clock promises (an alert within 10 s, schedules with a seconds field, the
 # archiver's lag under load). Under pytest-xdist (``--dist loadgroup``) they share one worker, so
-# no two of them compete for the CPU; the other worker runs the rest beside them.
-_TIMING = {"test_agent.py", "test_agent_drift.py", "test_live_detection.py", "test_archiver_load.py"}
+# no two of them compete for the CPU; the other worker runs the rest beside them. The mount test
+# joins them: three times in about ten two-worker runs its in-process archiver stalled short of a
+# 1,300-entry update while the agent tests ran beside it (cause not found; see the README).
+_TIMING = {
+    "test_agent.py",
+    "test_agent_drift.py",
+    "test_live_detection.py",
+    "test_archiver_load.py",
+    "test_mount.py",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
