@@ -57,7 +57,8 @@ _EMULATED = {"s3", "s3-versioned", "gcs", "azure"}
 # archiver's lag under load). Under pytest-xdist (``--dist loadgroup``) they share one worker, so
 # no two of them compete for the CPU; the other worker runs the rest beside them. The mount test
 # joins them: three times in about ten two-worker runs its in-process archiver stalled short of a
-# 1,300-entry update while the agent tests ran beside it (cause not found; see the README).
+# 1,300-entry update while the agent tests ran beside it (cause not found; it failed once on this
+# worker too, so this lowers the chance at best).
 _TIMING = {
     "test_agent.py",
     "test_agent_drift.py",
